@@ -1,0 +1,65 @@
+"""Browser fixtures: the embedded stack as `make dev` starts it (on free ports), and headless Debian Chromium."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, str]]]:
+    """`python -m webapp dev` on free ports with its own state directory and database."""
+    state_dir = tmp_path_factory.mktemp("devstack")
+    stack_file = state_dir / "stack.json"
+    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{state_dir / 'app.db'}"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "webapp", "dev", "--app-port", "0", "--state-dir", str(state_dir)],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not stack_file.exists():
+            assert process.poll() is None, "the dev stack exited before it was ready"
+            assert time.monotonic() < deadline, "the dev stack did not write stack.json in time"
+            time.sleep(0.2)
+        yield json.loads(stack_file.read_text())
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert not stack_file.exists(), "stack.json should be removed when the stack stops"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    yield page
+    context.close()

@@ -1,0 +1,44 @@
+import httpx
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import ARTIFACTS
+
+
+def test_stack_file_lists_the_app(dev_stack: dict[str, dict[str, str]]) -> None:
+    assert httpx.get(f"{dev_stack['app']['url']}/healthz").json() == {"status": "ok"}
+
+
+def test_home_page_loads_with_htmx_and_answers_an_htmx_request(
+    dev_stack: dict[str, dict[str, str]], page: Page
+) -> None:
+    console_errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
+    page.goto(dev_stack["app"]["url"])
+    expect(page.get_by_role("heading", level=1)).to_have_text("Cash out USDT to a Vietnamese bank account")
+    assert page.evaluate("typeof htmx !== 'undefined' && htmx.version") == "2.0.11"
+
+    with page.expect_request(lambda request: request.url.endswith("/system-status")) as htmx_request:
+        page.get_by_role("button", name="Check service status").click()
+    assert htmx_request.value.headers.get("hx-request") == "true"
+    expect(page.locator("#system-status")).to_have_text("All systems are working.")
+    assert console_errors == []  # no CSP violation, no script error
+
+
+def test_switching_to_vietnamese_changes_the_page(dev_stack: dict[str, dict[str, str]], page: Page) -> None:
+    page.goto(dev_stack["app"]["url"])
+    page.get_by_role("link", name="Tiếng Việt").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Rút USDT về tài khoản ngân hàng Việt Nam")
+    expect(page.locator("html")).to_have_attribute("lang", "vi")
+    page.reload()  # the choice is remembered
+    expect(page.get_by_role("button", name="Kiểm tra trạng thái dịch vụ")).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "home_vi.png", full_page=True)
+
+
+def test_skip_link_is_the_first_stop_for_keyboard_users(dev_stack: dict[str, dict[str, str]], page: Page) -> None:
+    page.goto(dev_stack["app"]["url"])
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.textContent.trim()")
+    assert focused == "Skip to main content"
+    page.keyboard.press("Enter")
+    assert page.evaluate("location.hash") == "#main"

@@ -1,0 +1,78 @@
+"""`create_app(settings)`: the only place that wires routes, plugins, middleware, templates, CSRF and sessions."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.di import Provide
+from litestar.logging.config import LoggingConfig
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from webapp import health, home, i18n
+from webapp.config import Settings
+from webapp.db import make_engine, make_sessionmaker, provide_db_session
+from webapp.errors import handle_exception
+from webapp.security_headers import add_security_headers
+from webapp.sessions import DatabaseStore, LazySessionConfig
+from webapp.templating import TEMPLATES_DIR, make_environment
+
+STATIC_DIR = TEMPLATES_DIR.parent / "static"
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings()
+    engine = make_engine(settings.database.url, echo=settings.database.echo)
+    db_sessionmaker = make_sessionmaker(engine)
+    secure_cookies = settings.is_production
+
+    @asynccontextmanager
+    async def lifespan(_app: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    session_config = LazySessionConfig(
+        store="sessions",
+        max_age=settings.session.idle_timeout_seconds,
+        renew_on_access=True,
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies,
+    )
+    csrf_config = CSRFConfig(
+        secret=settings.session.secret.get_secret_value(),
+        cookie_secure=secure_cookies,
+        cookie_samesite="lax",
+        exclude=["/healthz", "/readyz"],
+    )
+    return Litestar(
+        route_handlers=[
+            home.index,
+            home.system_status,
+            health.healthz,
+            health.readyz,
+            create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
+        ],
+        dependencies={
+            "settings": Provide(lambda: settings, sync_to_thread=False),
+            "db_sessionmaker": Provide(lambda: db_sessionmaker, sync_to_thread=False),
+            "db_session": Provide(provide_db_session),
+        },
+        plugins=[HTMXPlugin()],
+        template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(make_environment())),
+        csrf_config=csrf_config,
+        middleware=[session_config.middleware],
+        stores={"sessions": DatabaseStore(db_sessionmaker)},
+        exception_handlers={Exception: handle_exception},
+        before_send=[add_security_headers, i18n.remember_chosen_locale],
+        lifespan=[lifespan],
+        state={"settings": settings, "db_sessionmaker": db_sessionmaker},
+        # Logging is the process's business (`python -m webapp serve` sets it up); we log errors ourselves.
+        logging_config=LoggingConfig(configure_root_logger=False, log_exceptions="never"),
+        debug=False,
+    )

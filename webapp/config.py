@@ -1,0 +1,141 @@
+"""Typed settings from the environment (and `.env`); defaults describe the embedded development stack.
+
+Each group reads its own prefixed variables (`DATABASE_URL`, `ALIXPAY_BASE_URL`, ...). With
+`ENVIRONMENT=production` the settings refuse every development default that would be unsafe there.
+"""
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from webapp.alixpay.keys import KeyLoadError, is_shared_test_key, load_private_key, load_public_key
+
+DEV_DIR = Path("var/dev")
+
+# Development-only values: fine on a laptop, refused in production by Settings._refuse_unsafe_defaults.
+DEV_SESSION_SECRET = "dev-only-session-secret-not-for-production"  # noqa: S105
+DEV_ALIXPAY_SECRET_KEY = "sk_dev_sandbox_only"  # noqa: S105
+DEV_ALIXPAY_WEBHOOK_SECRET_KEY = "whsk_dev_sandbox_only"  # noqa: S105
+DEV_OIDC_CLIENT_SECRET = "dev-only-oidc-client-secret"  # noqa: S105
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class _Group(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+
+class DatabaseSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix="DATABASE_")
+
+    url: str = "sqlite+aiosqlite:///var/app.db"
+    echo: bool = False
+
+
+class SessionSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix="SESSION_")
+
+    secret: SecretStr = SecretStr(DEV_SESSION_SECRET)
+    idle_timeout_seconds: int = 30 * 60
+    absolute_timeout_seconds: int = 12 * 60 * 60
+
+
+class AlixPaySettings(_Group):
+    model_config = SettingsConfigDict(env_prefix="ALIXPAY_")
+
+    base_url: str = "http://127.0.0.1:8001"
+    partner_code: str = "devpartner"
+    secret_key: SecretStr = SecretStr(DEV_ALIXPAY_SECRET_KEY)
+    webhook_secret_key: SecretStr = SecretStr(DEV_ALIXPAY_WEBHOOK_SECRET_KEY)
+    private_key_file: Path = DEV_DIR / "partner_private.pem"
+    public_key_files: Annotated[list[Path], NoDecode] = Field(default_factory=lambda: [DEV_DIR / "alix_public.pem"])
+    timeout_seconds: float = 15.0
+
+    @field_validator("public_key_files", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        """`ALIXPAY_PUBLIC_KEY_FILES` is comma-separated so two keys can be trusted during a rotation."""
+        if isinstance(value, str):
+            return [Path(part.strip()) for part in value.split(",") if part.strip()]
+        return value
+
+
+class OIDCSettings(_Group):
+    model_config = SettingsConfigDict(env_prefix="OIDC_")
+
+    discovery_url: str = "http://127.0.0.1:9400/.well-known/openid-configuration"
+    client_id: str = "cashout-dev"
+    client_secret: SecretStr = SecretStr(DEV_OIDC_CLIENT_SECRET)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Environment = Environment.DEVELOPMENT
+    public_base_url: str = "http://127.0.0.1:8000"
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    session: SessionSettings = Field(default_factory=SessionSettings)
+    alixpay: AlixPaySettings = Field(default_factory=AlixPaySettings)
+    oidc: OIDCSettings = Field(default_factory=OIDCSettings)
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> "Settings":
+        if self.is_production:
+            problems = unsafe_production_settings(self)
+            if problems:
+                raise ValueError("refusing to start in production: " + "; ".join(problems))
+        return self
+
+
+def unsafe_production_settings(settings: Settings) -> list[str]:
+    """Name every setting that is still a development default, a shared test key, or plain http."""
+    problems = [
+        f"{name} is the development default"
+        for name, value, default in (
+            ("SESSION_SECRET", settings.session.secret, DEV_SESSION_SECRET),
+            ("ALIXPAY_SECRET_KEY", settings.alixpay.secret_key, DEV_ALIXPAY_SECRET_KEY),
+            ("ALIXPAY_WEBHOOK_SECRET_KEY", settings.alixpay.webhook_secret_key, DEV_ALIXPAY_WEBHOOK_SECRET_KEY),
+            ("OIDC_CLIENT_SECRET", settings.oidc.client_secret, DEV_OIDC_CLIENT_SECRET),
+        )
+        if value.get_secret_value() == default
+    ]
+    if len(settings.session.secret.get_secret_value()) < 32:
+        problems.append("SESSION_SECRET must be at least 32 characters")
+    for name, url in (
+        ("PUBLIC_BASE_URL", settings.public_base_url),
+        ("ALIXPAY_BASE_URL", settings.alixpay.base_url),
+        ("OIDC_DISCOVERY_URL", settings.oidc.discovery_url),
+    ):
+        if urlsplit(url).scheme != "https":
+            problems.append(f"{name} must be an https URL")
+    problems.extend(_key_problems(settings.alixpay))
+    return problems
+
+
+def _key_problems(alixpay: AlixPaySettings) -> list[str]:
+    defaults = AlixPaySettings.model_fields
+    problems = []
+    if alixpay.private_key_file == defaults["private_key_file"].default:
+        problems.append("ALIXPAY_PRIVATE_KEY_FILE is the development default")
+    if alixpay.public_key_files == defaults["public_key_files"].default_factory():
+        problems.append("ALIXPAY_PUBLIC_KEY_FILES is the development default")
+    keys = [("ALIXPAY_PRIVATE_KEY_FILE", alixpay.private_key_file, load_private_key)]
+    keys += [("ALIXPAY_PUBLIC_KEY_FILES", path, load_public_key) for path in alixpay.public_key_files]
+    for name, path, load in keys:
+        try:
+            if is_shared_test_key(load(path)):
+                problems.append(f"{name} ({path}) is a shared test key")
+        except KeyLoadError as exc:
+            problems.append(f"{name}: {exc}")
+    return problems

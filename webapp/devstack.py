@@ -1,0 +1,98 @@
+"""The embedded stack behind `python -m webapp dev`: every process on loopback, listed in `stack.json`.
+
+Each service is a child process; Ctrl-C (or SIGTERM) stops all of them.
+"""
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Service:
+    name: str
+    args: list[str]
+    url: str
+    ready_url: str
+    env: dict[str, str] = field(default_factory=dict)
+    details: dict[str, str] = field(default_factory=dict)
+
+
+def wait_until_ready(service: Service, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{service.name} exited with code {process.returncode} before it was ready")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(service.ready_url, timeout=2).status_code < 500:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{service.name} was not ready at {service.ready_url} after {timeout:.0f} s")
+
+
+@dataclass
+class Stack:
+    entries: dict[str, dict[str, str]]
+    processes: list[subprocess.Popen[bytes]]
+
+    def exited(self) -> list[str]:
+        return [name for name, process in zip(self.entries, self.processes, strict=True) if process.poll() is not None]
+
+
+@contextlib.contextmanager
+def running(services: list[Service], stack_file: Path) -> Iterator[Stack]:
+    """Start every service, wait for each, write `stack_file`; stop them all on the way out."""
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for service in services:
+            env = {**os.environ, **service.env}
+            processes.append(subprocess.Popen(service.args, env=env))  # noqa: S603 (our own interpreter and args)
+            wait_until_ready(service, processes[-1])
+        entries = {service.name: {"url": service.url, **service.details} for service in services}
+        stack_file.parent.mkdir(parents=True, exist_ok=True)
+        stack_file.write_text(json.dumps(entries, indent=2) + "\n")
+        yield Stack(entries, processes)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        stack_file.unlink(missing_ok=True)
+
+
+def serve_forever(services: list[Service], stack_file: Path) -> int:
+    """Run until Ctrl-C, SIGTERM, or one service dying (which stops the others and returns 1)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with running(services, stack_file) as stack:
+        print(f"The embedded stack is running ({stack_file}):")  # noqa: T201
+        for name, entry in stack.entries.items():
+            print(f"  {name:8} {entry['url']}")  # noqa: T201
+        print(f"Open {stack.entries['app']['url']} in your browser. Press Ctrl-C to stop.")  # noqa: T201
+        with contextlib.suppress(KeyboardInterrupt):
+            while not stack.exited():
+                time.sleep(1)
+            print(f"stopping: {', '.join(stack.exited())} exited", file=sys.stderr)  # noqa: T201
+            return 1
+    return 0

@@ -1,0 +1,109 @@
+"""Locale negotiation and babel translations: `?lang=`, then the `lang` cookie, then `Accept-Language`, then `en`."""
+
+import io
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie, MutableScopeHeaders
+from litestar.types import Message, Scope
+
+LOCALES = ("en", "vi", "zh")
+DEFAULT_LOCALE = "en"
+LOCALE_COOKIE = "lang"
+LOCALE_DIR = Path(__file__).parent / "locale"
+# Autonyms: each language is named in itself, so a reader finds theirs whatever the page's language.
+LANGUAGE_NAMES = {"en": "English", "vi": "Tiếng Việt", "zh": "中文"}
+
+
+def supported(value: str | None) -> str | None:
+    """Map a tag such as `vi-VN` or `zh-Hans-CN` to one of our locales, or None."""
+    if not value:
+        return None
+    primary = value.strip().replace("_", "-").split("-")[0].lower()
+    return primary if primary in LOCALES else None
+
+
+def parse_accept_language(header: str) -> list[str]:
+    """Language tags in order of preference (q-values honoured, `q=0` dropped, stable for equal weights)."""
+    weighted = []
+    for index, part in enumerate(header.split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        if tag and quality > 0:
+            weighted.append((-quality, index, tag.strip()))
+    return [tag for _, _, tag in sorted(weighted)]
+
+
+def negotiate(query: str | None, cookie: str | None, accept_language: str | None) -> str:
+    for candidate in (query, cookie):
+        if locale := supported(candidate):
+            return locale
+    for tag in parse_accept_language(accept_language or ""):
+        if locale := supported(tag):
+            return locale
+    return DEFAULT_LOCALE
+
+
+def request_locale(connection: ASGIConnection) -> str:
+    """The connection's locale, negotiated once and kept in the scope state."""
+    state = connection.scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    if "locale" not in state:
+        state["locale"] = negotiate(
+            connection.query_params.get("lang"),
+            connection.cookies.get(LOCALE_COOKIE),
+            connection.headers.get("accept-language"),
+        )
+    return state["locale"]
+
+
+@cache
+def translations(locale: str) -> NullTranslations:
+    """Compile the `.po` catalogue in memory, so a checkout needs no build step and `.mo` never goes stale."""
+    po_path = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
+    if not po_path.exists():
+        return NullTranslations()
+    with po_path.open("rb") as po_file:
+        catalog = read_po(po_file, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)  # fuzzy entries are left out, as gettext does
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+def translate(locale: str, message: str, **variables: object) -> str:
+    text = translations(locale).gettext(message)
+    return text % variables if variables else text
+
+
+def translate_plural(locale: str, singular: str, plural: str, count: int, **variables: object) -> str:
+    text = translations(locale).ngettext(singular, plural, count)
+    return text % {"num": count, **variables}
+
+
+def lang_attribute(locale: str) -> str:
+    return {"zh": "zh-Hans"}.get(locale, locale)
+
+
+def locale_choices(current: str) -> Mapping[str, str]:
+    return {code: name for code, name in LANGUAGE_NAMES.items() if code != current}
+
+
+async def remember_chosen_locale(message: Message, scope: Scope) -> None:
+    """A `?lang=` choice is kept in a cookie, so the language stays as the person moves on."""
+    if message["type"] != "http.response.start" or scope["type"] != "http":
+        return
+    chosen = supported(parse_qs(scope.get("query_string", b"").decode("latin-1")).get("lang", [""])[-1])
+    if chosen:
+        cookie = Cookie(key=LOCALE_COOKIE, value=chosen, max_age=365 * 24 * 3600, samesite="lax", httponly=True)
+        MutableScopeHeaders.from_message(message).add("set-cookie", cookie.to_header(header=""))

@@ -1,0 +1,5 @@
+"""Imports every table module so `SQLModel.metadata` is complete (for Alembic and test `create_all`)."""
+
+from webapp.sessions import HttpSession
+
+__all__ = ["HttpSession"]

@@ -1,0 +1,95 @@
+"""Server-side HTTP sessions kept in our database, so several app instances share them."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from litestar.connection import ASGIConnection
+from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
+from litestar.stores.base import Store
+from litestar.types import Empty, Message, ScopeSession
+from sqlalchemy import LargeBinary, delete
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import Column, Field, SQLModel, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+class HttpSession(SQLModel, table=True):
+    __tablename__ = "http_session"
+
+    key: str = Field(primary_key=True, max_length=255)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    expires_at: datetime | None = Field(default=None, index=True)
+
+
+def _expiry(expires_in: int | timedelta | None) -> datetime | None:
+    if expires_in is None:
+        return None
+    seconds = expires_in.total_seconds() if isinstance(expires_in, timedelta) else expires_in
+    return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+class DatabaseStore(Store):
+    """Litestar `Store` over the `http_session` table; an expired row reads as absent and is removed."""
+
+    def __init__(self, db_sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = db_sessionmaker
+
+    async def set(self, key: str, value: str | bytes, expires_in: int | timedelta | None = None) -> None:
+        data = value.encode() if isinstance(value, str) else value
+        async with self._sessionmaker() as session, session.begin():
+            row = await session.get(HttpSession, key)
+            if row is None:
+                session.add(HttpSession(key=key, data=data, expires_at=_expiry(expires_in)))
+            else:
+                row.data, row.expires_at = data, _expiry(expires_in)
+
+    async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
+        async with self._sessionmaker() as session, session.begin():
+            row = await session.get(HttpSession, key)
+            if row is None:
+                return None
+            if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
+                await session.delete(row)
+                return None
+            if renew_for is not None and row.expires_at is not None:
+                row.expires_at = _expiry(renew_for)
+            return row.data
+
+    async def delete(self, key: str) -> None:
+        async with self._sessionmaker() as session, session.begin():
+            await session.exec(delete(HttpSession).where(HttpSession.key == key))  # type: ignore[call-overload]
+
+    async def delete_all(self) -> None:
+        async with self._sessionmaker() as session, session.begin():
+            await session.exec(delete(HttpSession))  # type: ignore[call-overload]
+
+    async def delete_expired(self) -> None:
+        async with self._sessionmaker() as session, session.begin():
+            await session.exec(delete(HttpSession).where(HttpSession.expires_at <= datetime.now(UTC)))  # type: ignore[call-overload,operator]
+
+    async def exists(self, key: str) -> bool:
+        return await self.get(key) is not None
+
+    async def expires_in(self, key: str) -> int | None:
+        async with self._sessionmaker() as session:
+            expires_at = (await session.exec(select(HttpSession.expires_at).where(HttpSession.key == key))).first()
+        if expires_at is None:
+            return None
+        return max(0, int((expires_at - datetime.now(UTC)).total_seconds()))
+
+
+class LazySessionBackend(ServerSideSessionBackend):
+    """Write a session (row and cookie) only once it holds data, so anonymous page views cost no database write."""
+
+    async def store_in_message(self, scope_session: ScopeSession, message: Message, connection: ASGIConnection) -> None:
+        had_cookie = self.config.key in connection.cookies
+        if not scope_session:
+            if had_cookie:
+                await super().store_in_message(Empty, message, connection)
+            return
+        await super().store_in_message(scope_session, message, connection)
+
+
+@dataclass
+class LazySessionConfig(ServerSideSessionConfig):
+    _backend_class = LazySessionBackend
