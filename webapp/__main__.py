@@ -1,8 +1,7 @@
-"""`python -m webapp dev|serve|migrate`: the embedded stack, the production server, the schema upgrade."""
+"""`python -m webapp dev|serve|sandbox|migrate|i18n|demo-cashout`: the command line of the project."""
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -14,19 +13,13 @@ def _dev(args: argparse.Namespace) -> int:
     from webapp.migrate import upgrade
 
     state_dir = Path(args.state_dir)
-    app_port = args.app_port or devstack.free_port()
-    app_url = f"http://{devstack.LOOPBACK}:{app_port}"
-    env = {"ENVIRONMENT": "development", "PUBLIC_BASE_URL": app_url}
-    os.environ.update(env)
     upgrade(Settings().database.url)
-    app = devstack.Service(
-        name="app",
-        args=[sys.executable, "-m", "webapp", "serve", "--host", devstack.LOOPBACK, "--port", str(app_port)],
-        url=app_url,
-        ready_url=f"{app_url}/healthz",
-        env=env,
+    services = devstack.embedded_services(
+        state_dir,
+        app_port=args.app_port or devstack.free_port(),
+        sandbox_port=args.sandbox_port or devstack.free_port(),
     )
-    return devstack.serve_forever([app], state_dir / "stack.json")
+    return devstack.serve_forever(services, state_dir / "stack.json")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -43,6 +36,36 @@ def _serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level="info",
     )
+    return 0
+
+
+def _sandbox(_args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from webapp.sandbox.app import create_sandbox_app
+    from webapp.sandbox.config import SandboxSettings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = SandboxSettings()
+    uvicorn.run(create_sandbox_app(settings), host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def _demo_cashout(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from webapp.sandbox.demo import create_demo_cashout
+
+    order, sandbox_url = asyncio.run(
+        create_demo_cashout(
+            Path(args.state_dir) / "stack.json",
+            amount=args.amount,
+            account_number=args.account,
+            recipient_name=args.name,
+            email=args.email,
+        )
+    )
+    print(f"Created {order.external_order_id} ({order.status}). Watch it at {sandbox_url}/")  # noqa: T201
     return 0
 
 
@@ -66,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
     dev = commands.add_parser("dev", help="run the whole embedded stack on loopback")
     dev.add_argument("--app-port", type=int, default=8000, help="0 picks a free port")
+    dev.add_argument("--sandbox-port", type=int, default=8001, help="0 picks a free port")
     dev.add_argument("--state-dir", default=str(DEV_DIR), help="where stack.json and dev keys live")
     dev.set_defaults(run=_dev)
 
@@ -77,6 +101,17 @@ def main(argv: list[str] | None = None) -> int:
         "--forwarded-allow-ips", default="127.0.0.1", help="proxies whose X-Forwarded-* headers are trusted"
     )
     serve.set_defaults(run=_serve)
+
+    sandbox = commands.add_parser("sandbox", help="run the local Alix Pay sandbox (SANDBOX_* settings)")
+    sandbox.set_defaults(run=_sandbox)
+
+    demo = commands.add_parser("demo-cashout", help="create a cash-out at the running dev stack's sandbox")
+    demo.add_argument("--state-dir", default=str(DEV_DIR))
+    demo.add_argument("--amount", type=int, default=100_000)
+    demo.add_argument("--account", default="19030413601018", help="ending in 0000 makes it FAIL")
+    demo.add_argument("--name", default="NGUYEN VAN ANH", help="EXPIRE ME makes it wait until it expires")
+    demo.add_argument("--email", default="demo.user@example.com")
+    demo.set_defaults(run=_demo_cashout)
 
     migrate = commands.add_parser("migrate", help="upgrade the database schema to the latest revision")
     migrate.set_defaults(run=_migrate)

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import httpx
 
+from webapp.alixpay.keys import generate_key_pair
+from webapp.config import AlixPaySettings
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -96,3 +99,70 @@ def serve_forever(services: list[Service], stack_file: Path) -> int:
             print(f"stopping: {', '.join(stack.exited())} exited", file=sys.stderr)  # noqa: T201
             return 1
     return 0
+
+
+@dataclass(frozen=True)
+class DevKeys:
+    partner_private: Path
+    partner_public: Path
+    alix_private: Path
+    alix_public: Path
+
+
+def ensure_dev_keys(state_dir: Path) -> DevKeys:
+    """Development key pairs, made on first use; never the shared test keys."""
+    names = ("partner_private", "partner_public", "alix_private", "alix_public")
+    keys = DevKeys(*(state_dir / f"{name}.pem" for name in names))
+    for private, public in ((keys.partner_private, keys.partner_public), (keys.alix_private, keys.alix_public)):
+        if not (private.exists() and public.exists()):
+            generate_key_pair(private, public)
+    return keys
+
+
+def embedded_services(state_dir: Path, *, app_port: int, sandbox_port: int) -> list[Service]:
+    """The app and the Alix Pay sandbox, wired to each other with development keys and secrets."""
+    keys = ensure_dev_keys(state_dir)
+    app_url = f"http://{LOOPBACK}:{app_port}"
+    sandbox_url = f"http://{LOOPBACK}:{sandbox_port}"
+    alixpay = AlixPaySettings()
+    partner_code, secret_key = alixpay.partner_code, alixpay.secret_key.get_secret_value()
+    python = sys.executable
+    sandbox = Service(
+        name="sandbox",
+        args=[python, "-m", "webapp", "sandbox"],
+        url=sandbox_url,
+        ready_url=f"{sandbox_url}/healthz",
+        env={
+            "SANDBOX_HOST": LOOPBACK,
+            "SANDBOX_PORT": str(sandbox_port),
+            "SANDBOX_PARTNER_CODE": partner_code,
+            "SANDBOX_SECRET_KEY": secret_key,
+            "SANDBOX_PARTNER_PUBLIC_KEY_FILE": str(keys.partner_public),
+            "SANDBOX_PRIVATE_KEY_FILE": str(keys.alix_private),
+            "SANDBOX_IPN_URL": f"{app_url}/ipn/alixpay",
+            "SANDBOX_DATABASE_URL": f"sqlite+aiosqlite:///{state_dir / 'sandbox.db'}",
+        },
+        details={
+            "partner_code": partner_code,
+            "secret_key": secret_key,
+            "partner_private_key_file": str(keys.partner_private),
+            "partner_public_key_file": str(keys.partner_public),
+            "alix_private_key_file": str(keys.alix_private),
+            "alix_public_key_file": str(keys.alix_public),
+        },
+    )
+    app = Service(
+        name="app",
+        args=[python, "-m", "webapp", "serve", "--host", LOOPBACK, "--port", str(app_port)],
+        url=app_url,
+        ready_url=f"{app_url}/healthz",
+        env={
+            "ENVIRONMENT": "development",
+            "PUBLIC_BASE_URL": app_url,
+            "ALIXPAY_BASE_URL": sandbox_url,
+            "ALIXPAY_PARTNER_CODE": partner_code,
+            "ALIXPAY_PRIVATE_KEY_FILE": str(keys.partner_private),
+            "ALIXPAY_PUBLIC_KEY_FILES": str(keys.alix_public),
+        },
+    )
+    return [app, sandbox]

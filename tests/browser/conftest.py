@@ -32,7 +32,18 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, di
     stack_file = state_dir / "stack.json"
     env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{state_dir / 'app.db'}"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "webapp", "dev", "--app-port", "0", "--state-dir", str(state_dir)],
+        [
+            sys.executable,
+            "-m",
+            "webapp",
+            "dev",
+            "--app-port",
+            "0",
+            "--sandbox-port",
+            "0",
+            "--state-dir",
+            str(state_dir),
+        ],
         cwd=ROOT,
         env=env,
     )

@@ -11,3 +11,9 @@ def test_pages_pass_axe(dev_stack: dict[str, dict[str, str]], page: Page, path: 
     page.goto(f"{dev_stack['app']['url']}{path}?lang={locale}")
     results = AXE.run(page)
     assert results.violations_count == 0, results.generate_report()
+
+
+def test_sandbox_page_passes_axe(dev_stack: dict[str, dict[str, str]], page: Page) -> None:
+    page.goto(dev_stack["sandbox"]["url"])
+    results = AXE.run(page)
+    assert results.violations_count == 0, results.generate_report()

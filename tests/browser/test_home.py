@@ -42,3 +42,35 @@ def test_skip_link_is_the_first_stop_for_keyboard_users(dev_stack: dict[str, dic
     assert focused == "Skip to main content"
     page.keyboard.press("Enter")
     assert page.evaluate("location.hash") == "#main"
+
+
+def test_dev_stack_lists_the_sandbox_with_its_development_keys(dev_stack: dict[str, dict[str, str]]) -> None:
+    from pathlib import Path
+
+    from webapp.alixpay.keys import is_shared_test_key, load_private_key
+
+    sandbox = dev_stack["sandbox"]
+    assert httpx.get(f"{sandbox['url']}/healthz").json() == {"status": "ok"}
+    for name in ("partner_private_key_file", "alix_private_key_file"):
+        assert not is_shared_test_key(load_private_key(Path(sandbox[name])))
+    assert {"partner_code", "secret_key", "partner_public_key_file", "alix_public_key_file"} <= sandbox.keys()
+
+
+def test_a_scripted_cashout_moves_on_the_sandbox_page(dev_stack: dict[str, dict[str, str]], page: Page) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    state_dir = Path(dev_stack["sandbox"]["partner_private_key_file"]).parent
+    created = subprocess.run(
+        [sys.executable, "-m", "webapp", "demo-cashout", "--state-dir", str(state_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    order_id = created.stdout.split()[1]
+    page.goto(dev_stack["sandbox"]["url"])
+    expect(page.get_by_role("heading", name=f"{order_id} — AWAITING_PAYMENT")).to_be_visible()
+    page.get_by_role("heading", name=order_id).locator("..").get_by_role("button", name="Advance").click()
+    expect(page.get_by_role("heading", name=f"{order_id} — PAYMENT_COMPLETED")).to_be_visible()
+    expect(page.get_by_text("IPN deliveries").first).to_be_visible()

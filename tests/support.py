@@ -1,0 +1,149 @@
+"""Test helpers: a real IPN receiver on loopback, a sandbox server process, waiting without fixed sleeps."""
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from webapp.devstack import LOOPBACK, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+
+
+def wait_for(probe: Callable[[], T], *, timeout: float = 20.0, interval: float = 0.05, what: str = "condition") -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class ReceivedIpn:
+    at: float
+    body: bytes
+    headers: dict[str, str]
+
+    @property
+    def json(self) -> dict[str, Any]:
+        return json.loads(self.body)
+
+
+@dataclass
+class IpnReceiver:
+    """A plain HTTP server that records every POST and answers with the next scripted status (200 when none)."""
+
+    url: str = ""
+    received: list[ReceivedIpn] = field(default_factory=list)
+    scripted: dict[str, list[int]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def script(self, external_order_id: str, statuses: list[int]) -> None:
+        with self.lock:
+            self.scripted[external_order_id] = list(statuses)
+
+    def for_order(self, external_order_id: str) -> list[ReceivedIpn]:
+        with self.lock:
+            return [ipn for ipn in self.received if ipn.json.get("externalOrderId") == external_order_id]
+
+    def _answer(self, body: bytes, headers: dict[str, str]) -> int:
+        with self.lock:
+            self.received.append(ReceivedIpn(time.monotonic(), body, headers))
+            try:
+                order_id = json.loads(body).get("externalOrderId", "")
+            except ValueError:
+                return 400
+            queue = self.scripted.get(order_id)
+            return queue.pop(0) if queue else 200
+
+
+@contextlib.contextmanager
+def running_receiver() -> Iterator[IpnReceiver]:
+    receiver = IpnReceiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            status = receiver._answer(body, dict(self.headers.items()))
+            self.send_response(status)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+    receiver.url = f"http://{LOOPBACK}:{server.server_address[1]}/ipn/alixpay"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class SandboxServer:
+    url: str
+    log_file: Path
+    process: subprocess.Popen[bytes]
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = httpx.request(method, f"{self.url}{path}", timeout=10, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def set_faults(self, **faults: Any) -> None:
+        self.admin("PUT", "/admin/faults", json=faults)
+
+    def order(self, external_order_id: str) -> dict[str, Any]:
+        return self.admin("GET", f"/admin/orders/{external_order_id}")
+
+    def wait_for_status(self, external_order_id: str, status: str, timeout: float = 20) -> dict[str, Any]:
+        return wait_for(
+            lambda: (report := self.order(external_order_id))["status"] == status and report,
+            timeout=timeout,
+            what=f"{external_order_id} to reach {status}",
+        )
+
+
+@contextlib.contextmanager
+def running_sandbox(env: dict[str, str], log_file: Path) -> Iterator[SandboxServer]:
+    port = free_port()
+    url = f"http://{LOOPBACK}:{port}"
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "webapp", "sandbox"],
+            cwd=ROOT,
+            env={**os.environ, **env, "SANDBOX_HOST": LOOPBACK, "SANDBOX_PORT": str(port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+
+        def ready() -> bool:
+            assert process.poll() is None, log_file.read_text()
+            with contextlib.suppress(httpx.HTTPError):
+                return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+            return False
+
+        wait_for(ready, timeout=30, what="the sandbox to start")
+        yield SandboxServer(url, log_file, process)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)

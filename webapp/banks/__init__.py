@@ -1,0 +1,1 @@
+"""Vietnamese banks (the VietQR list) and the VietQR payload format."""

@@ -1,0 +1,23 @@
+"""Fault injection knobs for tests and demos, set globally (copied into new orders) or per order."""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Faults(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    duplicate: int = Field(default=1, ge=1, le=20)
+    """Deliver each IPN this many times."""
+    out_of_order: bool = False
+    """Hold every IPN until the order is final, then deliver them newest first."""
+    corrupt_signature: bool = False
+    wrong_key: bool = False
+    """Sign IPNs and answers with a key Alix Pay never gave the partner."""
+    delay_seconds: float = Field(default=0.0, ge=0, le=3600)
+    drop: bool = False
+    """Never deliver: only reconciliation (the details call) can find the change."""
+    create_response: Literal["normal", "error_500", "hang"] = "normal"
+    """After creating the order, answer the create call normally, with a 500, or only after `hang_seconds`."""
+    hang_seconds: float = Field(default=30.0, ge=0, le=600)
