@@ -1,12 +1,14 @@
 """The sandbox's order engine and IPN delivery, observed by a real receiver on loopback."""
 
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import RsaKeys
+from tests.integration.conftest import PARTNER_CODE, SANDBOX_SECRET, make_client
 from tests.integration.test_alixpay_sandbox import new_order
-from tests.support import IpnReceiver, SandboxServer, wait_for
+from tests.support import IpnReceiver, SandboxServer, running_sandbox, wait_for
 from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.schemas import OrderObject
 
@@ -207,3 +209,26 @@ def test_private_keys_never_reach_logs_or_bodies(sandbox: SandboxServer, rsa_key
     for text in texts:
         assert not any(line in text for line in secrets_to_hide)
     assert "IPN delivery" in texts[0]  # the log is real and was read
+
+
+async def test_orders_and_deliveries_survive_a_sandbox_restart(rsa_keys: RsaKeys, tmp_path: Path) -> None:
+    """A second sandbox on its own file: stop it mid-order, start it again, and the order carries on."""
+    env = {
+        "SANDBOX_PARTNER_CODE": PARTNER_CODE,
+        "SANDBOX_SECRET_KEY": SANDBOX_SECRET,
+        "SANDBOX_PARTNER_PUBLIC_KEY_FILE": str(rsa_keys.partner.public),
+        "SANDBOX_PRIVATE_KEY_FILE": str(rsa_keys.alix.private),
+        "SANDBOX_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'restart.db'}",
+        "SANDBOX_IPN_URL": "http://127.0.0.1:9/unreachable",
+        "SANDBOX_SPEED": "1",
+        "SANDBOX_TICK_SECONDS": "0.05",
+    }
+    order = new_order()
+    with running_sandbox(env, tmp_path / "first.log") as first:
+        client = make_client(first, rsa_keys)
+        await client.create_cashout(order)
+        await client.aclose()
+    with running_sandbox(env, tmp_path / "second.log") as second:
+        report = second.wait_for_status(order.external_order_id, "SUCCESS")
+        assert [e["status"] for e in report["history"]] == HAPPY
+        assert report["deliveries"][0]["attempts"]  # the unreachable receiver's attempts were kept and go on
