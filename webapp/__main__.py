@@ -18,6 +18,7 @@ def _dev(args: argparse.Namespace) -> int:
         state_dir,
         app_port=args.app_port or devstack.free_port(),
         sandbox_port=args.sandbox_port or devstack.free_port(),
+        idp_port=args.idp_port or devstack.free_port(),
     )
     return devstack.serve_forever(services, state_dir / "stack.json")
 
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     dev = commands.add_parser("dev", help="run the whole embedded stack on loopback")
     dev.add_argument("--app-port", type=int, default=8000, help="0 picks a free port")
     dev.add_argument("--sandbox-port", type=int, default=8001, help="0 picks a free port")
+    dev.add_argument("--idp-port", type=int, default=9400, help="0 picks a free port")
     dev.add_argument("--state-dir", default=str(DEV_DIR), help="where stack.json and dev keys live")
     dev.set_defaults(run=_dev)
 

@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
 from litestar.plugins.htmx import HTMXPlugin
@@ -13,6 +14,8 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from webapp import health, home, i18n
+from webapp.auth.oidc import OidcClient
+from webapp.auth.routes import AuthController
 from webapp.config import Settings
 from webapp.db import make_engine, make_sessionmaker, provide_db_session
 from webapp.errors import handle_exception
@@ -28,6 +31,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     engine = make_engine(settings.database.url, echo=settings.database.echo)
     db_sessionmaker = make_sessionmaker(engine)
     secure_cookies = settings.is_production
+    oidc = OidcClient(settings.oidc, redirect_uri=f"{settings.public_base_url.rstrip('/')}/auth/callback")
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
@@ -56,12 +60,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             home.system_status,
             health.healthz,
             health.readyz,
+            AuthController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
         ],
         dependencies={
             "settings": Provide(lambda: settings, sync_to_thread=False),
             "db_sessionmaker": Provide(lambda: db_sessionmaker, sync_to_thread=False),
             "db_session": Provide(provide_db_session),
+            "oidc": Provide(lambda: oidc, sync_to_thread=False),
         },
         plugins=[HTMXPlugin()],
         template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(make_environment())),
@@ -71,7 +77,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers={Exception: handle_exception},
         before_send=[add_security_headers, i18n.remember_chosen_locale],
         lifespan=[lifespan],
-        state={"settings": settings, "db_sessionmaker": db_sessionmaker},
+        state=State({"settings": settings, "db_sessionmaker": db_sessionmaker}),
         # Logging is the process's business (`python -m webapp serve` sets it up); we log errors ourselves.
         logging_config=LoggingConfig(configure_root_logger=False, log_exceptions="never"),
         debug=False,

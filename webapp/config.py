@@ -21,6 +21,8 @@ DEV_SESSION_SECRET = "dev-only-session-secret-not-for-production"  # noqa: S105
 DEV_ALIXPAY_SECRET_KEY = "sk_dev_sandbox_only"  # noqa: S105
 DEV_ALIXPAY_WEBHOOK_SECRET_KEY = "whsk_dev_sandbox_only"  # noqa: S105
 DEV_OIDC_CLIENT_SECRET = "dev-only-oidc-client-secret"  # noqa: S105
+# The accounts seeded at the local IdP by `python -m webapp dev` (email → role), named on the home page.
+DEV_ACCOUNTS = {"user@example.com": "user", "support@example.com": "support", "admin@example.com": "admin"}
 
 
 class Environment(StrEnum):
@@ -73,6 +75,19 @@ class OIDCSettings(_Group):
     discovery_url: str = "http://127.0.0.1:9400/.well-known/openid-configuration"
     client_id: str = "cashout-dev"
     client_secret: SecretStr = SecretStr(DEV_OIDC_CLIENT_SECRET)
+    scopes: str = "openid email profile"
+    roles_claim: str = "groups"
+    """An id_token claim (a list of names) that can grant roles, beside SUPPORT_EMAILS and ADMIN_EMAILS."""
+    support_role: str = "support"
+    admin_role: str = "admin"
+    timeout_seconds: float = 10.0
+    leeway_seconds: int = 60
+
+
+def _comma_separated(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip().lower() for part in value.split(",") if part.strip()]
+    return value
 
 
 class Settings(BaseSettings):
@@ -84,6 +99,10 @@ class Settings(BaseSettings):
     session: SessionSettings = Field(default_factory=SessionSettings)
     alixpay: AlixPaySettings = Field(default_factory=AlixPaySettings)
     oidc: OIDCSettings = Field(default_factory=OIDCSettings)
+    support_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    admin_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    _split_emails = field_validator("support_emails", "admin_emails", mode="before")(_comma_separated)
 
     @property
     def is_production(self) -> bool:

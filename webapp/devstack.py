@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 from webapp.alixpay.keys import generate_key_pair
-from webapp.config import AlixPaySettings
+from webapp.config import DEV_ACCOUNTS, AlixPaySettings
 
 LOOPBACK = "127.0.0.1"
 
@@ -119,8 +119,23 @@ def ensure_dev_keys(state_dir: Path) -> DevKeys:
     return keys
 
 
-def embedded_services(state_dir: Path, *, app_port: int, sandbox_port: int) -> list[Service]:
-    """The app and the Alix Pay sandbox, wired to each other with development keys and secrets."""
+def idp_service(port: int) -> Service:
+    """oidc-provider-mock with the seeded development accounts (one click each on its sign-in page)."""
+    url = f"http://{LOOPBACK}:{port}"
+    args = [sys.executable, "-m", "oidc_provider_mock", "--host", LOOPBACK, "--port", str(port)]
+    for email in DEV_ACCOUNTS:
+        args += ["--user-claims", json.dumps({"sub": email, "email": email, "email_verified": True})]
+    return Service(
+        name="idp",
+        args=args,
+        url=url,
+        ready_url=f"{url}/.well-known/openid-configuration",
+        details={"accounts": ", ".join(DEV_ACCOUNTS)},
+    )
+
+
+def embedded_services(state_dir: Path, *, app_port: int, sandbox_port: int, idp_port: int) -> list[Service]:
+    """The app, the Alix Pay sandbox and the local IdP, wired to each other with development keys and secrets."""
     keys = ensure_dev_keys(state_dir)
     app_url = f"http://{LOOPBACK}:{app_port}"
     sandbox_url = f"http://{LOOPBACK}:{sandbox_port}"
@@ -163,6 +178,9 @@ def embedded_services(state_dir: Path, *, app_port: int, sandbox_port: int) -> l
             "ALIXPAY_PARTNER_CODE": partner_code,
             "ALIXPAY_PRIVATE_KEY_FILE": str(keys.partner_private),
             "ALIXPAY_PUBLIC_KEY_FILES": str(keys.alix_public),
+            "OIDC_DISCOVERY_URL": f"http://{LOOPBACK}:{idp_port}/.well-known/openid-configuration",
+            "SUPPORT_EMAILS": ",".join(email for email, role in DEV_ACCOUNTS.items() if role == "support"),
+            "ADMIN_EMAILS": ",".join(email for email, role in DEV_ACCOUNTS.items() if role == "admin"),
         },
     )
-    return [app, sandbox]
+    return [idp_service(idp_port), sandbox, app]

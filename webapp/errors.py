@@ -1,16 +1,28 @@
 """Exceptions become localised error pages (or an htmx fragment); a 5xx page never shows the exception text."""
 
 import logging
+from urllib.parse import urlencode
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
-from litestar.response import Template
+from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from webapp.auth.guards import LoginRequired
 
 logger = logging.getLogger(__name__)
 
 PAGES = {403: "errors/403.html", 404: "errors/404.html", 500: "errors/500.html"}
 GENERIC_CLIENT_ERROR_PAGE = "errors/4xx.html"
+
+
+def login_redirect(request: Request) -> Response:
+    """Send an anonymous visitor to sign in and back to the page they asked for (htmx: a full-page redirect)."""
+    next_path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    login_url = f"{request.app.route_reverse('auth.login')}?{urlencode({'next': next_path})}"
+    if request.headers.get("hx-request") == "true":
+        return Response(content=None, status_code=401, headers={"HX-Redirect": login_url})
+    return Redirect(login_url, status_code=303)
 
 
 def error_template(status_code: int, *, htmx: bool) -> str:
@@ -22,6 +34,8 @@ def error_template(status_code: int, *, htmx: bool) -> str:
 
 
 def handle_exception(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, LoginRequired):
+        return login_redirect(request)
     if isinstance(exc, HTTPException) and exc.status_code < 500:
         status_code = exc.status_code
         headers = exc.headers or {}

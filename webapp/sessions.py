@@ -78,11 +78,32 @@ class DatabaseStore(Store):
         return max(0, int((expires_at - datetime.now(UTC)).total_seconds()))
 
 
+ROTATE_STATE_KEY = "session_rotation"
+
+
+def rotate_session_id(connection: ASGIConnection) -> None:
+    """Give this session a new id when the response is sent (at sign-in, against session fixation)."""
+    connection.scope.setdefault("state", {})[ROTATE_STATE_KEY] = {"new_id": None}  # type: ignore[typeddict-item]
+
+
 class LazySessionBackend(ServerSideSessionBackend):
-    """Write a session (row and cookie) only once it holds data, so anonymous page views cost no database write."""
+    """Write a session (row and cookie) only once it holds data, so anonymous page views cost no database write.
+
+    Also honours `rotate_session_id`: the old row is deleted and the data is stored under a fresh id.
+    """
+
+    def get_session_id(self, connection: ASGIConnection) -> str:
+        rotation = connection.scope.get("state", {}).get(ROTATE_STATE_KEY)
+        if rotation is None:
+            return super().get_session_id(connection)
+        if rotation["new_id"] is None:
+            rotation["new_id"] = self.generate_session_id()
+        return rotation["new_id"]
 
     async def store_in_message(self, scope_session: ScopeSession, message: Message, connection: ASGIConnection) -> None:
         had_cookie = self.config.key in connection.cookies
+        if had_cookie and ROTATE_STATE_KEY in connection.scope.get("state", {}):
+            await self.delete(connection.cookies[self.config.key], store=self.config.get_store_from_app(connection.app))
         if not scope_session:
             if had_cookie:
                 await super().store_in_message(Empty, message, connection)

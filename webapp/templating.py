@@ -8,6 +8,8 @@ from jinja2.runtime import Context
 from litestar.connection import ASGIConnection
 
 from webapp import i18n
+from webapp.auth.guards import current_user
+from webapp.auth.session import CurrentUser
 from webapp.security_headers import csp_nonce
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -37,6 +39,12 @@ def _current_locale(context: Context) -> str:
 
 
 @pass_context
+def _current_user(context: Context) -> CurrentUser | None:
+    request = context.get("request")
+    return current_user(request) if isinstance(request, ASGIConnection) else None
+
+
+@pass_context
 def _csp_nonce(context: Context) -> str:
     request = context.get("request")
     return csp_nonce(request.scope) if isinstance(request, ASGIConnection) else ""
@@ -53,6 +61,7 @@ def make_environment() -> Environment:
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(
         current_locale=_current_locale,
+        current_user=_current_user,
         csp_nonce=_csp_nonce,
         lang_attribute=i18n.lang_attribute,
         locale_choices=i18n.locale_choices,

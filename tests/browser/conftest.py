@@ -41,6 +41,8 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, di
             "0",
             "--sandbox-port",
             "0",
+            "--idp-port",
+            "0",
             "--state-dir",
             str(state_dir),
         ],

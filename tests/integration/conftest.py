@@ -4,11 +4,16 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
 
-from tests.conftest import RsaKeys
+from tests.conftest import RsaKeys, create_schema
+from tests.oidc_support import Idp, TamperingProxy, running_idp, running_proxy
 from tests.support import IpnReceiver, SandboxServer, running_receiver, running_sandbox
 from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.crypto import Signer, Verifier
+from webapp.app import create_app
+from webapp.config import OIDCSettings, Settings
 
 PARTNER_CODE = "testpartner"
 SANDBOX_SECRET = f"sk_test_{secrets.token_hex(8)}"
@@ -70,3 +75,35 @@ async def alix_client(sandbox: SandboxServer, rsa_keys: RsaKeys) -> AsyncIterato
     client = make_client(sandbox, rsa_keys)
     yield client
     await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Idp]:
+    with running_idp(tmp_path_factory.mktemp("idp") / "idp.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def idp_proxy(idp: Idp) -> Iterator[TamperingProxy]:
+    with running_proxy(idp) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def oidc_settings(settings: Settings, idp_proxy: TamperingProxy) -> Settings:
+    """The app pointed at the real IdP (through the proxy, in pass-through mode unless a test says otherwise)."""
+    idp_proxy.mode = "pass"
+    idp_proxy.token_requests.clear()
+    return settings.model_copy(
+        update={
+            "public_base_url": "http://testserver.local",
+            "oidc": OIDCSettings(discovery_url=idp_proxy.discovery_url, client_id="cashout-test", timeout_seconds=5),
+        }
+    )
+
+
+@pytest.fixture
+async def oidc_client(oidc_settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    await create_schema(oidc_settings.database.url)
+    async with AsyncTestClient(app=create_app(oidc_settings)) as client:
+        yield client

@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeAlias
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 from litestar import Litestar, Request, Response, get, post, put
+from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotFoundException
 from litestar.logging.config import LoggingConfig
@@ -302,5 +303,5 @@ def create_sandbox_app(
         before_send=[add_security_headers],
         lifespan=[lifespan],
         logging_config=LoggingConfig(configure_root_logger=False, log_exceptions="never"),
-        state={"sandbox": sandbox},
+        state=State({"sandbox": sandbox}),
     )

@@ -1,0 +1,98 @@
+"""`/login`, `/auth/callback`, `/logout`: every failure is a friendly page that changes nothing."""
+
+import logging
+import secrets
+import time
+from typing import Annotated, Any, TypeAlias
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, QueryParameter
+from litestar.response import Redirect, Template
+
+from webapp.auth.guards import current_user, safe_next
+from webapp.auth.oidc import OidcClient, OidcError, PendingLogin
+from webapp.auth.service import record_sign_in, roles_for
+from webapp.auth.session import SESSION_USER_KEY, CurrentUser, session_id_token
+from webapp.config import Settings
+from webapp.db import DbSession
+from webapp.sessions import rotate_session_id
+
+logger = logging.getLogger(__name__)
+
+Oidc: TypeAlias = NamedDependency[OidcClient]
+AppSettings: TypeAlias = NamedDependency[Settings]
+PENDING_KEY = "oidc"
+NEXT_KEY = "next"
+# Which failures are the IdP's fault (502) and which the request's (400/403).
+FAILURE_STATUS = {"idp_unreachable": 502, "token_failed": 502, "email_unverified": 403, "no_email": 403}
+
+
+def failure_page(error: OidcError) -> Template:
+    logger.warning("sign-in failed: %s", error)  # reason and exception class only, never a token
+    return Template(
+        template_name="auth/error.html",
+        context={"reason": error.reason},
+        status_code=FAILURE_STATUS.get(error.reason, 400),
+    )
+
+
+class AuthController(Controller):
+    @get("/login", name="auth.login")
+    async def login(
+        self, request: Request, oidc: Oidc, next_path: Annotated[str | None, QueryParameter(name="next")] = None
+    ) -> Response[Any]:
+        target = safe_next(next_path)
+        if current_user(request) is not None:
+            return Redirect(target)
+        try:
+            url, pending = await oidc.start()
+        except OidcError as error:
+            return failure_page(error)
+        request.session[PENDING_KEY] = pending.to_session()
+        request.session[NEXT_KEY] = target
+        return Redirect(url)
+
+    @get("/auth/callback", name="auth.callback")
+    async def callback(
+        self,
+        request: Request,
+        oidc: Oidc,
+        settings: AppSettings,
+        db_session: DbSession,
+        code: FromQuery[str | None] = None,
+        error: FromQuery[str | None] = None,
+        oauth_state: Annotated[str | None, QueryParameter(name="state")] = None,
+    ) -> Response[Any]:
+        # Taken out of the session whatever happens next, so a callback URL works once only.
+        pending = PendingLogin.from_session(request.session.pop(PENDING_KEY, None))
+        target = safe_next(request.session.pop(NEXT_KEY, None))
+        try:
+            if error:
+                raise OidcError("idp_error", error[:64])
+            if pending is None or not oauth_state or not secrets.compare_digest(oauth_state, pending.state):
+                raise OidcError("state_mismatch")
+            if not code:
+                raise OidcError("missing_code")
+            identity = await oidc.finish(code=code, pending=pending)
+        except OidcError as failure:
+            return failure_page(failure)
+        user = await record_sign_in(db_session, identity)
+        signed_in = CurrentUser(
+            id=user.id or 0,
+            email=identity.email,
+            roles=roles_for(identity.email, identity.claims, settings),
+            signed_in_at=time.time(),
+        )
+        request.clear_session()
+        rotate_session_id(request)
+        request.set_session({SESSION_USER_KEY: signed_in.to_session(identity.id_token)})
+        logger.info("signed in user %s with roles %s", user.id, sorted(signed_in.roles))
+        return Redirect(target)
+
+    @post("/logout", name="auth.logout", status_code=303)
+    async def logout(self, request: Request, oidc: Oidc, settings: AppSettings) -> Redirect:
+        id_token = session_id_token(request)
+        request.clear_session()
+        home = f"{settings.public_base_url.rstrip('/')}/"
+        return Redirect(await oidc.end_session_url(id_token, home) or "/", status_code=303)
