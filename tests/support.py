@@ -147,3 +147,35 @@ def running_sandbox(env: dict[str, str], log_file: Path) -> Iterator[SandboxServ
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any, port: int) -> Any:
+    """Serve an ASGI app with uvicorn on loopback inside the running event loop (a real HTTP server)."""
+    import asyncio
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not task.done(), "the app server stopped while starting"
+            await asyncio.sleep(0.02)
+        yield f"http://{LOOPBACK}:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def async_wait_for(probe: Callable[[], Any], *, timeout: float = 20.0, what: str = "condition") -> Any:
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.1)

@@ -1,7 +1,10 @@
 """`create_app(settings)`: the only place that wires routes, plugins, middleware, templates, CSRF and sessions."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
@@ -14,11 +17,17 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from webapp import health, home, i18n
+from webapp.alixpay.client import AlixPayClient
+from webapp.alixpay.crypto import Signer, Verifier
 from webapp.auth.oidc import OidcClient
 from webapp.auth.routes import AuthController
+from webapp.background import run_background
 from webapp.config import Settings
 from webapp.db import make_engine, make_sessionmaker, provide_db_session
 from webapp.errors import handle_exception
+from webapp.ipn.routes import IPN_PATH, receive_ipn
+from webapp.orders.live import make_channels
+from webapp.orders.routes import OrderController
 from webapp.security_headers import add_security_headers
 from webapp.sessions import DatabaseStore, LazySessionConfig
 from webapp.templating import TEMPLATES_DIR, make_environment
@@ -31,13 +40,36 @@ def create_app(settings: Settings | None = None) -> Litestar:
     engine = make_engine(settings.database.url, echo=settings.database.echo)
     db_sessionmaker = make_sessionmaker(engine)
     secure_cookies = settings.is_production
+    alixpay = AlixPayClient(
+        base_url=settings.alixpay.base_url,
+        partner_code=settings.alixpay.partner_code,
+        secret_key=settings.alixpay.secret_key.get_secret_value(),
+        webhook_secret_key=settings.alixpay.webhook_secret_key.get_secret_value(),
+        signer=Signer.from_file(settings.alixpay.private_key_file),
+        verifier=Verifier.from_files(settings.alixpay.public_key_files),
+        timeout=settings.alixpay.timeout_seconds,
+    )
+    channels = make_channels()
     oidc = OidcClient(settings.oidc, redirect_uri=f"{settings.public_base_url.rstrip('/')}/auth/callback")
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
+        background = asyncio.create_task(
+            run_background(
+                db_sessionmaker,
+                alixpay=alixpay,
+                channels=channels,
+                interval=settings.reconcile_interval_seconds,
+                silence=timedelta(seconds=settings.reconcile_silence_seconds),
+            )
+        )
         try:
             yield
         finally:
+            background.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await background
+            await alixpay.aclose()
             await engine.dispose()
 
     session_config = LazySessionConfig(
@@ -47,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         httponly=True,
         samesite="lax",
         secure=secure_cookies,
+        exclude=[IPN_PATH, "/healthz", "/readyz", "/static/"],
     )
     csrf_config = CSRFConfig(
         secret=settings.session.secret.get_secret_value(),
@@ -61,6 +94,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             health.healthz,
             health.readyz,
             AuthController,
+            OrderController,
+            receive_ipn,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
         ],
         dependencies={
@@ -68,8 +103,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "db_sessionmaker": Provide(lambda: db_sessionmaker, sync_to_thread=False),
             "db_session": Provide(provide_db_session),
             "oidc": Provide(lambda: oidc, sync_to_thread=False),
+            "alixpay": Provide(lambda: alixpay, sync_to_thread=False),
         },
-        plugins=[HTMXPlugin()],
+        plugins=[HTMXPlugin(), channels],
         template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(make_environment())),
         csrf_config=csrf_config,
         middleware=[session_config.middleware],

@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     session: SessionSettings = Field(default_factory=SessionSettings)
     alixpay: AlixPaySettings = Field(default_factory=AlixPaySettings)
     oidc: OIDCSettings = Field(default_factory=OIDCSettings)
+    cashout_min_vnd: int = 50_000
+    cashout_max_vnd: int = 500_000_000
+    reconcile_interval_seconds: float = 15.0
+    reconcile_silence_seconds: float = 120.0
+    """An order that is not final and has heard nothing for this long is asked about with the details call."""
+    ipn_max_body_bytes: int = 64 * 1024
     support_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
     admin_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
 

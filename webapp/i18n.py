@@ -81,6 +81,11 @@ def translations(locale: str) -> NullTranslations:
     return Translations(buffer)
 
 
+def N_(message: str) -> str:
+    """Mark a message for extraction where it is defined; it is translated where it is shown."""
+    return message
+
+
 def translate(locale: str, message: str, **variables: object) -> str:
     text = translations(locale).gettext(message)
     return text % variables if variables else text

@@ -1,6 +1,8 @@
 """Imports every table module so `SQLModel.metadata` is complete (for Alembic and test `create_all`)."""
 
 from webapp.auth.models import User
+from webapp.ipn.models import IpnReceipt
+from webapp.orders.models import Order, OrderTransition
 from webapp.sessions import HttpSession
 
-__all__ = ["HttpSession", "User"]
+__all__ = ["HttpSession", "IpnReceipt", "Order", "OrderTransition", "User"]

@@ -1,8 +1,12 @@
 """The one Jinja environment: autoescaped, translated per request, usable outside a request (SSE fragments)."""
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime, get_timezone_gmt
+from babel.numbers import format_currency, format_decimal
 from jinja2 import Environment, FileSystemLoader, pass_context
 from jinja2.runtime import Context
 from litestar.connection import ASGIConnection
@@ -10,9 +14,12 @@ from litestar.connection import ASGIConnection
 from webapp import i18n
 from webapp.auth.guards import current_user
 from webapp.auth.session import CurrentUser
+from webapp.orders.forms import FieldError
+from webapp.orders.labels import status_text
 from webapp.security_headers import csp_nonce
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+DISPLAY_TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def _locale_of(context: Context) -> str:
@@ -50,6 +57,36 @@ def _csp_nonce(context: Context) -> str:
     return csp_nonce(request.scope) if isinstance(request, ASGIConnection) else ""
 
 
+def _babel_locale(context: Context) -> str:
+    return {"zh": "zh_Hans_CN", "vi": "vi_VN", "en": "en_US"}.get(_locale_of(context), "en_US")
+
+
+@pass_context
+def _vnd(context: Context, amount: int | float | None) -> str:
+    """A VND amount the way the reader writes money (`100.000 ₫` in Vietnamese, `₫100,000` in English)."""
+    if amount is None:
+        return ""
+    return format_currency(amount, "VND", locale=_babel_locale(context))
+
+
+@pass_context
+def _datetime(context: Context, value: datetime | None) -> str:
+    """Vietnam time, where the money lands, with its offset so nobody has to guess."""
+    if value is None:
+        return ""
+    local = value.astimezone(DISPLAY_TIMEZONE)
+    locale = _babel_locale(context)
+    return f"{format_datetime(local, 'medium', locale=locale)} ({get_timezone_gmt(local, locale=locale)})"
+
+
+@pass_context
+def _error_text(context: Context, error: FieldError) -> str:
+    locale = _locale_of(context)
+    params = {name: format_decimal(value, locale=_babel_locale(context)) for name, value in error.params.items()}
+    text = i18n.translations(locale).gettext(error.message)
+    return text % params if params else text
+
+
 def make_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -65,7 +102,10 @@ def make_environment() -> Environment:
         csp_nonce=_csp_nonce,
         lang_attribute=i18n.lang_attribute,
         locale_choices=i18n.locale_choices,
+        error_text=_error_text,
+        status_text=status_text,
     )
+    env.filters.update(vnd=_vnd, datetime=_datetime)
     return env
 
 

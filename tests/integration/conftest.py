@@ -1,19 +1,27 @@
 """Real peers for integration tests: the Alix Pay sandbox as a server process and an IPN receiver on loopback."""
 
+import asyncio
+import os
 import secrets
-from collections.abc import AsyncIterator, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
+import asyncpg
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import RsaKeys, create_schema
 from tests.oidc_support import Idp, TamperingProxy, running_idp, running_proxy
-from tests.support import IpnReceiver, SandboxServer, running_receiver, running_sandbox
+from tests.support import IpnReceiver, SandboxServer, running_receiver, running_sandbox, serving
 from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.crypto import Signer, Verifier
 from webapp.app import create_app
-from webapp.config import OIDCSettings, Settings
+from webapp.config import AlixPaySettings, DatabaseSettings, OIDCSettings, Settings
+from webapp.devstack import free_port
 
 PARTNER_CODE = "testpartner"
 SANDBOX_SECRET = f"sk_test_{secrets.token_hex(8)}"
@@ -107,3 +115,100 @@ async def oidc_client(oidc_settings: Settings) -> AsyncIterator[AsyncTestClient[
     await create_schema(oidc_settings.database.url)
     async with AsyncTestClient(app=create_app(oidc_settings)) as client:
         yield client
+
+
+POSTGRES_ADMIN_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def app_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def app_sandbox(rsa_keys: RsaKeys, app_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
+    """A sandbox whose IPNs go to the live app of each test (always on `app_port`)."""
+    directory = tmp_path_factory.mktemp("app-sandbox")
+    env = {
+        "SANDBOX_PARTNER_CODE": PARTNER_CODE,
+        "SANDBOX_SECRET_KEY": SANDBOX_SECRET,
+        "SANDBOX_PARTNER_PUBLIC_KEY_FILE": str(rsa_keys.partner.public),
+        "SANDBOX_PRIVATE_KEY_FILE": str(rsa_keys.alix.private),
+        "SANDBOX_IPN_URL": f"http://127.0.0.1:{app_port}/ipn/alixpay",
+        "SANDBOX_DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'sandbox.db'}",
+        "SANDBOX_SPEED": "0.4",
+        "SANDBOX_RETRY_BASE_SECONDS": "0.3",
+        "SANDBOX_MAX_ATTEMPTS": "3",
+        "SANDBOX_TICK_SECONDS": "0.05",
+    }
+    with running_sandbox(env, directory / "sandbox.log") as server:
+        yield server
+
+
+def new_postgres_database() -> tuple[str, Callable[[], None]]:
+    """A fresh database on the local PostgreSQL server and a function that drops it."""
+    name = f"webapp_test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(statement: str) -> None:
+        connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{name}", lambda: asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """SQLite by default; tests that must also run on PostgreSQL parametrise this with `both_databases`."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'app.db'}"
+        return
+    url, drop = new_postgres_database()
+    try:
+        yield url
+    finally:
+        drop()
+
+
+both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+
+
+@dataclass
+class LiveApp:
+    url: str
+    settings: Settings
+    sandbox: SandboxServer
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, timeout=20)
+
+
+@pytest.fixture
+async def live_app(
+    database_url: str, rsa_keys: RsaKeys, app_port: int, app_sandbox: SandboxServer, idp: Idp
+) -> AsyncIterator[LiveApp]:
+    """The whole app as a real HTTP server, wired to the sandbox and the real IdP, on a fresh database."""
+    app_sandbox.set_faults()
+    settings = Settings(
+        public_base_url=f"http://127.0.0.1:{app_port}",
+        database=DatabaseSettings(url=database_url),
+        alixpay=AlixPaySettings(
+            base_url=app_sandbox.url,
+            partner_code=PARTNER_CODE,
+            secret_key=SANDBOX_SECRET,
+            private_key_file=rsa_keys.partner.private,
+            public_key_files=[rsa_keys.alix.public],
+            timeout_seconds=1.5,
+        ),
+        oidc=OIDCSettings(discovery_url=f"{idp.url}/.well-known/openid-configuration", client_id="cashout-live"),
+        reconcile_interval_seconds=0.3,
+        reconcile_silence_seconds=2.0,
+        cashout_min_vnd=10_000,
+    )
+    await create_schema(database_url)
+    async with serving(create_app(settings), app_port) as url:
+        yield LiveApp(url, settings, app_sandbox)

@@ -80,7 +80,7 @@ async def test_csp_nonce_differs_per_request_and_matches_the_script_tags(client:
         assert "frame-ancestors 'none'" in policy
         nonce = re.search(r"script-src 'self' 'nonce-([^']+)'", policy).group(1)
         scripts = re.findall(r"<script[^>]*>", response.text)
-        assert len(scripts) == 2
+        assert len(scripts) == 3
         assert all(f'nonce="{nonce}"' in tag for tag in scripts)
         nonces.append(nonce)
     assert nonces[0] != nonces[1]

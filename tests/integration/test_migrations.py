@@ -1,18 +1,16 @@
 """`alembic upgrade head` then `alembic check` on SQLite and on the PostgreSQL server of this machine (CI too)."""
 
-import asyncio
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
+from tests.integration.conftest import new_postgres_database
+
 ROOT = Path(__file__).resolve().parents[2]
-POSTGRES_ADMIN_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def alembic(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
@@ -39,21 +37,11 @@ def test_migrations_are_complete_on_sqlite(tmp_path: Path) -> None:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh database on the local PostgreSQL server, dropped afterwards. Fails (never skips) if it is down."""
-    name = f"webapp_test_{uuid.uuid4().hex[:12]}"
-
-    async def admin(statement: str) -> None:
-        connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    url, drop = new_postgres_database()
     try:
-        yield f"{base}/{name}"
+        yield url
     finally:
-        asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        drop()
 
 
 def test_migrations_are_complete_on_postgresql(postgres_url: str) -> None:

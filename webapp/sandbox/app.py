@@ -13,7 +13,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotFoundException
 from litestar.logging.config import LoggingConfig
-from litestar.params import Body
+from litestar.params import Body, FromPath
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
@@ -104,7 +104,7 @@ async def create_cashout(
         else:
             order = await sandbox.create_order(session, body)
         faults = Faults.model_validate(order.faults)
-        data = sandbox.order_object(order, faults=faults)
+        data = sandbox.order_object(order, faults=faults, for_ipn=False)
     if existing is None and faults.create_response == "error_500":
         return refuse("internal", lang, status_code=500)
     if existing is None and faults.create_response == "hang":
@@ -129,7 +129,7 @@ async def details(
         order = await session.get(SandboxOrder, body["externalOrderId"])
     if order is None:
         return refuse("not_found", lang, status_code=404)
-    data = sandbox.order_object(order, faults=Faults.model_validate(order.faults))
+    data = sandbox.order_object(order, faults=Faults.model_validate(order.faults), for_ipn=False)
     return envelope(200, key="ok", lang=lang, data=data)
 
 
@@ -197,7 +197,7 @@ async def admin_orders(sandbox: Engine) -> list[dict[str, Any]]:
 
 
 @get("/admin/orders/{external_order_id:str}", name="sandbox.admin.order")
-async def admin_order(sandbox: Engine, external_order_id: str) -> dict[str, Any]:
+async def admin_order(sandbox: Engine, external_order_id: FromPath[str]) -> dict[str, Any]:
     async with sandbox.sessionmaker() as session:
         order = await session.get(SandboxOrder, external_order_id)
     if order is None:
@@ -213,7 +213,9 @@ def _after_action(request: Request, report: dict[str, Any]) -> Response[Any]:
 
 
 @post("/admin/orders/{external_order_id:str}/{action:str}", name="sandbox.admin.action", status_code=200)
-async def admin_action(request: Request, sandbox: Engine, external_order_id: str, action: str) -> Response[Any]:
+async def admin_action(
+    request: Request, sandbox: Engine, external_order_id: FromPath[str], action: FromPath[str]
+) -> Response[Any]:
     actions = {"advance": sandbox.advance, "fail": sandbox.fail, "replay": sandbox.replay}
     if action not in actions:
         raise NotFoundException("unknown action")

@@ -72,7 +72,9 @@ class SandboxEngine:
         self._http = http
         self._secret_key = settings.secret_key.get_secret_value()
 
-    def order_object(self, order: SandboxOrder, *, faults: Faults | None = None) -> dict[str, Any]:
+    def order_object(
+        self, order: SandboxOrder, *, faults: Faults | None = None, for_ipn: bool = True
+    ) -> dict[str, Any]:
         """The order as Alix Pay describes it, signed (or mis-signed, when a fault asks for it)."""
         extend = order.request["extendInfo"]
         paid = order.status not in ("AWAITING_PAYMENT", "FAIL", "ERROR")
@@ -104,9 +106,11 @@ class SandboxEngine:
             "expiresAt": order.expires_at.isoformat(),
         }
         faults = faults or Faults()
-        signer = self._stranger if faults.wrong_key else self._signer
+        wrong_key = faults.wrong_key if for_ipn else faults.answer_signature == "wrong_key"
+        corrupt = faults.corrupt_signature if for_ipn else faults.answer_signature == "corrupt"
+        signer = self._stranger if wrong_key else self._signer
         signature = signer.sign(order_signed_string(data, self._secret_key))
-        if faults.corrupt_signature:
+        if corrupt:
             signature = ("B" if signature[0] == "A" else "A") + signature[1:]
         data["signature"] = signature
         return data

@@ -13,8 +13,11 @@ class Faults(BaseModel):
     out_of_order: bool = False
     """Hold every IPN until the order is final, then deliver them newest first."""
     corrupt_signature: bool = False
+    """Damage the signature of every IPN."""
     wrong_key: bool = False
-    """Sign IPNs and answers with a key Alix Pay never gave the partner."""
+    """Sign IPNs with a key Alix Pay never gave the partner."""
+    answer_signature: Literal["good", "corrupt", "wrong_key"] = "good"
+    """The same two faults for the answers to create-cashout and details."""
     delay_seconds: float = Field(default=0.0, ge=0, le=3600)
     drop: bool = False
     """Never deliver: only reconciliation (the details call) can find the change."""

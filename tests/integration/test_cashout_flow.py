@@ -1,0 +1,293 @@
+"""The cash-out end to end over real HTTP: real IdP sign-in, the app as a server, the sandbox and its IPNs."""
+
+import asyncio
+import itertools
+import re
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import col, select
+
+from tests.integration.conftest import LiveApp, both_databases
+from tests.support import async_wait_for
+from webapp.db import make_engine, make_sessionmaker
+from webapp.ipn.models import IpnReceipt
+from webapp.orders.models import Order, OrderTransition
+
+HAPPY = ["AWAITING_PAYMENT", "PAYMENT_COMPLETED", "PROCESSING_TOKEN_TRANSFER", "SUCCESS"]
+FORM = {
+    "bank": "970407",
+    "account_number": "1903 0413 6010 18",
+    "recipient_name": "Nguyễn Văn Ánh",
+    "amount": "100.000",
+}
+
+
+async def signed_in_client(app: LiveApp, email: str = "user@example.com", lang: str = "en") -> httpx.AsyncClient:
+    client = app.client()
+    client.headers["accept-language"] = lang
+    start = await client.get("/login", follow_redirects=False)
+    chosen = httpx.post(start.headers["location"], data={"sub": email}, follow_redirects=False)
+    callback = chosen.headers["location"].removeprefix(app.url)
+    done = await client.get(callback, follow_redirects=False)
+    assert done.status_code in (302, 303), done.text
+    return client
+
+
+async def review(client: httpx.AsyncClient, **overrides: str) -> httpx.Response:
+    await client.get("/orders/new")
+    data = {**FORM, **overrides, "_csrf_token": client.cookies["csrftoken"]}
+    return await client.post("/orders/review", data=data)
+
+
+async def confirm(client: httpx.AsyncClient, review_page: httpx.Response) -> httpx.Response:
+    submission_id = re.search(r'name="submission_id" value="([^"]+)"', review_page.text).group(1)
+    data = {"submission_id": submission_id, "_csrf_token": client.cookies["csrftoken"]}
+    return await client.post("/orders", data=data, follow_redirects=False)
+
+
+async def place_order(client: httpx.AsyncClient, **overrides: str) -> str:
+    page = await review(client, **overrides)
+    assert page.status_code == 200, page.text
+    placed = await confirm(client, page)
+    assert placed.status_code == 303, placed.text
+    return placed.headers["location"].rsplit("/", 1)[1]
+
+
+class Db:
+    """Reads the app's database the way support would, to check what was stored."""
+
+    def __init__(self, app: LiveApp) -> None:
+        self.engine = make_engine(app.settings.database.url)
+        self.sessionmaker = make_sessionmaker(self.engine)
+
+    async def order(self, external_order_id: str) -> Order:
+        async with self.sessionmaker() as session:
+            return (await session.exec(select(Order).where(Order.external_order_id == external_order_id))).one()
+
+    async def transitions(self, order: Order) -> list[tuple[str, str, str]]:
+        async with self.sessionmaker() as session:
+            rows = (
+                await session.exec(
+                    select(OrderTransition)
+                    .where(OrderTransition.order_id == order.id)
+                    .order_by(col(OrderTransition.id))
+                )
+            ).all()
+        return [(row.from_status, row.to_status, row.source) for row in rows]
+
+    async def receipts(self, external_order_id: str) -> list[IpnReceipt]:
+        async with self.sessionmaker() as session:
+            return list(
+                (
+                    await session.exec(
+                        select(IpnReceipt)
+                        .where(IpnReceipt.external_order_id == external_order_id)
+                        .order_by(col(IpnReceipt.id))
+                    )
+                ).all()
+            )
+
+    async def final(self, external_order_id: str, status: str, timeout: float = 30) -> Order:
+        async def reached() -> Order | None:
+            order = await self.order(external_order_id)
+            return order if order.status == status else None
+
+        return await async_wait_for(reached, timeout=timeout, what=f"{external_order_id} to reach {status}")
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+@pytest.fixture
+async def db(live_app: LiveApp) -> Any:
+    database = Db(live_app)
+    yield database
+    await database.close()
+
+
+def sandbox_orders(app: LiveApp, external_order_id: str) -> list[dict[str, Any]]:
+    return [o for o in app.sandbox.admin("GET", "/admin/orders") if o["externalOrderId"] == external_order_id]
+
+
+def statuses_reached(transitions: list[tuple[str, str, str]]) -> list[str]:
+    return [to for _, to, _ in transitions]
+
+
+@both_databases
+async def test_cashout_walks_to_success_and_the_page_follows_live(live_app: LiveApp, db: Db) -> None:
+    client = await signed_in_client(live_app)
+    order_id = await place_order(client)
+    events = []
+    async with client.stream("GET", f"/orders/{order_id}/events", timeout=30) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        async for line in stream.aiter_lines():
+            events.append(line)
+            if line == "event: done":
+                break
+    order = await db.final(order_id, "SUCCESS")
+    assert (order.user_email, order.fiat_amount, order.recipient_name) == (
+        "user@example.com",
+        100_000,
+        "NGUYEN VAN ANH",
+    )
+    assert order.bank_code == "TECHCOMBANK" and order.account_number == "19030413601018"
+    transitions = await db.transitions(order)
+    assert statuses_reached(transitions) == HAPPY
+    assert transitions[0][0] == "CREATING"
+    assert {source for *_, source in transitions[1:]} <= {"ipn", "poll"}
+    verdicts = [receipt.verdict for receipt in await db.receipts(order_id)]
+    assert verdicts.count("applied") + [s for *_, s in transitions].count("create") >= 4
+    assert set(verdicts) <= {"applied", "duplicate"}
+    status_events = [line for line in events if line.startswith("data: ") and "order-status" in line]
+    assert status_events, events
+    page = "\n".join(events)
+    assert "Done — the money has been paid out" in page
+    assert len(sandbox_orders(live_app, order_id)) == 1
+    await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "final"), [({"account_number": "1234560000"}, "FAIL"), ({"amount": "66666"}, "ERROR")]
+)
+async def test_fail_and_error_paths(live_app: LiveApp, db: Db, overrides: dict[str, str], final: str) -> None:
+    client = await signed_in_client(live_app)
+    order_id = await place_order(client, **overrides)
+    order = await db.final(order_id, final)
+    assert statuses_reached(await db.transitions(order)) == ["AWAITING_PAYMENT", final]
+    page = await client.get(f"/orders/{order_id}")
+    assert "The payout failed" in page.text or "stopped because of an error" in page.text
+    await client.aclose()
+
+
+@both_databases
+async def test_each_ipn_delivered_five_times_is_applied_once(live_app: LiveApp, db: Db) -> None:
+    live_app.sandbox.set_faults(duplicate=5)
+    client = await signed_in_client(live_app)
+    order_id = await place_order(client)
+    order = await db.final(order_id, "SUCCESS")
+    receipts = await async_wait_for(lambda: _receipts_at_least(db, order_id, 20), what="all 20 deliveries", timeout=20)
+    verdicts = [receipt.verdict for receipt in receipts]
+    assert len(verdicts) == 20
+    assert verdicts.count("applied") in (3, 4)  # AWAITING_PAYMENT may have been applied by the create answer
+    assert verdicts.count("duplicate") == 20 - verdicts.count("applied")
+    assert statuses_reached(await db.transitions(order)) == HAPPY
+    await client.aclose()
+
+
+async def _receipts_at_least(db: Db, order_id: str, count: int) -> list[IpnReceipt] | None:
+    receipts = await db.receipts(order_id)
+    return receipts if len(receipts) >= count and all(r.verdict for r in receipts) else None
+
+
+async def test_ipns_in_reverse_order_never_move_status_backwards(live_app: LiveApp, db: Db) -> None:
+    live_app.sandbox.set_faults(out_of_order=True)
+    client = await signed_in_client(live_app)
+    order_id = await place_order(client)
+    order = await db.final(order_id, "SUCCESS")
+    receipts = await async_wait_for(lambda: _receipts_at_least(db, order_id, 4), what="4 receipts")
+    assert [r.provider_status for r in receipts] == list(reversed(HAPPY))
+    assert [r.verdict for r in receipts] == ["applied", "stale", "stale", "duplicate"] or [
+        r.verdict for r in receipts
+    ] == ["applied", "stale", "stale", "stale"]
+    transitions = await db.transitions(order)
+    assert statuses_reached(transitions)[-1] == "SUCCESS"
+    assert all(HAPPY.index(b) > HAPPY.index(a) for (_, a, _), (_, b, _) in itertools.pairwise(transitions[1:]))
+    await client.aclose()
+
+
+@pytest.mark.parametrize("fault", ["corrupt_signature", "wrong_key"])
+async def test_badly_signed_ipns_are_stored_never_applied_and_the_poll_finishes_the_order(
+    live_app: LiveApp, db: Db, fault: str
+) -> None:
+    live_app.sandbox.set_faults(**{fault: True})
+    client = await signed_in_client(live_app)
+    order_id = await place_order(client)
+    order = await db.final(order_id, "SUCCESS", timeout=40)
+    receipts = await db.receipts(order_id)
+    assert receipts and {r.verdict for r in receipts} == {"bad_signature"}
+    transitions = await db.transitions(order)
+    assert [source for *_, source in transitions] == ["create"] + ["poll"] * (len(transitions) - 1)
+    attempts = live_app.sandbox.order(order_id)["deliveries"][0]["attempts"]
+    assert {a["httpStatus"] for a in attempts} == {400}  # refused, so Alix Pay retried
+    await client.aclose()
+
+
+@both_databases
+async def test_dropped_ipns_are_found_by_reconciliation(live_app: LiveApp, db: Db) -> None:
+    live_app.sandbox.set_faults(drop=True)
+    client = await signed_in_client(live_app)
+    order_id = await place_order(client)
+    order = await db.final(order_id, "SUCCESS", timeout=40)
+    assert await db.receipts(order_id) == []
+    async with db.sessionmaker() as session:
+        notes = (await session.exec(select(OrderTransition.note).where(OrderTransition.order_id == order.id))).all()
+    assert any("no IPN had said so" in note for note in notes)
+    await client.aclose()
+
+
+@both_databases
+async def test_timeout_after_create_is_resolved_without_a_second_order(live_app: LiveApp, db: Db) -> None:
+    live_app.sandbox.set_faults(create_response="hang", hang_seconds=4, drop=True)
+    client = await signed_in_client(live_app)
+    order_id = await place_order(client)
+    order = await db.order(order_id)
+    assert order.status in ("UNKNOWN", "AWAITING_PAYMENT")
+    assert ("CREATING", "UNKNOWN", "create") in await db.transitions(order)
+    page = await client.get(f"/orders/{order_id}")
+    assert "We're confirming your order with Alix Pay" in page.text or "sending VND" in page.text
+    order = await db.final(order_id, "SUCCESS", timeout=40)
+    assert len(sandbox_orders(live_app, order_id)) == 1
+    history = live_app.sandbox.order(order_id)["history"]
+    assert [event["reason"] for event in history].count("created") == 1
+    await client.aclose()
+
+
+async def test_double_submit_makes_one_order(live_app: LiveApp, db: Db) -> None:
+    client = await signed_in_client(live_app)
+    page = await review(client)
+    first, second = await asyncio.gather(confirm(client, page), confirm(client, page))
+    assert first.headers["location"] == second.headers["location"]
+    again = await confirm(client, page)  # the form posted once more, later
+    assert again.headers["location"] == first.headers["location"]
+    order_id = first.headers["location"].rsplit("/", 1)[1]
+    async with db.sessionmaker() as session:
+        assert len((await session.exec(select(Order))).all()) == 1
+    assert len(sandbox_orders(live_app, order_id)) == 1
+    await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("lang", "message"),
+    [("en", "at least 50,000 VND"), ("vi", "tối thiểu 50,000 VND"), ("zh", "不少于 50,000 越南盾")],
+)
+async def test_alix_pay_rejection_shows_its_message_and_the_form_again(
+    live_app: LiveApp, db: Db, lang: str, message: str
+) -> None:
+    client = await signed_in_client(live_app, lang=lang)
+    page = await review(client, amount="20000")  # our minimum is 10 000 here, the sandbox's 50 000
+    answer = await confirm(client, page)
+    assert answer.status_code == 422
+    assert message in answer.text
+    assert 'value="NGUYEN VAN ANH"' in answer.text and 'value="19030413601018"' in answer.text
+    assert 'value="20000"' in answer.text
+    async with db.sessionmaker() as session:
+        order = (await session.exec(select(Order))).one()
+    assert order.status == "REJECTED" and message in (order.rejection_message or "")
+    await client.aclose()
+
+
+async def test_another_persons_order_is_not_found(live_app: LiveApp, db: Db) -> None:
+    owner = await signed_in_client(live_app, "user@example.com")
+    order_id = await place_order(owner)
+    stranger = await signed_in_client(live_app, "support@example.com")
+    for path in (f"/orders/{order_id}", f"/orders/{order_id}/status", f"/orders/{order_id}/events"):
+        answer = await stranger.get(path)
+        assert answer.status_code == 404, path
+        assert "NGUYEN VAN ANH" not in answer.text
+    assert (await owner.get(f"/orders/{order_id}/status")).status_code == 200
+    listing = await stranger.get("/orders")
+    assert order_id not in listing.text
+    await owner.aclose()
+    await stranger.aclose()

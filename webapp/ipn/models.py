@@ -1,0 +1,30 @@
+"""Every IPN as it arrived: raw bytes and headers first, the verdict once it has been processed."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, LargeBinary
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class IpnReceipt(SQLModel, table=True):
+    __tablename__ = "ipn_receipt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    received_at: datetime = Field(default_factory=utcnow, index=True)
+    source_address: str | None = Field(default=None, max_length=64)
+    headers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    body_size: int
+    dedupe_key: str = Field(max_length=64, index=True)
+    """SHA-256 of the body: the same notification delivered again has the same key."""
+    external_order_id: str | None = Field(default=None, max_length=64, index=True)
+    provider_status: str | None = Field(default=None, max_length=64)
+    verdict: str | None = Field(default=None, max_length=16, index=True)
+    """None until processed; then applied | duplicate | stale | bad_signature | malformed | unknown_order |
+    unknown_status | too_large."""
+    processed_at: datetime | None = None

@@ -1,0 +1,55 @@
+"""Orders and their status transitions (tables). Other features are referenced by foreign key only."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "cashout_order"
+
+    id: int | None = Field(default=None, primary_key=True)
+    external_order_id: str = Field(max_length=64, unique=True, index=True)
+    submission_id: str = Field(max_length=64, unique=True)
+    """The form's one-time token: a double click or a re-posted form finds the same order."""
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    user_email: str = Field(max_length=320, index=True)
+    status: str = Field(max_length=32, index=True)
+    provider_status: str | None = Field(default=None, max_length=64)
+    """The last status Alix Pay reported, as received (also when we do not know it)."""
+    fiat_amount: int
+    bank_bin: str = Field(max_length=8)
+    bank_code: str = Field(max_length=32)
+    bank_name: str = Field(max_length=255)
+    account_number: str = Field(max_length=19)
+    recipient_name: str = Field(max_length=50)
+    transfer_content: str = Field(max_length=19)
+    locale: str = Field(default="en", max_length=8)
+    rejection_message: str | None = None
+    provider_order: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    """The last verified order object from Alix Pay (amounts, fees, token transfer)."""
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime | None = None
+    last_ipn_at: datetime | None = None
+    last_polled_at: datetime | None = None
+
+
+class OrderTransition(SQLModel, table=True):
+    __tablename__ = "order_transition"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="cashout_order.id", index=True)
+    from_status: str = Field(max_length=32)
+    to_status: str = Field(max_length=32)
+    source: str = Field(max_length=16)
+    """create | ipn | poll | manual"""
+    at: datetime = Field(default_factory=utcnow)
+    receipt_id: int | None = Field(default=None, foreign_key="ipn_receipt.id")
+    note: str = ""

@@ -1,0 +1,269 @@
+"""Cash-out pages: the form (with inline htmx validation), review, confirm, my orders, the live order page."""
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, TypeAlias
+
+from litestar import Controller, Request, Response, get, post
+from litestar.channels import ChannelsPlugin
+from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery, QueryParameter, URLEncodedBody
+from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage, Template
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from webapp.alixpay.client import AlixPayClient
+from webapp.auth.guards import current_user, requires_user
+from webapp.auth.session import CurrentUser
+from webapp.banks.directory import payable_banks
+from webapp.banks.vietqr import qr_svg, transfer_payload
+from webapp.config import Settings
+from webapp.db import DbSession
+from webapp.i18n import request_locale, translate
+from webapp.orders.forms import (
+    Cashout,
+    CashoutInput,
+    FieldError,
+    mask_account,
+    new_transfer_content,
+    normalise_name,
+    parse_amount,
+    payable_bank,
+)
+from webapp.orders.forms import validate as validate_form
+from webapp.orders.live import order_channel
+from webapp.orders.models import Order
+from webapp.orders.service import Review, create_cashout, order_for_user, orders_page, transitions
+from webapp.orders.state import OrderStatus, is_final
+
+AppSettings: TypeAlias = NamedDependency[Settings]
+Sessionmaker: TypeAlias = NamedDependency[async_sessionmaker[AsyncSession]]
+REVIEW_KEY = "cashout_review"
+PER_PAGE = 10
+KEEP_ALIVE_SECONDS = 15
+FIELDS = ("bank", "account_number", "recipient_name", "amount")
+
+
+def signed_in(request: Request) -> CurrentUser:
+    user = current_user(request)
+    if user is None:  # the controller's guard already sent anonymous visitors to sign in
+        raise NotFoundException()
+    return user
+
+
+def form_input(data: dict[str, str]) -> CashoutInput:
+    return CashoutInput(**{name: str(data.get(name, "")) for name in FIELDS})
+
+
+def form_context(
+    form: CashoutInput, errors: dict[str, FieldError], settings: Settings, *, notice: str | None = None
+) -> dict[str, Any]:
+    _, all_errors = validate_form(form, min_vnd=settings.cashout_min_vnd, max_vnd=settings.cashout_max_vnd)
+    return {
+        "form": form,
+        "errors": errors,
+        "banks": payable_banks(),
+        "preview": preview(form, all_errors),
+        "limits": {"minimum": settings.cashout_min_vnd, "maximum": settings.cashout_max_vnd},
+        "notice": notice,
+    }
+
+
+def preview(form: CashoutInput, errors: dict[str, FieldError]) -> dict[str, Any]:
+    """The normalised values shown back while typing (the name as banks will see it, the amount formatted)."""
+    return {
+        "recipient_name": normalise_name(form.recipient_name) if "recipient_name" not in errors else None,
+        "amount": parse_amount(form.amount) if "amount" not in errors else None,
+    }
+
+
+def review_to_session(review: Review) -> dict[str, Any]:
+    cashout = review.cashout
+    return {
+        "submission_id": review.submission_id,
+        "bank": cashout.bank.bin,
+        "account_number": cashout.account_number,
+        "recipient_name": cashout.recipient_name,
+        "amount": cashout.fiat_amount,
+        "transfer_content": review.transfer_content,
+    }
+
+
+def review_from_session(data: Any) -> Review | None:
+    if not isinstance(data, dict) or (bank := payable_bank(str(data.get("bank", "")))) is None:
+        return None
+    cashout = Cashout(bank, str(data["account_number"]), str(data["recipient_name"]), int(data["amount"]))
+    return Review(str(data["submission_id"]), cashout, str(data["transfer_content"]))
+
+
+def qr_for(review: Review, locale: str) -> str:
+    payload = transfer_payload(
+        bank_bin=review.cashout.bank.bin,
+        account=review.cashout.account_number,
+        amount=review.cashout.fiat_amount,
+        content=review.transfer_content,
+    )
+    return qr_svg(payload, title=translate(locale, "VietQR of the payout details"))
+
+
+async def status_context(session: AsyncSession, order: Order) -> dict[str, Any]:
+    return {
+        "order": order,
+        "transitions": await transitions(session, order.id or 0),
+        "final": is_final(OrderStatus(order.status)),
+        "masked_account": mask_account(order.account_number),
+    }
+
+
+class OrderController(Controller):
+    path = "/orders"
+    guards = [requires_user]  # noqa: RUF012 (Litestar reads it as a class attribute)
+
+    @get("/new", name="orders.new")
+    async def new(self, request: Request, settings: AppSettings, edit: FromQuery[bool] = False) -> Template:
+        review = review_from_session(request.session.get(REVIEW_KEY)) if edit else None
+        form = CashoutInput()
+        if review is not None:
+            cashout = review.cashout
+            form = CashoutInput(
+                cashout.bank.bin, cashout.account_number, cashout.recipient_name, str(cashout.fiat_amount)
+            )
+        return Template("orders/new.html", context=form_context(form, {}, settings))
+
+    @post("/validate", name="orders.validate", status_code=200)
+    async def validate(self, settings: AppSettings, data: URLEncodedBody[dict[str, str]]) -> Template:
+        """Inline validation: new hints and errors for every field, swapped out of band so no input is replaced.
+
+        Errors show for fields that have been filled in; an empty field is flagged when the form is submitted.
+        """
+        form = form_input(data)
+        _, errors = validate_form(form, min_vnd=settings.cashout_min_vnd, max_vnd=settings.cashout_max_vnd)
+        shown = {name: error for name, error in errors.items() if getattr(form, name)}
+        context = {**form_context(form, shown, settings), "oob_fields": FIELDS}
+        return Template("orders/_feedback.html", context=context, status_code=422 if shown else 200)
+
+    @get("/banks", name="orders.banks")
+    async def bank_options(self, q: FromQuery[str] = "", bank: FromQuery[str] = "") -> Template:
+        """The bank list filtered by name, code or BIN, keeping the current choice selected."""
+        needle = q.strip().lower()
+        banks = [
+            bank
+            for bank in payable_banks()
+            if not needle or any(needle in text.lower() for text in (bank.short_name, bank.name, bank.code, bank.bin))
+        ]
+        return Template("orders/_bank_options.html", context={"banks": banks, "selected": bank})
+
+    @post("/review", name="orders.review", status_code=200)
+    async def review(self, request: Request, settings: AppSettings, data: URLEncodedBody[dict[str, str]]) -> Template:
+        form = form_input(data)
+        cashout, errors = validate_form(form, min_vnd=settings.cashout_min_vnd, max_vnd=settings.cashout_max_vnd)
+        if cashout is None:
+            return Template("orders/new.html", context=form_context(form, errors, settings), status_code=422)
+        review = Review(secrets.token_urlsafe(24), cashout, new_transfer_content())
+        request.session[REVIEW_KEY] = review_to_session(review)
+        context = {
+            "review": review,
+            "masked_account": mask_account(cashout.account_number),
+            "qr_svg": qr_for(review, request_locale(request)),
+        }
+        return Template("orders/review.html", context=context)
+
+    @post("/", name="orders.create", status_code=303)
+    async def create(
+        self,
+        request: Request,
+        settings: AppSettings,
+        db_sessionmaker: Sessionmaker,
+        alixpay: NamedDependency[AlixPayClient],
+        channels: NamedDependency[ChannelsPlugin],
+        data: URLEncodedBody[dict[str, str]],
+    ) -> Response[Any]:
+        review = review_from_session(request.session.get(REVIEW_KEY))
+        if review is None or review.submission_id != data.get("submission_id"):
+            # An old or forged confirmation: if it was ours and already placed, show that order.
+            return Redirect(request.app.route_reverse("orders.new"), status_code=303)
+        locale = request_locale(request)
+        order = await create_cashout(
+            db_sessionmaker=db_sessionmaker,
+            alixpay=alixpay,
+            channels=channels,
+            user=signed_in(request),
+            review=review,
+            locale=locale,
+        )
+        if order.status == OrderStatus.REJECTED:
+            request.session.pop(REVIEW_KEY, None)
+            cashout = review.cashout
+            form = CashoutInput(
+                cashout.bank.bin, cashout.account_number, cashout.recipient_name, str(cashout.fiat_amount)
+            )
+            notice = order.rejection_message or translate(locale, "Alix Pay did not accept this payout.")
+            return Template("orders/new.html", context=form_context(form, {}, settings, notice=notice), status_code=422)
+        return Redirect(request.app.route_reverse("orders.detail", order_id=order.external_order_id), status_code=303)
+
+    @get("/", name="orders.list")
+    async def list_orders(
+        self, request: Request, db_session: DbSession, page: Annotated[int, QueryParameter(ge=1)] = 1
+    ) -> Template:
+        orders, total = await orders_page(db_session, signed_in(request), page=page, per_page=PER_PAGE)
+        pages = max(1, -(-total // PER_PAGE))
+        return Template("orders/list.html", context={"orders": orders, "page": page, "pages": pages, "total": total})
+
+    @get("/{order_id:str}", name="orders.detail")
+    async def detail(self, request: Request, db_session: DbSession, order_id: FromPath[str]) -> Template:
+        order = await order_for_user(db_session, order_id, signed_in(request))
+        if order is None:
+            raise NotFoundException()
+        return Template("orders/detail.html", context=await status_context(db_session, order))
+
+    @get("/{order_id:str}/status", name="orders.status")
+    async def status(self, request: Request, db_session: DbSession, order_id: FromPath[str]) -> Template:
+        order = await order_for_user(db_session, order_id, signed_in(request))
+        if order is None:
+            raise NotFoundException()
+        return Template("orders/_status.html", context=await status_context(db_session, order))
+
+    @get("/{order_id:str}/events", name="orders.events")
+    async def events(
+        self,
+        request: Request,
+        db_sessionmaker: Sessionmaker,
+        channels: NamedDependency[ChannelsPlugin],
+        order_id: FromPath[str],
+    ) -> ServerSentEvent:
+        """The status fragment each time a transition is stored; ends (event `done`) once the order is final."""
+        user = signed_in(request)
+        async with db_sessionmaker() as session:
+            order = await order_for_user(session, order_id, user)
+        if order is None:
+            raise NotFoundException()
+        template = request.app.template_engine.engine.get_template("orders/_status.html")  # type: ignore[union-attr]
+
+        async def render() -> tuple[str, bool]:
+            async with db_sessionmaker() as session:
+                current = await order_for_user(session, order_id, user)
+                context = await status_context(session, current)  # type: ignore[arg-type]
+            return template.render(request=request, **context), context["final"]
+
+        async def stream() -> AsyncIterator[ServerSentEventMessage]:
+            async with channels.start_subscription([order_channel(order.id or 0)]) as subscriber:
+                html, final = await render()
+                yield ServerSentEventMessage(data=html, event="status")
+                changes = subscriber.iter_events()
+                next_change = asyncio.ensure_future(anext(changes))
+                try:
+                    while not final:
+                        done, _ = await asyncio.wait({next_change}, timeout=KEEP_ALIVE_SECONDS)
+                        if not done:
+                            yield ServerSentEventMessage(comment="keep-alive")
+                            continue
+                        next_change = asyncio.ensure_future(anext(changes))
+                        html, final = await render()
+                        yield ServerSentEventMessage(data=html, event="status")
+                finally:
+                    next_change.cancel()
+                yield ServerSentEventMessage(data="", event="done")
+
+        return ServerSentEvent(stream(), headers={"cache-control": "no-store", "x-accel-buffering": "no"})

@@ -1,0 +1,195 @@
+"""Cash-out units of work: store the order before calling Alix Pay, store the verified answer, apply statuses."""
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from litestar.channels import ChannelsPlugin
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from webapp.alixpay.client import AlixPayClient, CashoutOrder, alixpay_lang
+from webapp.alixpay.errors import AlixPayBadSignature, AlixPayOutcomeUnknown, AlixPayRejected
+from webapp.alixpay.schemas import OrderObject
+from webapp.auth.session import CurrentUser
+from webapp.orders.forms import Cashout
+from webapp.orders.live import publish_change
+from webapp.orders.models import Order, OrderTransition, utcnow
+from webapp.orders.state import OrderStatus, Verdict, decide, from_provider
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Review:
+    """What the person confirmed, kept in their session between the review page and Confirm."""
+
+    submission_id: str
+    cashout: Cashout
+    transfer_content: str
+
+
+async def apply_status(
+    session: AsyncSession,
+    order: Order,
+    target: OrderStatus,
+    *,
+    source: str,
+    receipt_id: int | None = None,
+    note: str = "",
+) -> Verdict:
+    """Move the order through the state machine, recording the transition; the caller commits."""
+    verdict = decide(OrderStatus(order.status), target)
+    if verdict is Verdict.APPLIED:
+        session.add(
+            OrderTransition(
+                order_id=order.id or 0,
+                from_status=order.status,
+                to_status=target.value,
+                source=source,
+                receipt_id=receipt_id,
+                note=note,
+            )
+        )
+        order.status = target.value
+        order.updated_at = utcnow()
+    return verdict
+
+
+def remember_provider_order(order: Order, provider: OrderObject) -> None:
+    """Keep Alix Pay's latest verified description of the order (amounts, fees, token transfer)."""
+    order.provider_status = provider.status
+    order.provider_order = provider.to_wire()
+    if provider.expires_at is not None:
+        order.expires_at = provider.expires_at
+
+
+async def apply_provider_order(
+    session: AsyncSession,
+    order: Order,
+    provider: OrderObject,
+    *,
+    source: str,
+    receipt_id: int | None = None,
+    note: str = "",
+) -> Verdict | None:
+    """Apply a verified order object; None when its status is unknown to us (stored, not applied)."""
+    target = from_provider(provider.status)
+    if target is None:
+        order.provider_status = provider.status
+        logger.warning("order %s: unknown Alix Pay status %r stored, not applied", order.id, provider.status)
+        return None
+    verdict = await apply_status(session, order, target, source=source, receipt_id=receipt_id, note=note)
+    if verdict is not Verdict.STALE:
+        remember_provider_order(order, provider)
+    return verdict
+
+
+async def lock_order(session: AsyncSession, order_id: int) -> Order | None:
+    """The order row, locked until commit on PostgreSQL so an IPN and a poll never interleave."""
+    return (await session.exec(select(Order).where(Order.id == order_id).with_for_update())).first()
+
+
+async def create_cashout(
+    *,
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+    alixpay: AlixPayClient,
+    channels: ChannelsPlugin,
+    user: CurrentUser,
+    review: Review,
+    locale: str,
+) -> Order:
+    """Create the order once: committed as CREATING before Alix Pay is called, so nothing is ever created twice.
+
+    A second submission of the same review finds the first order. A timeout or 5xx leaves it UNKNOWN for the
+    reconciler; a rejection leaves it REJECTED with Alix Pay's message in the person's language.
+    """
+    cashout = review.cashout
+    async with db_sessionmaker() as session:
+        existing = (await session.exec(select(Order).where(Order.submission_id == review.submission_id))).first()
+        if existing is not None:
+            return existing
+        order = Order(
+            external_order_id=str(uuid.uuid4()),
+            submission_id=review.submission_id,
+            user_id=user.id,
+            user_email=user.email,
+            status=OrderStatus.CREATING.value,
+            fiat_amount=cashout.fiat_amount,
+            bank_bin=cashout.bank.bin,
+            bank_code=cashout.bank.alix_code or "",
+            bank_name=cashout.bank.short_name,
+            account_number=cashout.account_number,
+            recipient_name=cashout.recipient_name,
+            transfer_content=review.transfer_content,
+            locale=locale,
+        )
+        session.add(order)
+        try:
+            await session.commit()
+        except IntegrityError:  # the same submission raced us: the other request owns the order
+            await session.rollback()
+            return (await session.exec(select(Order).where(Order.submission_id == review.submission_id))).one()
+
+    request = CashoutOrder(
+        external_order_id=order.external_order_id,
+        user_email=user.email,
+        fiat_amount=cashout.fiat_amount,
+        bank_code=order.bank_code,
+        account_number=cashout.account_number,
+        recipient_name=cashout.recipient_name,
+        transfer_content=review.transfer_content,
+    )
+    provider: OrderObject | None = None
+    outcome = OrderStatus.UNKNOWN
+    note = ""
+    try:
+        provider = await alixpay.create_cashout(request, lang=alixpay_lang(locale))
+    except AlixPayRejected as rejection:
+        outcome, note = OrderStatus.REJECTED, rejection.message
+    except (AlixPayOutcomeUnknown, AlixPayBadSignature) as unknown:
+        logger.warning("order %s: create outcome unknown (%s)", order.external_order_id, unknown)
+        note = type(unknown).__name__
+
+    async with db_sessionmaker() as session, session.begin():
+        order = await lock_order(session, order.id or 0) or order
+        if provider is not None:
+            await apply_provider_order(session, order, provider, source="create")
+        else:
+            await apply_status(session, order, outcome, source="create", note=note)
+            if outcome is OrderStatus.REJECTED:
+                order.rejection_message = note
+    publish_change(channels, order.id or 0)
+    return order
+
+
+async def order_for_user(session: AsyncSession, external_order_id: str, user: CurrentUser) -> Order | None:
+    """The order if it is this person's; any other id is as good as absent (a 404, never a 403)."""
+    return (
+        await session.exec(select(Order).where(Order.external_order_id == external_order_id, Order.user_id == user.id))
+    ).first()
+
+
+async def transitions(session: AsyncSession, order_id: int) -> list[OrderTransition]:
+    return list(
+        (
+            await session.exec(
+                select(OrderTransition).where(OrderTransition.order_id == order_id).order_by(col(OrderTransition.id))
+            )
+        ).all()
+    )
+
+
+async def orders_page(session: AsyncSession, user: CurrentUser, *, page: int, per_page: int) -> tuple[list[Order], int]:
+    query = select(Order).where(Order.user_id == user.id)
+    total = (await session.exec(select(func.count()).select_from(query.subquery()))).one()
+    rows = (
+        await session.exec(
+            query.order_by(col(Order.created_at).desc(), col(Order.id).desc())
+            .offset((page - 1) * per_page)
+            .limit(per_page)
+        )
+    ).all()
+    return list(rows), total
