@@ -53,6 +53,14 @@ def signed_in(request: Request) -> CurrentUser:
     return user
 
 
+async def own_order(session: AsyncSession, order_id: str, request: Request) -> Order:
+    """The signed-in person's order, or a 404: another person's order id is as good as unknown."""
+    order = await order_for_user(session, order_id, signed_in(request))
+    if order is None:
+        raise NotFoundException()
+    return order
+
+
 def form_input(data: dict[str, str]) -> CashoutInput:
     return CashoutInput(**{name: str(data.get(name, "")) for name in FIELDS})
 
@@ -213,16 +221,12 @@ class OrderController(Controller):
 
     @get("/{order_id:str}", name="orders.detail")
     async def detail(self, request: Request, db_session: DbSession, order_id: FromPath[str]) -> Template:
-        order = await order_for_user(db_session, order_id, signed_in(request))
-        if order is None:
-            raise NotFoundException()
+        order = await own_order(db_session, order_id, request)
         return Template("orders/detail.html", context=await status_context(db_session, order))
 
     @get("/{order_id:str}/status", name="orders.status")
     async def status(self, request: Request, db_session: DbSession, order_id: FromPath[str]) -> Template:
-        order = await order_for_user(db_session, order_id, signed_in(request))
-        if order is None:
-            raise NotFoundException()
+        order = await own_order(db_session, order_id, request)
         return Template("orders/_status.html", context=await status_context(db_session, order))
 
     @get("/{order_id:str}/events", name="orders.events")
@@ -236,9 +240,7 @@ class OrderController(Controller):
         """The status fragment each time a transition is stored; ends (event `done`) once the order is final."""
         user = signed_in(request)
         async with db_sessionmaker() as session:
-            order = await order_for_user(session, order_id, user)
-        if order is None:
-            raise NotFoundException()
+            order = await own_order(session, order_id, request)
         template = request.app.template_engine.engine.get_template("orders/_status.html")  # type: ignore[union-attr]
 
         async def render() -> tuple[str, bool]:

@@ -51,12 +51,14 @@ def refuse(key: str, lang: str | None, status_code: int = 400, **values: object)
     return envelope(status_code, key=key, lang=lang, **values)
 
 
-async def read_json(request: Request) -> dict[str, Any] | None:
+async def read_request(request: Request) -> tuple[str | None, dict[str, Any] | None]:
+    """The `lang` header and the JSON object of the body (None when the body is not one)."""
+    lang = request.headers.get("lang")
     try:
         body = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError):
-        return None
-    return body if isinstance(body, dict) else None
+        return lang, None
+    return lang, body if isinstance(body, dict) else None
 
 
 def authenticate(body: dict[str, Any], signed_string: str, settings: SandboxSettings, verifier: Verifier) -> str | None:
@@ -72,8 +74,7 @@ def authenticate(body: dict[str, Any], signed_string: str, settings: SandboxSett
 async def create_cashout(
     request: Request, sandbox: Engine, settings: Config, partner_verifier: PartnerVerifier
 ) -> Response[dict[str, Any]]:
-    lang = request.headers.get("lang")
-    body = await read_json(request)
+    lang, body = await read_request(request)
     if body is None:
         return refuse("bad_json", lang)
     missing = contract.missing_field(body, contract.CASHOUT_REQUIRED)
@@ -116,8 +117,7 @@ async def create_cashout(
 async def details(
     request: Request, sandbox: Engine, settings: Config, partner_verifier: PartnerVerifier
 ) -> Response[dict[str, Any]]:
-    lang = request.headers.get("lang")
-    body = await read_json(request)
+    lang, body = await read_request(request)
     if body is None:
         return refuse("bad_json", lang)
     if missing := contract.missing_field(body, contract.DETAILS_REQUIRED):
