@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
@@ -55,11 +56,16 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, di
             assert process.poll() is None, "the dev stack exited before it was ready"
             assert time.monotonic() < deadline, "the dev stack did not write stack.json in time"
             time.sleep(0.2)
-        yield json.loads(stack_file.read_text())
+        stack = json.loads(stack_file.read_text())
+        yield stack
     finally:
-        process.terminate()
+        process.terminate()  # what Ctrl-C does, as far as the children are concerned
         process.wait(timeout=30)
     assert not stack_file.exists(), "stack.json should be removed when the stack stops"
+    for name, entry in stack.items():
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(entry["url"], timeout=2)
+            pytest.fail(f"{name} still answers after the stack stopped")
 
 
 @pytest.fixture(scope="session")

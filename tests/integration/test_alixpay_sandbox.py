@@ -103,7 +103,7 @@ async def test_request_signed_with_another_key_is_refused(sandbox: SandboxServer
     order = new_order()
     with pytest.raises(AlixPayRejected) as caught:
         await client.create_cashout(order)
-    assert caught.value.message == "Invalid signature"
+    assert (caught.value.message, caught.value.http_status) == ("Invalid signature", 400)
     await client.aclose()
     assert order.external_order_id not in [o["externalOrderId"] for o in sandbox.admin("GET", "/admin/orders")]
 
@@ -240,3 +240,29 @@ def test_sandbox_builds_the_same_strings_as_the_contract_vectors() -> None:
     assert signing.details_string(partner_code=PARTNER_CODE, external_order_id="x", secret_key=SANDBOX_SECRET) == (
         contract.details_signed_string({"partnerCode": PARTNER_CODE, "externalOrderId": "x"}, SANDBOX_SECRET)
     )
+
+
+async def test_client_errors_and_logs_never_carry_key_material(
+    sandbox: SandboxServer, rsa_keys: RsaKeys, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from webapp.alixpay.errors import AlixPayError
+
+    caplog.set_level(logging.DEBUG)
+    secret_lines = [line for line in rsa_keys.partner.private.read_text().splitlines() if "-----" not in line]
+    client = make_client(sandbox, rsa_keys, timeout=0.5)
+    texts = [repr(client)]
+    for faults, order in (
+        ({"answer_signature": "wrong_key"}, new_order()),
+        ({"create_response": "hang", "hang_seconds": 2}, new_order()),
+        ({}, new_order(bank_code="NOTABANK")),
+    ):
+        sandbox.set_faults(**faults)
+        with pytest.raises(AlixPayError) as caught:
+            await client.create_cashout(order)
+        texts += [str(caught.value), repr(caught.value), repr(caught.value.__cause__), repr(caught.value.__context__)]
+    await client.aclose()
+    texts.append(caplog.text)
+    assert not any(line in text for line in secret_lines for text in texts)
+    assert SANDBOX_SECRET not in " ".join(texts)

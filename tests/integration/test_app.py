@@ -128,3 +128,8 @@ async def test_system_status_fragment_answers_htmx(client: AsyncTestClient[Lites
     assert response.status_code == 200
     assert 'id="system-status"' in response.text
     assert "Mọi hệ thống đang hoạt động bình thường." in response.text
+
+
+async def test_ipn_needs_no_csrf_token_but_other_posts_do(client: AsyncTestClient[Litestar]) -> None:
+    assert (await client.post("/ipn/alixpay", content=b"{}")).status_code == 400  # reached the receiver
+    assert (await client.post("/logout")).status_code == 403

@@ -15,6 +15,8 @@ from webapp.db import make_engine, make_sessionmaker
 from webapp.ipn.models import IpnReceipt
 from webapp.orders.models import Order, OrderTransition
 
+pytestmark = both_databases  # every flow, on SQLite and on PostgreSQL
+
 HAPPY = ["AWAITING_PAYMENT", "PAYMENT_COMPLETED", "PROCESSING_TOKEN_TRANSFER", "SUCCESS"]
 FORM = {
     "bank": "970407",
@@ -115,7 +117,6 @@ def statuses_reached(transitions: list[tuple[str, str, str]]) -> list[str]:
     return [to for _, to, _ in transitions]
 
 
-@both_databases
 async def test_cashout_walks_to_success_and_the_page_follows_live(live_app: LiveApp, db: Db) -> None:
     client = await signed_in_client(live_app)
     order_id = await place_order(client)
@@ -161,7 +162,6 @@ async def test_fail_and_error_paths(live_app: LiveApp, db: Db, overrides: dict[s
     await client.aclose()
 
 
-@both_databases
 async def test_each_ipn_delivered_five_times_is_applied_once(live_app: LiveApp, db: Db) -> None:
     live_app.sandbox.set_faults(duplicate=5)
     client = await signed_in_client(live_app)
@@ -214,7 +214,6 @@ async def test_badly_signed_ipns_are_stored_never_applied_and_the_poll_finishes_
     await client.aclose()
 
 
-@both_databases
 async def test_dropped_ipns_are_found_by_reconciliation(live_app: LiveApp, db: Db) -> None:
     live_app.sandbox.set_faults(drop=True)
     client = await signed_in_client(live_app)
@@ -227,7 +226,6 @@ async def test_dropped_ipns_are_found_by_reconciliation(live_app: LiveApp, db: D
     await client.aclose()
 
 
-@both_databases
 async def test_timeout_after_create_is_resolved_without_a_second_order(live_app: LiveApp, db: Db) -> None:
     live_app.sandbox.set_faults(create_response="hang", hang_seconds=4, drop=True)
     client = await signed_in_client(live_app)

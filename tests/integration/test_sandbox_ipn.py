@@ -189,6 +189,22 @@ async def test_admin_can_advance_fail_and_replay(
     assert statuses(received(ipn_receiver, other.external_order_id, before + 1))[-1] == "FAIL"
 
 
+def test_faults_can_be_set_from_the_page(sandbox: SandboxServer) -> None:
+    import httpx
+
+    form = {"drop": "on", "duplicate": "2", "create_response": "hang", "hang_seconds": "3", "delay_seconds": "0"}
+    answer = httpx.post(f"{sandbox.url}/admin/faults", data=form)
+    assert answer.status_code == 303
+    faults = sandbox.admin("GET", "/admin/faults")
+    assert (faults["drop"], faults["duplicate"], faults["create_response"], faults["out_of_order"]) == (
+        True,
+        2,
+        "hang",
+        False,
+    )
+    assert httpx.post(f"{sandbox.url}/admin/faults", data={"duplicate": "99"}).status_code == 400
+
+
 def test_sandbox_page_lists_orders_with_history_and_attempts(sandbox: SandboxServer) -> None:
     import httpx
 

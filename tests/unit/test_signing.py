@@ -111,3 +111,18 @@ def test_key_objects_never_show_in_repr(rsa_keys: RsaKeys) -> None:
         import pickle
 
         pickle.dumps(signer)
+
+
+def test_key_load_errors_name_the_file_never_its_content(tmp_path, rsa_keys: RsaKeys) -> None:
+    from webapp.alixpay.keys import KeyLoadError, load_private_key, load_public_key
+
+    pem = rsa_keys.partner.private.read_text()
+    broken = tmp_path / "broken.pem"
+    broken.write_text(pem.replace("A", "!", 3))  # still looks like a key, but is not one
+    secret_lines = [line for line in pem.splitlines() if "-----" not in line]
+    for load, path in ((load_private_key, broken), (load_public_key, rsa_keys.partner.private)):
+        with pytest.raises(KeyLoadError) as caught:
+            load(path)
+        text = f"{caught.value} {caught.value!r} {caught.value.__cause__!r} {caught.value.__context__!r}"
+        assert str(path) in text
+        assert not any(line in text for line in secret_lines)

@@ -11,13 +11,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from litestar import Litestar, Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import NotFoundException, ValidationException
 from litestar.logging.config import LoggingConfig
-from litestar.params import Body, FromPath
+from litestar.params import Body, FromPath, URLEncodedBody
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from pydantic import ValidationError
 from sqlmodel import col, select
 
 from webapp.alixpay.crypto import Signer, Verifier
@@ -91,7 +92,7 @@ async def create_cashout(
     except (TypeError, ValueError):
         return refuse("amount", lang, minimum=f"{settings.min_amount:,}")
     if failure := authenticate(body, signed, settings, partner_verifier):
-        return refuse(failure, lang, status_code=401 if failure == "bad_signature" else 400)
+        return refuse(failure, lang)
     if violation := contract.cashout_rule_violation(body, settings.min_amount):
         key, values = violation
         return refuse(key, lang, **values)
@@ -124,7 +125,7 @@ async def details(
         return refuse("missing_field", lang, field=missing)
     signed = contract.details_signed_string(body, settings.secret_key.get_secret_value())
     if failure := authenticate(body, signed, settings, partner_verifier):
-        return refuse(failure, lang, status_code=401 if failure == "bad_signature" else 400)
+        return refuse(failure, lang)
     async with sandbox.sessionmaker() as session:
         order = await session.get(SandboxOrder, body["externalOrderId"])
     if order is None:
@@ -237,6 +238,25 @@ async def set_faults(sandbox: Engine, data: Annotated[Faults, Body()]) -> dict[s
     return data.model_dump()
 
 
+@post("/admin/faults", name="sandbox.admin.faults_form", status_code=303)
+async def set_faults_from_form(sandbox: Engine, data: URLEncodedBody[dict[str, str]]) -> Redirect:
+    """The page's fault form: checkboxes and numbers in, the same `Faults` as the JSON API."""
+    flags = ("out_of_order", "corrupt_signature", "wrong_key", "drop")
+    try:
+        faults = Faults(
+            duplicate=int(data.get("duplicate") or 1),
+            delay_seconds=float(data.get("delay_seconds") or 0),
+            create_response=data.get("create_response") or "normal",  # type: ignore[arg-type]
+            answer_signature=data.get("answer_signature") or "good",  # type: ignore[arg-type]
+            hang_seconds=float(data.get("hang_seconds") or 30),
+            **{flag: flag in data for flag in flags},
+        )
+    except (ValueError, ValidationError) as exc:
+        raise ValidationException("invalid fault settings") from exc
+    await sandbox.set_global_faults(faults)
+    return Redirect("/", status_code=303)
+
+
 @put("/admin/orders/{external_order_id:str}/faults", name="sandbox.admin.set_order_faults")
 async def set_order_faults(sandbox: Engine, external_order_id: str, data: Annotated[Faults, Body()]) -> dict[str, Any]:
     if await sandbox.set_order_faults(external_order_id, data) is None:
@@ -291,6 +311,7 @@ def create_sandbox_app(
             admin_action,
             get_faults,
             set_faults,
+            set_faults_from_form,
             set_order_faults,
             index,
             healthz,
