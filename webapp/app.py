@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         timeout=settings.alixpay.timeout_seconds,
     )
     channels = make_channels()
+    session_store = DatabaseStore(db_sessionmaker)
     oidc = OidcClient(settings.oidc, redirect_uri=f"{settings.public_base_url.rstrip('/')}/auth/callback")
 
     @asynccontextmanager
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 db_sessionmaker,
                 alixpay=alixpay,
                 channels=channels,
+                session_store=session_store,
                 interval=settings.reconcile_interval_seconds,
                 silence=timedelta(seconds=settings.reconcile_silence_seconds),
             )
@@ -109,7 +111,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(make_environment())),
         csrf_config=csrf_config,
         middleware=[session_config.middleware],
-        stores={"sessions": DatabaseStore(db_sessionmaker)},
+        stores={"sessions": session_store},
         exception_handlers={Exception: handle_exception},
         before_send=[add_security_headers, i18n.remember_chosen_locale],
         lifespan=[lifespan],

@@ -1,5 +1,6 @@
-"""The app's one background loop: finish interrupted IPN receipts, then reconcile quiet or unknown orders.
+"""The app's one background loop.
 
+Each round finishes interrupted IPN receipts, reconciles quiet or unknown orders and drops expired sessions.
 Each round survives any error (a database that is down today is up tomorrow), so start-up never depends on it.
 """
 
@@ -14,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from webapp.alixpay.client import AlixPayClient
 from webapp.ipn.service import process_pending
 from webapp.orders.reconcile import reconcile_once
+from webapp.sessions import DatabaseStore
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +25,7 @@ async def run_background(
     *,
     alixpay: AlixPayClient,
     channels: ChannelsPlugin,
+    session_store: DatabaseStore,
     interval: float,
     silence: timedelta,
 ) -> None:
@@ -30,6 +33,7 @@ async def run_background(
         try:
             await process_pending(db_sessionmaker, alixpay=alixpay, channels=channels)
             await reconcile_once(db_sessionmaker, alixpay=alixpay, channels=channels, silence=silence)
+            await session_store.delete_expired()
         except Exception:
             logger.exception("background round failed; trying again in %s s", interval)
         await asyncio.sleep(interval)

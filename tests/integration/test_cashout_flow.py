@@ -289,3 +289,15 @@ async def test_another_persons_order_is_not_found(live_app: LiveApp, db: Db) -> 
     assert order_id not in listing.text
     await owner.aclose()
     await stranger.aclose()
+
+
+async def test_edit_from_the_review_brings_the_form_back_filled_in(live_app: LiveApp, db: Db) -> None:
+    client = await signed_in_client(live_app)
+    page = await review(client)
+    assert "••••••••••1018" in page.text and "19030413601018" not in page.text  # masked on the summary
+    edit = await client.get("/orders/new", params={"edit": "1"})
+    assert 'value="19030413601018"' in edit.text and 'value="NGUYEN VAN ANH"' in edit.text
+    assert 'value="970407" selected' in edit.text
+    async with db.sessionmaker() as session:
+        assert (await session.exec(select(Order))).all() == []  # reviewing moves no money
+    await client.aclose()

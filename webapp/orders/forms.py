@@ -28,6 +28,11 @@ class CashoutInput:
     recipient_name: str = ""
     amount: str = ""
 
+    @classmethod
+    def of(cls, cashout: "Cashout") -> "CashoutInput":
+        """The form filled in again from checked values (to edit them, or after a rejection)."""
+        return cls(cashout.bank.bin, cashout.account_number, cashout.recipient_name, str(cashout.fiat_amount))
+
 
 @dataclass(frozen=True)
 class Cashout:

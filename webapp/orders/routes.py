@@ -132,12 +132,7 @@ class OrderController(Controller):
     @get("/new", name="orders.new")
     async def new(self, request: Request, settings: AppSettings, edit: FromQuery[bool] = False) -> Template:
         review = review_from_session(request.session.get(REVIEW_KEY)) if edit else None
-        form = CashoutInput()
-        if review is not None:
-            cashout = review.cashout
-            form = CashoutInput(
-                cashout.bank.bin, cashout.account_number, cashout.recipient_name, str(cashout.fiat_amount)
-            )
+        form = CashoutInput.of(review.cashout) if review is not None else CashoutInput()
         return Template("orders/new.html", context=form_context(form, {}, settings))
 
     @post("/validate", name="orders.validate", status_code=200)
@@ -203,10 +198,7 @@ class OrderController(Controller):
         )
         if order.status == OrderStatus.REJECTED:
             request.session.pop(REVIEW_KEY, None)
-            cashout = review.cashout
-            form = CashoutInput(
-                cashout.bank.bin, cashout.account_number, cashout.recipient_name, str(cashout.fiat_amount)
-            )
+            form = CashoutInput.of(review.cashout)
             notice = order.rejection_message or translate(locale, "Alix Pay did not accept this payout.")
             return Template("orders/new.html", context=form_context(form, {}, settings, notice=notice), status_code=422)
         return Redirect(request.app.route_reverse("orders.detail", order_id=order.external_order_id), status_code=303)
