@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 session_store=session_store,
                 interval=settings.reconcile_interval_seconds,
                 silence=timedelta(seconds=settings.reconcile_silence_seconds),
+                replay_grace=timedelta(seconds=settings.ipn_replay_grace_seconds),
             )
         )
         try:

@@ -28,10 +28,11 @@ async def run_background(
     session_store: DatabaseStore,
     interval: float,
     silence: timedelta,
+    replay_grace: timedelta,
 ) -> None:
     while True:
         try:
-            await process_pending(db_sessionmaker, alixpay=alixpay, channels=channels)
+            await process_pending(db_sessionmaker, alixpay=alixpay, channels=channels, grace=replay_grace)
             await reconcile_once(db_sessionmaker, alixpay=alixpay, channels=channels, silence=silence)
             await session_store.delete_expired()
         except Exception:

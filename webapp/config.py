@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     reconcile_silence_seconds: float = 120.0
     """An order that is not final and has heard nothing for this long is asked about with the details call."""
     ipn_max_body_bytes: int = 64 * 1024
+    ipn_replay_grace_seconds: float = 30.0
+    """A stored receipt still unprocessed after this long was interrupted, and is processed again."""
     support_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
     admin_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
 

@@ -155,7 +155,7 @@ async def test_receipt_stored_before_a_crash_is_processed_at_start_up(seeded: Se
     await engine.dispose()
     (pending,) = await rows(seeded, IpnReceipt)
     assert pending.verdict is None
-    async with AsyncTestClient(app=create_app(seeded)):
+    async with AsyncTestClient(app=create_app(seeded.model_copy(update={"ipn_replay_grace_seconds": 0}))):
         await async_wait_for(lambda: _processed(seeded), what="the pending receipt to be processed", timeout=10)
     (receipt,) = await rows(seeded, IpnReceipt)
     assert receipt.verdict == "applied" and receipt.processed_at <= datetime.now(UTC)

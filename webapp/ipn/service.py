@@ -7,6 +7,7 @@ processing was interrupted is processed again by the background loop (`process_p
 import hashlib
 import json
 import logging
+from datetime import timedelta
 from enum import StrEnum
 
 from litestar.channels import ChannelsPlugin
@@ -134,12 +135,24 @@ async def _judge(session: AsyncSession, receipt: IpnReceipt, alixpay: AlixPayCli
 
 
 async def process_pending(
-    db_sessionmaker: async_sessionmaker[AsyncSession], *, alixpay: AlixPayClient, channels: ChannelsPlugin
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    alixpay: AlixPayClient,
+    channels: ChannelsPlugin,
+    grace: timedelta,
 ) -> int:
-    """Finish receipts stored before a crash or restart interrupted them."""
+    """Finish receipts that a crash or restart interrupted.
+
+    Only receipts older than `grace` count: a younger one is still being processed by the request that stored it
+    (SQLite has no row locks to keep the two apart).
+    """
     async with db_sessionmaker() as session:
         pending = (
-            await session.exec(select(IpnReceipt.id).where(col(IpnReceipt.verdict).is_(None)).order_by(IpnReceipt.id))
+            await session.exec(
+                select(IpnReceipt.id)
+                .where(col(IpnReceipt.verdict).is_(None), col(IpnReceipt.received_at) <= utcnow() - grace)
+                .order_by(col(IpnReceipt.id))
+            )
         ).all()
     for receipt_id in pending:
         await process(db_sessionmaker, receipt_id, alixpay=alixpay, channels=channels)
