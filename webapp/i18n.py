@@ -91,11 +91,6 @@ def translate(locale: str, message: str, **variables: object) -> str:
     return text % variables if variables else text
 
 
-def translate_plural(locale: str, singular: str, plural: str, count: int, **variables: object) -> str:
-    text = translations(locale).ngettext(singular, plural, count)
-    return text % {"num": count, **variables}
-
-
 def lang_attribute(locale: str) -> str:
     return {"zh": "zh-Hans"}.get(locale, locale)
 

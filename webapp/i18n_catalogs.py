@@ -14,7 +14,7 @@ from babel.messages.pofile import read_po, write_po
 from webapp.i18n import LOCALE_DIR, LOCALES
 
 ROOT = Path(__file__).resolve().parent.parent
-KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2), "translate": (2,), "translate_plural": (2, 3)}
+KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2), "translate": (2,)}
 METHOD_MAP = [("webapp/**.py", "python"), ("templates/**.html", "jinja2")]
 OPTIONS_MAP = {"templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "true", "lstrip_blocks": "true"}}
 SOURCE_LOCALE = "en"

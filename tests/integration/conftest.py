@@ -5,7 +5,7 @@ import os
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -182,9 +182,12 @@ class LiveApp:
     url: str
     settings: Settings
     sandbox: SandboxServer
+    clients: list[httpx.AsyncClient] = field(default_factory=list)
 
     def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url, timeout=20)
+        """A browser-like client; every one is closed when the test ends, even a failing one."""
+        self.clients.append(httpx.AsyncClient(base_url=self.url, timeout=20))
+        return self.clients[-1]
 
 
 @pytest.fixture
@@ -211,4 +214,9 @@ async def live_app(
     )
     await create_schema(database_url)
     async with serving(create_app(settings), app_port) as url:
-        yield LiveApp(url, settings, app_sandbox)
+        app = LiveApp(url, settings, app_sandbox)
+        try:
+            yield app
+        finally:
+            for client in app.clients:
+                await client.aclose()

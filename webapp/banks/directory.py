@@ -1,7 +1,6 @@
 """The VietQR bank list shipped in the package, and our one reviewed BIN → Alix Pay bank-code table."""
 
 import csv
-import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -64,11 +63,6 @@ class Bank:
         return self.alix_code is not None
 
 
-def normalise(value: str) -> str:
-    """Upper-case without non-alphanumerics: `IBK - HN` and `ibkhn` compare equal."""
-    return re.sub(r"[^A-Z0-9]", "", value.upper())
-
-
 @cache
 def all_banks() -> tuple[Bank, ...]:
     with BANKS_CSV.open(encoding="utf-8", newline="") as csv_file:
@@ -80,21 +74,6 @@ def all_banks() -> tuple[Bank, ...]:
 
 def payable_banks() -> tuple[Bank, ...]:
     return tuple(bank for bank in all_banks() if bank.payable)
-
-
-@cache
-def _index() -> dict[str, Bank]:
-    index: dict[str, Bank] = {}
-    for bank in all_banks():
-        for key in (bank.bin, bank.code, bank.short_name, bank.alix_code or ""):
-            if key:
-                index.setdefault(normalise(key), bank)
-    return index
-
-
-def lookup(value: str) -> Bank | None:
-    """Find a bank by BIN, VietQR code, short name or Alix Pay code."""
-    return _index().get(normalise(value))
 
 
 def is_known_alix_code(code: str) -> bool:

@@ -11,7 +11,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.alixpay.client import AlixPayClient, CashoutOrder, alixpay_lang
-from webapp.alixpay.errors import AlixPayBadSignature, AlixPayOutcomeUnknown, AlixPayRejected
+from webapp.alixpay.errors import AlixPayBadSignature, AlixPayOrderNotFound, AlixPayOutcomeUnknown, AlixPayRejected
 from webapp.alixpay.schemas import OrderObject
 from webapp.auth.session import CurrentUser
 from webapp.orders.forms import Cashout
@@ -103,8 +103,9 @@ async def create_cashout(
 ) -> Order:
     """Create the order once: committed as CREATING before Alix Pay is called, so nothing is ever created twice.
 
-    A second submission of the same review finds the first order. A timeout or 5xx leaves it UNKNOWN for the
-    reconciler; a rejection leaves it REJECTED with Alix Pay's message in the person's language.
+    A second submission of the same review finds the first order. A timeout or 5xx is resolved at once with the
+    details call when it can be, else leaves the order UNKNOWN for the reconciler; a rejection leaves it
+    REJECTED with Alix Pay's message in the person's language.
     """
     cashout = review.cashout
     async with db_sessionmaker() as session:
@@ -146,7 +147,9 @@ async def create_cashout(
     outcome = OrderStatus.UNKNOWN
     note = ""
     try:
-        provider = await alixpay.create_cashout(request, lang=alixpay_lang(locale))
+        provider = await alixpay.create_cashout_or_resolve(request, lang=alixpay_lang(locale))
+    except AlixPayOrderNotFound:  # the create may still be on its way: only the reconciler may give up on it
+        note = "create outcome unknown; details did not know the order yet"
     except AlixPayRejected as rejection:
         outcome, note = OrderStatus.REJECTED, rejection.message
     except (AlixPayOutcomeUnknown, AlixPayBadSignature) as unknown:
