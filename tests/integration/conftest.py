@@ -27,6 +27,20 @@ PARTNER_CODE = "testpartner"
 SANDBOX_SECRET = f"sk_test_{secrets.token_hex(8)}"
 
 
+def sandbox_env(rsa_keys: RsaKeys, directory: Path, ipn_url: str, **settings: str) -> dict[str, str]:
+    """The environment of a test sandbox: our partner code, secret and keys, its own database file."""
+    env = {
+        "SANDBOX_PARTNER_CODE": PARTNER_CODE,
+        "SANDBOX_SECRET_KEY": SANDBOX_SECRET,
+        "SANDBOX_PARTNER_PUBLIC_KEY_FILE": str(rsa_keys.partner.public),
+        "SANDBOX_PRIVATE_KEY_FILE": str(rsa_keys.alix.private),
+        "SANDBOX_IPN_URL": ipn_url,
+        "SANDBOX_DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'sandbox.db'}",
+        "SANDBOX_TICK_SECONDS": "0.05",
+    }
+    return env | {f"SANDBOX_{name}": value for name, value in settings.items()}
+
+
 @pytest.fixture(scope="session")
 def ipn_receiver() -> Iterator[IpnReceiver]:
     with running_receiver() as receiver:
@@ -38,19 +52,15 @@ def sandbox_server(
     rsa_keys: RsaKeys, ipn_receiver: IpnReceiver, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SandboxServer]:
     directory = tmp_path_factory.mktemp("sandbox")
-    env = {
-        "SANDBOX_PARTNER_CODE": PARTNER_CODE,
-        "SANDBOX_SECRET_KEY": SANDBOX_SECRET,
-        "SANDBOX_PARTNER_PUBLIC_KEY_FILE": str(rsa_keys.partner.public),
-        "SANDBOX_PRIVATE_KEY_FILE": str(rsa_keys.alix.private),
-        "SANDBOX_IPN_URL": ipn_receiver.url,
-        "SANDBOX_DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'sandbox.db'}",
-        "SANDBOX_SPEED": "0.3",
-        "SANDBOX_RETRY_BASE_SECONDS": "0.2",
-        "SANDBOX_MAX_ATTEMPTS": "4",
-        "SANDBOX_TICK_SECONDS": "0.05",
-        "SANDBOX_EXPIRY_SECONDS": "1.5",
-    }
+    env = sandbox_env(
+        rsa_keys,
+        directory,
+        ipn_receiver.url,
+        SPEED="0.3",
+        RETRY_BASE_SECONDS="0.2",
+        MAX_ATTEMPTS="4",
+        EXPIRY_SECONDS="1.5",
+    )
     with running_sandbox(env, directory / "sandbox.log") as server:
         yield server
 
@@ -129,18 +139,8 @@ def app_port() -> int:
 def app_sandbox(rsa_keys: RsaKeys, app_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
     """A sandbox whose IPNs go to the live app of each test (always on `app_port`)."""
     directory = tmp_path_factory.mktemp("app-sandbox")
-    env = {
-        "SANDBOX_PARTNER_CODE": PARTNER_CODE,
-        "SANDBOX_SECRET_KEY": SANDBOX_SECRET,
-        "SANDBOX_PARTNER_PUBLIC_KEY_FILE": str(rsa_keys.partner.public),
-        "SANDBOX_PRIVATE_KEY_FILE": str(rsa_keys.alix.private),
-        "SANDBOX_IPN_URL": f"http://127.0.0.1:{app_port}/ipn/alixpay",
-        "SANDBOX_DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'sandbox.db'}",
-        "SANDBOX_SPEED": "0.4",
-        "SANDBOX_RETRY_BASE_SECONDS": "0.3",
-        "SANDBOX_MAX_ATTEMPTS": "3",
-        "SANDBOX_TICK_SECONDS": "0.05",
-    }
+    ipn_url = f"http://127.0.0.1:{app_port}/ipn/alixpay"
+    env = sandbox_env(rsa_keys, directory, ipn_url, SPEED="0.4", RETRY_BASE_SECONDS="0.3", MAX_ATTEMPTS="3")
     with running_sandbox(env, directory / "sandbox.log") as server:
         yield server
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RsaKeys
-from tests.integration.conftest import PARTNER_CODE, SANDBOX_SECRET, make_client
+from tests.integration.conftest import make_client, sandbox_env
 from tests.integration.test_alixpay_sandbox import new_order
 from tests.support import IpnReceiver, SandboxServer, running_sandbox, wait_for
 from webapp.alixpay.client import AlixPayClient
@@ -229,16 +229,7 @@ def test_private_keys_never_reach_logs_or_bodies(sandbox: SandboxServer, rsa_key
 
 async def test_orders_and_deliveries_survive_a_sandbox_restart(rsa_keys: RsaKeys, tmp_path: Path) -> None:
     """A second sandbox on its own file: stop it mid-order, start it again, and the order carries on."""
-    env = {
-        "SANDBOX_PARTNER_CODE": PARTNER_CODE,
-        "SANDBOX_SECRET_KEY": SANDBOX_SECRET,
-        "SANDBOX_PARTNER_PUBLIC_KEY_FILE": str(rsa_keys.partner.public),
-        "SANDBOX_PRIVATE_KEY_FILE": str(rsa_keys.alix.private),
-        "SANDBOX_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'restart.db'}",
-        "SANDBOX_IPN_URL": "http://127.0.0.1:9/unreachable",
-        "SANDBOX_SPEED": "1",
-        "SANDBOX_TICK_SECONDS": "0.05",
-    }
+    env = sandbox_env(rsa_keys, tmp_path, "http://127.0.0.1:9/unreachable", SPEED="1")
     order = new_order()
     with running_sandbox(env, tmp_path / "first.log") as first:
         client = make_client(first, rsa_keys)
