@@ -6,7 +6,6 @@ The proxy passes everything through by default; a test sets `mode` to make the I
 
 import contextlib
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -21,7 +20,7 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from tests.support import wait_for
+from tests.support import running_process
 from webapp.devstack import LOOPBACK, free_port
 
 SEEDED_USERS = [
@@ -44,22 +43,10 @@ def running_idp(log_file: Path) -> Iterator[Idp]:
     args = [sys.executable, "-m", "oidc_provider_mock", "--host", LOOPBACK, "--port", str(port)]
     for user in SEEDED_USERS:
         args += ["--user-claims", json.dumps(user)]
-    with log_file.open("ab") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
     url = f"http://{LOOPBACK}:{port}"
-    try:
-
-        def ready() -> bool:
-            assert process.poll() is None, log_file.read_text()
-            with contextlib.suppress(httpx.HTTPError):
-                return httpx.get(f"{url}/.well-known/openid-configuration", timeout=1).status_code == 200
-            return False
-
-        wait_for(ready, timeout=30, what="the IdP to start")
+    ready_url = f"{url}/.well-known/openid-configuration"
+    with running_process(args, env={}, log_file=log_file, ready_url=ready_url, what="the IdP") as process:
         yield Idp(url, process)
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 def _b64_claims_swap(token: str, claims: dict) -> str:

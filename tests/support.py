@@ -123,30 +123,39 @@ class SandboxServer:
 
 
 @contextlib.contextmanager
-def running_sandbox(env: dict[str, str], log_file: Path) -> Iterator[SandboxServer]:
-    port = free_port()
-    url = f"http://{LOOPBACK}:{port}"
+def running_process(
+    args: list[str], *, env: dict[str, str], log_file: Path, ready_url: str, what: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process logging to `log_file`, yielded once `ready_url` answers 200, terminated afterwards."""
     with log_file.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "webapp", "sandbox"],
-            cwd=ROOT,
-            env={**os.environ, **env, "SANDBOX_HOST": LOOPBACK, "SANDBOX_PORT": str(port)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        process = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
     try:
 
         def ready() -> bool:
             assert process.poll() is None, log_file.read_text()
             with contextlib.suppress(httpx.HTTPError):
-                return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+                return httpx.get(ready_url, timeout=1).status_code == 200
             return False
 
-        wait_for(ready, timeout=30, what="the sandbox to start")
-        yield SandboxServer(url, log_file, process)
+        wait_for(ready, timeout=30, what=f"{what} to start")
+        yield process
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+@contextlib.contextmanager
+def running_sandbox(env: dict[str, str], log_file: Path) -> Iterator[SandboxServer]:
+    port = free_port()
+    url = f"http://{LOOPBACK}:{port}"
+    with running_process(
+        [sys.executable, "-m", "webapp", "sandbox"],
+        env={**env, "SANDBOX_HOST": LOOPBACK, "SANDBOX_PORT": str(port)},
+        log_file=log_file,
+        ready_url=f"{url}/healthz",
+        what="the sandbox",
+    ) as process:
+        yield SandboxServer(url, log_file, process)
 
 
 @contextlib.asynccontextmanager
