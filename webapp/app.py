@@ -1,7 +1,5 @@
 """`create_app(settings)`: the only place that wires routes, plugins, middleware, templates, CSRF and sessions."""
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -21,13 +19,16 @@ from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.crypto import Signer, Verifier
 from webapp.auth.oidc import OidcClient
 from webapp.auth.routes import AuthController
-from webapp.background import run_background
 from webapp.config import Settings
 from webapp.db import make_engine, make_sessionmaker, provide_db_session
 from webapp.errors import handle_exception
 from webapp.ipn.routes import IPN_PATH, receive_ipn
+from webapp.ipn.service import RetryPolicy, delete_junk_receipts, process_pending
+from webapp.jobs import Job, running
 from webapp.orders.live import make_channels
+from webapp.orders.reconcile import reconcile_once
 from webapp.orders.routes import OrderController
+from webapp.orders.transitions import StatusChanges
 from webapp.security_headers import add_security_headers
 from webapp.sessions import DatabaseStore, LazySessionConfig
 from webapp.templating import TEMPLATES_DIR, make_environment
@@ -35,12 +36,8 @@ from webapp.templating import TEMPLATES_DIR, make_environment
 STATIC_DIR = TEMPLATES_DIR.parent / "static"
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    settings = settings or Settings()
-    engine = make_engine(settings.database.url, echo=settings.database.echo)
-    db_sessionmaker = make_sessionmaker(engine)
-    secure_cookies = settings.is_production
-    alixpay = AlixPayClient(
+def alixpay_client(settings: Settings) -> AlixPayClient:
+    return AlixPayClient(
         base_url=settings.alixpay.base_url,
         partner_code=settings.alixpay.partner_code,
         secret_key=settings.alixpay.secret_key.get_secret_value(),
@@ -49,29 +46,53 @@ def create_app(settings: Settings | None = None) -> Litestar:
         verifier=Verifier.from_files(settings.alixpay.public_key_files),
         timeout=settings.alixpay.timeout_seconds,
     )
+
+
+def background_jobs(
+    settings: Settings, *, changes: StatusChanges, alixpay: AlixPayClient, session_store: DatabaseStore
+) -> list[Job]:
+    retry = RetryPolicy.of(settings)
+    grace = timedelta(seconds=settings.ipn_replay_grace_seconds)
+    silence = timedelta(seconds=settings.reconcile_silence_seconds)
+    retention = timedelta(days=settings.ipn_junk_retention_days)
+    return [
+        Job(
+            "ipn-replay",
+            settings.ipn_replay_interval_seconds,
+            lambda: process_pending(changes=changes, alixpay=alixpay, grace=grace, retry=retry),
+        ),
+        Job(
+            "reconcile",
+            settings.reconcile_interval_seconds,
+            lambda: reconcile_once(changes=changes, alixpay=alixpay, silence=silence),
+        ),
+        Job("session-cleanup", settings.cleanup_interval_seconds, session_store.delete_expired),
+        Job(
+            "ipn-retention",
+            settings.cleanup_interval_seconds,
+            lambda: delete_junk_receipts(changes, older_than=retention),
+        ),
+    ]
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings()
+    engine = make_engine(settings.database.url, echo=settings.database.echo)
+    db_sessionmaker = make_sessionmaker(engine)
+    secure_cookies = settings.is_production
+    alixpay = alixpay_client(settings)
     channels = make_channels()
+    changes = StatusChanges(db_sessionmaker, channels)
     session_store = DatabaseStore(db_sessionmaker)
     oidc = OidcClient(settings.oidc, redirect_uri=f"{settings.public_base_url.rstrip('/')}/auth/callback")
+    jobs = background_jobs(settings, changes=changes, alixpay=alixpay, session_store=session_store)
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
-        background = asyncio.create_task(
-            run_background(
-                db_sessionmaker,
-                alixpay=alixpay,
-                channels=channels,
-                session_store=session_store,
-                interval=settings.reconcile_interval_seconds,
-                silence=timedelta(seconds=settings.reconcile_silence_seconds),
-                replay_grace=timedelta(seconds=settings.ipn_replay_grace_seconds),
-            )
-        )
         try:
-            yield
+            async with running(jobs):
+                yield
         finally:
-            background.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await background
             await alixpay.aclose()
             await engine.dispose()
 
@@ -107,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "db_session": Provide(provide_db_session),
             "oidc": Provide(lambda: oidc, sync_to_thread=False),
             "alixpay": Provide(lambda: alixpay, sync_to_thread=False),
+            "changes": Provide(lambda: changes, sync_to_thread=False),
         },
         plugins=[HTMXPlugin(), channels],
         template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(make_environment())),

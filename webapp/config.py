@@ -107,6 +107,15 @@ class Settings(BaseSettings):
     ipn_max_body_bytes: int = 64 * 1024
     ipn_replay_grace_seconds: float = 30.0
     """A stored receipt still unprocessed after this long was interrupted, and is processed again."""
+    ipn_replay_interval_seconds: float = 5.0
+    ipn_retry_base_seconds: float = 30.0
+    """A receipt whose judging raised is tried again after this, then twice as long each time …"""
+    ipn_max_attempts: int = 8
+    """… and parked for a person to look at after this many failed attempts."""
+    ipn_junk_retention_days: float = 30.0
+    """Malformed, badly signed and oversized receipts are deleted after this long; all others are kept."""
+    cleanup_interval_seconds: float = 15 * 60.0
+    """How often expired sessions and old junk receipts are deleted."""
     support_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
     admin_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
 

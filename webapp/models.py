@@ -2,7 +2,7 @@
 
 from webapp.auth.models import User
 from webapp.ipn.models import IpnReceipt
-from webapp.orders.models import Order, OrderTransition
+from webapp.orders.models import Order, OrderEvent, OrderTransition
 from webapp.sessions import HttpSession
 
-__all__ = ["HttpSession", "IpnReceipt", "Order", "OrderTransition", "User"]
+__all__ = ["HttpSession", "IpnReceipt", "Order", "OrderEvent", "OrderTransition", "User"]

@@ -63,9 +63,10 @@ class DatabaseStore(Store):
         async with self._sessionmaker() as session, session.begin():
             await session.exec(delete(HttpSession))  # type: ignore[call-overload]
 
-    async def delete_expired(self) -> None:
+    async def delete_expired(self) -> int:
         async with self._sessionmaker() as session, session.begin():
-            await session.exec(delete(HttpSession).where(HttpSession.expires_at <= datetime.now(UTC)))  # type: ignore[call-overload,operator]
+            result = await session.exec(delete(HttpSession).where(HttpSession.expires_at <= datetime.now(UTC)))  # type: ignore[call-overload,operator]
+            return int(result.rowcount or 0)
 
     async def exists(self, key: str) -> bool:
         return await self.get(key) is not None

@@ -15,7 +15,7 @@ from webapp import i18n
 from webapp.auth.guards import current_user
 from webapp.auth.session import CurrentUser
 from webapp.orders.forms import FieldError
-from webapp.orders.labels import status_text
+from webapp.orders.statuses import status_info
 from webapp.security_headers import csp_nonce
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -103,7 +103,7 @@ def make_environment() -> Environment:
         lang_attribute=i18n.lang_attribute,
         locale_choices=i18n.locale_choices,
         error_text=_error_text,
-        status_text=status_text,
+        status_info=status_info,
     )
     env.filters.update(vnd=_vnd, datetime=_datetime)
     return env

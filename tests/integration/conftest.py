@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -210,6 +211,8 @@ async def live_app(
         oidc=OIDCSettings(discovery_url=f"{idp.url}/.well-known/openid-configuration", client_id="cashout-live"),
         reconcile_interval_seconds=0.3,
         reconcile_silence_seconds=2.0,
+        ipn_replay_interval_seconds=0.3,
+        ipn_replay_grace_seconds=1.0,
         cashout_min_vnd=10_000,
     )
     await create_schema(database_url)
@@ -220,3 +223,13 @@ async def live_app(
         finally:
             for client in app.clients:
                 await client.aclose()
+
+
+@pytest.fixture
+async def db(live_app: LiveApp) -> AsyncIterator[Any]:
+    """The live app's database, read as support would (`tests.integration.flow.Db`)."""
+    from tests.integration.flow import Db  # flow.py imports this module
+
+    database = Db(live_app)
+    yield database
+    await database.close()

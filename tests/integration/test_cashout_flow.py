@@ -2,111 +2,23 @@
 
 import asyncio
 import itertools
-import re
 from typing import Any
 
-import httpx
 import pytest
-from sqlmodel import col, select
+from sqlmodel import select
 
+from tests.conftest import RsaKeys
 from tests.integration.conftest import LiveApp, both_databases
+from tests.integration.flow import FORM, HAPPY, Db, confirm, place_order, review, signed_in_client
+from tests.integration.ipn_bodies import HOSTILE, ipn_body
 from tests.support import async_wait_for
-from webapp.db import make_engine, make_sessionmaker
 from webapp.ipn.models import IpnReceipt
+from webapp.ipn.service import store_raw
+from webapp.orders.live import make_channels
 from webapp.orders.models import Order, OrderTransition
+from webapp.orders.transitions import StatusChanges
 
 pytestmark = both_databases  # every flow, on SQLite and on PostgreSQL
-
-HAPPY = ["AWAITING_PAYMENT", "PAYMENT_COMPLETED", "PROCESSING_TOKEN_TRANSFER", "SUCCESS"]
-FORM = {
-    "bank": "970407",
-    "account_number": "1903 0413 6010 18",
-    "recipient_name": "Nguyễn Văn Ánh",
-    "amount": "100.000",
-}
-
-
-async def signed_in_client(app: LiveApp, email: str = "user@example.com", lang: str = "en") -> httpx.AsyncClient:
-    client = app.client()
-    client.headers["accept-language"] = lang
-    start = await client.get("/login", follow_redirects=False)
-    chosen = httpx.post(start.headers["location"], data={"sub": email}, follow_redirects=False)
-    callback = chosen.headers["location"].removeprefix(app.url)
-    done = await client.get(callback, follow_redirects=False)
-    assert done.status_code in (302, 303), done.text
-    return client
-
-
-async def review(client: httpx.AsyncClient, **overrides: str) -> httpx.Response:
-    await client.get("/orders/new")
-    data = {**FORM, **overrides, "_csrf_token": client.cookies["csrftoken"]}
-    return await client.post("/orders/review", data=data)
-
-
-async def confirm(client: httpx.AsyncClient, review_page: httpx.Response) -> httpx.Response:
-    submission_id = re.search(r'name="submission_id" value="([^"]+)"', review_page.text).group(1)
-    data = {"submission_id": submission_id, "_csrf_token": client.cookies["csrftoken"]}
-    return await client.post("/orders", data=data, follow_redirects=False)
-
-
-async def place_order(client: httpx.AsyncClient, **overrides: str) -> str:
-    page = await review(client, **overrides)
-    assert page.status_code == 200, page.text
-    placed = await confirm(client, page)
-    assert placed.status_code == 303, placed.text
-    return placed.headers["location"].rsplit("/", 1)[1]
-
-
-class Db:
-    """Reads the app's database the way support would, to check what was stored."""
-
-    def __init__(self, app: LiveApp) -> None:
-        self.engine = make_engine(app.settings.database.url)
-        self.sessionmaker = make_sessionmaker(self.engine)
-
-    async def order(self, external_order_id: str) -> Order:
-        async with self.sessionmaker() as session:
-            return (await session.exec(select(Order).where(Order.external_order_id == external_order_id))).one()
-
-    async def transitions(self, order: Order) -> list[tuple[str, str, str]]:
-        async with self.sessionmaker() as session:
-            rows = (
-                await session.exec(
-                    select(OrderTransition)
-                    .where(OrderTransition.order_id == order.id)
-                    .order_by(col(OrderTransition.id))
-                )
-            ).all()
-        return [(row.from_status, row.to_status, row.source) for row in rows]
-
-    async def receipts(self, external_order_id: str) -> list[IpnReceipt]:
-        async with self.sessionmaker() as session:
-            return list(
-                (
-                    await session.exec(
-                        select(IpnReceipt)
-                        .where(IpnReceipt.external_order_id == external_order_id)
-                        .order_by(col(IpnReceipt.id))
-                    )
-                ).all()
-            )
-
-    async def final(self, external_order_id: str, status: str, timeout: float = 30) -> Order:
-        async def reached() -> Order | None:
-            order = await self.order(external_order_id)
-            return order if order.status == status else None
-
-        return await async_wait_for(reached, timeout=timeout, what=f"{external_order_id} to reach {status}")
-
-    async def close(self) -> None:
-        await self.engine.dispose()
-
-
-@pytest.fixture
-async def db(live_app: LiveApp) -> Any:
-    database = Db(live_app)
-    yield database
-    await database.close()
 
 
 def sandbox_orders(app: LiveApp, external_order_id: str) -> list[dict[str, Any]]:
@@ -303,3 +215,51 @@ async def test_edit_from_the_review_brings_the_form_back_filled_in(live_app: Liv
     assert 'value="970407" selected' in edit.text
     async with db.sessionmaker() as session:
         assert (await session.exec(select(Order))).all() == []  # reviewing moves no money
+
+
+async def test_hostile_ipns_leave_replay_and_reconciliation_running(
+    live_app: LiveApp, db: Db, rsa_keys: RsaKeys
+) -> None:
+    """After every hostile body, an interrupted valid receipt is still replayed and a quiet order still polled."""
+    client = await signed_in_client(live_app)
+    for body in HOSTILE.values():
+        answer = await client.post("/ipn/alixpay", content=body, headers={"content-type": "application/json"})
+        assert answer.status_code == 400, body[:80]
+    live_app.sandbox.set_faults(drop=True)  # no IPN arrives: only the jobs can move this order
+    order_id = await place_order(client)
+    changes = StatusChanges(db.sessionmaker, make_channels())
+    interrupted = ipn_body(live_app.settings, rsa_keys.alix.private, order_id=order_id, status="PAYMENT_COMPLETED")
+    receipt_id = await store_raw(changes, body=interrupted, headers={}, source_address=None)
+    order = await db.final(order_id, "SUCCESS", timeout=40)
+    receipts = {receipt.id: receipt.verdict for receipt in await db.receipts(order_id)}
+    assert receipts[receipt_id] in ("applied", "stale")  # replayed; stale if the poll got there first
+    assert "poll" in {source for _, _, source in await db.transitions(order)}
+    assert all(receipt.verdict for receipt in await db.all_receipts())
+
+
+async def test_signed_answers_and_ipns_with_another_amount_are_flagged_never_applied(live_app: LiveApp, db: Db) -> None:
+    live_app.sandbox.set_faults(amount_drift=-99_000)
+    client = await signed_in_client(live_app)
+    order_id = await place_order(client)
+
+    async def flagged_from_everywhere() -> set[str] | None:
+        sources = {event.source for event in await db.events(await db.order(order_id))}
+        return sources if sources >= {"create", "ipn", "poll"} else None
+
+    await async_wait_for(flagged_from_everywhere, what="mismatches from create, IPN and poll", timeout=30)
+    order = await db.order(order_id)
+    assert order.status == "CREATING" and await db.transitions(order) == []
+    assert {receipt.verdict for receipt in await db.receipts(order_id)} == {"mismatch"}
+    page = await client.get(f"/orders/{order_id}")
+    assert "does not match it, so it was not applied" in page.text
+
+
+@pytest.mark.parametrize("amount", ["9" * 5000, "1e400", "1" + "0" * 40])
+async def test_absurd_amounts_get_the_normal_message_never_a_500(live_app: LiveApp, amount: str) -> None:
+    client = await signed_in_client(live_app)
+    await client.get("/orders/new")
+    data = {**FORM, "amount": amount, "_csrf_token": client.cookies["csrftoken"]}
+    for path in ("/orders/validate", "/orders/review"):
+        answer = await client.post(path, data=data)
+        assert answer.status_code == 422, answer.text
+        assert "Enter a whole amount in VND, without decimals." in answer.text

@@ -1,7 +1,12 @@
 """The IPN receiver on its own: raw first, verify, then apply; bad input is stored, answered clearly, never applied."""
 
+import asyncio
+import contextlib
 import json
-from datetime import UTC, datetime
+import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -9,29 +14,20 @@ from sqlmodel import select
 
 from tests.conftest import RsaKeys, create_schema
 from tests.integration.conftest import both_databases
+from tests.integration.ipn_bodies import EXTERNAL_ID, HOSTILE, ipn_body
 from tests.support import async_wait_for
-from webapp.alixpay import signing
-from webapp.alixpay.crypto import Signer
-from webapp.app import create_app
+from webapp.alixpay.client import AlixPayClient
+from webapp.app import alixpay_client, create_app
 from webapp.config import DatabaseSettings, Settings
 from webapp.db import make_engine, make_sessionmaker
 from webapp.ipn.models import IpnReceipt
-from webapp.ipn.service import store_raw
-from webapp.orders.models import Order, OrderTransition
-
-EXTERNAL_ID = "5b0c1d2e-0000-4000-8000-000000000001"
-
-
-def ipn_body(settings: Settings, key_file, *, status: str = "PAYMENT_COMPLETED", order_id: str = EXTERNAL_ID) -> bytes:
-    order = {"externalOrderId": order_id, "type": "CASH_OUT", "fiatAmount": 100000, "status": status}
-    text = signing.order_string(
-        external_order_id=order_id,
-        order_type="CASH_OUT",
-        fiat_amount=100000,
-        status=status,
-        secret_key=settings.alixpay.secret_key.get_secret_value(),
-    )
-    return json.dumps({**order, "signature": Signer.from_file(key_file).sign(text)}).encode()
+from webapp.ipn.service import RetryPolicy, delete_junk_receipts, process_pending, store_raw
+from webapp.jobs import Job, running
+from webapp.orders.live import make_channels
+from webapp.orders.models import Order, OrderEvent, OrderTransition
+from webapp.orders.routes import status_context
+from webapp.orders.transitions import StatusChanges
+from webapp.templating import make_environment, render_fragment
 
 
 async def seed_order(settings: Settings) -> None:
@@ -56,6 +52,7 @@ async def seed_order(settings: Settings) -> None:
                 account_number="19030413601018",
                 recipient_name="NGUYEN VAN ANH",
                 transfer_content="RUT TIEN ABCDEFGH",
+                provider_order={"type": "CASH_OUT"},
             )
         )
     await engine.dispose()
@@ -150,7 +147,10 @@ async def test_same_ipn_twice_is_a_duplicate(seeded: Settings, rsa_keys: RsaKeys
 async def test_receipt_stored_before_a_crash_is_processed_at_start_up(seeded: Settings, rsa_keys: RsaKeys) -> None:
     engine = make_engine(seeded.database.url)
     await store_raw(
-        make_sessionmaker(engine), body=ipn_body(seeded, rsa_keys.alix.private), headers={}, source_address="10.0.0.1"
+        StatusChanges(make_sessionmaker(engine), make_channels()),
+        body=ipn_body(seeded, rsa_keys.alix.private),
+        headers={},
+        source_address="10.0.0.1",
     )
     await engine.dispose()
     (pending,) = await rows(seeded, IpnReceipt)
@@ -164,3 +164,160 @@ async def test_receipt_stored_before_a_crash_is_processed_at_start_up(seeded: Se
 
 async def _processed(settings: Settings) -> bool:
     return all(receipt.verdict for receipt in await rows(settings, IpnReceipt))
+
+
+@pytest.mark.parametrize("body", HOSTILE.values(), ids=HOSTILE.keys())
+async def test_hostile_ipn_is_answered_fast_gets_a_verdict_and_changes_nothing(seeded: Settings, body: bytes) -> None:
+    async with AsyncTestClient(app=create_app(seeded)) as client:
+        await client.get("/healthz")  # connections and caches warm, so the clock below times the IPN alone
+        started = time.perf_counter()
+        answer = await client.post("/ipn/alixpay", content=body, headers={"content-type": "application/json"})
+        elapsed = time.perf_counter() - started
+    assert elapsed < 1.0, f"answered in {elapsed:.2f} s"
+    assert (answer.status_code, answer.json()) == (400, {"verdict": "malformed"})
+    (receipt,) = await rows(seeded, IpnReceipt)
+    assert (receipt.body, receipt.verdict) == (body, "malformed")
+    assert [order.status for order in await rows(seeded, Order)] == ["AWAITING_PAYMENT"]
+    assert await rows(seeded, OrderTransition) == []
+
+
+async def test_signed_ipn_with_a_hostile_unsigned_field_is_malformed_fast(seeded: Settings, rsa_keys: RsaKeys) -> None:
+    """The signature covers four fields; a replayed body can carry anything in the others."""
+    body = ipn_body(seeded, rsa_keys.alix.private, tokenTransfer={"price": "1e1000000", "amount": 1})
+    started = time.perf_counter()
+    assert await post_ipn(seeded, body) == (400, {"verdict": "malformed"})
+    assert time.perf_counter() - started < 2.0
+    assert [order.status for order in await rows(seeded, Order)] == ["AWAITING_PAYMENT"]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"fiat_amount": 1}, "fiatAmount 1 is not the order's 100000"),
+        ({"order_type": "REFUND"}, "type 'REFUND'"),
+        ({"tokenTransfer": {"currency": "BTC"}}, "tokenTransfer.currency 'BTC'"),
+        ({"fiatCurrency": "USD"}, "fiatCurrency 'USD'"),
+    ],
+    ids=["amount", "type", "token_currency", "fiat_currency"],
+)
+async def test_signed_ipn_that_disagrees_with_the_order_is_stored_flagged_and_not_applied(
+    seeded: Settings, rsa_keys: RsaKeys, change: dict, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = ipn_body(seeded, rsa_keys.alix.private, status="SUCCESS", **change)
+    with caplog.at_level(logging.WARNING, logger="webapp.orders.transitions"):
+        assert await post_ipn(seeded, body) == (200, {"verdict": "mismatch"})
+    (order,) = await rows(seeded, Order)
+    assert order.status == "AWAITING_PAYMENT" and order.provider_status is None
+    assert await rows(seeded, OrderTransition) == []
+    (receipt,) = await rows(seeded, IpnReceipt)
+    (event,) = await rows(seeded, OrderEvent)
+    assert (event.kind, event.source, event.receipt_id, event.order_id) == ("mismatch", "ipn", receipt.id, order.id)
+    assert reason in event.detail
+    assert any(record.levelname == "WARNING" and reason in record.getMessage() for record in caplog.records)
+    page = await order_status_html(seeded, order)
+    assert "does not match it, so it was not applied" in page
+    assert "Done — the money has been paid out" not in page
+
+
+async def order_status_html(settings: Settings, order: Order) -> str:
+    """The order's status fragment as its owner's page and live stream show it."""
+    engine = make_engine(settings.database.url)
+    async with make_sessionmaker(engine)() as session:
+        context = await status_context(session, order)
+    await engine.dispose()
+    return render_fragment(
+        make_environment(), "orders/_status.html", locale="en", url_for=lambda *_, **__: "/", **context
+    )
+
+
+async def test_a_receipt_whose_judging_raises_is_recorded_retried_with_backoff_then_parked(
+    seeded: Settings, rsa_keys: RsaKeys, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = seeded.model_copy(update={"ipn_max_attempts": 3, "ipn_retry_base_seconds": 0.0})
+    secret = "do-not-log-me"
+
+    def explode(_client: AlixPayClient, _order: object) -> bool:
+        raise RuntimeError(secret)
+
+    monkeypatch.setattr(AlixPayClient, "verify_order", explode)
+    body = ipn_body(settings, rsa_keys.alix.private, status="SUCCESS", description=secret)
+    with caplog.at_level(logging.DEBUG, logger="webapp"):
+        assert await post_ipn(settings, body) == (500, {"verdict": "error"})
+        (receipt,) = await rows(settings, IpnReceipt)
+        assert (receipt.verdict, receipt.attempts) == ("error", 1)
+        assert receipt.last_error.startswith("RuntimeError at test_ipn.py:")
+        async with background_parts(settings) as (changes, alixpay):
+            await retry_until_parked_then_heal(settings, changes, alixpay, monkeypatch, rsa_keys)
+    receipts = await rows(settings, IpnReceipt)
+    assert [(r.verdict, r.attempts) for r in receipts] == [("parked", 3), ("applied", 1)]
+    assert (await rows(settings, Order))[0].status == "PAYMENT_COMPLETED"
+    assert "RuntimeError" in caplog.text and secret not in caplog.text
+
+
+async def retry_until_parked_then_heal(
+    settings: Settings,
+    changes: StatusChanges,
+    alixpay: AlixPayClient,
+    monkeypatch: pytest.MonkeyPatch,
+    rsa_keys: RsaKeys,
+) -> None:
+    """Two more failed tries park the first receipt; a second one heals when the fault is gone."""
+    retry = RetryPolicy.of(settings)
+    assert await process_pending(changes=changes, alixpay=alixpay, grace=timedelta(0), retry=retry) == 1
+    assert await process_pending(changes=changes, alixpay=alixpay, grace=timedelta(0), retry=retry) == 1
+    (receipt,) = await rows(settings, IpnReceipt)
+    assert (receipt.verdict, receipt.attempts) == ("parked", 3)
+    assert await process_pending(changes=changes, alixpay=alixpay, grace=timedelta(0), retry=retry) == 0
+    # A receipt that failed once is applied on its next try once the fault is gone.
+    second = ipn_body(settings, rsa_keys.alix.private, status="PAYMENT_COMPLETED")
+    assert await post_ipn(settings, second) == (500, {"verdict": "error"})
+    monkeypatch.undo()
+    assert await process_pending(changes=changes, alixpay=alixpay, grace=timedelta(0), retry=retry) == 1
+
+
+@contextlib.asynccontextmanager
+async def background_parts(settings: Settings) -> AsyncIterator[tuple[StatusChanges, AlixPayClient]]:
+    """What the background jobs work with, as the app builds it."""
+    engine, alixpay = make_engine(settings.database.url), alixpay_client(settings)
+    try:
+        yield StatusChanges(make_sessionmaker(engine), make_channels()), alixpay
+    finally:
+        await alixpay.aclose()
+        await engine.dispose()
+
+
+async def test_a_failing_or_hanging_job_does_not_stop_receipt_replay(seeded: Settings, rsa_keys: RsaKeys) -> None:
+    async with background_parts(seeded) as (changes, alixpay):
+        await run_beside_broken_jobs(seeded, changes, alixpay, rsa_keys)
+    assert [receipt.verdict for receipt in await rows(seeded, IpnReceipt)] == ["applied"]
+
+
+async def run_beside_broken_jobs(seeded: Settings, changes: StatusChanges, alixpay: AlixPayClient, rsa_keys) -> None:
+    await store_raw(changes, body=ipn_body(seeded, rsa_keys.alix.private), headers={}, source_address=None)
+    rounds = {"fails": 0}
+
+    async def always_fails() -> int:
+        rounds["fails"] += 1
+        raise RuntimeError("this job is broken")
+
+    async def hangs() -> int:
+        await asyncio.Event().wait()
+        return 0
+
+    async def replay() -> int:
+        return await process_pending(changes=changes, alixpay=alixpay, grace=timedelta(0), retry=RetryPolicy.of(seeded))
+
+    jobs = [Job("always-fails", 0.001, always_fails), Job("hangs", 0.01, hangs), Job("ipn-replay", 0.05, replay)]
+    async with running(jobs) as tasks:
+        await async_wait_for(lambda: _processed(seeded), what="the replay job to apply the receipt", timeout=10)
+        await async_wait_for(lambda: asyncio.sleep(0, rounds["fails"] >= 3), what="the broken job to keep trying")
+        assert not any(task.done() for task in tasks)
+
+
+async def test_junk_receipts_are_deleted_after_retention_and_the_rest_kept(seeded: Settings, rsa_keys: RsaKeys) -> None:
+    for body in (b"{junk", ipn_body(seeded, rsa_keys.other.private), ipn_body(seeded, rsa_keys.alix.private)):
+        await post_ipn(seeded, body)
+    async with background_parts(seeded) as (changes, _):
+        assert await delete_junk_receipts(changes, older_than=timedelta(days=30)) == 0
+        assert await delete_junk_receipts(changes, older_than=timedelta(seconds=-1)) == 2
+    assert [receipt.verdict for receipt in await rows(seeded, IpnReceipt)] == ["applied"]

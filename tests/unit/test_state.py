@@ -4,7 +4,8 @@ import itertools
 
 import pytest
 
-from webapp.orders.state import FINAL, OrderStatus, Verdict, decide, from_provider
+from webapp.orders.state import Verdict, decide, from_provider
+from webapp.orders.statuses import FINAL_STATUSES, OrderStatus
 
 S = OrderStatus
 PROGRESS = [S.AWAITING_PAYMENT, S.PAYMENT_COMPLETED, S.PROCESSING_TOKEN_TRANSFER]
@@ -15,7 +16,7 @@ def expected(current: OrderStatus, target: OrderStatus) -> Verdict:
     """The rules, written out independently of the implementation's rank table."""
     if current is target:
         return Verdict.DUPLICATE
-    if current in FINAL:
+    if current in (S.REJECTED, *TERMINAL):
         return Verdict.STALE
     if current in (S.CREATING, S.UNKNOWN):
         if target is S.CREATING:
@@ -47,7 +48,7 @@ def test_skipping_ahead_is_allowed() -> None:
 
 
 def test_terminal_is_final() -> None:
-    for final, other in itertools.product(FINAL, S):
+    for final, other in itertools.product(FINAL_STATUSES, S):
         assert decide(final, other) in (Verdict.STALE, Verdict.DUPLICATE)
 
 

@@ -15,7 +15,8 @@ from webapp.alixpay.errors import (
     AlixPayOutcomeUnknown,
     AlixPayRejected,
 )
-from webapp.alixpay.schemas import CashoutRequest, DetailsRequest, ExtendInfo, OrderObject, unwrap
+from webapp.alixpay.parsing import parse_json
+from webapp.alixpay.schemas import CRYPTO_CURRENCY, CashoutRequest, DetailsRequest, ExtendInfo, OrderObject, unwrap
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class CashoutOrder:
     account_number: str
     recipient_name: str
     transfer_content: str
-    crypto_currency: str = "USDT"
+    crypto_currency: str = CRYPTO_CURRENCY
 
 
 class AlixPayClient:
@@ -142,7 +143,7 @@ class AlixPayClient:
         if response.status_code >= 500:
             raise AlixPayOutcomeUnknown(f"HTTP {response.status_code} from {path}")
         try:
-            payload = response.json()
+            payload = parse_json(response.content)
         except ValueError:
             payload = None
         success, data, message, error_code = unwrap(payload)

@@ -2,10 +2,19 @@
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from webapp.alixpay.parsing import bounded_decimal, vnd_amount
+
+CRYPTO_CURRENCY = "USDT"
+FIAT_CURRENCY = "VND"
+VndAmount = Annotated[int, BeforeValidator(vnd_amount)]
+"""Whole VND, shape-checked before conversion (see parsing.py)."""
+Amount = Annotated[Decimal, BeforeValidator(bounded_decimal)]
+"""A token amount, rate or fee: bounded digits, no exponent, finite."""
 
 
 class WireModel(BaseModel):
@@ -27,10 +36,10 @@ class CashoutRequest(WireModel):
     external_order_id: str
     partner_code: str
     webhook_secret_key: str
-    crypto_currency: str = "USDT"
+    crypto_currency: str = CRYPTO_CURRENCY
     user_email: str
     fiat_amount: int
-    fiat_currency: str = "VND"
+    fiat_currency: str = FIAT_CURRENCY
     extend_info: ExtendInfo
     signature: str = ""
 
@@ -44,8 +53,8 @@ class DetailsRequest(WireModel):
 class TokenTransfer(WireModel):
     currency: str | None = None
     network: str | None = None
-    price: Decimal | None = None
-    amount: Decimal | None = None
+    price: Amount | None = None
+    amount: Amount | None = None
     wallet_address: str | None = Field(default=None, validation_alias=AliasChoices("walletAddress", "address"))
     tx_hash: str | None = None
 
@@ -55,13 +64,13 @@ class BankTransfer(WireModel):
     bank_account_number: str | None = None
     bank_name: str | None = None
     content_payment: str | None = None
-    total_payment: Decimal | None = None
+    total_payment: Amount | None = None
     qr_url: str | None = Field(default=None, validation_alias=AliasChoices("qrUrl", "qrCodeUrl"))
 
 
 class Fees(WireModel):
-    system_fee: Decimal | None = None
-    processing_fee: Decimal | None = None
+    system_fee: Amount | None = None
+    processing_fee: Amount | None = None
 
 
 class OrderObject(WireModel):
@@ -72,8 +81,9 @@ class OrderObject(WireModel):
 
     external_order_id: str
     type: str = ""
-    fiat_amount: Decimal
-    paid_amount: Decimal | None = None
+    fiat_amount: VndAmount
+    fiat_currency: str | None = None
+    paid_amount: Amount | None = None
     token_transfer: TokenTransfer | None = None
     bank_transfer: BankTransfer | None = None
     fees: Fees | None = None

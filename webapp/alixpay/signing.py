@@ -3,20 +3,19 @@
 Every field is joined with `|` and the partner `secretKey` comes last; the UTF-8 bytes of that string are signed.
 """
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+
+from webapp.alixpay.parsing import vnd_amount
 
 SEPARATOR = "|"
 
 
 def amount_text(value: int | float | str | Decimal) -> str:
-    """Decision: `fiatAmount` is signed as the integer with no decimals or separators (`10000`)."""
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise ValueError(f"not an amount: {value!r}") from None
-    if amount != amount.to_integral_value():
-        raise ValueError(f"VND amounts have no decimals: {value!r}")
-    return str(int(amount))
+    """Decision: `fiatAmount` is signed as the integer with no decimals or separators (`10000`).
+
+    The shape is checked before any conversion (`parsing.vnd_amount`), so an unsigned hostile body costs nothing.
+    """
+    return str(vnd_amount(value))
 
 
 def create_cashout_string(

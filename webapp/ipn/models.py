@@ -25,6 +25,11 @@ class IpnReceipt(SQLModel, table=True):
     external_order_id: str | None = Field(default=None, max_length=64, index=True)
     provider_status: str | None = Field(default=None, max_length=64)
     verdict: str | None = Field(default=None, max_length=16, index=True)
-    """None until processed; then applied | duplicate | stale | bad_signature | malformed | unknown_order |
-    unknown_status | too_large."""
+    """None until processed; then one of `IpnVerdict` (ipn/service.py). `error` is the only one that is tried
+    again (at `next_attempt_at`), until it is `parked` for a person to look at."""
     processed_at: datetime | None = None
+    attempts: int = 0
+    """How many times judging this receipt raised an error."""
+    last_error: str | None = Field(default=None, max_length=255)
+    """The exception class and where it was raised: never the body or the exception's message."""
+    next_attempt_at: datetime | None = None

@@ -1,14 +1,12 @@
 """`POST /ipn/alixpay`: no session, no CSRF; answers with the verdict's HTTP status."""
 
 from litestar import Request, Response, post
-from litestar.channels import ChannelsPlugin
 from litestar.di import NamedDependency
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.alixpay.client import AlixPayClient
 from webapp.config import Settings
-from webapp.ipn.service import HTTP_STATUS, IpnVerdict, process, store_raw
+from webapp.ipn.service import HTTP_STATUS, IpnVerdict, RetryPolicy, process, store_raw
+from webapp.orders.transitions import StatusChanges
 
 IPN_PATH = "/ipn/alixpay"
 
@@ -28,13 +26,12 @@ async def read_capped(request: Request, limit: int) -> tuple[bytes, bool]:
 async def receive_ipn(
     request: Request,
     settings: NamedDependency[Settings],
-    db_sessionmaker: NamedDependency[async_sessionmaker[AsyncSession]],
+    changes: NamedDependency[StatusChanges],
     alixpay: NamedDependency[AlixPayClient],
-    channels: NamedDependency[ChannelsPlugin],
 ) -> Response[dict[str, str]]:
     body, too_large = await read_capped(request, settings.ipn_max_body_bytes)
     receipt_id = await store_raw(
-        db_sessionmaker,
+        changes,
         body=body,
         headers=dict(request.headers),
         source_address=request.client.host if request.client else None,
@@ -43,6 +40,6 @@ async def receive_ipn(
     verdict = (
         IpnVerdict.TOO_LARGE
         if too_large
-        else await process(db_sessionmaker, receipt_id, alixpay=alixpay, channels=channels)
+        else await process(receipt_id, changes=changes, alixpay=alixpay, retry=RetryPolicy.of(settings))
     )
     return Response({"verdict": verdict.value}, status_code=HTTP_STATUS[verdict])

@@ -1,28 +1,29 @@
-"""IPN processing, one committed step at a time: store raw → verify → parse → dedupe → apply → publish.
+"""IPN processing, one committed step at a time: store raw → verify → parse → check → dedupe → apply → publish.
 
-The raw receipt is committed before anything else, so nothing received is ever lost; a receipt whose
-processing was interrupted is processed again by the background loop (`process_pending`), first at start-up.
+The raw receipt is committed before anything else, so nothing received is ever lost. Every receipt then gets a
+verdict, whatever it contains: input is parsed with bounded cost (`alixpay/parsing.py`), and any exception while
+judging is recorded on the receipt (`error`) and tried again with backoff until it is `parked` for a person.
+A receipt whose processing was interrupted is processed again by the replay job (`process_pending`).
 """
 
 import hashlib
-import json
 import logging
+import traceback
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from pathlib import Path
 
-from litestar.channels import ChannelsPlugin
-from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy import delete
+from sqlmodel import and_, col, or_, select
 
 from webapp.alixpay.client import AlixPayClient
+from webapp.alixpay.parsing import parse_json
 from webapp.alixpay.schemas import OrderObject
+from webapp.config import Settings
 from webapp.ipn.models import IpnReceipt, utcnow
-from webapp.orders.live import publish_change
 from webapp.orders.models import Order
-from webapp.orders.service import apply_provider_order, lock_order
-from webapp.orders.state import Verdict
+from webapp.orders.transitions import StatusChange, StatusChanges
 
 logger = logging.getLogger(__name__)
 
@@ -31,29 +32,53 @@ class IpnVerdict(StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     STALE = "stale"
+    MISMATCH = "mismatch"
     BAD_SIGNATURE = "bad_signature"
     MALFORMED = "malformed"
     UNKNOWN_ORDER = "unknown_order"
     UNKNOWN_STATUS = "unknown_status"
     TOO_LARGE = "too_large"
+    ERROR = "error"
+    PARKED = "parked"
 
 
-# What Alix Pay hears back: 2xx stops its retries, anything else asks for another delivery.
+# What Alix Pay hears back: 2xx stops its retries, anything else asks for another delivery. A mismatch is
+# acknowledged: delivering the same signed body again cannot help, a person has to look at it.
 HTTP_STATUS = {
     IpnVerdict.APPLIED: 200,
     IpnVerdict.DUPLICATE: 200,
     IpnVerdict.STALE: 200,
     IpnVerdict.UNKNOWN_STATUS: 200,
+    IpnVerdict.MISMATCH: 200,
     IpnVerdict.BAD_SIGNATURE: 400,
     IpnVerdict.MALFORMED: 400,
     IpnVerdict.UNKNOWN_ORDER: 404,
     IpnVerdict.TOO_LARGE: 413,
+    IpnVerdict.ERROR: 500,
+    IpnVerdict.PARKED: 500,
 }
+JUNK_VERDICTS = (IpnVerdict.MALFORMED, IpnVerdict.BAD_SIGNATURE, IpnVerdict.TOO_LARGE)
+"""Receipts that never concerned an order we can trust: deleted after the retention period."""
 KEPT_HEADERS = ("content-type", "content-length", "user-agent", "x-forwarded-for", "x-request-id")
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff for receipts whose judging raised: base, twice the base, four times … then parked."""
+
+    base: timedelta = timedelta(seconds=30)
+    max_attempts: int = 8
+
+    @classmethod
+    def of(cls, settings: Settings) -> "RetryPolicy":
+        return cls(timedelta(seconds=settings.ipn_retry_base_seconds), settings.ipn_max_attempts)
+
+    def next_delay(self, attempts: int) -> timedelta:
+        return self.base * 2 ** min(attempts - 1, 16)
+
+
 async def store_raw(
-    db_sessionmaker: async_sessionmaker[AsyncSession],
+    changes: StatusChanges,
     *,
     body: bytes,
     headers: dict[str, str],
@@ -70,52 +95,74 @@ async def store_raw(
     )
     if too_large:
         receipt.verdict, receipt.processed_at = IpnVerdict.TOO_LARGE.value, utcnow()
-    async with db_sessionmaker() as session, session.begin():
+    async with changes.db_sessionmaker() as session, session.begin():
         session.add(receipt)
         await session.flush()
         return receipt.id or 0
 
 
-async def process(
-    db_sessionmaker: async_sessionmaker[AsyncSession],
-    receipt_id: int,
-    *,
-    alixpay: AlixPayClient,
-    channels: ChannelsPlugin,
-) -> IpnVerdict:
+async def process(receipt_id: int, *, changes: StatusChanges, alixpay: AlixPayClient, retry: RetryPolicy) -> IpnVerdict:
     """Decide and record the receipt's verdict; applying it to the order happens in the same transaction."""
-    async with db_sessionmaker() as session, session.begin():
-        # Locked, so two instances replaying the same pending receipt never both apply it.
-        receipt = (await session.exec(select(IpnReceipt).where(IpnReceipt.id == receipt_id).with_for_update())).first()
-        if receipt is None:
-            raise LookupError(f"no IPN receipt {receipt_id}")
-        if receipt.verdict is not None:
-            return IpnVerdict(receipt.verdict)
-        verdict, order_id = await _judge(session, receipt, alixpay)
-        receipt.verdict, receipt.processed_at = verdict.value, utcnow()
+    try:
+        async with changes.unit() as change:
+            # Locked, so two instances replaying the same pending receipt never both apply it.
+            query = select(IpnReceipt).where(IpnReceipt.id == receipt_id).with_for_update()
+            receipt = (await change.session.exec(query)).first()
+            if receipt is None:
+                raise LookupError(f"no IPN receipt {receipt_id}")
+            if receipt.verdict not in (None, IpnVerdict.ERROR):
+                return IpnVerdict(receipt.verdict)
+            verdict = await _judge(change, receipt, alixpay)
+            receipt.verdict, receipt.processed_at, receipt.next_attempt_at = verdict.value, utcnow(), None
+    except Exception as exc:
+        return await _record_failure(changes, receipt_id, exc, retry)
     logger.info("IPN receipt %s for %s: %s", receipt_id, receipt.external_order_id, verdict.value)
-    if verdict is IpnVerdict.APPLIED and order_id is not None:
-        publish_change(channels, order_id)
     return verdict
 
 
-async def _judge(session: AsyncSession, receipt: IpnReceipt, alixpay: AlixPayClient) -> tuple[IpnVerdict, int | None]:
+def _where(exc: BaseException) -> str:
+    """The exception's class and innermost frame: enough to find the bug, nothing of the input."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    place = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}{place}"[:255]
+
+
+async def _record_failure(changes: StatusChanges, receipt_id: int, exc: Exception, retry: RetryPolicy) -> IpnVerdict:
+    """Judging raised: the receipt keeps its body and gets `error` (tried again later) or, at last, `parked`."""
+    error = _where(exc)
+    async with changes.db_sessionmaker() as session, session.begin():
+        receipt = await session.get(IpnReceipt, receipt_id)
+        if receipt is None:
+            raise LookupError(f"no IPN receipt {receipt_id}") from None
+        receipt.attempts += 1
+        receipt.last_error = error
+        if receipt.attempts >= retry.max_attempts:
+            verdict, receipt.processed_at, receipt.next_attempt_at = IpnVerdict.PARKED, utcnow(), None
+        else:
+            verdict, receipt.next_attempt_at = IpnVerdict.ERROR, utcnow() + retry.next_delay(receipt.attempts)
+        receipt.verdict = verdict.value
+        attempts = receipt.attempts
+    logger.error("IPN receipt %s: %s while judging (attempt %s): %s", receipt_id, error, attempts, verdict.value)
+    return verdict
+
+
+async def _judge(change: StatusChange, receipt: IpnReceipt, alixpay: AlixPayClient) -> IpnVerdict:
     try:
-        provider = OrderObject.model_validate(json.loads(receipt.body))
-    except (ValueError, ValidationError):
-        return IpnVerdict.MALFORMED, None
+        provider = OrderObject.model_validate(parse_json(receipt.body))
+    except ValueError:  # also pydantic's ValidationError and a body that is not UTF-8
+        return IpnVerdict.MALFORMED
     receipt.external_order_id = provider.external_order_id[:64]
     receipt.provider_status = provider.status[:64]
     if not alixpay.verify_order(provider):
-        return IpnVerdict.BAD_SIGNATURE, None
+        return IpnVerdict.BAD_SIGNATURE
     order_id = (
-        await session.exec(select(Order.id).where(Order.external_order_id == provider.external_order_id))
+        await change.session.exec(select(Order.id).where(Order.external_order_id == provider.external_order_id))
     ).first()
-    order = await lock_order(session, order_id) if order_id is not None else None
+    order = await change.lock(order_id) if order_id is not None else None
     if order is None:
-        return IpnVerdict.UNKNOWN_ORDER, None
+        return IpnVerdict.UNKNOWN_ORDER
     seen_before = (
-        await session.exec(
+        await change.session.exec(
             select(IpnReceipt.id).where(
                 IpnReceipt.dedupe_key == receipt.dedupe_key,
                 IpnReceipt.id != receipt.id,
@@ -124,36 +171,45 @@ async def _judge(session: AsyncSession, receipt: IpnReceipt, alixpay: AlixPayCli
         )
     ).first()
     if seen_before is not None:
-        return IpnVerdict.DUPLICATE, order.id
+        return IpnVerdict.DUPLICATE
     order.last_ipn_at = utcnow()
-    applied = await apply_provider_order(session, order, provider, source="ipn", receipt_id=receipt.id)
-    if applied is None:
-        return IpnVerdict.UNKNOWN_STATUS, order.id
-    return {Verdict.APPLIED: IpnVerdict.APPLIED, Verdict.DUPLICATE: IpnVerdict.DUPLICATE}.get(
-        applied, IpnVerdict.STALE
-    ), order.id
+    outcome = await change.apply_provider_order(order, provider, source="ipn", receipt_id=receipt.id)
+    return IpnVerdict(outcome.value)
 
 
 async def process_pending(
-    db_sessionmaker: async_sessionmaker[AsyncSession],
-    *,
-    alixpay: AlixPayClient,
-    channels: ChannelsPlugin,
-    grace: timedelta,
+    *, changes: StatusChanges, alixpay: AlixPayClient, grace: timedelta, retry: RetryPolicy
 ) -> int:
-    """Finish receipts that a crash or restart interrupted.
+    """Finish receipts that a crash or restart interrupted, and try failed ones again when their backoff is over.
 
-    Only receipts older than `grace` count: a younger one is still being processed by the request that stored it
-    (SQLite has no row locks to keep the two apart).
+    Only unprocessed receipts older than `grace` count: a younger one is still being processed by the request
+    that stored it (SQLite has no row locks to keep the two apart).
     """
-    async with db_sessionmaker() as session:
-        pending = (
+    now = utcnow()
+    async with changes.db_sessionmaker() as session:
+        due = (
             await session.exec(
                 select(IpnReceipt.id)
-                .where(col(IpnReceipt.verdict).is_(None), col(IpnReceipt.received_at) <= utcnow() - grace)
+                .where(
+                    or_(
+                        and_(col(IpnReceipt.verdict).is_(None), col(IpnReceipt.received_at) <= now - grace),
+                        and_(IpnReceipt.verdict == IpnVerdict.ERROR, col(IpnReceipt.next_attempt_at) <= now),
+                    )
+                )
                 .order_by(col(IpnReceipt.id))
             )
         ).all()
-    for receipt_id in pending:
-        await process(db_sessionmaker, receipt_id, alixpay=alixpay, channels=channels)
-    return len(pending)
+    for receipt_id in due:
+        await process(receipt_id, changes=changes, alixpay=alixpay, retry=retry)
+    return len(due)
+
+
+async def delete_junk_receipts(changes: StatusChanges, *, older_than: timedelta) -> int:
+    """Retention: unreadable, unsigned and oversized receipts go after a while; any that touched an order stay."""
+    async with changes.db_sessionmaker() as session, session.begin():
+        result = await session.exec(  # type: ignore[call-overload]
+            delete(IpnReceipt).where(
+                col(IpnReceipt.verdict).in_(JUNK_VERDICTS), col(IpnReceipt.received_at) < utcnow() - older_than
+            )
+        )
+        return int(result.rowcount or 0)

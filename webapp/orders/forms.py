@@ -9,6 +9,8 @@ from webapp.banks.directory import Bank, all_banks
 from webapp.i18n import N_
 
 ACCOUNT_RE = re.compile(r"^[0-9]{6,19}$")
+MAX_AMOUNT_CHARS = 32
+"""Checked before the pattern and `int()`, so 5 000 pasted digits cost nothing and are never a 500."""
 AMOUNT_RE = re.compile(r"^(?:\d+|\d{1,3}(?:[.,\u00a0\u202f ]\d{3})+)$")
 CONTENT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: read aloud to a bank without confusion
 
@@ -58,7 +60,7 @@ def normalise_name(raw: str) -> str:
 def parse_amount(raw: str) -> int | None:
     """Whole VND, with or without thousands separators (`100000`, `100.000`, `100,000`); None otherwise."""
     text = raw.strip().removesuffix("₫").removesuffix("VND").strip()
-    if not AMOUNT_RE.match(text):
+    if len(text) > MAX_AMOUNT_CHARS or not AMOUNT_RE.match(text):
         return None
     return int(re.sub(r"\D", "", text))
 

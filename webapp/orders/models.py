@@ -53,3 +53,22 @@ class OrderTransition(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
     receipt_id: int | None = Field(default=None, foreign_key="ipn_receipt.id")
     note: str = ""
+
+
+class OrderEvent(SQLModel, table=True):
+    """Something that happened to an order without changing its status, e.g. a signed answer that disagreed with it.
+
+    Kept beside the transitions so the order's history (and support's timeline) shows it.
+    """
+
+    __tablename__ = "order_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="cashout_order.id", index=True)
+    at: datetime = Field(default_factory=utcnow)
+    kind: str = Field(max_length=32)
+    """mismatch"""
+    source: str = Field(max_length=16)
+    """create | ipn | poll | manual"""
+    receipt_id: int | None = Field(default=None, foreign_key="ipn_receipt.id")
+    detail: str = ""

@@ -35,8 +35,9 @@ from webapp.orders.forms import (
 from webapp.orders.forms import validate as validate_form
 from webapp.orders.live import order_channel
 from webapp.orders.models import Order
-from webapp.orders.service import Review, create_cashout, order_for_user, orders_page, transitions
-from webapp.orders.state import OrderStatus, is_final
+from webapp.orders.service import Review, create_cashout, events, order_for_user, orders_page, transitions
+from webapp.orders.statuses import OrderStatus, status_info, timeline
+from webapp.orders.transitions import StatusChanges
 
 AppSettings: TypeAlias = NamedDependency[Settings]
 Sessionmaker: TypeAlias = NamedDependency[async_sessionmaker[AsyncSession]]
@@ -117,10 +118,17 @@ def qr_for(review: Review, locale: str) -> str:
 
 
 async def status_context(session: AsyncSession, order: Order) -> dict[str, Any]:
+    """What the status fragment shows: the status table's words for it, the steps, and the history."""
+    history = await transitions(session, order.id or 0)
+    reached = {transition.to_status: transition.at for transition in history}
+    info = status_info(order.status)
     return {
         "order": order,
-        "transitions": await transitions(session, order.id or 0),
-        "final": is_final(OrderStatus(order.status)),
+        "status": info,
+        "final": info.final,
+        "steps": timeline(order.status, reached, final_at=history[-1].at if history and info.final else None),
+        "transitions": history,
+        "flags": await events(session, order.id or 0),
         "masked_account": mask_account(order.account_number),
     }
 
@@ -178,9 +186,8 @@ class OrderController(Controller):
         self,
         request: Request,
         settings: AppSettings,
-        db_sessionmaker: Sessionmaker,
+        changes: NamedDependency[StatusChanges],
         alixpay: NamedDependency[AlixPayClient],
-        channels: NamedDependency[ChannelsPlugin],
         data: URLEncodedBody[dict[str, str]],
     ) -> Response[Any]:
         review = review_from_session(request.session.get(REVIEW_KEY))
@@ -189,9 +196,8 @@ class OrderController(Controller):
             return Redirect(request.app.route_reverse("orders.new"), status_code=303)
         locale = request_locale(request)
         order = await create_cashout(
-            db_sessionmaker=db_sessionmaker,
+            changes=changes,
             alixpay=alixpay,
-            channels=channels,
             user=signed_in(request),
             review=review,
             locale=locale,

@@ -4,9 +4,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from litestar.channels import ChannelsPlugin
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,9 +13,9 @@ from webapp.alixpay.errors import AlixPayBadSignature, AlixPayOrderNotFound, Ali
 from webapp.alixpay.schemas import OrderObject
 from webapp.auth.session import CurrentUser
 from webapp.orders.forms import Cashout
-from webapp.orders.live import publish_change
-from webapp.orders.models import Order, OrderTransition, utcnow
-from webapp.orders.state import OrderStatus, Verdict, decide, from_provider
+from webapp.orders.models import Order, OrderEvent, OrderTransition
+from webapp.orders.statuses import OrderStatus
+from webapp.orders.transitions import StatusChanges
 
 logger = logging.getLogger(__name__)
 
@@ -31,72 +29,10 @@ class Review:
     transfer_content: str
 
 
-async def apply_status(
-    session: AsyncSession,
-    order: Order,
-    target: OrderStatus,
-    *,
-    source: str,
-    receipt_id: int | None = None,
-    note: str = "",
-) -> Verdict:
-    """Move the order through the state machine, recording the transition; the caller commits."""
-    verdict = decide(OrderStatus(order.status), target)
-    if verdict is Verdict.APPLIED:
-        session.add(
-            OrderTransition(
-                order_id=order.id or 0,
-                from_status=order.status,
-                to_status=target.value,
-                source=source,
-                receipt_id=receipt_id,
-                note=note,
-            )
-        )
-        order.status = target.value
-        order.updated_at = utcnow()
-    return verdict
-
-
-def remember_provider_order(order: Order, provider: OrderObject) -> None:
-    """Keep Alix Pay's latest verified description of the order (amounts, fees, token transfer)."""
-    order.provider_status = provider.status
-    order.provider_order = provider.to_wire()
-    if provider.expires_at is not None:
-        order.expires_at = provider.expires_at
-
-
-async def apply_provider_order(
-    session: AsyncSession,
-    order: Order,
-    provider: OrderObject,
-    *,
-    source: str,
-    receipt_id: int | None = None,
-    note: str = "",
-) -> Verdict | None:
-    """Apply a verified order object; None when its status is unknown to us (stored, not applied)."""
-    target = from_provider(provider.status)
-    if target is None:
-        order.provider_status = provider.status
-        logger.warning("order %s: unknown Alix Pay status %r stored, not applied", order.id, provider.status)
-        return None
-    verdict = await apply_status(session, order, target, source=source, receipt_id=receipt_id, note=note)
-    if verdict is not Verdict.STALE:
-        remember_provider_order(order, provider)
-    return verdict
-
-
-async def lock_order(session: AsyncSession, order_id: int) -> Order | None:
-    """The order row, locked until commit on PostgreSQL so an IPN and a poll never interleave."""
-    return (await session.exec(select(Order).where(Order.id == order_id).with_for_update())).first()
-
-
 async def create_cashout(
     *,
-    db_sessionmaker: async_sessionmaker[AsyncSession],
+    changes: StatusChanges,
     alixpay: AlixPayClient,
-    channels: ChannelsPlugin,
     user: CurrentUser,
     review: Review,
     locale: str,
@@ -108,7 +44,7 @@ async def create_cashout(
     REJECTED with Alix Pay's message in the person's language.
     """
     cashout = review.cashout
-    async with db_sessionmaker() as session:
+    async with changes.db_sessionmaker() as session:
         existing = (await session.exec(select(Order).where(Order.submission_id == review.submission_id))).first()
         if existing is not None:
             return existing
@@ -156,15 +92,14 @@ async def create_cashout(
         logger.warning("order %s: create outcome unknown (%s)", order.external_order_id, unknown)
         note = type(unknown).__name__
 
-    async with db_sessionmaker() as session, session.begin():
-        order = await lock_order(session, order.id or 0) or order
+    async with changes.unit() as change:
+        order = await change.lock(order.id or 0) or order
         if provider is not None:
-            await apply_provider_order(session, order, provider, source="create")
+            await change.apply_provider_order(order, provider, source="create")
         else:
-            await apply_status(session, order, outcome, source="create", note=note)
+            await change.apply_status(order, outcome, source="create", note=note)
             if outcome is OrderStatus.REJECTED:
                 order.rejection_message = note
-    publish_change(channels, order.id or 0)
     return order
 
 
@@ -181,6 +116,14 @@ async def transitions(session: AsyncSession, order_id: int) -> list[OrderTransit
             await session.exec(
                 select(OrderTransition).where(OrderTransition.order_id == order_id).order_by(col(OrderTransition.id))
             )
+        ).all()
+    )
+
+
+async def events(session: AsyncSession, order_id: int) -> list[OrderEvent]:
+    return list(
+        (
+            await session.exec(select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(col(OrderEvent.id)))
         ).all()
     )
 

@@ -1,46 +1,18 @@
 """The forward-only order state machine: pure, no I/O, exhaustively tested.
 
-Our own statuses surround the contract's: CREATING (stored, Alix Pay not yet asked), UNKNOWN (asked, answer
-lost: only the details call may resolve it) and REJECTED (Alix Pay refused the create; nothing exists there).
+Ranks and finality come from the one status table (`statuses.py`).
 """
 
 from enum import StrEnum
 
-from webapp.alixpay.statuses import AlixStatus, parse_status, progress
-
-
-class OrderStatus(StrEnum):
-    CREATING = "CREATING"
-    UNKNOWN = "UNKNOWN"
-    REJECTED = "REJECTED"
-    AWAITING_PAYMENT = AlixStatus.AWAITING_PAYMENT.value
-    PAYMENT_COMPLETED = AlixStatus.PAYMENT_COMPLETED.value
-    PROCESSING_TOKEN_TRANSFER = AlixStatus.PROCESSING_TOKEN_TRANSFER.value
-    SUCCESS = AlixStatus.SUCCESS.value
-    FAIL = AlixStatus.FAIL.value
-    ERROR = AlixStatus.ERROR.value
+from webapp.alixpay.statuses import parse_status
+from webapp.orders.statuses import OrderStatus, status_info
 
 
 class Verdict(StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     STALE = "stale"
-
-
-LOCAL_RANK = {OrderStatus.CREATING: 0, OrderStatus.UNKNOWN: 0}
-FINAL = frozenset({OrderStatus.REJECTED, OrderStatus.SUCCESS, OrderStatus.FAIL, OrderStatus.ERROR})
-
-
-def is_final(status: OrderStatus) -> bool:
-    return status in FINAL
-
-
-def rank(status: OrderStatus) -> int:
-    if status in LOCAL_RANK:
-        return LOCAL_RANK[status]
-    if status is OrderStatus.REJECTED:
-        return 4
-    return progress(AlixStatus(status.value))
 
 
 def decide(current: OrderStatus, target: OrderStatus) -> Verdict:
@@ -51,15 +23,15 @@ def decide(current: OrderStatus, target: OrderStatus) -> Verdict:
     """
     if target is current:
         return Verdict.DUPLICATE
-    if is_final(current):
+    if status_info(current).final:
         return Verdict.STALE
     if target is OrderStatus.CREATING:
         return Verdict.STALE
     if target is OrderStatus.UNKNOWN:
         return Verdict.APPLIED if current is OrderStatus.CREATING else Verdict.STALE
     if target is OrderStatus.REJECTED:
-        return Verdict.APPLIED if current in LOCAL_RANK else Verdict.STALE
-    return Verdict.APPLIED if rank(target) > rank(current) else Verdict.STALE
+        return Verdict.APPLIED if status_info(current).rank == 0 else Verdict.STALE
+    return Verdict.APPLIED if status_info(target).rank > status_info(current).rank else Verdict.STALE
 
 
 def from_provider(raw: str | None) -> OrderStatus | None:

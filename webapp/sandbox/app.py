@@ -249,6 +249,7 @@ async def set_faults_from_form(sandbox: Engine, data: URLEncodedBody[dict[str, s
             create_response=data.get("create_response") or "normal",  # type: ignore[arg-type]
             answer_signature=data.get("answer_signature") or "good",  # type: ignore[arg-type]
             hang_seconds=float(data.get("hang_seconds") or 30),
+            amount_drift=int(data.get("amount_drift") or 0),
             **{flag: flag in data for flag in flags},
         )
     except (ValueError, ValidationError) as exc:

@@ -76,12 +76,13 @@ class SandboxEngine:
         self, order: SandboxOrder, *, faults: Faults | None = None, for_ipn: bool = True
     ) -> dict[str, Any]:
         """The order as Alix Pay describes it, signed (or mis-signed, when a fault asks for it)."""
+        faults = faults or Faults()
         extend = order.request["extendInfo"]
         paid = order.status not in ("AWAITING_PAYMENT", "FAIL", "ERROR")
         data: dict[str, Any] = {
             "externalOrderId": order.external_order_id,
             "type": ORDER_TYPE,
-            "fiatAmount": order.fiat_amount,
+            "fiatAmount": order.fiat_amount + faults.amount_drift,
             "paidAmount": order.fiat_amount if paid else 0,
             "tokenTransfer": {
                 "currency": "USDT",
@@ -105,7 +106,6 @@ class SandboxEngine:
             "createdAt": order.created_at.isoformat(),
             "expiresAt": order.expires_at.isoformat(),
         }
-        faults = faults or Faults()
         wrong_key = faults.wrong_key if for_ipn else faults.answer_signature == "wrong_key"
         corrupt = faults.corrupt_signature if for_ipn else faults.answer_signature == "corrupt"
         signer = self._stranger if wrong_key else self._signer

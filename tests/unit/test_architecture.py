@@ -1,0 +1,56 @@
+"""Decisions that must stay in one place, checked in the source so a second copy fails the build."""
+
+import ast
+from pathlib import Path
+
+WEBAPP = Path(__file__).resolve().parents[2] / "webapp"
+STATUS_OWNER = WEBAPP / "orders" / "transitions.py"
+
+
+def assignments_to(attribute: str, path: Path) -> list[int]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    targets = [
+        target
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+    ]
+    flat = [element for target in targets for element in (target.elts if isinstance(target, ast.Tuple) else [target])]
+    return [node.lineno for node in flat if isinstance(node, ast.Attribute) and node.attr == attribute]
+
+
+def test_only_the_one_owner_changes_an_order_status() -> None:
+    """The sandbox keeps its own orders; in the app, `order.status = …` is written in transitions.py alone."""
+    writers = {
+        str(path.relative_to(WEBAPP)): lines
+        for path in WEBAPP.rglob("*.py")
+        if "sandbox" not in path.parts and (lines := assignments_to("status", path))
+    }
+    assert writers == {str(STATUS_OWNER.relative_to(WEBAPP)): writers.get("orders/transitions.py", [])}
+    assert writers["orders/transitions.py"], "the owner itself must still be found by this check"
+
+
+def test_only_the_one_owner_publishes_live_updates() -> None:
+    callers = [
+        path.relative_to(WEBAPP)
+        for path in WEBAPP.rglob("*.py")
+        if "publish_change(" in path.read_text() and path.name != "live.py"
+    ]
+    assert [str(path) for path in callers] == ["orders/transitions.py"]
+
+
+def imported_modules(path: Path) -> set[str]:
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            modules.add(node.module or "")
+    return modules
+
+
+def test_the_alix_pay_layer_has_no_web_imports() -> None:
+    for path in (WEBAPP / "alixpay").rglob("*.py"):
+        modules = imported_modules(path)
+        assert not {name.split(".")[0] for name in modules} & {"litestar", "jinja2", "sqlmodel", "sqlalchemy"}, path
+        assert all(name.startswith("webapp.alixpay") for name in modules if name.startswith("webapp")), path

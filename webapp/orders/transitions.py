@@ -1,0 +1,139 @@
+"""The one owner of order status changes.
+
+Every change of an order's status (after creation, an IPN, a reconciliation poll, later a support action) goes
+through a `StatusChanges.unit()`: it decides with the pure state machine, writes the transition row, checks a
+provider's order object against ours before applying it, and publishes the live update only after the commit,
+so nobody ever sees a change that was rolled back. New consequences of a change (outbox rows for emails or
+partner webhooks) belong in `StatusChange.apply_status`, in the same transaction.
+"""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from enum import StrEnum
+
+from litestar.channels import ChannelsPlugin
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from webapp.alixpay.schemas import CRYPTO_CURRENCY, FIAT_CURRENCY, OrderObject
+from webapp.orders.live import publish_change
+from webapp.orders.models import Order, OrderEvent, OrderTransition, utcnow
+from webapp.orders.state import Verdict, decide, from_provider
+from webapp.orders.statuses import OrderStatus
+
+logger = logging.getLogger(__name__)
+
+
+class ProviderOutcome(StrEnum):
+    """What became of an order object from Alix Pay (values shared with the IPN verdicts)."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    STALE = "stale"
+    UNKNOWN_STATUS = "unknown_status"
+    MISMATCH = "mismatch"
+
+
+def disagreements(order: Order, provider: OrderObject) -> list[str]:
+    """Where a signed order object contradicts the order we created: such an object is never applied.
+
+    The signature proves Alix Pay said it, not that it is about what we asked for (a bug on either side, or a
+    replayed notification of another order with the same id in another environment).
+    """
+    found = []
+    if provider.fiat_amount != order.fiat_amount:
+        found.append(f"fiatAmount {provider.fiat_amount} is not the order's {order.fiat_amount}")
+    known_type = order.provider_order.get("type")
+    if known_type and provider.type != known_type:
+        found.append(f"type {provider.type!r} is not the order's {known_type!r}")
+    if provider.fiat_currency not in (None, FIAT_CURRENCY):
+        found.append(f"fiatCurrency {provider.fiat_currency!r} is not {FIAT_CURRENCY}")
+    token_currency = provider.token_transfer.currency if provider.token_transfer else None
+    if token_currency not in (None, CRYPTO_CURRENCY):
+        found.append(f"tokenTransfer.currency {token_currency!r} is not {CRYPTO_CURRENCY}")
+    return found
+
+
+class StatusChange:
+    """One unit of work on orders: what it changed is published after its commit."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.changed: set[int] = set()
+
+    async def lock(self, order_id: int) -> Order | None:
+        """The order row, locked until commit on PostgreSQL so an IPN and a poll never interleave."""
+        return (await self.session.exec(select(Order).where(Order.id == order_id).with_for_update())).first()
+
+    async def apply_status(
+        self, order: Order, target: OrderStatus, *, source: str, receipt_id: int | None = None, note: str = ""
+    ) -> Verdict:
+        verdict = decide(OrderStatus(order.status), target)
+        if verdict is Verdict.APPLIED:
+            self.session.add(
+                OrderTransition(
+                    order_id=order.id or 0,
+                    from_status=order.status,
+                    to_status=target.value,
+                    source=source,
+                    receipt_id=receipt_id,
+                    note=note,
+                )
+            )
+            order.status = target.value
+            order.updated_at = utcnow()
+            self.changed.add(order.id or 0)
+        return verdict
+
+    async def apply_provider_order(
+        self,
+        order: Order,
+        provider: OrderObject,
+        *,
+        source: str,
+        receipt_id: int | None = None,
+        note: str = "",
+    ) -> ProviderOutcome:
+        """Apply a verified order object, unless it contradicts the order or its status is unknown to us."""
+        found = disagreements(order, provider)
+        if found:
+            self.flag(order, "mismatch", "; ".join(found), source=source, receipt_id=receipt_id)
+            return ProviderOutcome.MISMATCH
+        target = from_provider(provider.status)
+        if target is None:
+            order.provider_status = provider.status[:64]
+            logger.warning("order %s: unknown Alix Pay status %r stored, not applied", order.id, provider.status[:64])
+            return ProviderOutcome.UNKNOWN_STATUS
+        verdict = await self.apply_status(order, target, source=source, receipt_id=receipt_id, note=note)
+        if verdict is not Verdict.STALE:
+            order.provider_status = provider.status[:64]
+            order.provider_order = provider.to_wire()
+            if provider.expires_at is not None:
+                order.expires_at = provider.expires_at
+        return ProviderOutcome(verdict.value)
+
+    def flag(self, order: Order, kind: str, detail: str, *, source: str, receipt_id: int | None = None) -> None:
+        """Record something a person must look at, on the order's history, and say so at WARNING."""
+        self.session.add(
+            OrderEvent(order_id=order.id or 0, kind=kind, source=source, receipt_id=receipt_id, detail=detail)
+        )
+        self.changed.add(order.id or 0)
+        logger.warning("order %s: %s from %s: %s", order.external_order_id, kind, source, detail)
+
+
+class StatusChanges:
+    def __init__(self, db_sessionmaker: async_sessionmaker[AsyncSession], channels: ChannelsPlugin) -> None:
+        self.db_sessionmaker = db_sessionmaker
+        self._channels = channels
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[StatusChange]:
+        """A transaction whose status changes are published once it has committed (and never if it rolls back)."""
+        async with self.db_sessionmaker() as session:
+            change = StatusChange(session)
+            async with session.begin():
+                yield change
+        for order_id in sorted(change.changed):
+            publish_change(self._channels, order_id)
