@@ -26,6 +26,7 @@ from webapp.devstack import LOOPBACK, free_port
 SEEDED_USERS = [
     {"sub": "user@example.com", "email": "user@example.com", "email_verified": True, "name": "Nguyễn Văn Ánh"},
     {"sub": "support@example.com", "email": "support@example.com", "email_verified": True, "groups": ["support"]},
+    {"sub": "admin@example.com", "email": "admin@example.com", "email_verified": True, "groups": ["admin"]},
     {"sub": "unverified@example.com", "email": "unverified@example.com", "email_verified": False},
 ]
 TAMPERING_MODES = ("pass", "token_500", "bad_signature", "wrong_iss", "wrong_aud", "expired", "wrong_nonce", "new_key")

@@ -1,6 +1,7 @@
 """`python -m webapp dev|serve|sandbox|migrate|i18n|demo-cashout`: the command line of the project."""
 
 import argparse
+import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -53,7 +54,6 @@ def _sandbox(_args: argparse.Namespace) -> int:
 
 
 def _demo_cashout(args: argparse.Namespace) -> int:
-    import asyncio
 
     from webapp.sandbox.demo import create_demo_cashout
 
@@ -82,6 +82,18 @@ def _i18n(_args: argparse.Namespace) -> int:
 
     update_catalogs()
     return 0
+
+
+def _audit_verify(_args: argparse.Namespace) -> int:
+    """Exit 1 and name the first broken row when the audit log's hash chain does not hold."""
+    from webapp.support.audit import verify_database
+
+    check = asyncio.run(verify_database(Settings().database.url))
+    if check.broken_at is None:
+        print(f"audit log intact: {check.rows} rows")  # noqa: T201
+        return 0
+    print(f"audit log broken at row {check.broken_at}: {check.problem}", file=sys.stderr)  # noqa: T201
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,6 +132,12 @@ def main(argv: list[str] | None = None) -> int:
 
     i18n = commands.add_parser("i18n", help="extract messages and update the en/vi/zh catalogues")
     i18n.set_defaults(run=_i18n)
+
+    audit = commands.add_parser("audit", help="the support audit log")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    audit_commands.add_parser("verify", help="check the hash chain; exit 1 naming the first broken row").set_defaults(
+        run=_audit_verify
+    )
 
     args = parser.parse_args(argv)
     return args.run(args)

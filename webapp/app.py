@@ -31,6 +31,7 @@ from webapp.orders.routes import OrderController
 from webapp.orders.transitions import StatusChanges
 from webapp.security_headers import add_security_headers
 from webapp.sessions import DatabaseStore, LazySessionConfig
+from webapp.support.routes import SupportController
 from webapp.templating import TEMPLATES_DIR, make_environment
 
 STATIC_DIR = TEMPLATES_DIR.parent / "static"
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             health.readyz,
             AuthController,
             OrderController,
+            SupportController,
             receive_ipn,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
         ],

@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     """Malformed, badly signed and oversized receipts are deleted after this long; all others are kept."""
     cleanup_interval_seconds: float = 15 * 60.0
     """How often expired sessions and old junk receipts are deleted."""
+    support_stuck_after_minutes: float = 60.0
+    """Support's "stuck" filter: orders not final and without any change for longer than this."""
     support_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
     admin_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
 

@@ -15,6 +15,8 @@ from litestar.types import Message, Scope
 
 LOCALES = ("en", "vi", "zh")
 DEFAULT_LOCALE = "en"
+BABEL_LOCALES = {"en": "en_US", "vi": "vi_VN", "zh": "zh_Hans_CN"}
+"""Our UI locales as Babel formats numbers, money and dates for them."""
 LOCALE_COOKIE = "lang"
 LOCALE_DIR = Path(__file__).parent / "locale"
 # Autonyms: each language is named in itself, so a reader finds theirs whatever the page's language.

@@ -4,5 +4,6 @@ from webapp.auth.models import User
 from webapp.ipn.models import IpnReceipt
 from webapp.orders.models import Order, OrderEvent, OrderTransition
 from webapp.sessions import HttpSession
+from webapp.support.audit import AuditEntry
 
-__all__ = ["HttpSession", "IpnReceipt", "Order", "OrderEvent", "OrderTransition", "User"]
+__all__ = ["AuditEntry", "HttpSession", "IpnReceipt", "Order", "OrderEvent", "OrderTransition", "User"]

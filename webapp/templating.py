@@ -58,7 +58,7 @@ def _csp_nonce(context: Context) -> str:
 
 
 def _babel_locale(context: Context) -> str:
-    return {"zh": "zh_Hans_CN", "vi": "vi_VN", "en": "en_US"}.get(_locale_of(context), "en_US")
+    return i18n.BABEL_LOCALES.get(_locale_of(context), i18n.BABEL_LOCALES[i18n.DEFAULT_LOCALE])
 
 
 @pass_context

@@ -19,6 +19,50 @@
     });
   }
   document.addEventListener("htmx:oobAfterSwap", function () { setTimeout(markInvalidFields, 0); });
+  // "Copy" beside a read-only text (support's summary): shown only where the clipboard can be used.
+  function enableCopyButtons() {
+    document.querySelectorAll("[data-copy]").forEach(function (button) {
+      if (!navigator.clipboard) { return; }
+      button.hidden = false;
+      button.onclick = function () {
+        navigator.clipboard.writeText(document.getElementById(button.dataset.copy).value);
+      };
+    });
+  }
+  // Exports stream a CSV; with script, the page shows the rows received so far, then saves the file.
+  async function exportWithProgress(event) {
+    var form = event.target.closest("[data-export-form]");
+    if (!form || !window.fetch || !window.ReadableStream) { return; }
+    event.preventDefault();
+    var box = form.closest("[data-export]");
+    var status = box.querySelector("[data-export-status]"), bar = box.querySelector("[data-export-progress]");
+    var data = new URLSearchParams(new FormData(form));
+    var get = form.method.toLowerCase() === "get";
+    var response = await fetch(get ? form.action + "?" + data : form.action, {
+      method: form.method, body: get ? undefined : data, credentials: "same-origin",
+      headers: {"x-csrftoken": (document.cookie.match(/csrftoken=([^;]+)/) || [])[1] || ""}
+    });
+    if (!response.ok) { status.textContent = await response.text(); return; }
+    var total = Number(response.headers.get("x-total-rows")) || 0, rows = -1, parts = [];
+    var reader = response.body.getReader();
+    bar.hidden = false; bar.max = Math.max(total, 1);
+    for (;;) {
+      var chunk = await reader.read();
+      if (chunk.done) { break; }
+      parts.push(chunk.value);
+      for (var i = 0; i < chunk.value.length; i++) { if (chunk.value[i] === 10) { rows++; } }
+      bar.value = Math.max(rows, 0);
+      status.textContent = box.dataset.progressText.replace("%(rows)s", Math.max(rows, 0)).replace("%(total)s", total);
+    }
+    var link = document.createElement("a");
+    link.href = URL.createObjectURL(new Blob(parts, {type: "text/csv"}));
+    link.download = "cashout-orders.csv";
+    document.body.appendChild(link); link.click(); link.remove();
+    status.textContent = box.dataset.doneText.replace("%(rows)s", Math.max(rows, 0));
+  }
+  document.addEventListener("submit", exportWithProgress);
+  document.addEventListener("DOMContentLoaded", enableCopyButtons);
+  document.addEventListener("htmx:afterSwap", enableCopyButtons);
   setInterval(tick, 1000);
   document.addEventListener("DOMContentLoaded", tick);
   document.addEventListener("htmx:afterSwap", tick);

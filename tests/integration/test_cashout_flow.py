@@ -130,6 +130,8 @@ async def test_dropped_ipns_are_found_by_reconciliation(live_app: LiveApp, db: D
     async with db.sessionmaker() as session:
         notes = (await session.exec(select(OrderTransition.note).where(OrderTransition.order_id == order.id))).all()
     assert any("no IPN had said so" in note for note in notes)
+    disagreements = [event for event in await db.events(order) if event.kind == "disagreement"]
+    assert disagreements and all(event.source == "poll" for event in disagreements)  # support's filter finds it
 
 
 async def test_timeout_after_create_is_resolved_without_a_second_order(live_app: LiveApp, db: Db) -> None:
@@ -243,7 +245,8 @@ async def test_signed_answers_and_ipns_with_another_amount_are_flagged_never_app
     order_id = await place_order(client)
 
     async def flagged_from_everywhere() -> set[str] | None:
-        sources = {event.source for event in await db.events(await db.order(order_id))}
+        events = await db.events(await db.order(order_id))
+        sources = {event.source for event in events if event.kind == "mismatch"}
         return sources if sources >= {"create", "ipn", "poll"} else None
 
     await async_wait_for(flagged_from_everywhere, what="mismatches from create, IPN and poll", timeout=30)

@@ -33,3 +33,7 @@ class IpnReceipt(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=255)
     """The exception class and where it was raised: never the body or the exception's message."""
     next_attempt_at: datetime | None = None
+    reviewed_at: datetime | None = None
+    """Set when support has looked at a parked or mismatched receipt ("Mark reviewed")."""
+    reviewed_by: str | None = Field(default=None, max_length=320)
+    review_note: str | None = None

@@ -21,6 +21,7 @@ from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.parsing import parse_json
 from webapp.alixpay.schemas import OrderObject
 from webapp.config import Settings
+from webapp.i18n import N_
 from webapp.ipn.models import IpnReceipt, utcnow
 from webapp.orders.models import Order
 from webapp.orders.transitions import StatusChange, StatusChanges
@@ -41,6 +42,21 @@ class IpnVerdict(StrEnum):
     ERROR = "error"
     PARKED = "parked"
 
+
+VERDICT_LABELS = {
+    IpnVerdict.APPLIED: N_("applied"),
+    IpnVerdict.DUPLICATE: N_("duplicate, ignored"),
+    IpnVerdict.STALE: N_("older than what we knew, ignored"),
+    IpnVerdict.MISMATCH: N_("does not match the order, not applied"),
+    IpnVerdict.BAD_SIGNATURE: N_("bad signature, not applied"),
+    IpnVerdict.MALFORMED: N_("unreadable, not applied"),
+    IpnVerdict.UNKNOWN_ORDER: N_("unknown order"),
+    IpnVerdict.UNKNOWN_STATUS: N_("unknown status, not applied"),
+    IpnVerdict.TOO_LARGE: N_("too large, not applied"),
+    IpnVerdict.ERROR: N_("processing failed, will be retried"),
+    IpnVerdict.PARKED: N_("processing kept failing, needs a person"),
+}
+"""How each verdict reads to a person (support's timeline)."""
 
 # What Alix Pay hears back: 2xx stops its retries, anything else asks for another delivery. A mismatch is
 # acknowledged: delivering the same signed body again cannot help, a person has to look at it.
@@ -146,15 +162,32 @@ async def _record_failure(changes: StatusChanges, receipt_id: int, exc: Exceptio
     return verdict
 
 
-async def _judge(change: StatusChange, receipt: IpnReceipt, alixpay: AlixPayClient) -> IpnVerdict:
+@dataclass(frozen=True)
+class Assessment:
+    """What a body says before it touches any order: unreadable, not signed by Alix Pay, or a signed order object."""
+
+    refusal: IpnVerdict | None
+    provider: OrderObject | None
+
+
+def assess(body: bytes, alixpay: AlixPayClient) -> Assessment:
     try:
-        provider = OrderObject.model_validate(parse_json(receipt.body))
+        provider = OrderObject.model_validate(parse_json(body))
     except ValueError:  # also pydantic's ValidationError and a body that is not UTF-8
-        return IpnVerdict.MALFORMED
-    receipt.external_order_id = provider.external_order_id[:64]
-    receipt.provider_status = provider.status[:64]
+        return Assessment(IpnVerdict.MALFORMED, None)
     if not alixpay.verify_order(provider):
-        return IpnVerdict.BAD_SIGNATURE
+        return Assessment(IpnVerdict.BAD_SIGNATURE, provider)
+    return Assessment(None, provider)
+
+
+async def _judge(change: StatusChange, receipt: IpnReceipt, alixpay: AlixPayClient) -> IpnVerdict:
+    assessment = assess(receipt.body, alixpay)
+    provider = assessment.provider
+    if provider is not None:
+        receipt.external_order_id = provider.external_order_id[:64]
+        receipt.provider_status = provider.status[:64]
+    if assessment.refusal is not None or provider is None:
+        return assessment.refusal or IpnVerdict.MALFORMED
     order_id = (
         await change.session.exec(select(Order.id).where(Order.external_order_id == provider.external_order_id))
     ).first()

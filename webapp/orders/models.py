@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
 
@@ -13,6 +13,16 @@ def utcnow() -> datetime:
 
 class Order(SQLModel, table=True):
     __tablename__ = "cashout_order"
+    __table_args__ = (
+        # Prefix searches (`LIKE 'abc%'`) by support use these on PostgreSQL whatever the database's collation.
+        Index("ix_cashout_order_user_email_prefix", "user_email", postgresql_ops={"user_email": "varchar_pattern_ops"}),
+        Index(
+            "ix_cashout_order_external_order_id_prefix",
+            "external_order_id",
+            postgresql_ops={"external_order_id": "varchar_pattern_ops"},
+        ),
+        Index("ix_cashout_order_created_at_id", "created_at", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     external_order_id: str = Field(max_length=64, unique=True, index=True)
@@ -28,12 +38,17 @@ class Order(SQLModel, table=True):
     bank_code: str = Field(max_length=32)
     bank_name: str = Field(max_length=255)
     account_number: str = Field(max_length=19)
+    account_tail: str = Field(default="", max_length=4, index=True)
+    """The account's last four digits: what a customer quotes to support, and the indexed way to find them."""
     recipient_name: str = Field(max_length=50)
-    transfer_content: str = Field(max_length=19)
+    transfer_content: str = Field(max_length=19, index=True)
     locale: str = Field(default="en", max_length=8)
     rejection_message: str | None = None
     provider_order: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     """The last verified order object from Alix Pay (amounts, fees, token transfer)."""
+    provider_tx_hash: str | None = Field(default=None, max_length=128, index=True)
+    """Alix Pay's references, copied out of `provider_order` so support can search them."""
+    provider_content: str | None = Field(default=None, max_length=64, index=True)
     created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime | None = None
@@ -66,8 +81,8 @@ class OrderEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="cashout_order.id", index=True)
     at: datetime = Field(default_factory=utcnow)
-    kind: str = Field(max_length=32)
-    """mismatch"""
+    kind: str = Field(max_length=32, index=True)
+    """mismatch | disagreement | poll | create_request | create_answer"""
     source: str = Field(max_length=16)
     """create | ipn | poll | manual"""
     receipt_id: int | None = Field(default=None, foreign_key="ipn_receipt.id")

@@ -35,36 +35,43 @@ async def due_order_ids(session: AsyncSession, silence: timedelta) -> list[int]:
     return [order_id for order_id in (await session.exec(query)).all() if order_id is not None]
 
 
-async def reconcile_order(order_id: int, *, changes: StatusChanges, alixpay: AlixPayClient) -> ProviderOutcome | None:
-    """Poll one order and apply what Alix Pay says, through the one owner of status changes; None if not polled."""
+async def reconcile_order(
+    order_id: int, *, changes: StatusChanges, alixpay: AlixPayClient, source: str = "poll", include_final: bool = False
+) -> ProviderOutcome | None:
+    """Poll one order and apply what Alix Pay says, through the one owner of status changes; None if not polled.
+
+    Support's "Check status now" polls with `source="manual"`, also a final order (nothing is applied to it).
+    """
     async with changes.unit() as change:
         claimed = (
             await change.session.exec(select(Order).where(Order.id == order_id).with_for_update(skip_locked=True))
         ).first()
-        if claimed is None or is_final(claimed.status):
+        if claimed is None or (is_final(claimed.status) and not include_final):
             return None
         claimed.last_polled_at = utcnow()
         previous = claimed.status
         try:
             provider = await alixpay.get_order(claimed.external_order_id)
         except AlixPayOrderNotFound:
+            change.record(claimed, "poll", "Alix Pay does not know this order", source=source)
             if claimed.status not in (OrderStatus.UNKNOWN, OrderStatus.CREATING):
-                logger.error("order %s: Alix Pay no longer knows it", claimed.external_order_id)
+                change.flag(claimed, "disagreement", f"we have {previous}; Alix Pay has no such order", source=source)
                 return None
             note = "Alix Pay has no such order: the create never took effect"
-            verdict = await change.apply_status(claimed, OrderStatus.REJECTED, source="poll", note=note)
+            verdict = await change.apply_status(claimed, OrderStatus.REJECTED, source=source, note=note)
             return ProviderOutcome(verdict.value)
         except AlixPayError as exc:
+            change.record(claimed, "poll", f"poll failed: {type(exc).__name__}", source=source)
             logger.warning("order %s: poll failed (%s)", claimed.external_order_id, exc)
             return None
+        change.record(claimed, "poll", f"Alix Pay says {provider.status[:64]}", source=source)
         note = f"poll found {provider.status}; no IPN had said so" if provider.status != previous else ""
-        outcome = await change.apply_provider_order(claimed, provider, source="poll", note=note)
-        if outcome is ProviderOutcome.STALE:
-            logger.warning(
-                "order %s: poll says %s but we have %s (IPN and poll disagree)",
-                claimed.external_order_id,
-                provider.status,
-                previous,
+        outcome = await change.apply_provider_order(claimed, provider, source=source, note=note)
+        if outcome is ProviderOutcome.APPLIED and note:
+            change.flag(claimed, "disagreement", note, source=source)
+        elif outcome is ProviderOutcome.STALE:
+            change.flag(
+                claimed, "disagreement", f"poll says {provider.status[:64]} but we have {previous}", source=source
             )
         return outcome
 

@@ -1,8 +1,6 @@
 """Cash-out pages: the form (with inline htmx validation), review, confirm, my orders, the live order page."""
 
-import asyncio
 import secrets
-from collections.abc import AsyncIterator
 from typing import Annotated, Any, TypeAlias
 
 from litestar import Controller, Request, Response, get, post
@@ -10,7 +8,7 @@ from litestar.channels import ChannelsPlugin
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter, URLEncodedBody
-from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage, Template
+from litestar.response import Redirect, ServerSentEvent, Template
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -33,7 +31,7 @@ from webapp.orders.forms import (
     payable_bank,
 )
 from webapp.orders.forms import validate as validate_form
-from webapp.orders.live import order_channel
+from webapp.orders.live import change_stream
 from webapp.orders.models import Order
 from webapp.orders.service import Review, create_cashout, events, order_for_user, orders_page, transitions
 from webapp.orders.statuses import OrderStatus, status_info, timeline
@@ -43,7 +41,6 @@ AppSettings: TypeAlias = NamedDependency[Settings]
 Sessionmaker: TypeAlias = NamedDependency[async_sessionmaker[AsyncSession]]
 REVIEW_KEY = "cashout_review"
 PER_PAGE = 10
-KEEP_ALIVE_SECONDS = 15
 FIELDS = ("bank", "account_number", "recipient_name", "amount")
 
 
@@ -128,7 +125,7 @@ async def status_context(session: AsyncSession, order: Order) -> dict[str, Any]:
         "final": info.final,
         "steps": timeline(order.status, reached, final_at=history[-1].at if history and info.final else None),
         "transitions": history,
-        "flags": await events(session, order.id or 0),
+        "flags": await events(session, order.id or 0, "mismatch"),
         "masked_account": mask_account(order.account_number),
     }
 
@@ -247,23 +244,4 @@ class OrderController(Controller):
                 context = await status_context(session, current)  # type: ignore[arg-type]
             return template.render(request=request, **context), context["final"]
 
-        async def stream() -> AsyncIterator[ServerSentEventMessage]:
-            async with channels.start_subscription([order_channel(order.id or 0)]) as subscriber:
-                html, final = await render()
-                yield ServerSentEventMessage(data=html, event="status")
-                changes = subscriber.iter_events()
-                next_change = asyncio.ensure_future(anext(changes))
-                try:
-                    while not final:
-                        done, _ = await asyncio.wait({next_change}, timeout=KEEP_ALIVE_SECONDS)
-                        if not done:
-                            yield ServerSentEventMessage(comment="keep-alive")
-                            continue
-                        next_change = asyncio.ensure_future(anext(changes))
-                        html, final = await render()
-                        yield ServerSentEventMessage(data=html, event="status")
-                finally:
-                    next_change.cancel()
-                yield ServerSentEventMessage(data="", event="done")
-
-        return ServerSentEvent(stream(), headers={"cache-control": "no-store", "x-accel-buffering": "no"})
+        return change_stream(channels, order.id or 0, render, event="status")

@@ -59,12 +59,16 @@ async def create_cashout(
             bank_code=cashout.bank.alix_code or "",
             bank_name=cashout.bank.short_name,
             account_number=cashout.account_number,
+            account_tail=cashout.account_number[-4:],
             recipient_name=cashout.recipient_name,
             transfer_content=review.transfer_content,
             locale=locale,
         )
         session.add(order)
         try:
+            await session.flush()
+            summary = f"{order.fiat_amount} VND to {order.bank_code}, content {order.transfer_content}, lang {locale}"
+            session.add(OrderEvent(order_id=order.id or 0, kind="create_request", source="create", detail=summary))
             await session.commit()
         except IntegrityError:  # the same submission raced us: the other request owns the order
             await session.rollback()
@@ -94,6 +98,8 @@ async def create_cashout(
 
     async with changes.unit() as change:
         order = await change.lock(order.id or 0) or order
+        answer = f"Alix Pay accepted it: {provider.status[:64]}" if provider else f"{outcome.value}: {note}"
+        change.record(order, "create_answer", answer[:500], source="create")
         if provider is not None:
             await change.apply_provider_order(order, provider, source="create")
         else:
@@ -120,12 +126,12 @@ async def transitions(session: AsyncSession, order_id: int) -> list[OrderTransit
     )
 
 
-async def events(session: AsyncSession, order_id: int) -> list[OrderEvent]:
-    return list(
-        (
-            await session.exec(select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(col(OrderEvent.id)))
-        ).all()
-    )
+async def events(session: AsyncSession, order_id: int, *kinds: str) -> list[OrderEvent]:
+    """The order's events, oldest first; only those of `kinds` when given."""
+    query = select(OrderEvent).where(OrderEvent.order_id == order_id)
+    if kinds:
+        query = query.where(col(OrderEvent.kind).in_(kinds))
+    return list((await session.exec(query.order_by(col(OrderEvent.id)))).all())
 
 
 async def orders_page(session: AsyncSession, user: CurrentUser, *, page: int, per_page: int) -> tuple[list[Order], int]:

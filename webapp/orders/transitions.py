@@ -56,6 +56,14 @@ def disagreements(order: Order, provider: OrderObject) -> list[str]:
     return found
 
 
+def remember_references(order: Order, provider: OrderObject) -> None:
+    """Copy Alix Pay's references into their indexed columns (support searches them)."""
+    if provider.token_transfer and provider.token_transfer.tx_hash:
+        order.provider_tx_hash = provider.token_transfer.tx_hash[:128]
+    if provider.bank_transfer and provider.bank_transfer.content_payment:
+        order.provider_content = provider.bank_transfer.content_payment[:64].upper()
+
+
 class StatusChange:
     """One unit of work on orders: what it changed is published after its commit."""
 
@@ -110,16 +118,21 @@ class StatusChange:
         if verdict is not Verdict.STALE:
             order.provider_status = provider.status[:64]
             order.provider_order = provider.to_wire()
+            remember_references(order, provider)
             if provider.expires_at is not None:
                 order.expires_at = provider.expires_at
         return ProviderOutcome(verdict.value)
 
-    def flag(self, order: Order, kind: str, detail: str, *, source: str, receipt_id: int | None = None) -> None:
-        """Record something a person must look at, on the order's history, and say so at WARNING."""
+    def record(self, order: Order, kind: str, detail: str, *, source: str, receipt_id: int | None = None) -> None:
+        """Put something that happened to the order on its history (support's timeline shows every one)."""
         self.session.add(
             OrderEvent(order_id=order.id or 0, kind=kind, source=source, receipt_id=receipt_id, detail=detail)
         )
         self.changed.add(order.id or 0)
+
+    def flag(self, order: Order, kind: str, detail: str, *, source: str, receipt_id: int | None = None) -> None:
+        """Record something a person must look at, and say so at WARNING."""
+        self.record(order, kind, detail, source=source, receipt_id=receipt_id)
         logger.warning("order %s: %s from %s: %s", order.external_order_id, kind, source, detail)
 
 

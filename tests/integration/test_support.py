@@ -1,0 +1,211 @@
+"""The support console over real HTTP: roles, masking and audited reveals, exports, actions, the whole timeline."""
+
+import asyncio
+import csv
+import io
+import re
+
+import httpx
+import pytest
+from sqlmodel import select
+
+from tests.conftest import RsaKeys
+from tests.integration.conftest import LiveApp
+from tests.integration.flow import Db, place_order, signed_in_client
+from tests.integration.ipn_bodies import ipn_body
+from tests.support import async_wait_for
+from webapp.ipn.models import IpnReceipt
+from webapp.orders.models import OrderEvent
+from webapp.support.audit import AuditEntry
+
+ROLES = {"anonymous": None, "user": "user@example.com", "support": "support@example.com", "admin": "admin@example.com"}
+
+
+async def client_as(app: LiveApp, role: str) -> httpx.AsyncClient:
+    if ROLES[role] is None:
+        client = app.client()
+        await client.get("/")  # a CSRF cookie, so a refusal below is the guard's, not the CSRF check's
+        return client
+    return await signed_in_client(app, ROLES[role])
+
+
+def csrf(client: httpx.AsyncClient) -> dict[str, str]:
+    return {"x-csrftoken": client.cookies["csrftoken"]}
+
+
+async def audit_rows(db: Db) -> list[AuditEntry]:
+    async with db.sessionmaker() as session:
+        return list((await session.exec(select(AuditEntry).order_by(AuditEntry.id))).all())
+
+
+@pytest.fixture
+async def placed(live_app: LiveApp, db: Db) -> str:
+    """One order placed by an end user, with at least one IPN stored for it."""
+    order_id = await place_order(await signed_in_client(live_app))
+    await async_wait_for(lambda: db.receipts(order_id), what="an IPN for the order")
+    return order_id
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_every_support_route_fragment_and_stream_enforces_its_role(
+    live_app: LiveApp, db: Db, placed: str, role: str
+) -> None:
+    receipt_id = (await db.receipts(placed))[0].id
+    client = await client_as(live_app, role)
+    routes = [
+        ("GET", "/support/", {}, "support"),
+        ("GET", "/support/?q=user@example.com", {"hx-request": "true"}, "support"),
+        ("GET", "/support/export.csv?q=user", {}, "support"),
+        ("POST", "/support/export.csv", {"reason": "ticket 1"}, "support"),
+        ("GET", f"/support/orders/{placed}", {}, "support"),
+        ("GET", f"/support/orders/{placed}/timeline", {}, "support"),
+        ("GET", f"/support/orders/{placed}/events", {}, "support"),
+        ("POST", f"/support/orders/{placed}/reveal", {"reason": "ticket 1"}, "support"),
+        ("POST", f"/support/orders/{placed}/check", {}, "support"),
+        ("POST", f"/support/receipts/{receipt_id}/reverify", {}, "support"),
+        ("POST", f"/support/receipts/{receipt_id}/review", {"reason": "looked at it"}, "support"),
+        ("GET", "/support/audit", {}, "admin"),
+        ("GET", "/support/audit.csv", {}, "admin"),
+    ]
+    for method, path, extra, needs in routes:
+        headers = {**csrf(client), **(extra if method == "GET" else {})}
+        data = extra if method == "POST" else None
+        async with client.stream(method, path, data=data, headers=headers, follow_redirects=False) as answer:
+            status = answer.status_code
+        allowed = role == "admin" or (role == "support" and needs == "support")
+        if role == "anonymous":
+            login = answer.headers.get("location") or answer.headers.get("hx-redirect") or ""
+            assert status in (303, 401) and login.startswith("/login"), (method, path, status)
+        elif allowed:
+            assert status in (200, 303), (method, path, status)
+        else:
+            assert status == 403, (method, path, status)
+
+
+async def test_personal_data_is_masked_until_revealed_with_a_reason_which_is_audited(
+    live_app: LiveApp, db: Db, placed: str
+) -> None:
+    agent = await signed_in_client(live_app, "support@example.com")
+    page = await agent.get(f"/support/orders/{placed}")
+    assert page.status_code == 200
+    assert "1903" not in page.text and "••••1018" in page.text and "N. V. A." in page.text
+    assert "us•••@example.com" in page.text and "user@example.com" not in page.text.replace("Signed in as", "")
+
+    refused = await agent.post(f"/support/orders/{placed}/reveal", data={"reason": "  "}, headers=csrf(agent))
+    assert refused.status_code == 422 and "19030413601018" not in refused.text
+    assert await audit_rows(db) == []
+
+    shown = await agent.post(f"/support/orders/{placed}/reveal", data={"reason": "ticket 4711"}, headers=csrf(agent))
+    assert shown.status_code == 200
+    assert "19030413601018" in shown.text and "NGUYEN VAN ANH" in shown.text
+    (entry,) = await audit_rows(db)
+    assert (entry.action, entry.reason, entry.actor) == ("reveal", "ticket 4711", "support@example.com")
+    again = await agent.get(f"/support/orders/{placed}")
+    assert "19030413601018" not in again.text  # that view only
+
+
+async def test_csv_export_is_masked_and_unmasked_only_with_a_reason(live_app: LiveApp, db: Db, placed: str) -> None:
+    agent = await signed_in_client(live_app, "support@example.com")
+    masked = await agent.get("/support/export.csv", params={"q": "user@example.com"})
+    assert masked.status_code == 200 and masked.headers["x-total-rows"] == "1"
+    (row,) = list(csv.DictReader(io.StringIO(masked.text)))
+    assert (row["order_id"], row["account"], row["recipient"]) == (placed, "••••••••••1018", "N. V. A.")
+    assert row["email"] == "us•••@example.com"
+
+    refused = await agent.post("/support/export.csv", data={"q": "user@example.com"}, headers=csrf(agent))
+    assert refused.status_code == 422
+    clear = await agent.post(
+        "/support/export.csv", data={"q": "user@example.com", "reason": "court order 12"}, headers=csrf(agent)
+    )
+    (row,) = list(csv.DictReader(io.StringIO(clear.text)))
+    assert (row["account"], row["email"]) == ("19030413601018", "user@example.com")
+    assert [(entry.action, entry.reason) for entry in await audit_rows(db)] == [
+        ("export", ""),
+        ("reveal_export", "court order 12"),
+    ]
+
+
+async def test_check_status_now_polls_through_the_reconciler_and_is_recorded(
+    live_app: LiveApp, db: Db, placed: str
+) -> None:
+    agent = await signed_in_client(live_app, "support@example.com")
+    answer = await agent.post(f"/support/orders/{placed}/check", headers=csrf(agent), follow_redirects=True)
+    assert answer.status_code == 200  # followed back to the order page
+    order = await db.order(placed)
+    async with db.sessionmaker() as session:
+        manual = (
+            await session.exec(select(OrderEvent).where(OrderEvent.order_id == order.id, OrderEvent.source == "manual"))
+        ).all()
+    assert [event.kind for event in manual] == ["poll"]
+    assert manual[0].detail.startswith("Alix Pay says ")
+    (entry,) = await audit_rows(db)
+    assert (entry.action, entry.order_id) == ("check_status", order.id)
+    assert "Status check with Alix Pay" in answer.text
+
+
+async def test_timeline_shows_duplicate_bad_signature_and_mismatch_receipts_with_their_verdicts(
+    live_app: LiveApp, db: Db, rsa_keys: RsaKeys
+) -> None:
+    live_app.sandbox.set_faults(drop=True)
+    order_id = await place_order(await signed_in_client(live_app))
+    # In a thread: the app serves IPNs on this test's event loop, which a blocking wait would stall.
+    await asyncio.to_thread(live_app.sandbox.wait_for_status, order_id, "SUCCESS")
+    for faults in ({}, {}, {"corrupt_signature": True}, {"amount_drift": 5000}):
+        live_app.sandbox.admin("PUT", f"/admin/orders/{order_id}/faults", json=faults)
+        count = len(await db.receipts(order_id))
+        live_app.sandbox.admin("POST", f"/admin/orders/{order_id}/replay")
+        await async_wait_for(
+            lambda count=count: _verdicts_at_least(db, order_id, count + 1), what="the replayed IPN to be judged"
+        )
+    verdicts = [receipt.verdict for receipt in await db.receipts(order_id)]
+    assert {"duplicate", "bad_signature", "mismatch"} <= set(verdicts[1:])  # Alix Pay retries the refused one
+
+    agent = await signed_in_client(live_app, "support@example.com")
+    page = await agent.get(f"/support/orders/{order_id}")
+    for verdict, words in (
+        ("duplicate", "duplicate, ignored"),
+        ("bad_signature", "bad signature, not applied"),
+        ("mismatch", "does not match the order, not applied"),
+    ):
+        assert f'<code class="verdict verdict-{verdict}">{verdict}</code>' in page.text
+        assert words in page.text
+    assert "Disagreement: not applied" in page.text  # the mismatch flagged on the order's history
+
+    mismatch = next(receipt for receipt in await db.receipts(order_id) if receipt.verdict == "mismatch")
+    dry_run = await agent.post(f"/support/receipts/{mismatch.id}/reverify", headers=csrf(agent))
+    assert "would give: mismatch" in dry_run.text and "fiatAmount" in dry_run.text
+    reviewed = await agent.post(
+        f"/support/receipts/{mismatch.id}/review",
+        data={"reason": "sandbox fault"},
+        headers=csrf(agent),
+        follow_redirects=True,
+    )
+    assert "Reviewed by support@example.com: sandbox fault" in reviewed.text
+    assert [entry.action for entry in await audit_rows(db)] == ["reverify", "review"]
+    assert (await db.order(order_id)).status == "SUCCESS"  # a dry run and a review change nothing
+
+
+async def _verdicts_at_least(db: Db, order_id: str, count: int) -> bool:
+    receipts = await db.receipts(order_id)
+    return len(receipts) >= count and all(receipt.verdict for receipt in receipts)
+
+
+async def test_search_page_links_results_and_pushes_a_shareable_url(live_app: LiveApp, db: Db, placed: str) -> None:
+    agent = await signed_in_client(live_app, "support@example.com")
+    page = await agent.get("/support/", params={"q": "user@exam"})
+    assert f"/support/orders/{placed}" in page.text and "start of an email address" in page.text
+    fragment = await agent.get("/support/", params={"q": "1018"}, headers={"hx-request": "true"})
+    assert fragment.text.lstrip().startswith('<section id="results"')
+    assert f"/support/orders/{placed}" in fragment.text
+
+
+async def test_a_bad_signature_ipn_for_an_order_is_shown_to_support(
+    live_app: LiveApp, db: Db, placed: str, rsa_keys: RsaKeys
+) -> None:
+    body = ipn_body(live_app.settings, rsa_keys.other.private, order_id=placed, status="SUCCESS")
+    agent = await signed_in_client(live_app, "support@example.com")
+    assert (await agent.post("/ipn/alixpay", content=body)).status_code == 400
+    page = await agent.get(f"/support/orders/{placed}")
+    assert re.search(r"verdict-bad_signature", page.text)
+    receipts: list[IpnReceipt] = await db.receipts(placed)
+    assert receipts[-1].verdict == "bad_signature"

@@ -1,0 +1,25 @@
+"""CSV written a line at a time (a large export never sits in memory), safe to open in a spreadsheet."""
+
+import csv
+import io
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+
+
+def spreadsheet_safe(value: str) -> str:
+    """A cell a spreadsheet will not run as a formula (CSV injection)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+async def csv_stream(header: Sequence[str], rows: AsyncIterable[Sequence[str]]) -> AsyncIterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(values: Sequence[str]) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow([spreadsheet_safe(value) for value in values])
+        return buffer.getvalue()
+
+    yield line(header)
+    async for row in rows:
+        yield line(row)

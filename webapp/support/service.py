@@ -1,0 +1,142 @@
+"""Support actions, each recorded in the audit log: check status now, re-verify a receipt, mark one reviewed."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from webapp.alixpay.client import AlixPayClient
+from webapp.auth.session import CurrentUser
+from webapp.ipn.models import IpnReceipt, utcnow
+from webapp.ipn.service import assess
+from webapp.orders.models import Order
+from webapp.orders.reconcile import reconcile_order
+from webapp.orders.state import decide, from_provider
+from webapp.orders.statuses import OrderStatus
+from webapp.orders.transitions import StatusChanges, disagreements
+from webapp.support import audit
+from webapp.support.csvfile import csv_stream
+from webapp.support.masking import mask_account, mask_email, mask_name
+from webapp.support.search import SearchQuery, every_match
+
+
+async def order_by_external_id(session: AsyncSession, external_order_id: str) -> Order | None:
+    return (await session.exec(select(Order).where(Order.external_order_id == external_order_id))).first()
+
+
+async def check_status_now(order: Order, *, agent: CurrentUser, changes: StatusChanges, alixpay: AlixPayClient) -> str:
+    """The details call through the reconciler and the one owner of status changes; returns the outcome."""
+    outcome = await reconcile_order(
+        order.id or 0, changes=changes, alixpay=alixpay, source="manual", include_final=True
+    )
+    result = outcome.value if outcome else "not polled"
+    await audit.append(
+        changes.db_sessionmaker, actor=agent.email, action="check_status", order_id=order.id, detail=result
+    )
+    return result
+
+
+@dataclass(frozen=True)
+class Reverification:
+    """What processing the stored body again would decide: nothing is applied."""
+
+    well_formed: bool
+    signature_valid: bool
+    disagreements: tuple[str, ...] = ()
+    would_be: str = ""
+    """applied | duplicate | stale | unknown_status | mismatch | malformed | bad_signature | unknown_order"""
+
+
+async def reverify_receipt(
+    receipt: IpnReceipt, order: Order | None, *, agent: CurrentUser, alixpay: AlixPayClient, db_sessionmaker
+) -> Reverification:
+    assessment = assess(receipt.body, alixpay)
+    provider = assessment.provider
+    if assessment.refusal is not None or provider is None:
+        result = Reverification(provider is not None, False, would_be=(assessment.refusal or "malformed").value)
+    elif order is None:
+        result = Reverification(True, True, would_be="unknown_order")
+    elif found := disagreements(order, provider):
+        result = Reverification(True, True, tuple(found), "mismatch")
+    else:
+        target = from_provider(provider.status)
+        would_be = decide(OrderStatus(order.status), target).value if target else "unknown_status"
+        result = Reverification(True, True, would_be=would_be)
+    await audit.append(
+        db_sessionmaker,
+        actor=agent.email,
+        action="reverify",
+        order_id=order.id if order else None,
+        receipt_id=receipt.id,
+        detail=f"dry run: {result.would_be}",
+    )
+    return result
+
+
+async def mark_reviewed(
+    receipt_id: int, *, note: str, agent: CurrentUser, db_sessionmaker: async_sessionmaker[AsyncSession]
+) -> IpnReceipt | None:
+    async with db_sessionmaker() as session, session.begin():
+        receipt = await session.get(IpnReceipt, receipt_id)
+        if receipt is None:
+            return None
+        receipt.reviewed_at, receipt.reviewed_by, receipt.review_note = utcnow(), agent.email, note
+        order = await order_by_external_id(session, receipt.external_order_id or "")
+    await audit.append(
+        db_sessionmaker,
+        actor=agent.email,
+        action="review",
+        order_id=order.id if order else None,
+        receipt_id=receipt_id,
+        reason=note,
+        detail=f"receipt {receipt_id} ({receipt.verdict}) marked reviewed",
+    )
+    return receipt
+
+
+CSV_COLUMNS = (
+    "created_at",
+    "order_id",
+    "status",
+    "provider_status",
+    "amount_vnd",
+    "bank",
+    "account",
+    "recipient",
+    "email",
+    "transfer_content",
+    "tx_hash",
+)
+
+
+def csv_row(order: Order, *, revealed: bool) -> list[str]:
+    return [
+        order.created_at.isoformat(),
+        order.external_order_id,
+        order.status,
+        order.provider_status or "",
+        str(order.fiat_amount),
+        order.bank_name,
+        order.account_number if revealed else mask_account(order.account_number),
+        order.recipient_name if revealed else mask_name(order.recipient_name),
+        order.user_email if revealed else mask_email(order.user_email),
+        order.transfer_content,
+        order.provider_tx_hash or "",
+    ]
+
+
+async def csv_lines(
+    db_sessionmaker: async_sessionmaker[AsyncSession], query: SearchQuery, *, stuck_after: timedelta, revealed: bool
+) -> AsyncIterator[str]:
+    """The search as CSV, personal data masked unless `revealed`."""
+
+    async def rows() -> AsyncIterator[list[str]]:
+        async with db_sessionmaker() as session:
+            async for order in every_match(session, query, stuck_after=stuck_after):
+                yield csv_row(order, revealed=revealed)
+
+    async for line in csv_stream(CSV_COLUMNS, rows()):
+        yield line
