@@ -85,3 +85,13 @@ def test_support_agent_finds_reveals_checks_and_exports(
         page.goto(f"{dev_stack['app']['url']}/support/orders/{order_id}?lang={locale}")
         assert_accessible(page)
     context.close()
+
+
+def test_admin_sees_the_audit_log_intact(dev_stack: dict[str, dict[str, str]], browser: Browser) -> None:
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    sign_in(page, dev_stack, "admin@example.com")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
+    expect(page.get_by_text("The hash chain holds")).to_be_visible()
+    assert_accessible(page)
+    context.close()

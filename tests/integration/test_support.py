@@ -15,7 +15,10 @@ from tests.integration.flow import Db, place_order, signed_in_client
 from tests.integration.ipn_bodies import ipn_body
 from tests.support import async_wait_for
 from webapp.ipn.models import IpnReceipt
+from webapp.ipn.service import store_raw
+from webapp.orders.live import make_channels
 from webapp.orders.models import OrderEvent
+from webapp.orders.transitions import StatusChanges
 from webapp.support.audit import AuditEntry
 
 ROLES = {"anonymous": None, "user": "user@example.com", "support": "support@example.com", "admin": "admin@example.com"}
@@ -209,3 +212,24 @@ async def test_a_bad_signature_ipn_for_an_order_is_shown_to_support(
     assert re.search(r"verdict-bad_signature", page.text)
     receipts: list[IpnReceipt] = await db.receipts(placed)
     assert receipts[-1].verdict == "bad_signature"
+
+
+async def test_parked_notifications_are_listed_for_support_until_reviewed(live_app: LiveApp, db: Db) -> None:
+    changes = StatusChanges(db.sessionmaker, make_channels())
+    receipt_id = await store_raw(changes, body=b'{"broken": true}', headers={}, source_address=None)
+    async with db.sessionmaker() as session, session.begin():
+        receipt = await session.get(IpnReceipt, receipt_id)
+        receipt.verdict, receipt.attempts, receipt.last_error = "parked", 8, "RuntimeError at service.py:1"
+    agent = await signed_in_client(live_app, "support@example.com")
+    page = await agent.get("/support/")
+    assert "Notifications that need a person" in page.text and f"Notification (IPN) #{receipt_id}" in page.text
+    reviewed = await agent.post(
+        f"/support/receipts/{receipt_id}/review",
+        data={"reason": "known bug, fixed"},
+        headers=csrf(agent),
+        follow_redirects=True,
+    )
+    assert reviewed.status_code == 200  # back on the search page
+    assert f"Notification (IPN) #{receipt_id}" not in reviewed.text
+    (entry,) = await audit_rows(db)
+    assert (entry.action, entry.receipt_id, entry.reason) == ("review", receipt_id, "known bug, fixed")

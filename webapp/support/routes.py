@@ -35,7 +35,7 @@ from webapp.support.service import (
     order_by_external_id,
     reverify_receipt,
 )
-from webapp.support.timeline import SOURCE_NAMES, copy_summary, timeline
+from webapp.support.timeline import SOURCE_NAMES, copy_summary, receipts_needing_attention, timeline
 
 Sessionmaker: TypeAlias = NamedDependency[async_sessionmaker[AsyncSession]]
 AppSettings: TypeAlias = NamedDependency[Settings]
@@ -111,6 +111,8 @@ class SupportController(Controller):
             "searched_as": [KIND_LABELS[kind] for kind in interpret(query.text).kinds] if query.text else [],
             "statuses": list(OrderStatus),
             "masked": {order.id: personal_data(order, revealed=False) for order in page.orders} if page else {},
+            "attention": [] if request.htmx else await receipts_needing_attention(db_session),  # type: ignore[attr-defined]
+            "verdict_labels": VERDICT_LABELS,
         }
         template = "support/_results.html" if request.htmx else "support/search.html"  # type: ignore[attr-defined]
         return Template(template, context=context)

@@ -45,6 +45,17 @@ class TimelineItem:
     """Shown highlighted: something a person should look at."""
 
 
+async def receipts_needing_attention(session: AsyncSession, limit: int = 20) -> list[IpnReceipt]:
+    """Notifications whose processing failed or was parked and that nobody has reviewed yet, newest first."""
+    query = (
+        select(IpnReceipt)
+        .where(col(IpnReceipt.verdict).in_(("parked", "error")), col(IpnReceipt.reviewed_at).is_(None))
+        .order_by(col(IpnReceipt.id).desc())
+        .limit(limit)
+    )
+    return list((await session.exec(query)).all())
+
+
 async def order_receipts(session: AsyncSession, order: Order) -> list[IpnReceipt]:
     query = select(IpnReceipt).where(IpnReceipt.external_order_id == order.external_order_id)
     return list((await session.exec(query.order_by(col(IpnReceipt.id)))).all())
