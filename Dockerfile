@@ -29,5 +29,7 @@ USER webapp
 
 ENV ENVIRONMENT=production
 EXPOSE 8000
+# Liveness here; route traffic by readiness, GET /readyz (database, schema at the newest migration, keys), at the
+# load balancer or orchestrator (docs/deploy.md).
 HEALTHCHECK --interval=30s --timeout=3s CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
 CMD ["python", "-m", "webapp", "serve", "--host", "0.0.0.0", "--port", "8000", "--forwarded-allow-ips", "*"]

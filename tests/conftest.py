@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import text
 from sqlmodel import SQLModel
 
 import webapp.models  # noqa: F401  (every table on the metadata)
@@ -14,6 +15,7 @@ from webapp.alixpay.keys import generate_key_pair
 from webapp.app import create_app
 from webapp.config import AlixPaySettings, DatabaseSettings, Settings
 from webapp.db import make_engine
+from webapp.migrate import head_revision
 
 VECTORS_DIR = Path(__file__).parent / "vectors"
 
@@ -50,9 +52,15 @@ def settings(tmp_path: Path, rsa_keys: RsaKeys) -> Settings:
 
 
 async def create_schema(url: str) -> None:
+    """Every table, stamped with the newest migration (test_migrations shows the two schemas are the same)."""
     engine = make_engine(url)
     async with engine.begin() as connection:
         await connection.run_sync(SQLModel.metadata.create_all)
+        await connection.execute(
+            text("CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
+        )
+        await connection.execute(text("DELETE FROM alembic_version"))
+        await connection.execute(text("INSERT INTO alembic_version VALUES (:head)"), {"head": head_revision()})
     await engine.dispose()
 
 

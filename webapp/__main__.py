@@ -27,7 +27,9 @@ def _dev(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from webapp.logs import configure_logging
+
+    configure_logging(json=Settings().logs_as_json)
     uvicorn.run(
         "webapp.app:create_app",
         factory=True,
@@ -37,6 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
         forwarded_allow_ips=args.forwarded_allow_ips,
         workers=args.workers,
         log_level="info",
+        log_config=None,  # our handler (configure_logging) formats uvicorn's lines too
     )
     return 0
 

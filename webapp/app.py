@@ -11,6 +11,7 @@ from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.plugins.prometheus import PrometheusConfig
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
@@ -24,7 +25,11 @@ from webapp.db import make_engine, make_sessionmaker, provide_db_session
 from webapp.errors import handle_exception
 from webapp.ipn.routes import IPN_PATH, receive_ipn
 from webapp.ipn.service import RetryPolicy, delete_junk_receipts, process_pending
-from webapp.jobs import Job, running
+from webapp.jobs import Job, JobHealth, running
+from webapp.logs import with_request_id
+from webapp.metrics import observe_alixpay_call
+from webapp.operations import routes as operations
+from webapp.operations.alarms import Alarms
 from webapp.orders.live import make_channels
 from webapp.orders.reconcile import reconcile_once
 from webapp.orders.routes import OrderController
@@ -46,16 +51,29 @@ def alixpay_client(settings: Settings) -> AlixPayClient:
         signer=Signer.from_file(settings.alixpay.private_key_file),
         verifier=Verifier.from_files(settings.alixpay.public_key_files),
         timeout=settings.alixpay.timeout_seconds,
+        on_call=observe_alixpay_call,
     )
 
 
 def background_jobs(
-    settings: Settings, *, changes: StatusChanges, alixpay: AlixPayClient, session_store: DatabaseStore
+    settings: Settings,
+    *,
+    changes: StatusChanges,
+    alixpay: AlixPayClient,
+    session_store: DatabaseStore,
+    health: JobHealth,
 ) -> list[Job]:
     retry = RetryPolicy.of(settings)
     grace = timedelta(seconds=settings.ipn_replay_grace_seconds)
     silence = timedelta(seconds=settings.reconcile_silence_seconds)
     retention = timedelta(days=settings.ipn_junk_retention_days)
+    alarms = Alarms(
+        changes.db_sessionmaker,
+        health=health,
+        silence_after=timedelta(minutes=settings.alarm_ipn_silence_minutes),
+        job_failures=settings.alarm_job_failures,
+        webhook_url=settings.alarm_webhook_url,
+    )
     return [
         Job(
             "ipn-replay",
@@ -73,6 +91,7 @@ def background_jobs(
             settings.cleanup_interval_seconds,
             lambda: delete_junk_receipts(changes, older_than=retention),
         ),
+        Job("alarms", settings.alarm_interval_seconds, alarms.check),
     ]
 
 
@@ -86,12 +105,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     changes = StatusChanges(db_sessionmaker, channels)
     session_store = DatabaseStore(db_sessionmaker)
     oidc = OidcClient(settings.oidc, redirect_uri=f"{settings.public_base_url.rstrip('/')}/auth/callback")
-    jobs = background_jobs(settings, changes=changes, alixpay=alixpay, session_store=session_store)
+    job_health = JobHealth()
+    jobs = background_jobs(settings, changes=changes, alixpay=alixpay, session_store=session_store, health=job_health)
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         try:
-            async with running(jobs):
+            async with running(jobs, job_health):
                 yield
         finally:
             await alixpay.aclose()
@@ -104,7 +124,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         httponly=True,
         samesite="lax",
         secure=secure_cookies,
-        exclude=[IPN_PATH, "/healthz", "/readyz", "/static/"],
+        exclude=[IPN_PATH, "/healthz", "/readyz", "/static/", operations.METRICS_PATH],
     )
     csrf_config = CSRFConfig(
         secret=settings.session.secret.get_secret_value(),
@@ -112,7 +132,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         cookie_samesite="lax",
         exclude=["/healthz", "/readyz"],
     )
-    return Litestar(
+    # Request counts and latency per route template (bounded labels: never a path with an order id in it).
+    http_metrics = PrometheusConfig(
+        app_name="cashout", prefix="cashout_http", group_path=True, exclude=[operations.METRICS_PATH, "/static"]
+    )
+    app = Litestar(
         route_handlers=[
             home.index,
             home.system_status,
@@ -121,6 +145,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AuthController,
             OrderController,
             SupportController,
+            operations.metrics,
+            operations.operations_page,
+            operations.operations_overview,
             receive_ipn,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
         ],
@@ -131,11 +158,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "oidc": Provide(lambda: oidc, sync_to_thread=False),
             "alixpay": Provide(lambda: alixpay, sync_to_thread=False),
             "changes": Provide(lambda: changes, sync_to_thread=False),
+            "job_health": Provide(lambda: job_health, sync_to_thread=False),
         },
         plugins=[HTMXPlugin(), channels],
         template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(make_environment())),
         csrf_config=csrf_config,
-        middleware=[session_config.middleware],
+        middleware=[session_config.middleware, http_metrics.middleware],
         stores={"sessions": session_store},
         exception_handlers={Exception: handle_exception},
         before_send=[add_security_headers, i18n.remember_chosen_locale],
@@ -145,3 +173,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=LoggingConfig(configure_root_logger=False, log_exceptions="never"),
         debug=False,
     )
+    app.asgi_handler = with_request_id(app.asgi_handler, trust_header=settings.trust_request_id_header)
+    return app

@@ -116,6 +116,19 @@ class Settings(BaseSettings):
     """Malformed, badly signed and oversized receipts are deleted after this long; all others are kept."""
     cleanup_interval_seconds: float = 15 * 60.0
     """How often expired sessions and old junk receipts are deleted."""
+    metrics_token: SecretStr | None = None
+    """A bearer token `/metrics` asks for; in production, without one, `/metrics` is off."""
+    log_json: bool | None = None
+    """JSON log lines; by default in production only."""
+    trust_request_id_header: bool = False
+    """Take `X-Request-ID` from requests: only when a proxy in front of every instance sets it."""
+    alarm_interval_seconds: float = 60.0
+    alarm_ipn_silence_minutes: float = 30.0
+    """IPNs silent this long while orders wait opens the `ipn_silence` alarm."""
+    alarm_job_failures: int = 3
+    """A background job failing this many rounds in a row opens its alarm."""
+    alarm_webhook_url: str | None = None
+    """Where each alarm's firing and resolution is POSTed as JSON (optional)."""
     support_stuck_after_minutes: float = 60.0
     """Support's "stuck" filter: orders not final and without any change for longer than this."""
     support_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -126,6 +139,10 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment is Environment.PRODUCTION
+
+    @property
+    def logs_as_json(self) -> bool:
+        return self.is_production if self.log_json is None else self.log_json
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> "Settings":

@@ -2,8 +2,9 @@
 
 from webapp.auth.models import User
 from webapp.ipn.models import IpnReceipt
+from webapp.operations.alarms import AlarmState
 from webapp.orders.models import Order, OrderEvent, OrderTransition
 from webapp.sessions import HttpSession
 from webapp.support.audit import AuditEntry
 
-__all__ = ["AuditEntry", "HttpSession", "IpnReceipt", "Order", "OrderEvent", "OrderTransition", "User"]
+__all__ = ["AlarmState", "AuditEntry", "HttpSession", "IpnReceipt", "Order", "OrderEvent", "OrderTransition", "User"]

@@ -22,7 +22,7 @@ from webapp.config import DatabaseSettings, Settings
 from webapp.db import make_engine, make_sessionmaker
 from webapp.ipn.models import IpnReceipt
 from webapp.ipn.service import RetryPolicy, delete_junk_receipts, process_pending, store_raw
-from webapp.jobs import Job, running
+from webapp.jobs import Job, JobHealth, running
 from webapp.orders.live import make_channels
 from webapp.orders.models import Order, OrderEvent, OrderTransition
 from webapp.orders.routes import status_context
@@ -308,10 +308,15 @@ async def run_beside_broken_jobs(seeded: Settings, changes: StatusChanges, alixp
         return await process_pending(changes=changes, alixpay=alixpay, grace=timedelta(0), retry=RetryPolicy.of(seeded))
 
     jobs = [Job("always-fails", 0.001, always_fails), Job("hangs", 0.01, hangs), Job("ipn-replay", 0.05, replay)]
-    async with running(jobs) as tasks:
+    health = JobHealth()
+    async with running(jobs, health) as tasks:
         await async_wait_for(lambda: _processed(seeded), what="the replay job to apply the receipt", timeout=10)
         await async_wait_for(lambda: asyncio.sleep(0, rounds["fails"] >= 3), what="the broken job to keep trying")
         assert not any(task.done() for task in tasks)
+    assert (
+        health.jobs["always-fails"].failures_in_a_row >= 3 and health.jobs["always-fails"].last_error == "RuntimeError"
+    )
+    assert health.jobs["ipn-replay"].failures_in_a_row == 0 and "hangs" not in health.jobs  # still in its first round
 
 
 async def test_junk_receipts_are_deleted_after_retention_and_the_rest_kept(seeded: Settings, rsa_keys: RsaKeys) -> None:

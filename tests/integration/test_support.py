@@ -69,6 +69,8 @@ async def test_every_support_route_fragment_and_stream_enforces_its_role(
         ("POST", f"/support/receipts/{receipt_id}/review", {"reason": "looked at it"}, "support"),
         ("GET", "/support/audit", {}, "admin"),
         ("GET", "/support/audit.csv", {}, "admin"),
+        ("GET", "/operations", {}, "admin"),
+        ("GET", "/operations/overview", {"hx-request": "true"}, "admin"),
     ]
     for method, path, extra, needs in routes:
         headers = {**csrf(client), **(extra if method == "GET" else {})}

@@ -1,6 +1,8 @@
 """`AlixPayClient`: signs every request, verifies every answer's signature before returning anything."""
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +13,7 @@ from webapp.alixpay import signing
 from webapp.alixpay.crypto import Signer, Verifier
 from webapp.alixpay.errors import (
     AlixPayBadSignature,
+    AlixPayError,
     AlixPayOrderNotFound,
     AlixPayOutcomeUnknown,
     AlixPayRejected,
@@ -56,13 +59,19 @@ class AlixPayClient:
         verifier: Verifier,
         timeout: float = 15.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        on_call: Callable[[str, str, float], None] | None = None,
     ) -> None:
+        """`on_call(path, outcome, seconds)` hears of every call, for metrics.
+
+        The outcome is ok, rejected, not_found, unknown or bad_signature.
+        """
         self.partner_code = partner_code
         self._secret_key = secret_key
         self._webhook_secret_key = webhook_secret_key
         self._signer = signer
         self._verifier = verifier
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
+        self._on_call = on_call
 
     def __repr__(self) -> str:
         return f"AlixPayClient(base_url={str(self._http.base_url)!r}, partner_code={self.partner_code!r})"
@@ -134,6 +143,19 @@ class AlixPayClient:
         return self._verifier.verify(text, order.signature)
 
     async def _call(self, path: str, body: dict[str, Any], external_order_id: str, lang: str) -> OrderObject:
+        started, outcome = time.perf_counter(), "unknown"
+        try:
+            order = await self._call_once(path, body, external_order_id, lang)
+            outcome = "ok"
+            return order
+        except AlixPayError as exc:
+            outcome = exc.outcome
+            raise
+        finally:
+            if self._on_call is not None:
+                self._on_call(path, outcome, time.perf_counter() - started)
+
+    async def _call_once(self, path: str, body: dict[str, Any], external_order_id: str, lang: str) -> OrderObject:
         try:
             response = await self._http.post(path, json=body, headers={"lang": lang})
         except httpx.TimeoutException:

@@ -1,11 +1,14 @@
 """`POST /ipn/alixpay`: no session, no CSRF; answers with the verdict's HTTP status."""
 
+import time
+
 from litestar import Request, Response, post
 from litestar.di import NamedDependency
 
 from webapp.alixpay.client import AlixPayClient
 from webapp.config import Settings
 from webapp.ipn.service import HTTP_STATUS, IpnVerdict, RetryPolicy, process, store_raw
+from webapp.metrics import IPN_ACK_SECONDS
 from webapp.orders.transitions import StatusChanges
 
 IPN_PATH = "/ipn/alixpay"
@@ -29,6 +32,7 @@ async def receive_ipn(
     changes: NamedDependency[StatusChanges],
     alixpay: NamedDependency[AlixPayClient],
 ) -> Response[dict[str, str]]:
+    started = time.perf_counter()
     body, too_large = await read_capped(request, settings.ipn_max_body_bytes)
     receipt_id = await store_raw(
         changes,
@@ -42,4 +46,5 @@ async def receive_ipn(
         if too_large
         else await process(receipt_id, changes=changes, alixpay=alixpay, retry=RetryPolicy.of(settings))
     )
+    IPN_ACK_SECONDS.observe(time.perf_counter() - started)
     return Response({"verdict": verdict.value}, status_code=HTTP_STATUS[verdict])

@@ -23,6 +23,8 @@ from webapp.alixpay.schemas import OrderObject
 from webapp.config import Settings
 from webapp.i18n import N_
 from webapp.ipn.models import IpnReceipt, utcnow
+from webapp.logs import about_order
+from webapp.metrics import IPN_RECEIPTS
 from webapp.orders.models import Order
 from webapp.orders.transitions import StatusChange, StatusChanges
 
@@ -42,6 +44,9 @@ class IpnVerdict(StrEnum):
     ERROR = "error"
     PARKED = "parked"
 
+
+for _verdict in IpnVerdict:  # every verdict exported from the start, at 0 (Prometheus sees no gaps)
+    IPN_RECEIPTS.labels(_verdict.value)
 
 VERDICT_LABELS = {
     IpnVerdict.APPLIED: N_("applied"),
@@ -114,7 +119,9 @@ async def store_raw(
     async with changes.db_sessionmaker() as session, session.begin():
         session.add(receipt)
         await session.flush()
-        return receipt.id or 0
+    if too_large:
+        IPN_RECEIPTS.labels(IpnVerdict.TOO_LARGE.value).inc()
+    return receipt.id or 0
 
 
 async def process(receipt_id: int, *, changes: StatusChanges, alixpay: AlixPayClient, retry: RetryPolicy) -> IpnVerdict:
@@ -132,7 +139,9 @@ async def process(receipt_id: int, *, changes: StatusChanges, alixpay: AlixPayCl
             receipt.verdict, receipt.processed_at, receipt.next_attempt_at = verdict.value, utcnow(), None
     except Exception as exc:
         return await _record_failure(changes, receipt_id, exc, retry)
-    logger.info("IPN receipt %s for %s: %s", receipt_id, receipt.external_order_id, verdict.value)
+    IPN_RECEIPTS.labels(verdict.value).inc()
+    with about_order(receipt.external_order_id):
+        logger.info("IPN receipt %s: %s", receipt_id, verdict.value)
     return verdict
 
 
@@ -158,6 +167,7 @@ async def _record_failure(changes: StatusChanges, receipt_id: int, exc: Exceptio
             verdict, receipt.next_attempt_at = IpnVerdict.ERROR, utcnow() + retry.next_delay(receipt.attempts)
         receipt.verdict = verdict.value
         attempts = receipt.attempts
+    IPN_RECEIPTS.labels(verdict.value).inc()
     logger.error("IPN receipt %s: %s while judging (attempt %s): %s", receipt_id, error, attempts, verdict.value)
     return verdict
 

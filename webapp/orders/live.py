@@ -11,6 +11,8 @@ from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from webapp.metrics import SSE_STREAMS
+
 KEEP_ALIVE_SECONDS = 15
 
 
@@ -36,6 +38,11 @@ def change_stream(
     """
 
     async def stream() -> AsyncIterator[ServerSentEventMessage]:
+        with SSE_STREAMS.track_inprogress():
+            async for message in _stream():
+                yield message
+
+    async def _stream() -> AsyncIterator[ServerSentEventMessage]:
         async with channels.start_subscription([order_channel(order_id)]) as subscriber:
             html, done = await render()
             yield ServerSentEventMessage(data=html, event=event)

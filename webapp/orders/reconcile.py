@@ -12,12 +12,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.errors import AlixPayError, AlixPayOrderNotFound
+from webapp.metrics import POLLS
 from webapp.orders.models import Order, utcnow
 from webapp.orders.statuses import FINAL_STATUSES, OrderStatus, is_final
 from webapp.orders.transitions import ProviderOutcome, StatusChanges
 
 logger = logging.getLogger(__name__)
 BATCH = 20
+for _outcome in ("answered", "not_found", "failed"):  # exported from the start, at 0
+    POLLS.labels(_outcome)
 
 
 async def due_order_ids(session: AsyncSession, silence: timedelta) -> list[int]:
@@ -53,6 +56,7 @@ async def reconcile_order(
         try:
             provider = await alixpay.get_order(claimed.external_order_id)
         except AlixPayOrderNotFound:
+            POLLS.labels("not_found").inc()
             change.record(claimed, "poll", "Alix Pay does not know this order", source=source)
             if claimed.status not in (OrderStatus.UNKNOWN, OrderStatus.CREATING):
                 change.flag(claimed, "disagreement", f"we have {previous}; Alix Pay has no such order", source=source)
@@ -61,9 +65,11 @@ async def reconcile_order(
             verdict = await change.apply_status(claimed, OrderStatus.REJECTED, source=source, note=note)
             return ProviderOutcome(verdict.value)
         except AlixPayError as exc:
+            POLLS.labels("failed").inc()
             change.record(claimed, "poll", f"poll failed: {type(exc).__name__}", source=source)
             logger.warning("order %s: poll failed (%s)", claimed.external_order_id, exc)
             return None
+        POLLS.labels("answered").inc()
         change.record(claimed, "poll", f"Alix Pay says {provider.status[:64]}", source=source)
         note = f"poll found {provider.status}; no IPN had said so" if provider.status != previous else ""
         outcome = await change.apply_provider_order(claimed, provider, source=source, note=note)

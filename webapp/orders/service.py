@@ -12,12 +12,15 @@ from webapp.alixpay.client import AlixPayClient, CashoutOrder, alixpay_lang
 from webapp.alixpay.errors import AlixPayBadSignature, AlixPayOrderNotFound, AlixPayOutcomeUnknown, AlixPayRejected
 from webapp.alixpay.schemas import OrderObject
 from webapp.auth.session import CurrentUser
+from webapp.metrics import CREATIONS
 from webapp.orders.forms import Cashout
 from webapp.orders.models import Order, OrderEvent, OrderTransition
 from webapp.orders.statuses import OrderStatus
 from webapp.orders.transitions import StatusChanges
 
 logger = logging.getLogger(__name__)
+for _outcome in ("created", "rejected", "unknown"):  # exported from the start, at 0
+    CREATIONS.labels(_outcome)
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ async def create_cashout(
         logger.warning("order %s: create outcome unknown (%s)", order.external_order_id, unknown)
         note = type(unknown).__name__
 
+    CREATIONS.labels("created" if provider else "rejected" if outcome is OrderStatus.REJECTED else "unknown").inc()
     async with changes.unit() as change:
         order = await change.lock(order.id or 0) or order
         answer = f"Alix Pay accepted it: {provider.status[:64]}" if provider else f"{outcome.value}: {note}"

@@ -18,6 +18,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.alixpay.schemas import CRYPTO_CURRENCY, FIAT_CURRENCY, OrderObject
+from webapp.metrics import FLAGS, TRANSITIONS
 from webapp.orders.live import publish_change
 from webapp.orders.models import Order, OrderEvent, OrderTransition, utcnow
 from webapp.orders.state import Verdict, decide, from_provider
@@ -70,6 +71,9 @@ class StatusChange:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.changed: set[int] = set()
+        self.applied: list[tuple[str, str]] = []
+        """(new status, source) of every transition, counted once committed."""
+        self.flagged: list[tuple[str, str]] = []
 
     async def lock(self, order_id: int) -> Order | None:
         """The order row, locked until commit on PostgreSQL so an IPN and a poll never interleave."""
@@ -93,6 +97,7 @@ class StatusChange:
             order.status = target.value
             order.updated_at = utcnow()
             self.changed.add(order.id or 0)
+            self.applied.append((target.value, source))
         return verdict
 
     async def apply_provider_order(
@@ -133,6 +138,7 @@ class StatusChange:
     def flag(self, order: Order, kind: str, detail: str, *, source: str, receipt_id: int | None = None) -> None:
         """Record something a person must look at, and say so at WARNING."""
         self.record(order, kind, detail, source=source, receipt_id=receipt_id)
+        self.flagged.append((kind, source))
         logger.warning("order %s: %s from %s: %s", order.external_order_id, kind, source, detail)
 
 
@@ -148,5 +154,9 @@ class StatusChanges:
             change = StatusChange(session)
             async with session.begin():
                 yield change
+        for status, source in change.applied:
+            TRANSITIONS.labels(status, source).inc()
+        for kind, source in change.flagged:
+            FLAGS.labels(kind, source).inc()
         for order_id in sorted(change.changed):
             publish_change(self._channels, order_id)

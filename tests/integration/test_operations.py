@@ -1,0 +1,285 @@
+"""Operators' view: metrics that match what happened, JSON logs with request ids, readiness, the silence alarm."""
+
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from litestar.testing import AsyncTestClient
+from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
+from sqlalchemy import text
+
+from tests.conftest import RsaKeys, create_schema
+from tests.integration.conftest import LiveApp
+from tests.integration.flow import Db, place_order, signed_in_client
+from tests.integration.ipn_bodies import ipn_body
+from tests.integration.test_ipn import seed_order
+from tests.support import ROOT, async_wait_for, running_receiver
+from webapp.app import create_app
+from webapp.config import Settings
+from webapp.db import make_engine, make_sessionmaker
+from webapp.devstack import free_port
+from webapp.jobs import JobHealth
+from webapp.operations.alarms import Alarms
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-")
+FAMILIES = (
+    "cashout_ipn_receipts",
+    "cashout_ipn_ack_seconds",
+    "cashout_order_transitions",
+    "cashout_order_creations",
+    "cashout_reconciliation_polls",
+    "cashout_job_rounds",
+    "cashout_job_failures",
+    "cashout_job_round_seconds",
+    "cashout_sse_streams_open",
+    "cashout_alixpay_call_seconds",
+    "cashout_http_requests",
+)
+
+
+def samples(text_format: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text_format)
+        for sample in family.samples
+    }
+
+
+def value(metrics: dict, name: str, **labels: str) -> float:
+    return metrics.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def test_metrics_count_what_happened_and_carry_no_ids(live_app: LiveApp, db: Db) -> None:
+    reader = live_app.client()
+    before = samples((await reader.get("/metrics")).text)
+    live_app.sandbox.set_faults(duplicate=2)
+    order_id = await place_order(await signed_in_client(live_app))
+    await db.final(order_id, "SUCCESS")
+    await async_wait_for(lambda: _all_judged(db, order_id, 8), what="every duplicate delivery to be judged")
+    after = samples((await reader.get("/metrics")).text)
+
+    families = {name for name, _ in after}
+    for family in FAMILIES:
+        assert any(name.startswith(family) for name in families), family
+    verdicts = [receipt.verdict for receipt in await db.receipts(order_id)]
+    for verdict in ("applied", "duplicate"):
+        counted = value(after, "cashout_ipn_receipts_total", verdict=verdict)
+        counted -= value(before, "cashout_ipn_receipts_total", verdict=verdict)
+        assert counted == verdicts.count(verdict), verdict
+    assert (
+        value(after, "cashout_order_creations_total", outcome="created")
+        - value(before, "cashout_order_creations_total", outcome="created")
+        == 1
+    )
+    for status in ("AWAITING_PAYMENT", "SUCCESS"):
+        assert (
+            value(
+                after,
+                "cashout_order_transitions_total",
+                status=status,
+                source="create" if status == "AWAITING_PAYMENT" else "ipn",
+            )
+            >= 1
+        )
+    create_calls = "cashout_alixpay_call_seconds_count"
+    assert (
+        value(after, create_calls, endpoint="/api/v2/orders/create-cashout", outcome="ok")
+        - value(before, create_calls, endpoint="/api/v2/orders/create-cashout", outcome="ok")
+        == 1
+    )
+    for (_, labels), _count in after.items():
+        for _label, text_value in labels:
+            assert not UUID.search(text_value) and "@" not in text_value, labels
+
+
+async def _all_judged(db: Db, order_id: str, count: int) -> bool:
+    receipts = await db.receipts(order_id)
+    return len(receipts) >= count and all(receipt.verdict for receipt in receipts)
+
+
+async def test_five_duplicate_ipns_add_five_to_the_duplicate_counter(seeded: Settings, rsa_keys: RsaKeys) -> None:
+    body = ipn_body(seeded, rsa_keys.alix.private, status="PAYMENT_COMPLETED")
+    async with AsyncTestClient(app=create_app(seeded)) as client:
+        before = samples((await client.get("/metrics")).text)
+        for _ in range(6):
+            await client.post("/ipn/alixpay", content=body)
+        after = samples((await client.get("/metrics")).text)
+    delta = value(after, "cashout_ipn_receipts_total", verdict="duplicate")
+    delta -= value(before, "cashout_ipn_receipts_total", verdict="duplicate")
+    assert delta == 5
+    assert value(after, "cashout_ipn_ack_seconds_count") - value(before, "cashout_ipn_ack_seconds_count") == 6
+
+
+async def test_metrics_ask_for_the_token_when_one_is_set(settings: Settings) -> None:
+    await create_schema(settings.database.url)
+    protected = settings.model_copy(update={"metrics_token": SecretStr("s3cret-metrics-token")})
+    async with AsyncTestClient(app=create_app(protected)) as client:
+        assert (await client.get("/metrics")).status_code == 401
+        assert (await client.get("/metrics", headers={"authorization": "Bearer wrong"})).status_code == 401
+        answer = await client.get("/metrics", headers={"authorization": "Bearer s3cret-metrics-token"})
+    assert answer.status_code == 200 and "cashout_ipn_receipts_total" in answer.text
+
+
+@pytest.fixture
+async def seeded(settings: Settings) -> Settings:
+    await create_schema(settings.database.url)
+    await seed_order(settings)
+    return settings
+
+
+async def test_ready_only_with_database_current_schema_and_keys(settings: Settings, tmp_path: Path) -> None:
+    await create_schema(settings.database.url)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        ready = await client.get("/readyz")
+        assert (ready.status_code, ready.json()) == (
+            200,
+            {"status": "ready", "database": "ok", "schema": "current", "keys": "ok"},
+        )
+        engine = make_engine(settings.database.url)
+        async with engine.begin() as connection:
+            await connection.execute(text("UPDATE alembic_version SET version_num = '4dd5410faac6'"))
+        behind = await client.get("/readyz")
+        assert (behind.status_code, behind.json()["schema"]) == (503, "behind")
+        async with engine.begin() as connection:
+            await connection.execute(text("DROP TABLE alembic_version"))
+        await engine.dispose()
+        missing = await client.get("/readyz")
+        assert (missing.status_code, missing.json()["schema"]) == (503, "missing")
+    copy = tmp_path / "alix_public_copy.pem"
+    copy.write_bytes(settings.alixpay.public_key_files[0].read_bytes())
+    alixpay = settings.alixpay.model_copy(update={"public_key_files": [copy]})
+    await create_schema(settings.database.url)
+    async with AsyncTestClient(app=create_app(settings.model_copy(update={"alixpay": alixpay}))) as client:
+        assert (await client.get("/readyz")).status_code == 200
+        copy.unlink()  # the key file disappears after start-up
+        gone = await client.get("/readyz")
+    assert (gone.status_code, gone.json()["keys"]) == (503, "unreadable")
+
+
+async def test_silence_alarm_fires_once_and_clears_when_an_ipn_arrives(
+    seeded: Settings, rsa_keys: RsaKeys, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = make_engine(seeded.database.url)
+    sessionmaker = make_sessionmaker(engine)
+    async with sessionmaker() as session, session.begin():
+        order = (await session.exec(text("SELECT id FROM cashout_order"))).scalar_one()
+        await session.exec(
+            text("UPDATE cashout_order SET created_at = :at WHERE id = :id"),
+            params={"at": datetime.now(UTC) - timedelta(hours=2), "id": order},
+        )
+    with running_receiver() as receiver, caplog.at_level(logging.INFO, logger="webapp.operations.alarms"):
+        alarms = Alarms(
+            sessionmaker,
+            health=JobHealth(),
+            silence_after=timedelta(minutes=30),
+            job_failures=3,
+            webhook_url=receiver.url,
+        )
+        assert await alarms.check() == 1
+        assert await alarms.check() == 0  # one incident, not one alert per round
+        assert [ipn.json["state"] for ipn in receiver.received] == ["firing"]
+        assert receiver.received[0].json["alarm"] == "ipn_silence"
+        errors = [r for r in caplog.records if r.levelname == "ERROR" and "ipn_silence" in r.getMessage()]
+        assert len(errors) == 1
+
+        async with AsyncTestClient(app=create_app(seeded)) as client:
+            body = ipn_body(seeded, rsa_keys.alix.private, status="PAYMENT_COMPLETED")
+            assert (await client.post("/ipn/alixpay", content=body)).status_code == 200
+        assert await alarms.check() == 1
+        assert await alarms.check() == 0
+        assert [ipn.json["state"] for ipn in receiver.received] == ["firing", "resolved"]
+    await engine.dispose()
+
+
+async def test_a_job_that_keeps_failing_raises_its_alarm_once(seeded: Settings) -> None:
+    engine = make_engine(seeded.database.url)
+    health = JobHealth()
+    alarms = Alarms(
+        make_sessionmaker(engine), health=health, silence_after=timedelta(days=1), job_failures=3, webhook_url=None
+    )
+    for _ in range(2):
+        health.record("reconcile", RuntimeError("down"))
+    assert await alarms.check() == 0
+    health.record("reconcile", RuntimeError("down"))
+    assert await alarms.check() == 1
+    health.record("reconcile", RuntimeError("down"))
+    assert await alarms.check() == 0
+    health.record("reconcile", None)
+    assert await alarms.check() == 1  # resolved
+    await engine.dispose()
+
+
+def production_env(tmp_path: Path, rsa_keys: RsaKeys, database_url: str, port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "ENVIRONMENT": "production",
+        "DATABASE_URL": database_url,
+        "SESSION_SECRET": "a-production-session-secret-of-forty-chars!!",
+        "PUBLIC_BASE_URL": "https://cashout.example.com",
+        "ALIXPAY_BASE_URL": "https://127.0.0.1:9",
+        "ALIXPAY_SECRET_KEY": "sk_live_for_the_log_test",
+        "ALIXPAY_WEBHOOK_SECRET_KEY": "whsk_live_for_the_log_test",
+        "ALIXPAY_PRIVATE_KEY_FILE": str(rsa_keys.partner.private),
+        "ALIXPAY_PUBLIC_KEY_FILES": str(rsa_keys.alix.public),
+        "OIDC_DISCOVERY_URL": "https://idp.example.com/.well-known/openid-configuration",
+        "OIDC_CLIENT_SECRET": "an-oidc-client-secret",
+    }
+
+
+async def test_production_logs_are_json_lines_with_the_request_id_echoed(tmp_path: Path, rsa_keys: RsaKeys) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'app.db'}"
+    await create_schema(database_url)
+    port = free_port()
+    log_file = tmp_path / "app.log"
+    env = production_env(tmp_path, rsa_keys, database_url, port)
+    with log_file.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "webapp", "serve", "--port", str(port)], cwd=ROOT, env=env, stderr=log, stdout=log
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            await async_wait_for(lambda: _answers(f"{base}/healthz"), what="the production app to start")
+            async with httpx.AsyncClient(base_url=base) as client:
+                answers = [
+                    await client.get("/healthz"),
+                    await client.get("/no/such/page"),
+                    await client.post("/ipn/alixpay", content=b"{junk"),
+                    await client.get("/metrics"),
+                ]
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+    assert [answer.status_code for answer in answers] == [200, 404, 400, 404]  # no token: /metrics is off
+    request_ids = [answer.headers["x-request-id"] for answer in answers]
+    assert len(set(request_ids)) == 4
+    lines = [line for line in log_file.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line is JSON
+    for request_id, answer in zip(request_ids, answers, strict=True):
+        mine = [record for record in records if record.get("request_id") == request_id]
+        assert mine, f"no log line carries the id of {answer.request.url.path}"
+    access = [record for record in records if record.get("logger") == "uvicorn.access"]
+    assert len(access) >= 4 and all(record.get("request_id") for record in access)  # each request's line has one
+    ipn_lines = [record for record in records if "IPN receipt" in record.get("event", "")]
+    assert ipn_lines and all(record["request_id"] == request_ids[2] for record in ipn_lines)
+    secrets = (
+        "sk_live_for_the_log_test",
+        "a-production-session-secret",
+        rsa_keys.partner.private.read_text().splitlines()[1],
+    )
+    assert not any(secret in line for secret in secrets for line in lines)
+
+
+async def _answers(url: str) -> bool:
+    try:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(url)).status_code == 200
+    except httpx.HTTPError:
+        return False

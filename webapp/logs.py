@@ -1,0 +1,98 @@
+"""Logging for the whole process through structlog's standard-logging integration, and the request id.
+
+JSON lines in production, readable lines in development; third-party loggers (uvicorn, httpx, SQLAlchemy) go
+through the same formatter. Every line logged while a request is handled carries its `request_id` and, where
+the code knows it, the `order` (an externalOrderId), from context variables.
+"""
+
+import logging
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import structlog
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUEST_ID_HEADER = "x-request-id"
+REQUEST_ID_SHAPE = re.compile(r"[A-Za-z0-9._\-]{1,64}")
+SHARED_PROCESSORS: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
+def configure_logging(*, json: bool, level: int = logging.INFO) -> None:
+    """Send every logger's records to stderr as JSON lines (`json`) or readable lines."""
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=SHARED_PROCESSORS,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    structlog.configure(
+        processors=[*SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+
+
+@contextmanager
+def about_order(external_order_id: str | None) -> Iterator[None]:
+    """Every line logged inside names the order."""
+    if not external_order_id:
+        yield
+        return
+    with structlog.contextvars.bound_contextvars(order=external_order_id[:64]):
+        yield
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def request_id_of(scope: Scope, *, trust_header: bool) -> str:
+    """The proxy's `X-Request-ID` when we are told to trust it and it looks like an id, else a new one."""
+    if trust_header:
+        for name, value in scope.get("headers", ()):
+            if name == REQUEST_ID_HEADER.encode() and REQUEST_ID_SHAPE.fullmatch(value.decode("latin-1")):
+                return value.decode("latin-1")
+    return new_request_id()
+
+
+def with_request_id(app: ASGIApp, *, trust_header: bool) -> ASGIApp:
+    """Wrap the app's whole ASGI handler (404s included): bind the request id for its log lines, echo it back."""
+
+    async def handle(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        request_id = request_id_of(scope, trust_header=trust_header)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableScopeHeaders.from_message(message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            await app(scope, receive, send_with_id)
+
+    return handle

@@ -1,0 +1,42 @@
+"""Every metric the app exports, in one place (Prometheus text format at `/metrics`).
+
+Labels are bounded by construction: verdicts, statuses, sources, outcomes, job names and endpoint paths,
+never an order id, an email or anything else a request chooses. Docs: `docs/operations.md`.
+"""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+IPN_RECEIPTS = Counter("cashout_ipn_receipts_total", "IPN receipts by the verdict they got.", ["verdict"])
+IPN_ACK_SECONDS = Histogram(
+    "cashout_ipn_ack_seconds",
+    "Time from an IPN arriving to our answer.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+TRANSITIONS = Counter(
+    "cashout_order_transitions_total", "Order status changes by new status and source.", ["status", "source"]
+)
+CREATIONS = Counter(
+    "cashout_order_creations_total", "Cash-out creations at Alix Pay by outcome.", ["outcome"]
+)  # created | rejected | unknown
+POLLS = Counter(
+    "cashout_reconciliation_polls_total", "Details calls made to reconcile orders, by outcome.", ["outcome"]
+)
+FLAGS = Counter("cashout_order_flags_total", "Disagreements flagged on orders, by kind and source.", ["kind", "source"])
+JOB_ROUNDS = Counter("cashout_job_rounds_total", "Background job rounds.", ["job"])
+JOB_FAILURES = Counter("cashout_job_failures_total", "Background job rounds that raised.", ["job"])
+JOB_SECONDS = Histogram(
+    "cashout_job_round_seconds", "Duration of background job rounds.", ["job"], buckets=(0.01, 0.1, 0.5, 1, 5, 30, 120)
+)
+SSE_STREAMS = Gauge("cashout_sse_streams_open", "Live update streams open now (this process).")
+ALIXPAY_SECONDS = Histogram(
+    "cashout_alixpay_call_seconds",
+    "Alix Pay API call latency by endpoint and outcome (ok, rejected, not_found, unknown, bad_signature).",
+    ["endpoint", "outcome"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
+)
+ALARMS_OPEN = Gauge("cashout_alarm_open", "1 while an alarm's incident is open.", ["alarm"])
+
+
+def observe_alixpay_call(path: str, outcome: str, seconds: float) -> None:
+    """The Alix Pay client's `on_call` hook."""
+    ALIXPAY_SECONDS.labels(path, outcome).observe(seconds)

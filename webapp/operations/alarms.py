@@ -1,0 +1,117 @@
+"""Alarms, once per incident: IPNs silent while orders wait, or a background job that keeps failing.
+
+An incident opens with one ERROR log line and (when `ALARM_WEBHOOK_URL` is set) one POST, and closes with one
+INFO line and one POST, however many rounds it lasts. Its state lives in the database, so several instances
+raise it once between them.
+"""
+
+import logging
+from datetime import datetime, timedelta
+
+import httpx
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import Field, SQLModel, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from webapp.ipn.models import utcnow
+from webapp.jobs import JobHealth
+from webapp.metrics import ALARMS_OPEN
+from webapp.operations.overview import ipn_silence
+
+logger = logging.getLogger(__name__)
+IPN_SILENCE = "ipn_silence"
+
+
+class AlarmState(SQLModel, table=True):
+    __tablename__ = "alarm_state"
+
+    name: str = Field(primary_key=True, max_length=64)
+    """ipn_silence | job:<job name>"""
+    open: bool = False
+    since: datetime = Field(default_factory=utcnow)
+    detail: str = ""
+
+
+class Alarms:
+    def __init__(
+        self,
+        db_sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        health: JobHealth,
+        silence_after: timedelta,
+        job_failures: int,
+        webhook_url: str | None,
+    ) -> None:
+        self._sessionmaker = db_sessionmaker
+        self._health = health
+        self._silence_after = silence_after
+        self._job_failures = job_failures
+        self._webhook_url = webhook_url
+
+    async def check(self) -> int:
+        """One round of the alarm job: returns how many incidents opened or closed."""
+        async with self._sessionmaker() as session:
+            silence = await ipn_silence(session, after=self._silence_after)
+        waiting = silence.waiting_since.isoformat() if silence.waiting_since else "-"
+        last = silence.last_ipn_at.isoformat() if silence.last_ipn_at else "never"
+        conditions = {
+            IPN_SILENCE: (
+                silence.silent,
+                f"no verified IPN since {last} while orders wait (oldest since {waiting})",
+            )
+        }
+        for name, state in self._health.jobs.items():
+            failing = state.failures_in_a_row >= self._job_failures
+            conditions[f"job:{name}"] = (
+                failing,
+                f"{state.failures_in_a_row} failed rounds in a row ({state.last_error})",
+            )
+        changed = 0
+        for name, (firing, detail) in conditions.items():
+            if await self._set(name, firing, detail):
+                changed += 1
+                await self._announce(name, firing, detail)
+            ALARMS_OPEN.labels(name).set(1 if firing else 0)
+        return changed
+
+    async def _set(self, name: str, firing: bool, detail: str) -> bool:
+        """Move the alarm to `firing`; True only for the one caller (of all instances) that changed it."""
+        try:
+            async with self._sessionmaker() as session, session.begin():
+                query = select(AlarmState).where(AlarmState.name == name).with_for_update()
+                state = (await session.exec(query)).first()
+                if state is None:
+                    if not firing:
+                        return False
+                    session.add(AlarmState(name=name, open=True, detail=detail))
+                    return True
+                if state.open == firing:
+                    return False
+                state.open, state.since, state.detail = firing, utcnow(), detail
+                return True
+        except IntegrityError:  # another instance opened it first
+            return False
+
+    async def _announce(self, name: str, firing: bool, detail: str) -> None:
+        if firing:
+            logger.error("alarm %s firing: %s", name, detail)
+        else:
+            logger.info("alarm %s resolved", name)
+        if not self._webhook_url:
+            return
+        payload = {
+            "alarm": name,
+            "state": "firing" if firing else "resolved",
+            "detail": detail,
+            "at": utcnow().isoformat(),
+        }
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                (await client.post(self._webhook_url, json=payload)).raise_for_status()
+        except httpx.HTTPError as exc:
+            logger.warning("alarm %s: the alert webhook failed (%s)", name, type(exc).__name__)
+
+
+async def open_alarms(session: AsyncSession) -> list[AlarmState]:
+    return list((await session.exec(select(AlarmState).where(AlarmState.open == True))).all())  # noqa: E712
