@@ -65,6 +65,11 @@ def about_order(external_order_id: str | None) -> Iterator[None]:
         yield
 
 
+def bind_order(external_order_id: str) -> None:
+    """Name the order on every further line of this request (request handlers only: a job loops over orders)."""
+    structlog.contextvars.bind_contextvars(order=external_order_id[:64])
+
+
 def new_request_id() -> str:
     return uuid.uuid4().hex
 

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.errors import AlixPayError, AlixPayOrderNotFound
+from webapp.logs import about_order
 from webapp.metrics import POLLS
 from webapp.orders.models import Order, utcnow
 from webapp.orders.statuses import FINAL_STATUSES, OrderStatus, is_final
@@ -23,10 +24,11 @@ for _outcome in ("answered", "not_found", "failed"):  # exported from the start,
     POLLS.labels(_outcome)
 
 
-async def due_order_ids(session: AsyncSession, silence: timedelta) -> list[int]:
+async def due_orders(session: AsyncSession, silence: timedelta) -> list[tuple[int, str]]:
+    """(id, externalOrderId) of the orders to poll now, the longest quiet first."""
     quiet_since = utcnow() - silence
     query = (
-        select(Order.id)
+        select(Order.id, Order.external_order_id)
         .where(
             col(Order.status).not_in([status.value for status in FINAL_STATUSES]),
             or_(Order.status == OrderStatus.UNKNOWN.value, col(Order.updated_at) < quiet_since),
@@ -35,7 +37,7 @@ async def due_order_ids(session: AsyncSession, silence: timedelta) -> list[int]:
         .order_by(col(Order.updated_at))
         .limit(BATCH)
     )
-    return [order_id for order_id in (await session.exec(query)).all() if order_id is not None]
+    return [(order_id, external_id) for order_id, external_id in (await session.exec(query)).all() if order_id]
 
 
 async def reconcile_order(
@@ -84,10 +86,11 @@ async def reconcile_order(
 
 async def reconcile_once(*, changes: StatusChanges, alixpay: AlixPayClient, silence: timedelta) -> int:
     async with changes.db_sessionmaker() as session:
-        order_ids = await due_order_ids(session, silence)
-    for order_id in order_ids:
-        try:
-            await reconcile_order(order_id, changes=changes, alixpay=alixpay)
-        except Exception:  # one order that cannot be polled must not keep the others from it
-            logger.exception("order id %s: reconciliation failed", order_id)
-    return len(order_ids)
+        due = await due_orders(session, silence)
+    for order_id, external_id in due:
+        with about_order(external_id):
+            try:
+                await reconcile_order(order_id, changes=changes, alixpay=alixpay)
+            except Exception:  # one order that cannot be polled must not keep the others from it
+                logger.exception("order id %s: reconciliation failed", order_id)
+    return len(due)

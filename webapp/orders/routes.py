@@ -20,6 +20,7 @@ from webapp.banks.vietqr import qr_svg, transfer_payload
 from webapp.config import Settings
 from webapp.db import DbSession
 from webapp.i18n import request_locale, translate
+from webapp.logs import bind_order
 from webapp.orders.forms import (
     Cashout,
     CashoutInput,
@@ -217,6 +218,7 @@ class OrderController(Controller):
     @get("/{order_id:str}", name="orders.detail")
     async def detail(self, request: Request, db_session: DbSession, order_id: FromPath[str]) -> Template:
         order = await own_order(db_session, order_id, request)
+        bind_order(order.external_order_id)
         return Template("orders/detail.html", context=await status_context(db_session, order))
 
     @get("/{order_id:str}/status", name="orders.status")

@@ -12,6 +12,7 @@ from webapp.alixpay.client import AlixPayClient, CashoutOrder, alixpay_lang
 from webapp.alixpay.errors import AlixPayBadSignature, AlixPayOrderNotFound, AlixPayOutcomeUnknown, AlixPayRejected
 from webapp.alixpay.schemas import OrderObject
 from webapp.auth.session import CurrentUser
+from webapp.logs import bind_order
 from webapp.metrics import CREATIONS
 from webapp.orders.forms import Cashout
 from webapp.orders.models import Order, OrderEvent, OrderTransition
@@ -77,6 +78,7 @@ async def create_cashout(
             await session.rollback()
             return (await session.exec(select(Order).where(Order.submission_id == review.submission_id))).one()
 
+    bind_order(order.external_order_id)
     request = CashoutOrder(
         external_order_id=order.external_order_id,
         user_email=user.email,

@@ -21,6 +21,7 @@ from webapp.db import DbSession
 from webapp.i18n import LANGUAGE_NAMES, request_locale, translate
 from webapp.ipn.models import IpnReceipt
 from webapp.ipn.service import VERDICT_LABELS
+from webapp.logs import bind_order
 from webapp.orders.live import change_stream
 from webapp.orders.models import Order
 from webapp.orders.statuses import OrderStatus
@@ -68,6 +69,7 @@ async def found(session: AsyncSession, order_id: str) -> Order:
     order = await order_by_external_id(session, order_id)
     if order is None:
         raise NotFoundException()
+    bind_order(order.external_order_id)
     return order
 
 
