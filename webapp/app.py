@@ -51,6 +51,8 @@ def alixpay_client(settings: Settings) -> AlixPayClient:
         signer=Signer.from_file(settings.alixpay.private_key_file),
         verifier=Verifier.from_files(settings.alixpay.public_key_files),
         timeout=settings.alixpay.timeout_seconds,
+        ipn_secret=settings.alixpay.ipn_secret,
+        bank_code_style=settings.alixpay.bank_code_style,
         on_call=observe_alixpay_call,
     )
 

@@ -6,7 +6,7 @@ Each group reads its own prefixed variables (`DATABASE_URL`, `ALIXPAY_BASE_URL`,
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -59,6 +59,10 @@ class AlixPaySettings(_Group):
     private_key_file: Path = DEV_DIR / "partner_private.pem"
     public_key_files: Annotated[list[Path], NoDecode] = Field(default_factory=lambda: [DEV_DIR / "alix_public.pem"])
     timeout_seconds: float = 15.0
+    ipn_secret: Literal["secret_key", "webhook_secret_key"] = "secret_key"  # noqa: S105 (a choice, not a secret)
+    """The secret IPN signatures end with (CONTRACT.md §5, unsettled): our `secretKey` or the `webhookSecretKey`."""
+    bank_code_style: Literal["code", "bin"] = "code"
+    """`recipientBankCode` as Alix Pay's code (`TECHCOMBANK`) or as the bank's BIN (`970407`)."""
 
     @field_validator("public_key_files", mode="before")
     @classmethod

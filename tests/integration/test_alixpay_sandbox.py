@@ -66,16 +66,10 @@ async def test_same_id_with_other_details_is_refused(alix_client: AlixPayClient)
     [
         ({"fiat_amount": 49_999}, "at least 50,000 VND"),
         ({"bank_code": "NOTABANK"}, "Unknown bank code"),
-        ({"account_number": "12345"}, "6 to 19 digits"),
-        ({"account_number": "1234567890123456789012"}, "6 to 19 digits"),
-        ({"recipient_name": "Nguyễn Văn Ánh"}, "capital letters"),
-        ({"recipient_name": "A"}, "capital letters"),
-        ({"transfer_content": "THIS CONTENT IS WAY TOO LONG"}, "at most 19"),
-        ({"user_email": "not-an-email"}, "Invalid user email"),
         ({"crypto_currency": "BTC"}, "Only USDT"),
     ],
 )
-async def test_each_field_rule_is_refused_with_a_clear_message(
+async def test_each_documented_rule_is_refused_with_a_clear_message(
     alix_client: AlixPayClient, sandbox: SandboxServer, overrides: dict[str, object], message: str
 ) -> None:
     order = new_order(**overrides)
@@ -85,6 +79,32 @@ async def test_each_field_rule_is_refused_with_a_clear_message(
     assert message in caught.value.message
     with pytest.raises(AlixPayOrderNotFound):
         await alix_client.get_order(order.external_order_id)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"account_number": "12345"}, "6 to 19 digits"),
+        ({"account_number": "1234567890123456789012"}, "6 to 19 digits"),
+        ({"recipient_name": "Nguyễn Văn Ánh"}, "capital letters"),
+        ({"recipient_name": "A"}, "capital letters"),
+        ({"transfer_content": "THIS CONTENT IS WAY TOO LONG"}, "at most 19"),
+        ({"transfer_content": "transfer"}, "at most 19"),
+        ({"user_email": "not-an-email"}, "Invalid user email"),
+    ],
+)
+async def test_our_own_form_rules_are_a_fault_knob_not_alix_pays_default(
+    alix_client: AlixPayClient, sandbox: SandboxServer, overrides: dict[str, object], message: str
+) -> None:
+    """Alix Pay documents none of these rules; the sandbox enforces them only when asked to."""
+    sandbox.set_faults(strict_fields=True)
+    refused = new_order(**overrides)
+    with pytest.raises(AlixPayRejected) as caught:
+        await alix_client.create_cashout(refused)
+    assert caught.value.http_status == 400 and message in caught.value.message
+    sandbox.set_faults()
+    accepted = await alix_client.create_cashout(new_order(**overrides))
+    assert accepted.status == "AWAITING_PAYMENT"
 
 
 @pytest.mark.parametrize(
@@ -126,7 +146,10 @@ def signed_body(order: CashoutOrder, client: AlixPayClient) -> dict[str, object]
     return client.cashout_request(order).to_wire()
 
 
-@pytest.mark.parametrize("field", ["externalOrderId", "userEmail", "fiatAmount", "signature", "extendInfo"])
+@pytest.mark.parametrize(
+    "field",
+    ["externalOrderId", "partnerCode", "webhookSecretKey", "cryptoCurrency", "userEmail", "fiatAmount", "signature"],
+)
 async def test_missing_field_is_a_400_naming_it(alix_client: AlixPayClient, sandbox: SandboxServer, field: str) -> None:
     body = signed_body(new_order(), alix_client)
     del body[field]
@@ -266,3 +289,23 @@ async def test_client_errors_and_logs_never_carry_key_material(
     texts.append(caplog.text)
     assert not any(line in text for line in secret_lines for text in texts)
     assert SANDBOX_SECRET not in " ".join(texts)
+
+
+async def test_the_bank_may_be_sent_as_its_bin(sandbox: SandboxServer, rsa_keys: RsaKeys) -> None:
+    """`ALIXPAY_BANK_CODE_STYLE=bin`: the BIN is what is signed and sent, and Alix Pay's list knows it."""
+    from webapp.banks.directory import alix_bank_code
+    from webapp.orders.forms import payable_bank
+
+    bank = payable_bank("970407")
+    client = make_client(sandbox, rsa_keys, bank_code_style="bin")
+    order = new_order(bank_code=alix_bank_code(bank, client.bank_code_style))
+    assert client.cashout_request(order).extend_info.recipient_bank_code == "970407"
+    created = await client.create_cashout(order)
+    await client.aclose()
+    assert created.status == "AWAITING_PAYMENT"
+    assert sandbox.order(order.external_order_id)["request"]["extendInfo"]["recipientBankCode"] == "970407"
+
+
+async def test_an_unsupported_lang_header_is_refused(alix_client: AlixPayClient, sandbox: SandboxServer) -> None:
+    with pytest.raises(AlixPayRejected, match="Unsupported language"):
+        await alix_client.create_cashout(new_order(), lang="fr")

@@ -239,7 +239,7 @@ async def test_a_receipt_whose_judging_raises_is_recorded_retried_with_backoff_t
     def explode(_client: AlixPayClient, _order: object) -> bool:
         raise RuntimeError(secret)
 
-    monkeypatch.setattr(AlixPayClient, "verify_order", explode)
+    monkeypatch.setattr(AlixPayClient, "verify_ipn", explode)
     body = ipn_body(settings, rsa_keys.alix.private, status="SUCCESS", description=secret)
     with caplog.at_level(logging.DEBUG, logger="webapp"):
         assert await post_ipn(settings, body) == (500, {"verdict": "error"})

@@ -34,7 +34,7 @@ async def test_order_walks_every_status_with_a_signed_ipn_each(
     await alix_client.create_cashout(order)
     ipns = received(ipn_receiver, order.external_order_id, 4)
     assert statuses(ipns) == HAPPY
-    assert all(alix_client.verify_order(OrderObject.model_validate(ipn.json)) for ipn in ipns)
+    assert all(alix_client.verify_ipn(OrderObject.model_validate(ipn.json)) for ipn in ipns)
     assert ipns[-1].json["tokenTransfer"]["txHash"]
     report = sandbox.order(order.external_order_id)
     assert [event["status"] for event in report["history"]] == HAPPY
@@ -147,7 +147,7 @@ async def test_signature_faults_make_every_ipn_unverifiable(
     ipns = received(ipn_receiver, order.external_order_id, 4)
     later = [ipn for ipn in ipns if ipn.json["status"] != "AWAITING_PAYMENT"]
     assert later
-    assert not any(alix_client.verify_order(OrderObject.model_validate(ipn.json)) for ipn in later)
+    assert not any(alix_client.verify_ipn(OrderObject.model_validate(ipn.json)) for ipn in later)
 
 
 async def test_delay_fault_holds_each_delivery(

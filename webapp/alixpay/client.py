@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 CREATE_CASHOUT_PATH = "/api/v2/orders/create-cashout"
 DETAILS_PATH = "/api/v2/orders/details"
+# Decision (CONTRACT.md §5, error-code table unpublished): "no such order" is HTTP 404, or this `errorCode` in an
+# envelope answered with HTTP 200. A bare `{"error": …}` cannot say it, so such an answer is a refusal.
+NOT_FOUND_ERROR_CODE = 1404
 # Our UI locale → Alix Pay's `lang` header (CONTRACT.md §2: en|cn|vi).
 ALIXPAY_LANGUAGES = {"en": "en", "vi": "vi", "zh": "cn"}
 
@@ -59,6 +62,9 @@ class AlixPayClient:
         verifier: Verifier,
         timeout: float = 15.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        ipn_secret: str = "secret_key",  # noqa: S107 (a choice, not a secret)
+        bank_code_style: str = "code",
+        headers: dict[str, str] | None = None,
         on_call: Callable[[str, str, float], None] | None = None,
     ) -> None:
         """`on_call(path, outcome, seconds)` hears of every call, for metrics.
@@ -70,7 +76,10 @@ class AlixPayClient:
         self._webhook_secret_key = webhook_secret_key
         self._signer = signer
         self._verifier = verifier
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
+        # Decision (CONTRACT.md §5): which secret ends an IPN's signed string is a setting, here and in the sandbox.
+        self._ipn_secret_key = webhook_secret_key if ipn_secret == "webhook_secret_key" else secret_key  # noqa: S105
+        self.bank_code_style = bank_code_style
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport, headers=headers)
         self._on_call = on_call
 
     def __repr__(self) -> str:
@@ -130,15 +139,28 @@ class AlixPayClient:
             return await self.create_cashout(order, lang=lang)
         except (AlixPayOutcomeUnknown, AlixPayBadSignature) as exc:
             logger.warning("create %s: outcome unknown (%s); resolving by details", order.external_order_id, exc)
+        try:
             return await self.get_order(order.external_order_id, lang=lang)
+        except AlixPayOrderNotFound:
+            raise
+        except AlixPayRejected as exc:  # a refused details call says nothing about the create
+            raise AlixPayOutcomeUnknown(f"details refused while resolving the create: {exc.message}") from None
 
     def verify_order(self, order: OrderObject) -> bool:
+        """An answer to create or details: signed with our `secretKey`."""
+        return self._verify(order, self._secret_key)
+
+    def verify_ipn(self, order: OrderObject) -> bool:
+        """An IPN body: signed with the secret `ALIXPAY_IPN_SECRET` names."""
+        return self._verify(order, self._ipn_secret_key)
+
+    def _verify(self, order: OrderObject, secret_key: str) -> bool:
         text = signing.order_string(
             external_order_id=order.external_order_id,
             order_type=order.type,
             fiat_amount=order.fiat_amount,
             status=order.status,
-            secret_key=self._secret_key,
+            secret_key=secret_key,
         )
         return self._verifier.verify(text, order.signature)
 
@@ -169,7 +191,7 @@ class AlixPayClient:
         except ValueError:
             payload = None
         success, data, message, error_code = unwrap(payload)
-        if response.status_code == 404:
+        if response.status_code == 404 or (not success and error_code == NOT_FOUND_ERROR_CODE):
             raise AlixPayOrderNotFound(message or "order not found", http_status=404, error_code=error_code)
         if response.status_code >= 400 or not success:
             raise AlixPayRejected(message or "Invalid request", http_status=response.status_code, error_code=error_code)

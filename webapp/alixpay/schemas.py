@@ -63,7 +63,8 @@ class BankTransfer(WireModel):
     bank_account_name: str | None = None
     bank_account_number: str | None = None
     bank_name: str | None = None
-    content_payment: str | None = None
+    content_payment: str | None = Field(default=None, validation_alias=AliasChoices("contentPayment", "content"))
+    bank_code: str | None = None
     total_payment: Amount | None = None
     qr_url: str | None = Field(default=None, validation_alias=AliasChoices("qrUrl", "qrCodeUrl"))
 

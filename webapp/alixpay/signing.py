@@ -64,6 +64,7 @@ def order_string(
 
     Layout: `externalOrderId|type|fiatAmount|status|secretKey`.
 
-    Decision (CONTRACT.md §5): the IPN uses our `secretKey`, not the order's `webhookSecretKey`.
+    Decision (CONTRACT.md §5, unsettled): answers end with our `secretKey`; IPNs with the secret
+    `ALIXPAY_IPN_SECRET` names (`secretKey` by default, or the order's `webhookSecretKey`): see `AlixPayClient`.
     """
     return SEPARATOR.join([external_order_id, order_type, amount_text(fiat_amount), status, secret_key])

@@ -76,5 +76,10 @@ def payable_banks() -> tuple[Bank, ...]:
     return tuple(bank for bank in all_banks() if bank.payable)
 
 
-def is_known_alix_code(code: str) -> bool:
-    return code in ALIX_BANK_CODES.values()
+def alix_bank_code(bank: Bank, style: str) -> str:
+    """What we send as `recipientBankCode`, decided by `ALIXPAY_BANK_CODE_STYLE`.
+
+    Alix Pay's code (`TECHCOMBANK`, as on the seed page) or the BIN (`970407`, what a client written against the
+    live API sends).
+    """
+    return bank.bin if style == "bin" else bank.alix_code or ""

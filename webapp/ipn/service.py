@@ -185,7 +185,7 @@ def assess(body: bytes, alixpay: AlixPayClient) -> Assessment:
         provider = OrderObject.model_validate(parse_json(body))
     except ValueError:  # also pydantic's ValidationError and a body that is not UTF-8
         return Assessment(IpnVerdict.MALFORMED, None)
-    if not alixpay.verify_order(provider):
+    if not alixpay.verify_ipn(provider):
         return Assessment(IpnVerdict.BAD_SIGNATURE, provider)
     return Assessment(None, provider)
 

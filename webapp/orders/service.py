@@ -12,6 +12,7 @@ from webapp.alixpay.client import AlixPayClient, CashoutOrder, alixpay_lang
 from webapp.alixpay.errors import AlixPayBadSignature, AlixPayOrderNotFound, AlixPayOutcomeUnknown, AlixPayRejected
 from webapp.alixpay.schemas import OrderObject
 from webapp.auth.session import CurrentUser
+from webapp.banks.directory import alix_bank_code
 from webapp.logs import bind_order
 from webapp.metrics import CREATIONS
 from webapp.orders.forms import Cashout
@@ -60,7 +61,7 @@ async def create_cashout(
             status=OrderStatus.CREATING.value,
             fiat_amount=cashout.fiat_amount,
             bank_bin=cashout.bank.bin,
-            bank_code=cashout.bank.alix_code or "",
+            bank_code=alix_bank_code(cashout.bank, alixpay.bank_code_style),
             bank_name=cashout.bank.short_name,
             account_number=cashout.account_number,
             account_tail=cashout.account_number[-4:],

@@ -4,6 +4,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeAlias
 
 import httpx
@@ -25,9 +26,10 @@ from webapp.alixpay.crypto import Signer, Verifier
 from webapp.db import make_engine, make_sessionmaker
 from webapp.sandbox import contract
 from webapp.sandbox.config import SandboxSettings
+from webapp.sandbox.dialects import chosen_dialect, chosen_error_shape, error_answer, order_fields, success_body
 from webapp.sandbox.engine import SandboxEngine, request_fingerprint
 from webapp.sandbox.faults import Faults
-from webapp.sandbox.store import Delivery, DeliveryAttempt, SandboxOrder, StatusEvent, metadata
+from webapp.sandbox.store import Delivery, DeliveryAttempt, SandboxOrder, StatusEvent, add_new_columns, metadata
 from webapp.security_headers import add_security_headers
 from webapp.templating import TEMPLATES_DIR, make_environment
 
@@ -36,30 +38,39 @@ Config: TypeAlias = NamedDependency[SandboxSettings]
 PartnerVerifier: TypeAlias = NamedDependency[Verifier]
 
 
-def envelope(
-    status_code: int, *, key: str, lang: str | None, data: dict[str, Any] | None = None, **values: object
-) -> Response[dict[str, Any]]:
-    body = {
-        "success": data is not None,
-        "message": contract.message(key, lang, **values),
-        "data": data,
-        "errorCode": 0 if data is not None else contract.ERROR_CODES[key],
-    }
-    return Response(body, status_code=status_code)
+@dataclass(frozen=True)
+class Answering:
+    """How this request is answered: its language, dialect and error shape (settings, then request headers)."""
+
+    lang: str | None
+    dialect: str
+    error_shape: str
+
+    @classmethod
+    def of(cls, request: Request, settings: SandboxSettings) -> "Answering":
+        return cls(
+            request.headers.get("lang"),
+            chosen_dialect(request.headers, settings.dialect),
+            chosen_error_shape(request.headers, settings.error_shape),
+        )
+
+    def ok(self, data: dict[str, Any]) -> Response[dict[str, Any]]:
+        body = success_body(order_fields(data, self.dialect), self.dialect, contract.message("ok", self.lang))
+        return Response(body, status_code=200)
+
+    def refuse(self, key: str, status_code: int = 400, **values: object) -> Response[dict[str, Any]]:
+        message = contract.message(key, self.lang, **values)
+        status, body = error_answer(self.error_shape, status_code, message, contract.ERROR_CODES[key])
+        return Response(body, status_code=status)
 
 
-def refuse(key: str, lang: str | None, status_code: int = 400, **values: object) -> Response[dict[str, Any]]:
-    return envelope(status_code, key=key, lang=lang, **values)
-
-
-async def read_request(request: Request) -> tuple[str | None, dict[str, Any] | None]:
-    """The `lang` header and the JSON object of the body (None when the body is not one)."""
-    lang = request.headers.get("lang")
+async def read_body(request: Request) -> dict[str, Any] | None:
+    """The JSON object of the body (None when the body is not one)."""
     try:
         body = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError):
-        return lang, None
-    return lang, body if isinstance(body, dict) else None
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def authenticate(body: dict[str, Any], signed_string: str, settings: SandboxSettings, verifier: Verifier) -> str | None:
@@ -71,67 +82,81 @@ def authenticate(body: dict[str, Any], signed_string: str, settings: SandboxSett
     return None
 
 
+def cashout_refusal(body: dict[str, Any] | None, settings: SandboxSettings) -> tuple[str, dict[str, object]] | None:
+    """What the seed page documents, in order: a JSON body, required fields, the signature, then the values."""
+    if body is None:
+        return "bad_json", {}
+    if missing := contract.missing_field(body, contract.CASHOUT_REQUIRED):
+        return "missing_field", {"field": missing}
+    if "extendInfo" in body and not isinstance(body["extendInfo"], dict):
+        return "missing_field", {"field": "extendInfo"}
+    try:
+        contract.cashout_signed_string(body, settings.secret_key.get_secret_value())
+    except (TypeError, ValueError):
+        return "amount", {"minimum": f"{settings.min_amount:,}"}
+    return None
+
+
 @post("/api/v2/orders/create-cashout", name="sandbox.create_cashout")
 async def create_cashout(
     request: Request, sandbox: Engine, settings: Config, partner_verifier: PartnerVerifier
 ) -> Response[dict[str, Any]]:
-    lang, body = await read_request(request)
-    if body is None:
-        return refuse("bad_json", lang)
-    missing = contract.missing_field(body, contract.CASHOUT_REQUIRED)
-    extend = body.get("extendInfo")
-    if missing is None and not isinstance(extend, dict):
-        missing = "extendInfo"
-    if missing is None:
-        missing = contract.missing_field(extend, contract.EXTEND_REQUIRED)
-        missing = f"extendInfo.{missing}" if missing else None
-    if missing:
-        return refuse("missing_field", lang, field=missing)
-    try:
-        signed = contract.cashout_signed_string(body, settings.secret_key.get_secret_value())
-    except (TypeError, ValueError):
-        return refuse("amount", lang, minimum=f"{settings.min_amount:,}")
+    answering = Answering.of(request, settings)
+    if answering.lang is not None and answering.lang not in contract.LANGUAGES:
+        return answering.refuse("lang")
+    body = await read_body(request)
+    if refusal := cashout_refusal(body, settings):
+        key, values = refusal
+        return answering.refuse(key, **values)
+    assert body is not None  # noqa: S101 (cashout_refusal refused every other case)
+    signed = contract.cashout_signed_string(body, settings.secret_key.get_secret_value())
     if failure := authenticate(body, signed, settings, partner_verifier):
-        return refuse(failure, lang)
+        return answering.refuse(failure)
     if violation := contract.cashout_rule_violation(body, settings.min_amount):
         key, values = violation
-        return refuse(key, lang, **values)
+        return answering.refuse(key, **values)
+    async with sandbox.sessionmaker() as session:
+        global_faults = await sandbox.global_faults(session)
+    if global_faults.strict_fields and (violation := contract.strict_rule_violation(body)):
+        key, values = violation
+        return answering.refuse(key, **values)
 
     async with sandbox.sessionmaker() as session, session.begin():
         existing = await session.get(SandboxOrder, body["externalOrderId"])
         if existing is not None:
             if existing.request_fingerprint != request_fingerprint(body):
-                return refuse("conflict", lang, status_code=409)
+                return answering.refuse("conflict", status_code=409)
             order = existing
         else:
-            order = await sandbox.create_order(session, body)
+            order = await sandbox.create_order(session, body, answering.dialect)
         faults = Faults.model_validate(order.faults)
         data = sandbox.order_object(order, faults=faults, for_ipn=False)
     if existing is None and faults.create_response == "error_500":
-        return refuse("internal", lang, status_code=500)
+        return answering.refuse("internal", status_code=500)
     if existing is None and faults.create_response == "hang":
         await asyncio.sleep(faults.hang_seconds)
-    return envelope(200, key="ok", lang=lang, data=data)
+    return answering.ok(data)
 
 
 @post("/api/v2/orders/details", name="sandbox.details")
 async def details(
     request: Request, sandbox: Engine, settings: Config, partner_verifier: PartnerVerifier
 ) -> Response[dict[str, Any]]:
-    lang, body = await read_request(request)
+    answering = Answering.of(request, settings)
+    body = await read_body(request)
     if body is None:
-        return refuse("bad_json", lang)
+        return answering.refuse("bad_json")
     if missing := contract.missing_field(body, contract.DETAILS_REQUIRED):
-        return refuse("missing_field", lang, field=missing)
+        return answering.refuse("missing_field", field=missing)
     signed = contract.details_signed_string(body, settings.secret_key.get_secret_value())
     if failure := authenticate(body, signed, settings, partner_verifier):
-        return refuse(failure, lang)
+        return answering.refuse(failure)
     async with sandbox.sessionmaker() as session:
         order = await session.get(SandboxOrder, body["externalOrderId"])
     if order is None:
-        return refuse("not_found", lang, status_code=404)
+        return answering.refuse("not_found", status_code=404)
     data = sandbox.order_object(order, faults=Faults.model_validate(order.faults), for_ipn=False)
-    return envelope(200, key="ok", lang=lang, data=data)
+    return answering.ok(data)
 
 
 async def order_report(sandbox: SandboxEngine, order: SandboxOrder) -> dict[str, Any]:
@@ -161,6 +186,7 @@ async def order_report(sandbox: SandboxEngine, order: SandboxOrder) -> dict[str,
         "fiatAmount": order.fiat_amount,
         "plan": order.plan,
         "faults": order.faults,
+        "dialect": order.dialect,
         "createdAt": order.created_at.isoformat(),
         "expiresAt": order.expires_at.isoformat(),
         "request": {key: value for key, value in order.request.items() if key not in ("signature", "webhookSecretKey")},
@@ -241,7 +267,7 @@ async def set_faults(sandbox: Engine, data: Annotated[Faults, Body()]) -> dict[s
 @post("/admin/faults", name="sandbox.admin.faults_form", status_code=303)
 async def set_faults_from_form(sandbox: Engine, data: URLEncodedBody[dict[str, str]]) -> Redirect:
     """The page's fault form: checkboxes and numbers in, the same `Faults` as the JSON API."""
-    flags = ("out_of_order", "corrupt_signature", "wrong_key", "drop")
+    flags = ("out_of_order", "corrupt_signature", "wrong_key", "drop", "strict_fields")
     try:
         faults = Faults(
             duplicate=int(data.get("duplicate") or 1),
@@ -296,6 +322,7 @@ def create_sandbox_app(
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         async with engine.begin() as connection:
             await connection.run_sync(metadata.create_all)
+            await connection.run_sync(add_new_columns)
         try:
             async with sandbox.running():
                 yield

@@ -1,11 +1,13 @@
 """Sandbox settings, from `SANDBOX_*` environment variables; defaults match the app's development defaults."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from webapp.config import DEV_ALIXPAY_SECRET_KEY, DEV_DIR
+from webapp.sandbox.dialects import Dialect, ErrorShape
 
 
 class SandboxSettings(BaseSettings):
@@ -28,3 +30,9 @@ class SandboxSettings(BaseSettings):
     max_attempts: int = 6
     ipn_timeout_seconds: float = 5.0
     tick_seconds: float = 0.1
+    dialect: Dialect = "documented"
+    """How successful answers and IPNs are shaped (a request may choose with `X-Sandbox-Dialect`)."""
+    error_shape: ErrorShape = "envelope-4xx"
+    """How refusals are shaped (a request may choose with `X-Sandbox-Error-Shape`)."""
+    ipn_secret: Literal["secret_key", "webhook_secret_key"] = "secret_key"  # noqa: S105 (a choice, not a secret)
+    """The secret IPN signatures end with: ours, or the order's `webhookSecretKey` (CONTRACT.md §5)."""

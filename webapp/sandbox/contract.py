@@ -4,10 +4,22 @@ The signed strings are written here again on purpose, from CONTRACT.md and not f
 so a mistake on one side is caught by the other; both are pinned to the shared vectors by tests.
 """
 
+import csv
 import re
+from functools import cache
+from pathlib import Path
 from typing import Any
 
-from webapp.banks.directory import is_known_alix_code
+BANKS_CSV = Path(__file__).with_name("banks.csv")
+LANGUAGES = ("en", "vi", "cn")
+
+
+@cache
+def known_banks() -> frozenset[str]:
+    """The sandbox's own list of the banks Alix Pay pays out to: codes and BINs (never the app's table)."""
+    with BANKS_CSV.open(encoding="utf-8", newline="") as csv_file:
+        rows = list(csv.DictReader(csv_file))
+    return frozenset(row["code"] for row in rows) | frozenset(row["bin"] for row in rows)
 
 
 def _int_text(amount: Any) -> str:
@@ -44,7 +56,8 @@ CASHOUT_REQUIRED = (
     "signature",
 )
 DETAILS_REQUIRED = ("partnerCode", "externalOrderId", "signature")
-EXTEND_REQUIRED = ("transferContent", "recipientName", "recipientNumber", "recipientBankCode")
+STRICT_EXTEND_REQUIRED = ("transferContent", "recipientName", "recipientNumber", "recipientBankCode")
+"""Required only with the `strict_fields` fault: the seed page marks `extendInfo` and its fields optional."""
 
 ACCOUNT_RE = re.compile(r"^[0-9]{6,19}$")
 NAME_RE = re.compile(r"^[A-Z](?:[A-Z ]{0,48})[A-Z]$")
@@ -82,6 +95,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "cn": "转账内容最多 19 个字母、数字或空格",
     },
     "email": {"en": "Invalid user email", "vi": "Email người dùng không hợp lệ", "cn": "用户邮箱无效"},
+    "lang": {"en": "Unsupported language", "vi": "Ngôn ngữ không được hỗ trợ", "cn": "不支持的语言"},
     "conflict": {
         "en": "This externalOrderId was already used for a different order",
         "vi": "externalOrderId này đã được dùng cho một lệnh khác",
@@ -96,6 +110,7 @@ ERROR_CODES = {
     "missing_field": 1002,
     "unknown_partner": 1003,
     "bad_signature": 1004,
+    "lang": 1005,
     "currency": 1101,
     "crypto": 1102,
     "amount": 1103,
@@ -123,8 +138,8 @@ def missing_field(body: dict[str, Any], required: tuple[str, ...]) -> str | None
 
 
 def cashout_rule_violation(body: dict[str, Any], min_amount: int) -> tuple[str, dict[str, object]] | None:
-    """The first field rule the request breaks, as (message key, values), or None."""
-    extend = body["extendInfo"]
+    """The first documented rule the request breaks, as (message key, values), or None."""
+    extend = body.get("extendInfo") or {}
     amount = body["fiatAmount"]
     if body.get("fiatCurrency", "VND") != "VND":
         return "currency", {}
@@ -132,8 +147,17 @@ def cashout_rule_violation(body: dict[str, Any], min_amount: int) -> tuple[str, 
         return "crypto", {}
     if isinstance(amount, bool) or not isinstance(amount, int | float) or amount != int(amount) or amount < min_amount:
         return "amount", {"minimum": f"{min_amount:,}"}
+    if extend.get("recipientBankCode") and str(extend["recipientBankCode"]) not in known_banks():
+        return "bank", {}
+    return None
+
+
+def strict_rule_violation(body: dict[str, Any]) -> tuple[str, dict[str, object]] | None:
+    """Our own client's form rules (CONTRACT.md §4), enforced only with the `strict_fields` fault."""
+    extend = body.get("extendInfo") or {}
+    if missing := missing_field(extend, STRICT_EXTEND_REQUIRED):
+        return "missing_field", {"field": f"extendInfo.{missing}"}
     checks = (
-        ("bank", is_known_alix_code(str(extend["recipientBankCode"]))),
         ("account", bool(ACCOUNT_RE.match(str(extend["recipientNumber"])))),
         ("name", bool(NAME_RE.match(str(extend["recipientName"]))) and "  " not in str(extend["recipientName"])),
         ("content", bool(CONTENT_RE.match(str(extend["transferContent"])))),

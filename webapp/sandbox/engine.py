@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from webapp.alixpay.crypto import Signer
 from webapp.sandbox.config import SandboxSettings
 from webapp.sandbox.contract import order_signed_string
+from webapp.sandbox.dialects import order_fields
 from webapp.sandbox.faults import Faults
 from webapp.sandbox.store import Delivery, DeliveryAttempt, GlobalFaults, SandboxOrder, StatusEvent, now
 
@@ -40,12 +41,12 @@ DESCRIPTIONS = {
 
 def plan_for(request: dict[str, Any]) -> tuple[list[str], str]:
     """The statuses an order will go through, chosen by the documented magic inputs, and a reason."""
-    extend = request["extendInfo"]
-    if str(extend["recipientNumber"]).endswith("0000"):
+    extend = request.get("extendInfo") or {}
+    if str(extend.get("recipientNumber", "")).endswith("0000"):
         return ["FAIL"], "account ends in 0000"
     if int(request["fiatAmount"]) == 66_666:
         return ["ERROR"], "amount 66 666"
-    if extend["recipientName"] == "EXPIRE ME":
+    if extend.get("recipientName") == "EXPIRE ME":
         return ["FAIL"], "expired"
     return list(HAPPY_PATH), ""
 
@@ -77,7 +78,7 @@ class SandboxEngine:
     ) -> dict[str, Any]:
         """The order as Alix Pay describes it, signed (or mis-signed, when a fault asks for it)."""
         faults = faults or Faults()
-        extend = order.request["extendInfo"]
+        extend = order.request.get("extendInfo") or {}
         paid = order.status not in ("AWAITING_PAYMENT", "FAIL", "ERROR")
         data: dict[str, Any] = {
             "externalOrderId": order.external_order_id,
@@ -93,10 +94,10 @@ class SandboxEngine:
                 "txHash": order.tx_hash,
             },
             "bankTransfer": {
-                "bankAccountName": extend["recipientName"],
-                "bankAccountNumber": extend["recipientNumber"],
-                "bankName": extend["recipientBankCode"],
-                "contentPayment": extend["transferContent"],
+                "bankAccountName": extend.get("recipientName", ""),
+                "bankAccountNumber": extend.get("recipientNumber", ""),
+                "bankName": extend.get("recipientBankCode", ""),
+                "contentPayment": extend.get("transferContent", ""),
                 "totalPayment": order.fiat_amount,
                 "qrUrl": "",
             },
@@ -109,11 +110,21 @@ class SandboxEngine:
         wrong_key = faults.wrong_key if for_ipn else faults.answer_signature == "wrong_key"
         corrupt = faults.corrupt_signature if for_ipn else faults.answer_signature == "corrupt"
         signer = self._stranger if wrong_key else self._signer
-        signature = signer.sign(order_signed_string(data, self._secret_key))
+        signature = signer.sign(order_signed_string(data, self._signing_secret(order, for_ipn=for_ipn)))
         if corrupt:
             signature = ("B" if signature[0] == "A" else "A") + signature[1:]
         data["signature"] = signature
         return data
+
+    def ipn_body(self, order: SandboxOrder, faults: Faults) -> bytes:
+        """An IPN in the dialect the order was created in."""
+        return json.dumps(order_fields(self.order_object(order, faults=faults), order.dialect)).encode()
+
+    def _signing_secret(self, order: SandboxOrder, *, for_ipn: bool) -> str:
+        """Answers end with `secretKey`; IPNs with it or the order's `webhookSecretKey`, as configured."""
+        if for_ipn and self.settings.ipn_secret == "webhook_secret_key":  # noqa: S105 (a choice, not a secret)
+            return str(order.request.get("webhookSecretKey", ""))
+        return self._secret_key
 
     async def global_faults(self, session: AsyncSession) -> Faults:
         row = await session.get(GlobalFaults, 1)
@@ -127,7 +138,7 @@ class SandboxEngine:
             else:
                 row.faults = faults.model_dump()
 
-    async def create_order(self, session: AsyncSession, request: dict[str, Any]) -> SandboxOrder:
+    async def create_order(self, session: AsyncSession, request: dict[str, Any], dialect: str) -> SandboxOrder:
         """Store a new order in AWAITING_PAYMENT and queue its first IPN; the caller commits."""
         plan, reason = plan_for(request)
         created = now()
@@ -141,6 +152,7 @@ class SandboxEngine:
             status="AWAITING_PAYMENT",
             plan=plan,
             faults=(await self.global_faults(session)).model_dump(),
+            dialect=dialect,
             created_at=created,
             expires_at=expires_at,
             next_step_at=expires_at if reason == "expired" else created + timedelta(seconds=self.settings.speed),
@@ -153,7 +165,7 @@ class SandboxEngine:
     async def _record_status(self, session: AsyncSession, order: SandboxOrder, reason: str) -> None:
         session.add(StatusEvent(external_order_id=order.external_order_id, status=order.status, reason=reason))
         faults = Faults.model_validate(order.faults)
-        body = json.dumps(self.order_object(order, faults=faults)).encode()
+        body = self.ipn_body(order, faults)
         state = "dropped" if faults.drop else "held" if faults.out_of_order else "pending"
         due = now() + timedelta(seconds=faults.delay_seconds)
         for _ in range(faults.duplicate):
@@ -207,7 +219,7 @@ class SandboxEngine:
         async with self.sessionmaker() as session, session.begin():
             order = await session.get(SandboxOrder, external_order_id)
             if order is not None:
-                body = json.dumps(self.order_object(order, faults=Faults.model_validate(order.faults))).encode()
+                body = self.ipn_body(order, Faults.model_validate(order.faults))
                 session.add(
                     Delivery(external_order_id=external_order_id, status=order.status, body=body, next_attempt_at=now())
                 )

@@ -6,7 +6,7 @@ Its tables live on a separate registry, so they never appear in the app's metada
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary
+from sqlalchemy import JSON, Column, Connection, LargeBinary, inspect, text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -31,6 +31,8 @@ class SandboxOrder(SandboxModel, table=True):
     plan: list[str] = Field(sa_column=Column(JSON, nullable=False))
     """Statuses still to come, in order."""
     faults: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    dialect: str = "documented"
+    """How this order's answers and IPNs are shaped (chosen when it was created)."""
     description: str = ""
     tx_hash: str | None = None
     created_at: datetime = Field(default_factory=now)
@@ -82,6 +84,15 @@ class GlobalFaults(SandboxModel, table=True):
 
     id: int = Field(default=1, primary_key=True)
     faults: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    dialect: str = "documented"
+    """How this order's answers and IPNs are shaped (chosen when it was created)."""
 
 
 metadata = SandboxModel.metadata
+
+
+def add_new_columns(connection: Connection) -> None:
+    """The sandbox keeps no migrations: a database from an older version gets the columns added since."""
+    existing = {column["name"] for column in inspect(connection).get_columns("sandbox_order")}
+    if "dialect" not in existing:
+        connection.execute(text("ALTER TABLE sandbox_order ADD COLUMN dialect VARCHAR DEFAULT 'documented' NOT NULL"))
