@@ -29,7 +29,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     from webapp.logs import configure_logging
 
-    configure_logging(json=Settings().logs_as_json)
+    settings = Settings()
+    if args.workers > 1 and settings.database.url.startswith("sqlite"):
+        print("--workers needs PostgreSQL: SQLite serves one process (see docs/deploy.md)", file=sys.stderr)  # noqa: T201
+        return 2
+    configure_logging(json=settings.logs_as_json)
     uvicorn.run(
         "webapp.app:create_app",
         factory=True,

@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     db_sessionmaker = make_sessionmaker(engine)
     secure_cookies = settings.is_production
     alixpay = alixpay_client(settings)
-    channels = make_channels()
+    channels = make_channels(settings.database.url, settings.channels_redis_url)
     changes = StatusChanges(db_sessionmaker, channels)
     session_store = DatabaseStore(db_sessionmaker)
     oidc = OidcClient(settings.oidc, redirect_uri=f"{settings.public_base_url.rstrip('/')}/auth/callback")

@@ -120,6 +120,8 @@ class Settings(BaseSettings):
     """Malformed, badly signed and oversized receipts are deleted after this long; all others are kept."""
     cleanup_interval_seconds: float = 15 * 60.0
     """How often expired sessions and old junk receipts are deleted."""
+    channels_redis_url: str | None = None
+    """Live updates through Redis instead of PostgreSQL LISTEN/NOTIFY (needs the `redis` extra)."""
     metrics_token: SecretStr | None = None
     """A bearer token `/metrics` asks for; in production, without one, `/metrics` is off."""
     log_json: bool | None = None

@@ -1,23 +1,70 @@
-"""Live order updates through Litestar's channels plugin: a memory backend here, PostgreSQL when scaled out.
+"""Live order updates through Litestar's channels plugin, with the backend that fits the deployment.
 
-Only a signal crosses the channel; each subscriber renders the fragment itself, in its own language.
+PostgreSQL LISTEN/NOTIFY when the database is PostgreSQL (every instance hears every change), Redis when
+`CHANNELS_REDIS_URL` is set, memory for SQLite (one instance by definition). Only a signal crosses the channel;
+each subscriber renders the fragment itself, in its own language.
 """
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
+import asyncpg
 from litestar.channels import ChannelsPlugin
+from litestar.channels.backends.asyncpg import AsyncPgChannelsBackend
+from litestar.channels.backends.base import ChannelsBackend
 from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.response import ServerSentEvent, ServerSentEventMessage
+from sqlalchemy.engine import make_url
 
 from webapp.metrics import SSE_STREAMS
 
 KEEP_ALIVE_SECONDS = 15
 
 
-def make_channels() -> ChannelsPlugin:
-    return ChannelsPlugin(backend=MemoryChannelsBackend(), arbitrary_channels_allowed=True)
+def channels_backend(database_url: str, redis_url: str | None) -> ChannelsBackend:
+    """The one place the backend is chosen."""
+    if redis_url:
+        from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+        from redis.asyncio import Redis
+
+        return RedisChannelsPubSubBackend(redis=Redis.from_url(redis_url), key_prefix="CASHOUT_CHANNELS")
+    url = make_url(database_url)
+    if url.get_backend_name() == "postgresql":
+        return PatientPgChannelsBackend(dsn=url.set(drivername="postgresql").render_as_string(hide_password=False))
+    return MemoryChannelsBackend()
+
+
+class PatientPgChannelsBackend(AsyncPgChannelsBackend):
+    """LISTEN/NOTIFY that lets the app start while PostgreSQL is down (`/readyz` says so).
+
+    The listening connection is made at start-up if it can be, else at the first subscription.
+    """
+
+    async def on_startup(self) -> None:
+        self._listener_lock = asyncio.Lock()
+        self._queue = asyncio.Queue()
+        self._listener_conn = None  # type: ignore[assignment]
+        with contextlib.suppress(OSError, asyncpg.PostgresError):
+            self._listener_conn = await self._connect()
+
+    async def on_shutdown(self) -> None:
+        async with self._listener_lock:
+            if self._listener_conn is not None:
+                await self._listener_conn.close()
+            self._subscribed_channels.clear()
+            self._queue = None
+
+    async def subscribe(self, channels: Iterable[str]) -> None:
+        async with self._listener_lock:
+            if self._listener_conn is None or self._listener_conn.is_closed():
+                self._listener_conn = await self._connect()
+                self._subscribed_channels.clear()
+        await super().subscribe(channels)
+
+
+def make_channels(database_url: str = "sqlite://", redis_url: str | None = None) -> ChannelsPlugin:
+    return ChannelsPlugin(backend=channels_backend(database_url, redis_url), arbitrary_channels_allowed=True)
 
 
 def order_channel(order_id: int) -> str:
@@ -61,4 +108,4 @@ def change_stream(
                 next_change.cancel()
             yield ServerSentEventMessage(data="", event="done")
 
-    return ServerSentEvent(stream(), headers={"cache-control": "no-store", "x-accel-buffering": "no"})
+    return ServerSentEvent(stream())  # Litestar sets cache-control: no-cache and x-accel-buffering: no itself

@@ -5,7 +5,7 @@ instances never poll the same order at once; SQLite has one instance by definiti
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -24,9 +24,8 @@ for _outcome in ("answered", "not_found", "failed"):  # exported from the start,
     POLLS.labels(_outcome)
 
 
-async def due_orders(session: AsyncSession, silence: timedelta) -> list[tuple[int, str]]:
+async def due_orders(session: AsyncSession, quiet_since: datetime) -> list[tuple[int, str]]:
     """(id, externalOrderId) of the orders to poll now, the longest quiet first."""
-    quiet_since = utcnow() - silence
     query = (
         select(Order.id, Order.external_order_id)
         .where(
@@ -41,17 +40,27 @@ async def due_orders(session: AsyncSession, silence: timedelta) -> list[tuple[in
 
 
 async def reconcile_order(
-    order_id: int, *, changes: StatusChanges, alixpay: AlixPayClient, source: str = "poll", include_final: bool = False
+    order_id: int,
+    *,
+    changes: StatusChanges,
+    alixpay: AlixPayClient,
+    source: str = "poll",
+    include_final: bool = False,
+    polled_before: datetime | None = None,
 ) -> ProviderOutcome | None:
     """Poll one order and apply what Alix Pay says, through the one owner of status changes; None if not polled.
 
     Support's "Check status now" polls with `source="manual"`, also a final order (nothing is applied to it).
+    With `polled_before`, an order another instance polled since then is left alone: the claim below is taken
+    only after the list of due orders was read.
     """
     async with changes.unit() as change:
         claimed = (
             await change.session.exec(select(Order).where(Order.id == order_id).with_for_update(skip_locked=True))
         ).first()
         if claimed is None or (is_final(claimed.status) and not include_final):
+            return None
+        if polled_before and claimed.last_polled_at and claimed.last_polled_at >= polled_before:
             return None
         claimed.last_polled_at = utcnow()
         previous = claimed.status
@@ -85,12 +94,13 @@ async def reconcile_order(
 
 
 async def reconcile_once(*, changes: StatusChanges, alixpay: AlixPayClient, silence: timedelta) -> int:
+    quiet_since = utcnow() - silence
     async with changes.db_sessionmaker() as session:
-        due = await due_orders(session, silence)
+        due = await due_orders(session, quiet_since)
     for order_id, external_id in due:
         with about_order(external_id):
             try:
-                await reconcile_order(order_id, changes=changes, alixpay=alixpay)
+                await reconcile_order(order_id, changes=changes, alixpay=alixpay, polled_before=quiet_since)
             except Exception:  # one order that cannot be polled must not keep the others from it
                 logger.exception("order id %s: reconciliation failed", order_id)
     return len(due)

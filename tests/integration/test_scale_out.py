@@ -1,0 +1,238 @@
+"""Several app instances on one PostgreSQL database: live updates cross instances, work is done once, nothing lost.
+
+Real processes (`python -m webapp serve`), the real IdP, a fresh PostgreSQL database per test.
+"""
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlmodel import col, select
+
+from tests.conftest import RsaKeys, create_schema
+from tests.integration.conftest import LiveApp, make_client
+from tests.integration.flow import signed_in_client
+from tests.integration.ipn_bodies import ipn_body
+from tests.oidc_support import Idp
+from tests.support import SandboxServer, async_wait_for, running_process
+from webapp.alixpay.client import CashoutOrder
+from webapp.auth.models import User
+from webapp.config import AlixPaySettings, DatabaseSettings, Settings
+from webapp.db import make_engine, make_sessionmaker
+from webapp.devstack import free_port
+from webapp.ipn.models import IpnReceipt
+from webapp.orders.live import make_channels
+from webapp.orders.models import Order, OrderEvent, OrderTransition
+from webapp.orders.reconcile import reconcile_once
+from webapp.orders.transitions import StatusChanges
+
+
+@dataclass
+class Cluster:
+    database_url: str
+    settings: Settings
+    env: dict[str, str]
+    log_dir: Path
+
+    @contextlib.contextmanager
+    def instance(self, name: str, *, workers: int = 1) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        args = [sys.executable, "-m", "webapp", "serve", "--port", str(port), "--workers", str(workers)]
+        env = {**self.env, "PUBLIC_BASE_URL": url}
+        with running_process(
+            args, env=env, log_file=self.log_dir / f"{name}.log", ready_url=f"{url}/healthz", what=name
+        ) as process:
+            yield url, process
+
+
+@pytest.fixture
+async def cluster(database_url: str, rsa_keys: RsaKeys, idp: Idp, tmp_path: Path) -> Cluster:
+    await create_schema(database_url)
+    settings = Settings(
+        database=DatabaseSettings(url=database_url),
+        alixpay=AlixPaySettings(private_key_file=rsa_keys.partner.private, public_key_files=[rsa_keys.alix.public]),
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "ALIXPAY_PRIVATE_KEY_FILE": str(rsa_keys.partner.private),
+        "ALIXPAY_PUBLIC_KEY_FILES": str(rsa_keys.alix.public),
+        "ALIXPAY_BASE_URL": "http://127.0.0.1:9",  # no Alix Pay needed: IPNs come from the test
+        "OIDC_DISCOVERY_URL": f"{idp.url}/.well-known/openid-configuration",
+        "OIDC_CLIENT_ID": "cashout-cluster",
+        "IPN_REPLAY_GRACE_SECONDS": "1",
+        "IPN_REPLAY_INTERVAL_SECONDS": "0.3",
+        "RECONCILE_INTERVAL_SECONDS": "3600",
+    }
+    return Cluster(database_url, settings, env, tmp_path)
+
+
+async def seed_orders(cluster: Cluster, email: str, count: int) -> list[str]:
+    engine = make_engine(cluster.database_url)
+    async with make_sessionmaker(engine)() as session, session.begin():
+        user = (await session.exec(select(User).where(User.email == email))).first()
+        if user is None:
+            user = User(issuer="https://idp", subject=email, email=email)
+            session.add(user)
+            await session.flush()
+        orders = [
+            Order(
+                external_order_id=str(uuid.uuid4()),
+                submission_id=uuid.uuid4().hex,
+                user_id=user.id,
+                user_email=email,
+                status="AWAITING_PAYMENT",
+                fiat_amount=100000,
+                bank_bin="970407",
+                bank_code="TECHCOMBANK",
+                bank_name="Techcombank",
+                account_number="19030413601018",
+                account_tail="1018",
+                recipient_name="NGUYEN VAN ANH",
+                transfer_content="RUT TIEN ABCDEFGH",
+                provider_order={"type": "CASH_OUT"},
+            )
+            for _ in range(count)
+        ]
+        session.add_all(orders)
+    await engine.dispose()
+    return [order.external_order_id for order in orders]
+
+
+async def signed_in(url: str, settings: Settings) -> httpx.AsyncClient:
+    app = LiveApp(url, settings, sandbox=None)  # type: ignore[arg-type]
+    return await signed_in_client(app)
+
+
+async def next_status(stream: AsyncIterator[str], needle: str, timeout: float = 15) -> str:
+    async def read() -> str:
+        async for line in stream:
+            if line.startswith("data:") and needle in line:
+                return line
+        raise AssertionError("the stream ended")
+
+    return await asyncio.wait_for(read(), timeout)
+
+
+def redis_is_reachable() -> bool:
+    import socket
+
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", 6379), timeout=1):
+        return True
+    return False
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "redis"])
+async def test_an_ipn_received_by_one_instance_updates_a_page_open_on_the_other(
+    cluster: Cluster, rsa_keys: RsaKeys, backend: str
+) -> None:
+    if backend == "redis":
+        if not redis_is_reachable():
+            pytest.skip("no Redis on 127.0.0.1:6379 (the PostgreSQL backend is the default and is tested)")
+        cluster.env["CHANNELS_REDIS_URL"] = "redis://127.0.0.1:6379/15"
+    with cluster.instance("a") as (url_a, _), cluster.instance("b") as (url_b, _):
+        person = await signed_in(url_a, cluster.settings)
+        (order_id,) = await seed_orders(cluster, "user@example.com", 1)
+        on_b = httpx.AsyncClient(base_url=url_b, cookies=person.cookies, timeout=20)
+        async with on_b, on_b.stream("GET", f"/orders/{order_id}/events") as events:
+            assert events.status_code == 200
+            lines = events.aiter_lines()
+            await next_status(lines, "sending VND to your bank")
+            body = ipn_body(cluster.settings, rsa_keys.alix.private, order_id=order_id)
+            answer = httpx.post(f"{url_a}/ipn/alixpay", content=body)
+            assert answer.json() == {"verdict": "applied"}
+            await next_status(lines, "Money sent — finishing up")  # heard on B through the shared backend
+        await person.aclose()
+
+
+async def test_with_two_workers_every_stream_hears_every_update(cluster: Cluster, rsa_keys) -> None:
+    with cluster.instance("workers", workers=2) as (url, _):
+        person = await signed_in(url, cluster.settings)
+        (order_id,) = await seed_orders(cluster, "user@example.com", 1)
+        async with contextlib.AsyncExitStack() as stack:
+            streams = []
+            for _ in range(8):  # spread over both workers by the kernel
+                client = await stack.enter_async_context(httpx.AsyncClient(base_url=url, cookies=person.cookies))
+                response = await stack.enter_async_context(client.stream("GET", f"/orders/{order_id}/events"))
+                lines = response.aiter_lines()
+                await next_status(lines, "sending VND to your bank")
+                streams.append(lines)
+            body = ipn_body(cluster.settings, rsa_keys.alix.private, order_id=order_id)
+            assert httpx.post(f"{url}/ipn/alixpay", content=body).json() == {"verdict": "applied"}
+            await asyncio.gather(*(next_status(lines, "Money sent — finishing up") for lines in streams))
+        await person.aclose()
+
+
+async def test_killing_an_instance_mid_burst_loses_no_receipt_and_applies_each_once(cluster: Cluster, rsa_keys) -> None:
+    order_ids = await seed_orders(cluster, "burst@example.com", 30)
+    bodies = [ipn_body(cluster.settings, rsa_keys.alix.private, order_id=order_id) for order_id in order_ids]
+    with cluster.instance("survivor"), cluster.instance("victim") as (victim_url, victim):
+        async with httpx.AsyncClient(base_url=victim_url, timeout=10) as client:
+
+            async def deliver(body: bytes) -> None:
+                with contextlib.suppress(httpx.HTTPError):
+                    await client.post("/ipn/alixpay", content=body)
+
+            burst = asyncio.gather(*(deliver(body) for body in bodies))
+            await asyncio.sleep(0.15)
+            os.kill(victim.pid, signal.SIGKILL)
+            await burst
+        engine = make_engine(cluster.database_url)
+        sessionmaker = make_sessionmaker(engine)
+
+        async def all_judged() -> list[IpnReceipt] | None:
+            async with sessionmaker() as session:
+                receipts = list((await session.exec(select(IpnReceipt))).all())
+            return receipts if all(receipt.verdict for receipt in receipts) else None
+
+        receipts = await async_wait_for(all_judged, what="the survivor to finish every stored receipt", timeout=30)
+        async with sessionmaker() as session:
+            transitions = (await session.exec(select(OrderTransition))).all()
+            orders = {o.id: o.external_order_id for o in (await session.exec(select(Order))).all()}
+        await engine.dispose()
+    applied_per_order = {orders[t.order_id] for t in transitions}
+    assert len(transitions) == len(applied_per_order)  # no status applied twice
+    stored_for = {receipt.external_order_id for receipt in receipts}
+    assert stored_for == applied_per_order  # every stored receipt was applied, by the victim or the survivor
+    assert receipts, "the victim stored nothing before it died: the test proved nothing"
+
+
+async def test_reconciliation_on_two_instances_at_once_polls_each_order_once(
+    database_url: str, sandbox: SandboxServer, rsa_keys: RsaKeys
+) -> None:
+    await create_schema(database_url)
+    cluster = Cluster(database_url, Settings(), {}, Path())
+    order_ids = await seed_orders(cluster, "quiet@example.com", 10)
+    client = make_client(sandbox, rsa_keys)
+    for order_id in order_ids:  # the orders exist at Alix Pay; our side has heard nothing for a while
+        await client.create_cashout(
+            CashoutOrder(order_id, "quiet@example.com", 100000, "TECHCOMBANK", "19030413601018", "NGUYEN VAN A", "RUT")
+        )
+    engines = [make_engine(database_url) for _ in range(2)]
+    async with make_sessionmaker(engines[0])() as session, session.begin():
+        for order in (await session.exec(select(Order))).all():
+            order.updated_at = datetime.now(UTC) - timedelta(hours=1)
+    instances = [StatusChanges(make_sessionmaker(engine), make_channels()) for engine in engines]
+    await asyncio.gather(
+        *(reconcile_once(changes=changes, alixpay=client, silence=timedelta(minutes=5)) for changes in instances)
+    )
+    async with make_sessionmaker(engines[0])() as session:
+        polls = (await session.exec(select(OrderEvent.order_id).where(col(OrderEvent.kind) == "poll"))).all()
+    await client.aclose()
+    for engine in engines:
+        await engine.dispose()
+    assert sorted(polls) == sorted(set(polls)) and len(polls) == 10  # each order polled exactly once
+
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
