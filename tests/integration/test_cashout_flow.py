@@ -55,6 +55,7 @@ async def test_cashout_walks_to_success_and_the_page_follows_live(live_app: Live
     assert set(verdicts) <= {"applied", "duplicate"}
     status_events = [line for line in events if line.startswith("data: ") and "order-status" in line]
     assert status_events, events
+    assert not any("hx-trigger" in line for line in events)  # the live stream brings changes: no polling beside it
     page = "\n".join(events)
     assert "Done — the money has been paid out" in page
     assert len(sandbox_orders(live_app, order_id)) == 1

@@ -217,6 +217,7 @@ async def test_signed_ipn_that_disagrees_with_the_order_is_stored_flagged_and_no
     page = await order_status_html(seeded, order)
     assert "does not match it, so it was not applied" in page
     assert "Done — the money has been paid out" not in page
+    assert 'hx-trigger="every 10s"' in page  # the page as first served polls, in case no live stream can open
 
 
 async def order_status_html(settings: Settings, order: Order) -> str:

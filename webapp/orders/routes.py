@@ -244,6 +244,7 @@ class OrderController(Controller):
             async with db_sessionmaker() as session:
                 current = await order_for_user(session, order_id, user)
                 context = await status_context(session, current)  # type: ignore[arg-type]
-            return template.render(request=request, **context), context["final"]
+            # Sent over the live stream, the fragment does not poll: the stream brings every change.
+            return template.render(request=request, live=True, **context), context["final"]
 
         return change_stream(channels, order.id or 0, render, event="status")
