@@ -12,6 +12,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlmodel import select
 
+from tests.builders import make_order
 from tests.conftest import RsaKeys, create_schema
 from tests.integration.conftest import both_databases
 from tests.integration.ipn_bodies import EXTERNAL_ID, HOSTILE, ipn_body
@@ -38,23 +39,7 @@ async def seed_order(settings: Settings) -> None:
         user = User(issuer="https://idp", subject="u1", email="u1@example.com")
         session.add(user)
         await session.flush()
-        session.add(
-            Order(
-                external_order_id=EXTERNAL_ID,
-                submission_id="s1",
-                user_id=user.id,
-                user_email=user.email,
-                status="AWAITING_PAYMENT",
-                fiat_amount=100000,
-                bank_bin="970407",
-                bank_code="TECHCOMBANK",
-                bank_name="Techcombank",
-                account_number="19030413601018",
-                recipient_name="NGUYEN VAN ANH",
-                transfer_content="RUT TIEN ABCDEFGH",
-                provider_order={"type": "CASH_OUT"},
-            )
-        )
+        session.add(make_order(user_id=user.id, email=user.email, external_order_id=EXTERNAL_ID, submission_id="s1"))
     await engine.dispose()
 
 

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
+from tests.builders import make_order
 from tests.conftest import RsaKeys, create_schema
 from tests.integration.conftest import LiveApp, make_client
 from tests.integration.flow import signed_in_client
@@ -86,25 +86,7 @@ async def seed_orders(cluster: Cluster, email: str, count: int) -> list[str]:
             user = User(issuer="https://idp", subject=email, email=email)
             session.add(user)
             await session.flush()
-        orders = [
-            Order(
-                external_order_id=str(uuid.uuid4()),
-                submission_id=uuid.uuid4().hex,
-                user_id=user.id,
-                user_email=email,
-                status="AWAITING_PAYMENT",
-                fiat_amount=100000,
-                bank_bin="970407",
-                bank_code="TECHCOMBANK",
-                bank_name="Techcombank",
-                account_number="19030413601018",
-                account_tail="1018",
-                recipient_name="NGUYEN VAN ANH",
-                transfer_content="RUT TIEN ABCDEFGH",
-                provider_order={"type": "CASH_OUT"},
-            )
-            for _ in range(count)
-        ]
+        orders = [make_order(user_id=user.id, email=email) for _ in range(count)]
         session.add_all(orders)
     await engine.dispose()
     return [order.external_order_id for order in orders]

@@ -4,7 +4,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -14,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from tests.builders import make_order
 from tests.conftest import create_schema
 from tests.integration.conftest import both_databases
 from tests.support import ROOT
@@ -37,25 +37,16 @@ async def sessionmaker(database_url: str) -> AsyncIterator[async_sessionmaker[As
 
 
 def order(user: User, number: int, **fields: object) -> Order:
-    account = fields.pop("account_number", f"{number:010d}")
-    values = {
-        "external_order_id": str(uuid.uuid4()),
-        "submission_id": uuid.uuid4().hex,
-        "user_id": user.id,
-        "user_email": user.email,
+    """The `number`th order of `user`, placed `number` minutes ago; account and content differ per number."""
+    values: dict[str, object] = {
         "status": "SUCCESS",
         "fiat_amount": 100_000 + number,
-        "bank_bin": "970407",
-        "bank_code": "TECHCOMBANK",
-        "bank_name": "Techcombank",
-        "account_number": account,
-        "account_tail": str(account)[-4:],
-        "recipient_name": "NGUYEN VAN ANH",
+        "account_number": f"{number:010d}",
         "transfer_content": f"RUT TIEN {number:08d}".replace("0", "A").replace("1", "B"),
         "created_at": NOW - timedelta(minutes=number),
         "updated_at": NOW - timedelta(minutes=number),
     }
-    return Order(**{**values, **fields})
+    return make_order(user_id=user.id, email=user.email, **(values | fields))
 
 
 async def seed(sessionmaker: async_sessionmaker[AsyncSession], count: int = 30) -> dict[str, Order]:

@@ -1,0 +1,28 @@
+"""Builders for test rows: an ordinary order, with only what a test cares about overridden."""
+
+import uuid
+from typing import Any
+
+from webapp.orders.models import Order
+
+
+def make_order(*, user_id: int | None, email: str, **overrides: Any) -> Order:
+    """An AWAITING_PAYMENT order of 100 000 VND to Techcombank ••••1018, placed by `email`."""
+    account = overrides.pop("account_number", "19030413601018")
+    values: dict[str, Any] = {
+        "external_order_id": str(uuid.uuid4()),
+        "submission_id": uuid.uuid4().hex,
+        "user_id": user_id,
+        "user_email": email,
+        "status": "AWAITING_PAYMENT",
+        "fiat_amount": 100000,
+        "bank_bin": "970407",
+        "bank_code": "TECHCOMBANK",
+        "bank_name": "Techcombank",
+        "account_number": account,
+        "account_tail": account[-4:],
+        "recipient_name": "NGUYEN VAN ANH",
+        "transfer_content": "RUT TIEN ABCDEFGH",
+        "provider_order": {"type": "CASH_OUT"},
+    }
+    return Order(**(values | overrides))
