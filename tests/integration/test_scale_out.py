@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -159,6 +159,13 @@ async def test_with_two_workers_every_stream_hears_every_update(cluster: Cluster
 async def test_killing_an_instance_mid_burst_loses_no_receipt_and_applies_each_once(cluster: Cluster, rsa_keys) -> None:
     order_ids = await seed_orders(cluster, "burst@example.com", 30)
     bodies = [ipn_body(cluster.settings, rsa_keys.alix.private, order_id=order_id) for order_id in order_ids]
+    engine = make_engine(cluster.database_url)
+    sessionmaker = make_sessionmaker(engine)
+
+    async def stored() -> int:
+        async with sessionmaker() as session:
+            return len((await session.exec(select(IpnReceipt.id))).all())
+
     with cluster.instance("survivor"), cluster.instance("victim") as (victim_url, victim):
         async with httpx.AsyncClient(base_url=victim_url, timeout=10) as client:
 
@@ -167,11 +174,9 @@ async def test_killing_an_instance_mid_burst_loses_no_receipt_and_applies_each_o
                     await client.post("/ipn/alixpay", content=body)
 
             burst = asyncio.gather(*(deliver(body) for body in bodies))
-            await asyncio.sleep(0.15)
-            os.kill(victim.pid, signal.SIGKILL)
+            await async_wait_for(lambda: _at_least(stored, 3), what="the victim to store a few receipts")
+            os.kill(victim.pid, signal.SIGKILL)  # mid-burst: the rest are in flight
             await burst
-        engine = make_engine(cluster.database_url)
-        sessionmaker = make_sessionmaker(engine)
 
         async def all_judged() -> list[IpnReceipt] | None:
             async with sessionmaker() as session:
@@ -188,6 +193,10 @@ async def test_killing_an_instance_mid_burst_loses_no_receipt_and_applies_each_o
     stored_for = {receipt.external_order_id for receipt in receipts}
     assert stored_for == applied_per_order  # every stored receipt was applied, by the victim or the survivor
     assert receipts, "the victim stored nothing before it died: the test proved nothing"
+
+
+async def _at_least(count: Callable[[], Awaitable[int]], minimum: int) -> bool:
+    return await count() >= minimum
 
 
 async def test_reconciliation_on_two_instances_at_once_polls_each_order_once(

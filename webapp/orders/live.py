@@ -38,13 +38,16 @@ def channels_backend(database_url: str, redis_url: str | None) -> ChannelsBacken
 class PatientPgChannelsBackend(AsyncPgChannelsBackend):
     """LISTEN/NOTIFY that lets the app start while PostgreSQL is down (`/readyz` says so).
 
-    The listening connection is made at start-up if it can be, else at the first subscription.
+    The listening connection is made at start-up if it can be, else at the first subscription. Notifications go
+    out on one kept connection (Litestar's backend opens and closes one per publish).
     """
 
     async def on_startup(self) -> None:
         self._listener_lock = asyncio.Lock()
+        self._publish_lock = asyncio.Lock()
         self._queue = asyncio.Queue()
         self._listener_conn = None  # type: ignore[assignment]
+        self._publisher: asyncpg.Connection | None = None
         with contextlib.suppress(OSError, asyncpg.PostgresError):
             self._listener_conn = await self._connect()
 
@@ -54,6 +57,17 @@ class PatientPgChannelsBackend(AsyncPgChannelsBackend):
                 await self._listener_conn.close()
             self._subscribed_channels.clear()
             self._queue = None
+        if self._publisher is not None:
+            await self._publisher.close()
+
+    async def publish(self, data: bytes, channels: Iterable[str]) -> None:
+        if self._queue is None:
+            raise RuntimeError("the channels backend is not started")
+        async with self._publish_lock:
+            if self._publisher is None or self._publisher.is_closed():
+                self._publisher = await self._connect()
+            for channel in channels:
+                await self._publisher.execute("SELECT pg_notify($1, $2);", channel, data.decode("utf-8"))
 
     async def subscribe(self, channels: Iterable[str]) -> None:
         async with self._listener_lock:
