@@ -1,0 +1,192 @@
+"""IPN ingest: our `/ipn/alixpay` against a bare receiver (verify + insert, `bare_ipn.py`), same run, PostgreSQL.
+
+Signed IPNs at concurrency 1, 16 and 64 in two shapes: spread over many orders, and bursts where each status of
+an order arrives five times, partly out of order. Prints IPN/s, p50/p99 acknowledgement and the ratio to the
+baseline, then checks that no receipt was lost, no status applied twice and none left unprocessed. Not a test:
+`make bench` (needs the local PostgreSQL). Target (issue 16): ≥ 25 % of the baseline, p99 < 50 ms at 16.
+"""
+
+import asyncio
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.builders import make_order  # noqa: E402
+from tests.conftest import create_schema  # noqa: E402
+from tests.integration.conftest import POSTGRES_ADMIN_DSN, new_postgres_database  # noqa: E402
+from tests.integration.ipn_bodies import ipn_body  # noqa: E402
+from tests.support import running_process  # noqa: E402
+from webapp.alixpay.keys import generate_key_pair  # noqa: E402
+from webapp.auth.models import User  # noqa: E402
+from webapp.config import AlixPaySettings, DatabaseSettings, Settings  # noqa: E402
+from webapp.db import make_engine, make_sessionmaker  # noqa: E402
+from webapp.devstack import free_port  # noqa: E402
+
+LEVELS = (1, 16, 64)
+SPREAD = 400  # IPNs per level, one order each
+BURST_ORDERS = 20  # orders per level, 4 statuses x 5 deliveries each
+STATUSES = ("AWAITING_PAYMENT", "PAYMENT_COMPLETED", "PROCESSING_TOKEN_TRANSFER", "SUCCESS")
+
+
+async def seed(database_url: str, count: int) -> list[str]:
+    engine = make_engine(database_url)
+    async with make_sessionmaker(engine)() as session, session.begin():
+        user = User(issuer="https://idp", subject="bench", email="bench@example.com")
+        session.add(user)
+        await session.flush()
+        orders = [make_order(user_id=user.id, email=user.email) for _ in range(count)]
+        session.add_all(orders)
+    await engine.dispose()
+    return [order.external_order_id for order in orders]
+
+
+def workloads(settings: Settings, key: Path, order_ids: list[str]) -> dict[tuple[str, int], list[bytes]]:
+    ids = iter(order_ids)
+    loads: dict[tuple[str, int], list[bytes]] = {}
+    for level in LEVELS:
+        loads["spread", level] = [
+            ipn_body(settings, key, order_id=next(ids), status="PAYMENT_COMPLETED") for _ in range(SPREAD)
+        ]
+        burst = []
+        for _ in range(BURST_ORDERS):
+            order_id = next(ids)
+            bodies = [ipn_body(settings, key, order_id=order_id, status=status) for status in STATUSES]
+            deliveries = [body for body in bodies for _ in range(5)]
+            random.shuffle(deliveries)  # duplicates and reordering, as at-least-once delivery allows
+            burst += deliveries
+        loads["burst", level] = burst
+    return loads
+
+
+async def drive(url: str, bodies: list[bytes], concurrency: int) -> tuple[float, list[float], int]:
+    """(IPN/s, latencies, answers) for `bodies` posted by `concurrency` clients."""
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+
+        async def worker() -> None:
+            while not queue.empty():
+                body = queue.get_nowait()
+                started = time.perf_counter()
+                await client.post("/ipn/alixpay", content=body, headers={"content-type": "application/json"})
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return len(bodies) / elapsed, sorted(latencies), len(latencies)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    return values[min(len(values) - 1, int(len(values) * fraction))] * 1000
+
+
+async def checks(dsn: str, answered: int) -> tuple[int, int, int]:
+    """(receipts lost, statuses applied twice, receipts left unprocessed) in our database."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        stored = await connection.fetchval("SELECT count(*) FROM ipn_receipt")
+        twice = await connection.fetchval(
+            "SELECT count(*) FROM (SELECT order_id, to_status FROM order_transition"
+            " GROUP BY order_id, to_status HAVING count(*) > 1) AS repeated"
+        )
+        pending = await connection.fetchval("SELECT count(*) FROM ipn_receipt WHERE verdict IS NULL")
+    finally:
+        await connection.close()
+    return answered - stored, twice, pending
+
+
+def main() -> None:
+    directory = Path(tempfile.mkdtemp(prefix="bench-ipn-"))
+    for name in ("partner", "alix"):
+        generate_key_pair(directory / f"{name}_private.pem", directory / f"{name}_public.pem")
+    database_url, drop = new_postgres_database()
+    baseline_url, drop_baseline = new_postgres_database()
+    settings = Settings(
+        database=DatabaseSettings(url=database_url),
+        alixpay=AlixPaySettings(
+            private_key_file=directory / "partner_private.pem", public_key_files=[directory / "alix_public.pem"]
+        ),
+    )
+    try:
+        asyncio.run(create_schema(database_url))
+        order_ids = asyncio.run(seed(database_url, len(LEVELS) * (SPREAD + BURST_ORDERS)))
+        loads = workloads(settings, directory / "alix_private.pem", order_ids)
+        ours_port, bare_port = free_port(), free_port()
+        ours_env = {
+            "DATABASE_URL": database_url,
+            "ALIXPAY_PRIVATE_KEY_FILE": str(directory / "partner_private.pem"),
+            "ALIXPAY_PUBLIC_KEY_FILES": str(directory / "alix_public.pem"),
+            "RECONCILE_INTERVAL_SECONDS": "3600",
+        }
+        bare_env = {
+            "BARE_ALIX_PUBLIC_KEY_FILE": str(directory / "alix_public.pem"),
+            "BARE_SECRET_KEY": settings.alixpay.secret_key.get_secret_value(),
+            "BARE_DSN": baseline_url.replace("postgresql+asyncpg://", "postgresql://"),
+        }
+        ours_args = [sys.executable, "-m", "webapp", "serve", "--port", str(ours_port)]
+        bare_args = [sys.executable, "-m", "uvicorn", "--factory", "tests.perf.bare_ipn:create_app"]
+        bare_args += ["--port", str(bare_port), "--log-level", "warning"]
+        ours_url, bare_url = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{bare_port}"
+        with (
+            running_process(
+                ours_args, env=ours_env, log_file=directory / "ours.log", ready_url=f"{ours_url}/healthz", what="app"
+            ),
+            running_process(
+                bare_args,
+                env=bare_env,
+                log_file=directory / "bare.log",
+                ready_url=f"{bare_url}/healthz",
+                what="baseline",
+            ),
+        ):
+            report(loads, ours_url, bare_url, database_url)
+    finally:
+        drop()
+        drop_baseline()
+
+
+def report(loads: dict[tuple[str, int], list[bytes]], ours_url: str, bare_url: str, database_url: str) -> None:
+    version = asyncio.run(_server_version())
+    print(f"IPN ingest on {os.cpu_count()} cores, Python {platform.python_version()}, PostgreSQL {version}")  # noqa: T201
+    print("(the load generator is Python on the same 2 cores: at 64 connections it, not the servers, is the limit)")  # noqa: T201
+    columns = ("ours/s", "p50 ms", "p99 ms", "bare/s", "p50 ms", "p99 ms")
+    print(f"{'shape':6} {'conc':>4} " + " ".join(f"{column:>8}" for column in columns) + f" {'ratio':>6}")  # noqa: T201
+    answered = 0
+    for (shape, level), bodies in loads.items():
+        ours_rate, ours_latencies, count = asyncio.run(drive(ours_url, bodies, level))
+        bare_rate, bare_latencies, _ = asyncio.run(drive(bare_url, bodies, level))
+        answered += count
+        print(  # noqa: T201
+            f"{shape:6} {level:>4} {ours_rate:>8.0f} {percentile(ours_latencies, 0.5):>8.1f} "
+            f"{percentile(ours_latencies, 0.99):>8.1f} {bare_rate:>8.0f} {percentile(bare_latencies, 0.5):>8.1f} "
+            f"{percentile(bare_latencies, 0.99):>8.1f} {ours_rate / bare_rate:>6.2f}"
+        )
+    time.sleep(1)
+    lost, twice, pending = asyncio.run(checks(database_url.replace("postgresql+asyncpg://", "postgresql://"), answered))
+    print(f"receipts lost: {lost}, statuses applied twice: {twice}, left unprocessed: {pending}")  # noqa: T201
+
+
+async def _server_version() -> str:
+    connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+    try:
+        return str(await connection.fetchval("SHOW server_version"))
+    finally:
+        await connection.close()
+
+
+if __name__ == "__main__":
+    main()
