@@ -53,7 +53,8 @@ vendor-htmx:
 		tar xzf htmx-ext-sse-2.2.4.tgz package/dist/sse.js && cp package/dist/sse.js $(CURDIR)/static/vendor/htmx-ext-sse-2.2.4.js
 	sha256sum static/vendor/*.js
 
-bench: install
+# Benchmarks print figures (tests/perf/); the IPN ingest one needs the local PostgreSQL.
+bench: install postgres
 	@for bench in tests/perf/bench_*.py; do [ -e "$$bench" ] && $(BIN)/python "$$bench"; done; true
 
 clean:
