@@ -2,11 +2,14 @@
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
 from litestar.stores.base import Store
 from litestar.types import Empty, Message, ScopeSession
+from litestar.utils.dataclass import extract_dataclass_items
 from sqlalchemy import LargeBinary, delete
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import Column, Field, SQLModel, select
@@ -19,6 +22,12 @@ class HttpSession(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=255)
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     expires_at: datetime | None = Field(default=None, index=True)
+
+
+def _due_for_renewal(expires_at: datetime, renew_for: int | timedelta) -> bool:
+    """Renew a sliding expiry only once half of it is used up: one write per half idle period, not per request."""
+    seconds = renew_for.total_seconds() if isinstance(renew_for, timedelta) else renew_for
+    return (expires_at - datetime.now(UTC)).total_seconds() < seconds / 2
 
 
 def _expiry(expires_in: int | timedelta | None) -> datetime | None:
@@ -51,7 +60,7 @@ class DatabaseStore(Store):
             if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
                 await session.delete(row)
                 return None
-            if renew_for is not None and row.expires_at is not None:
+            if renew_for is not None and row.expires_at is not None and _due_for_renewal(row.expires_at, renew_for):
                 row.expires_at = _expiry(renew_for)
             return row.data
 
@@ -80,6 +89,7 @@ class DatabaseStore(Store):
 
 
 ROTATE_STATE_KEY = "session_rotation"
+LOADED_STATE_KEY = "session_loaded"
 
 
 def rotate_session_id(connection: ASGIConnection) -> None:
@@ -101,7 +111,27 @@ class LazySessionBackend(ServerSideSessionBackend):
             rotation["new_id"] = self.generate_session_id()
         return rotation["new_id"]
 
+    async def load_from_connection(self, connection: ASGIConnection) -> dict[str, Any]:
+        data = await super().load_from_connection(connection)
+        if data:
+            connection.scope.setdefault("state", {})[LOADED_STATE_KEY] = self.serialize_data(data, connection.scope)  # type: ignore[typeddict-item]
+        return data
+
+    def _unchanged(self, scope_session: ScopeSession, connection: ASGIConnection) -> bool:
+        state = connection.scope.get("state", {})
+        loaded = state.get(LOADED_STATE_KEY)
+        if loaded is None or ROTATE_STATE_KEY in state or not scope_session:
+            return False
+        return self.serialize_data(scope_session, connection.scope) == loaded  # type: ignore[arg-type]
+
     async def store_in_message(self, scope_session: ScopeSession, message: Message, connection: ASGIConnection) -> None:
+        if self._unchanged(scope_session, connection):  # nothing to write: only the cookie goes out again
+            cookie_params = dict(
+                extract_dataclass_items(self.config, exclude_none=True, include=Cookie.__dict__.keys())
+            )
+            cookie = Cookie(value=self.get_session_id(connection), key=self.config.key, **cookie_params)
+            MutableScopeHeaders.from_message(message).add("Set-Cookie", cookie.to_header(header=""))
+            return
         had_cookie = self.config.key in connection.cookies
         if had_cookie and ROTATE_STATE_KEY in connection.scope.get("state", {}):
             await self.delete(connection.cookies[self.config.key], store=self.config.get_store_from_app(connection.app))

@@ -2,9 +2,12 @@
 
 import asyncio
 
+import pytest
 from sqlmodel import select
 
 from tests.conftest import create_schema
+from tests.integration.conftest import LiveApp
+from tests.integration.flow import Db, review, signed_in_client
 from webapp.config import Settings
 from webapp.db import make_engine, make_sessionmaker
 from webapp.sessions import DatabaseStore, HttpSession
@@ -35,3 +38,27 @@ async def test_store_round_trip_expiry_and_clean_up(settings: Settings) -> None:
     await store.delete_all()
     assert not await store.exists("c")
     await engine.dispose()
+
+
+async def test_a_signed_in_request_that_changes_nothing_writes_no_session_row(
+    live_app: LiveApp, db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    person = await signed_in_client(live_app)
+    writes: list[str] = []
+    original_set = DatabaseStore.set
+
+    async def counting_set(self: DatabaseStore, key: str, value: str | bytes, expires_in: object = None) -> None:
+        writes.append(key)
+        await original_set(self, key, value, expires_in)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DatabaseStore, "set", counting_set)
+    async with db.sessionmaker() as session:
+        before = (await session.exec(select(HttpSession.expires_at))).all()
+    for path in ("/", "/orders/new", "/orders/"):
+        answer = await person.get(path)
+        assert answer.status_code == 200 and "session=" in answer.headers["set-cookie"]  # the cookie still slides
+    async with db.sessionmaker() as session:
+        after = (await session.exec(select(HttpSession.expires_at))).all()
+    assert writes == [] and after == before  # no save, no renewal: half the idle period is not used up
+    assert (await review(person)).status_code == 200  # the review goes into the session: one write
+    assert len(writes) == 1
