@@ -235,3 +235,19 @@ async def test_parked_notifications_are_listed_for_support_until_reviewed(live_a
     assert f"Notification (IPN) #{receipt_id}" not in reviewed.text
     (entry,) = await audit_rows(db)
     assert (entry.action, entry.receipt_id, entry.reason) == ("review", receipt_id, "known bug, fixed")
+
+
+async def test_the_support_timeline_updates_live(live_app: LiveApp, db: Db, placed: str, rsa_keys: RsaKeys) -> None:
+    agent = await signed_in_client(live_app, "support@example.com")
+    async with agent.stream("GET", f"/support/orders/{placed}/events") as events:
+        lines = events.aiter_lines()
+
+        async def until(needle: str) -> None:
+            async for line in lines:
+                if needle in line:
+                    return
+
+        await asyncio.wait_for(until("support-timeline"), 10)
+        body = ipn_body(live_app.settings, rsa_keys.alix.private, order_id=placed, status="SUCCESS", fiat_amount=1)
+        assert (await agent.post("/ipn/alixpay", content=body)).json() == {"verdict": "mismatch"}
+        await asyncio.wait_for(until("verdict-mismatch"), 10)  # pushed, not reloaded
