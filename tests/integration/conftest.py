@@ -1,6 +1,7 @@
 """Real peers for integration tests: the Alix Pay sandbox as a server process and an IPN receiver on loopback."""
 
 import asyncio
+import contextlib
 import os
 import secrets
 import uuid
@@ -191,23 +192,22 @@ class LiveApp:
         return self.clients[-1]
 
 
-@pytest.fixture
-async def live_app(
-    database_url: str, rsa_keys: RsaKeys, app_port: int, app_sandbox: SandboxServer, idp: Idp
-) -> AsyncIterator[LiveApp]:
-    """The whole app as a real HTTP server, wired to the sandbox and the real IdP, on a fresh database."""
-    app_sandbox.set_faults()
-    settings = Settings(
-        public_base_url=f"http://127.0.0.1:{app_port}",
+def live_settings(
+    *, port: int, database_url: str, sandbox: SandboxServer, rsa_keys: RsaKeys, idp: Idp, **alixpay: object
+) -> Settings:
+    """An app on loopback `port`, wired to `sandbox` and the real IdP, with short job intervals for tests."""
+    options = {
+        "base_url": sandbox.url,
+        "partner_code": PARTNER_CODE,
+        "secret_key": SANDBOX_SECRET,
+        "private_key_file": rsa_keys.partner.private,
+        "public_key_files": [rsa_keys.alix.public],
+        "timeout_seconds": 1.5,
+    }
+    return Settings(
+        public_base_url=f"http://127.0.0.1:{port}",
         database=DatabaseSettings(url=database_url),
-        alixpay=AlixPaySettings(
-            base_url=app_sandbox.url,
-            partner_code=PARTNER_CODE,
-            secret_key=SANDBOX_SECRET,
-            private_key_file=rsa_keys.partner.private,
-            public_key_files=[rsa_keys.alix.public],
-            timeout_seconds=1.5,
-        ),
+        alixpay=AlixPaySettings(**(options | alixpay)),  # type: ignore[arg-type]
         oidc=OIDCSettings(discovery_url=f"{idp.url}/.well-known/openid-configuration", client_id="cashout-live"),
         reconcile_interval_seconds=0.3,
         reconcile_silence_seconds=2.0,
@@ -215,14 +215,30 @@ async def live_app(
         ipn_replay_grace_seconds=1.0,
         cashout_min_vnd=10_000,
     )
-    await create_schema(database_url)
-    async with serving(create_app(settings), app_port) as url:
-        app = LiveApp(url, settings, app_sandbox)
+
+
+@contextlib.asynccontextmanager
+async def serving_live_app(settings: Settings, port: int, sandbox: SandboxServer) -> AsyncIterator[LiveApp]:
+    """The whole app as a real HTTP server on a fresh schema; every client a test opened is closed afterwards."""
+    await create_schema(settings.database.url)
+    async with serving(create_app(settings), port) as url:
+        app = LiveApp(url, settings, sandbox)
         try:
             yield app
         finally:
             for client in app.clients:
                 await client.aclose()
+
+
+@pytest.fixture
+async def live_app(
+    database_url: str, rsa_keys: RsaKeys, app_port: int, app_sandbox: SandboxServer, idp: Idp
+) -> AsyncIterator[LiveApp]:
+    """The whole app as a real HTTP server, wired to the sandbox and the real IdP, on a fresh database."""
+    app_sandbox.set_faults()
+    settings = live_settings(port=app_port, database_url=database_url, sandbox=app_sandbox, rsa_keys=rsa_keys, idp=idp)
+    async with serving_live_app(settings, app_port, app_sandbox) as app:
+        yield app
 
 
 @pytest.fixture

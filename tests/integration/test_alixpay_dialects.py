@@ -14,17 +14,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import VECTORS_DIR, RsaKeys, create_schema
-from tests.integration.conftest import PARTNER_CODE, SANDBOX_SECRET, LiveApp, sandbox_env
+from tests.conftest import VECTORS_DIR, RsaKeys
+from tests.integration.conftest import LiveApp, live_settings, sandbox_env, serving_live_app
 from tests.integration.flow import Db, place_order, review, signed_in_client
 from tests.oidc_support import Idp
-from tests.support import SandboxServer, running_sandbox, serving
+from tests.support import SandboxServer, running_sandbox
 from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.crypto import Signer, Verifier
 from webapp.alixpay.errors import AlixPayOrderNotFound, AlixPayRejected
 from webapp.alixpay.schemas import OrderObject, unwrap
-from webapp.app import alixpay_client, create_app
-from webapp.config import AlixPaySettings, DatabaseSettings, OIDCSettings, Settings
+from webapp.app import alixpay_client
 from webapp.devstack import free_port
 from webapp.sandbox.dialects import DIALECTS, ERROR_SHAPES
 
@@ -62,33 +61,17 @@ def combination(request: pytest.FixtureRequest, rsa_keys: RsaKeys, tmp_path: Pat
 
 @pytest.fixture
 async def contract_app(combination: Combination, rsa_keys: RsaKeys, idp: Idp, tmp_path: Path) -> AsyncIterator[LiveApp]:
-    sandbox, port, ipn_secret = combination.sandbox, combination.app_port, combination.ipn_secret
-    settings = Settings(
-        public_base_url=f"http://127.0.0.1:{port}",
-        database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'app.db'}"),
-        alixpay=AlixPaySettings(
-            base_url=sandbox.url,
-            partner_code=PARTNER_CODE,
-            secret_key=SANDBOX_SECRET,
-            webhook_secret_key="whsk_contract_suite",
-            private_key_file=rsa_keys.partner.private,
-            public_key_files=[rsa_keys.alix.public],
-            timeout_seconds=2,
-            ipn_secret=ipn_secret,
-        ),
-        oidc=OIDCSettings(discovery_url=f"{idp.url}/.well-known/openid-configuration", client_id="cashout-contract"),
-        reconcile_interval_seconds=0.3,
-        reconcile_silence_seconds=1.5,
-        cashout_min_vnd=10_000,
+    settings = live_settings(
+        port=combination.app_port,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'app.db'}",
+        sandbox=combination.sandbox,
+        rsa_keys=rsa_keys,
+        idp=idp,
+        webhook_secret_key="whsk_contract_suite",
+        ipn_secret=combination.ipn_secret,
     )
-    await create_schema(settings.database.url)
-    async with serving(create_app(settings), port) as url:
-        app = LiveApp(url, settings, sandbox)
-        try:
-            yield app
-        finally:
-            for client in app.clients:
-                await client.aclose()
+    async with serving_live_app(settings, combination.app_port, combination.sandbox) as app:
+        yield app
 
 
 async def test_the_whole_cash_out_in_every_dialect_error_shape_and_ipn_secret(

@@ -18,7 +18,7 @@ from webapp.auth.guards import current_user, requires_admin, requires_support
 from webapp.auth.session import CurrentUser
 from webapp.config import Settings
 from webapp.db import DbSession
-from webapp.i18n import LANGUAGE_NAMES, request_locale, translate
+from webapp.i18n import LANGUAGE_NAMES, N_, request_locale, translate
 from webapp.ipn.models import IpnReceipt
 from webapp.ipn.service import VERDICT_LABELS
 from webapp.logs import bind_order
@@ -94,6 +94,11 @@ async def timeline_context(session: AsyncSession, order: Order, *, revealed: boo
     }
 
 
+def refusal(request: Request, message: str) -> Response[str]:
+    """A 422 in the agent's language, as plain text (the export's progress script shows it as it is)."""
+    return Response(translate(request_locale(request), message), status_code=422, media_type="text/plain")
+
+
 def reason_of(data: dict[str, str]) -> str:
     return " ".join(str(data.get("reason", "")).split())[:MAX_REASON_CHARS]
 
@@ -136,8 +141,7 @@ class SupportController(Controller):
     ) -> Response[Any]:
         reason = reason_of(data)
         if not reason:
-            text = translate(request_locale(request), "Give a reason to export personal data unmasked.")
-            return Response(text, status_code=422, media_type="text/plain")
+            return refusal(request, N_("Give a reason to export personal data unmasked."))
         return await self._export(request, db_sessionmaker, db_session, settings, data, reason)
 
     async def _export(
@@ -268,8 +272,7 @@ class SupportController(Controller):
     ) -> Response[Any]:
         note = reason_of(data)
         if not note:
-            text = translate(request_locale(request), "Write a note to mark this receipt reviewed.")
-            return Response(text, status_code=422, media_type="text/plain")
+            return refusal(request, N_("Write a note to mark this receipt reviewed."))
         receipt = await mark_reviewed(receipt_id, note=note, agent=agent(request), db_sessionmaker=db_sessionmaker)
         if receipt is None:
             raise NotFoundException()
