@@ -1,4 +1,4 @@
-"""`python -m webapp dev|serve|sandbox|migrate|i18n|demo-cashout`: the command line of the project."""
+"""`python -m webapp dev|serve|sandbox|migrate|i18n|demo-cashout|audit|partners`: the project's command line."""
 
 import argparse
 import asyncio
@@ -14,12 +14,15 @@ def _dev(args: argparse.Namespace) -> int:
     from webapp.migrate import upgrade
 
     state_dir = Path(args.state_dir)
-    upgrade(Settings().database.url)
+    database_url = Settings().database.url
+    upgrade(database_url)
     services = devstack.embedded_services(
         state_dir,
         app_port=args.app_port or devstack.free_port(),
         sandbox_port=args.sandbox_port or devstack.free_port(),
         idp_port=args.idp_port or devstack.free_port(),
+        partner_port=args.partner_port or devstack.free_port(),
+        database_url=database_url,
     )
     return devstack.serve_forever(services, state_dir / "stack.json")
 
@@ -103,6 +106,12 @@ def _audit_verify(_args: argparse.Namespace) -> int:
     return 1
 
 
+def _partners(args: argparse.Namespace) -> int:
+    from webapp.embed.cli import run
+
+    return asyncio.run(run(args))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m webapp")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -111,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--app-port", type=int, default=8000, help="0 picks a free port")
     dev.add_argument("--sandbox-port", type=int, default=8001, help="0 picks a free port")
     dev.add_argument("--idp-port", type=int, default=9400, help="0 picks a free port")
+    dev.add_argument("--partner-port", type=int, default=8003, help="the example partner's page; 0 picks a free port")
     dev.add_argument("--state-dir", default=str(DEV_DIR), help="where stack.json and dev keys live")
     dev.set_defaults(run=_dev)
 
@@ -145,6 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     audit_commands.add_parser("verify", help="check the hash chain; exit 1 naming the first broken row").set_defaults(
         run=_audit_verify
     )
+
+    partners = commands.add_parser("partners", help="partners who embed the cash-out (add, list, show, ...)")
+    from webapp.embed.cli import add_arguments
+
+    add_arguments(partners)
+    partners.set_defaults(run=_partners)
 
     args = parser.parse_args(argv)
     return args.run(args)

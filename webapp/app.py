@@ -4,13 +4,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+import httpx
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
 from litestar.plugins.htmx import HTMXPlugin
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -22,7 +22,12 @@ from webapp.auth.oidc import OidcClient
 from webapp.auth.routes import AuthController
 from webapp.config import Settings
 from webapp.db import make_engine, make_sessionmaker, provide_db_session
+from webapp.embed.admin import PartnerAdminController
+from webapp.embed.launch import delete_spent_tokens
+from webapp.embed.routes import embed_router
+from webapp.embed.webhooks import WebhookSender
 from webapp.errors import handle_exception
+from webapp.flows import EMBED_PREFIX
 from webapp.ipn.routes import IPN_PATH, receive_ipn
 from webapp.ipn.service import RetryPolicy, delete_junk_receipts, process_pending
 from webapp.jobs import Job, JobHealth, running
@@ -37,7 +42,7 @@ from webapp.orders.transitions import StatusChanges
 from webapp.security_headers import add_security_headers
 from webapp.sessions import DatabaseStore, LazySessionConfig
 from webapp.support.routes import SupportController
-from webapp.templating import TEMPLATES_DIR, make_environment
+from webapp.templating import TEMPLATES_DIR, make_template_engine
 
 STATIC_DIR = TEMPLATES_DIR.parent / "static"
 
@@ -63,6 +68,7 @@ def background_jobs(
     changes: StatusChanges,
     alixpay: AlixPayClient,
     session_store: DatabaseStore,
+    webhooks: WebhookSender,
     health: JobHealth,
 ) -> list[Job]:
     retry = RetryPolicy.of(settings)
@@ -94,6 +100,8 @@ def background_jobs(
             lambda: delete_junk_receipts(changes, older_than=retention),
         ),
         Job("alarms", settings.alarm_interval_seconds, alarms.check),
+        Job("partner-webhooks", settings.webhook_interval_seconds, webhooks.deliver_due),
+        Job("launch-tokens", settings.cleanup_interval_seconds, lambda: delete_spent_tokens(changes.db_sessionmaker)),
     ]
 
 
@@ -107,8 +115,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
     changes = StatusChanges(db_sessionmaker, channels)
     session_store = DatabaseStore(db_sessionmaker)
     oidc = OidcClient(settings.oidc, redirect_uri=f"{settings.public_base_url.rstrip('/')}/auth/callback")
+    webhook_http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
+    webhooks = WebhookSender(db_sessionmaker, webhook_http)
     job_health = JobHealth()
-    jobs = background_jobs(settings, changes=changes, alixpay=alixpay, session_store=session_store, health=job_health)
+    jobs = background_jobs(
+        settings,
+        changes=changes,
+        alixpay=alixpay,
+        session_store=session_store,
+        webhooks=webhooks,
+        health=job_health,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
@@ -117,6 +134,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 yield
         finally:
             await alixpay.aclose()
+            await webhook_http.aclose()
             await engine.dispose()
 
     session_config = LazySessionConfig(
@@ -126,13 +144,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         httponly=True,
         samesite="lax",
         secure=secure_cookies,
-        exclude=[IPN_PATH, "/healthz", "/readyz", "/static/", operations.METRICS_PATH],
+        # Embedded pages have their own session cookie (embed/routes.py).
+        exclude=[IPN_PATH, "/healthz", "/readyz", "/static/", operations.METRICS_PATH, f"^{EMBED_PREFIX}/"],
     )
     csrf_config = CSRFConfig(
         secret=settings.session.secret.get_secret_value(),
         cookie_secure=secure_cookies,
         cookie_samesite="lax",
-        exclude=["/healthz", "/readyz"],
+        # Embedded pages check a token kept in their session: this cookie is not sent inside a partner's frame.
+        exclude=["/healthz", "/readyz", f"^{EMBED_PREFIX}/"],
     )
     # Request counts and latency per route template (bounded labels: never a path with an order id in it).
     http_metrics = PrometheusConfig(
@@ -147,6 +167,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AuthController,
             OrderController,
             SupportController,
+            PartnerAdminController,
+            embed_router(settings),
             operations.metrics,
             operations.operations_page,
             operations.operations_overview,
@@ -161,9 +183,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "alixpay": Provide(lambda: alixpay, sync_to_thread=False),
             "changes": Provide(lambda: changes, sync_to_thread=False),
             "job_health": Provide(lambda: job_health, sync_to_thread=False),
+            "webhooks": Provide(lambda: webhooks, sync_to_thread=False),
         },
         plugins=[HTMXPlugin(), channels],
-        template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(make_environment())),
+        template_config=TemplateConfig(instance=make_template_engine()),
         csrf_config=csrf_config,
         middleware=[session_config.middleware, http_metrics.middleware],
         stores={"sessions": session_store},

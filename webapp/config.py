@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     """A background job failing this many rounds in a row opens its alarm."""
     alarm_webhook_url: str | None = None
     """Where each alarm's firing and resolution is POSTed as JSON (optional)."""
+    webhook_interval_seconds: float = 5.0
+    """How often due partner webhook events are sent."""
+    webhook_timeout_seconds: float = 10.0
     support_stuck_after_minutes: float = 60.0
     """Support's "stuck" filter: orders not final and without any change for longer than this."""
     support_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)

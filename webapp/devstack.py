@@ -3,6 +3,7 @@
 Each service is a child process; Ctrl-C (or SIGTERM) stops all of them.
 """
 
+import asyncio
 import contextlib
 import json
 import os
@@ -19,8 +20,12 @@ import httpx
 
 from webapp.alixpay.keys import generate_key_pair
 from webapp.config import DEV_ACCOUNTS, AlixPaySettings
+from webapp.db import make_engine, make_sessionmaker
+from webapp.embed.partners import PartnerSpec, new_secret, save_partner
 
 LOOPBACK = "127.0.0.1"
+EXAMPLE_PARTNER_SLUG = "example"
+EXAMPLE_PARTNER_APP = Path(__file__).resolve().parent.parent / "examples" / "partner" / "app.py"
 
 
 def free_port() -> int:
@@ -134,8 +139,10 @@ def idp_service(port: int) -> Service:
     )
 
 
-def embedded_services(state_dir: Path, *, app_port: int, sandbox_port: int, idp_port: int) -> list[Service]:
-    """The app, the Alix Pay sandbox and the local IdP, wired to each other with development keys and secrets."""
+def embedded_services(
+    state_dir: Path, *, app_port: int, sandbox_port: int, idp_port: int, partner_port: int, database_url: str
+) -> list[Service]:
+    """The app, the Alix Pay sandbox, the local IdP and the example partner, wired with development secrets."""
     keys = ensure_dev_keys(state_dir)
     app_url = f"http://{LOOPBACK}:{app_port}"
     sandbox_url = f"http://{LOOPBACK}:{sandbox_port}"
@@ -183,4 +190,62 @@ def embedded_services(state_dir: Path, *, app_port: int, sandbox_port: int, idp_
             "ADMIN_EMAILS": ",".join(email for email, role in DEV_ACCOUNTS.items() if role == "admin"),
         },
     )
-    return [idp_service(idp_port), sandbox, app]
+    partner_secrets = asyncio.run(register_example_partner(database_url, state_dir, partner_port=partner_port))
+    partner = partner_service(partner_secrets, partner_port=partner_port, app_port=app_port, app_url=app_url)
+    return [idp_service(idp_port), sandbox, app, partner]
+
+
+def example_partner_secrets(state_dir: Path) -> dict[str, str]:
+    """The example partner's launch and webhook secrets, made on first use and kept in the state directory."""
+    path = state_dir / "example_partner.json"
+    if not path.exists():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        secrets = {"launch": new_secret("launch"), "webhook": new_secret("whsec")}
+        path.write_text(json.dumps(secrets))
+    return json.loads(path.read_text())
+
+
+async def register_example_partner(database_url: str, state_dir: Path, *, partner_port: int) -> dict[str, str]:
+    """Register `examples/partner` (served on 127.0.0.1) as partner `example`, with its secrets."""
+    secrets = example_partner_secrets(state_dir)
+    origin = f"http://{LOOPBACK}:{partner_port}"
+    spec = PartnerSpec(
+        slug=EXAMPLE_PARTNER_SLUG,
+        name="Example Wallet",
+        origins=[origin],
+        return_urls=[f"{origin}/returned"],
+        token_alg="HS256",  # noqa: S106 (an algorithm's name)
+        token_key=secrets["launch"],
+        webhook_url=f"{origin}/webhooks",
+    )
+    engine = make_engine(database_url)
+    try:
+        async with make_sessionmaker(engine)() as session, session.begin():
+            await save_partner(session, spec, webhook_secret=secrets["webhook"])
+    finally:
+        await engine.dispose()
+    return secrets
+
+
+def partner_service(secrets: dict[str, str], *, partner_port: int, app_port: int, app_url: str) -> Service:
+    """The example partner page, which embeds the app as http://localhost:<port>.
+
+    That is another site than the partner's http://127.0.0.1 origin, as a real partner's page is.
+    """
+    url = f"http://{LOOPBACK}:{partner_port}"
+    return Service(
+        name="partner",
+        args=[sys.executable, str(EXAMPLE_PARTNER_APP)],
+        url=url,
+        ready_url=f"{url}/healthz",
+        env={
+            "PARTNER_HOST": LOOPBACK,
+            "PARTNER_PORT": str(partner_port),
+            "PARTNER_SLUG": EXAMPLE_PARTNER_SLUG,
+            "PARTNER_LAUNCH_SECRET": secrets["launch"],
+            "PARTNER_WEBHOOK_SECRET": secrets["webhook"],
+            "CASHOUT_APP_URL": f"http://localhost:{app_port}",
+            "CASHOUT_AUDIENCE": app_url,
+        },
+        details={"slug": EXAMPLE_PARTNER_SLUG, "embeds": f"http://localhost:{app_port}"},
+    )

@@ -9,6 +9,7 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from webapp.auth.guards import LoginRequired
+from webapp.embed.access import EmbedRefused
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,12 @@ def error_template(status_code: int, *, htmx: bool) -> str:
 def handle_exception(request: Request, exc: Exception) -> Response:
     if isinstance(exc, LoginRequired):
         return login_redirect(request)
+    if isinstance(exc, EmbedRefused):
+        return Template(
+            template_name="embed/error.html",
+            context={"reason": exc.reason, "status_code": exc.status_code},
+            status_code=exc.status_code,
+        )
     if isinstance(exc, HTTPException) and exc.status_code < 500:
         status_code = exc.status_code
         headers = exc.headers or {}

@@ -1,4 +1,4 @@
-"""Locale negotiation and babel translations: `?lang=`, then the `lang` cookie, then `Accept-Language`, then `en`."""
+"""Locale negotiation and babel translations: `?lang=`, the session's or cookie's choice, `Accept-Language`, `en`."""
 
 import io
 from collections.abc import Mapping
@@ -18,6 +18,8 @@ DEFAULT_LOCALE = "en"
 BABEL_LOCALES = {"en": "en_US", "vi": "vi_VN", "zh": "zh_Hans_CN"}
 """Our UI locales as Babel formats numbers, money and dates for them."""
 LOCALE_COOKIE = "lang"
+LOCALE_SESSION_KEY = "locale"
+"""A language kept in the session: embedded pages, where the partner chose it and our cookie is not sent."""
 LOCALE_DIR = Path(__file__).parent / "locale"
 # Autonyms: each language is named in itself, so a reader finds theirs whatever the page's language.
 LANGUAGE_NAMES = {"en": "English", "vi": "Tiếng Việt", "zh": "中文"}
@@ -61,9 +63,11 @@ def request_locale(connection: ASGIConnection) -> str:
     """The connection's locale, negotiated once and kept in the scope state."""
     state = connection.scope.setdefault("state", {})  # type: ignore[typeddict-item]
     if "locale" not in state:
+        session = connection.scope.get("session")
+        kept = session.get(LOCALE_SESSION_KEY) if isinstance(session, dict) else None
         state["locale"] = negotiate(
             connection.query_params.get("lang"),
-            connection.cookies.get(LOCALE_COOKIE),
+            kept or connection.cookies.get(LOCALE_COOKIE),
             connection.headers.get("accept-language"),
         )
     return state["locale"]

@@ -5,11 +5,14 @@ Added in a `before_send` hook rather than middleware because Litestar runs middl
 
 import secrets
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import Message, Scope
 
 HEADER_STATE_KEY = "csp_nonce"
+FRAMING_STATE_KEY = "frame_ancestors"
+IMAGES_STATE_KEY = "image_origins"
 
 
 def csp_nonce(scope: Scope) -> str:
@@ -20,12 +23,21 @@ def csp_nonce(scope: Scope) -> str:
     return state[HEADER_STATE_KEY]
 
 
-def content_security_policy(nonce: str, frame_ancestors: str = "'none'") -> str:
+def allow_framing(scope: Scope, origins: list[str], *, images_from: str | None = None) -> None:
+    """Let exactly these origins frame this response (a partner's embedded page), and show its logo."""
+    state = scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    state[FRAMING_STATE_KEY] = " ".join(origins) or "'none'"
+    if images_from:
+        parts = urlsplit(images_from)
+        state[IMAGES_STATE_KEY] = f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy(nonce: str, frame_ancestors: str = "'none'", image_origins: str = "") -> str:
     directives: Mapping[str, str] = {
         "default-src": "'self'",
         "script-src": f"'self' 'nonce-{nonce}'",
         "style-src": f"'self' 'nonce-{nonce}'",
-        "img-src": "'self' data:",
+        "img-src": f"'self' data: {image_origins}".strip(),
         "connect-src": "'self'",
         "font-src": "'self'",
         "object-src": "'none'",
@@ -39,8 +51,12 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     if message["type"] != "http.response.start":
         return
     headers = MutableScopeHeaders.from_message(message)
-    headers.setdefault("Content-Security-Policy", content_security_policy(csp_nonce(scope)))
+    state = scope.get("state", {})
+    frame_ancestors = state.get(FRAMING_STATE_KEY)
+    policy = content_security_policy(csp_nonce(scope), frame_ancestors or "'none'", state.get(IMAGES_STATE_KEY, ""))
+    headers.setdefault("Content-Security-Policy", policy)
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    headers.setdefault("X-Frame-Options", "DENY")
+    if frame_ancestors is None:  # X-Frame-Options knows no list of origins: CSP alone decides on embedded pages
+        headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")

@@ -145,3 +145,27 @@ class LazySessionBackend(ServerSideSessionBackend):
 @dataclass
 class LazySessionConfig(ServerSideSessionConfig):
     _backend_class = LazySessionBackend
+
+
+class PartitionedSessionBackend(LazySessionBackend):
+    """The embedded pages' session cookie also carries `Partitioned` (CHIPS).
+
+    A cookie set inside one partner's frame is kept for that top-level site alone, and browsers that block
+    third-party cookies still accept it.
+    """
+
+    async def store_in_message(self, scope_session: ScopeSession, message: Message, connection: ASGIConnection) -> None:
+        await super().store_in_message(scope_session, message, connection)
+        headers = MutableScopeHeaders.from_message(message)
+        cookies = headers.getall("set-cookie", [])
+        if not cookies:
+            return
+        del headers["set-cookie"]
+        for cookie in cookies:
+            ours = cookie.startswith(f"{self.config.key}=") and "partitioned" not in cookie.lower()
+            headers.add("set-cookie", f"{cookie}; Partitioned" if ours else cookie)
+
+
+@dataclass
+class PartitionedSessionConfig(LazySessionConfig):
+    _backend_class = PartitionedSessionBackend

@@ -10,10 +10,13 @@ from babel.numbers import format_currency, format_decimal
 from jinja2 import Environment, FileSystemLoader, pass_context
 from jinja2.runtime import Context
 from litestar.connection import ASGIConnection
+from litestar.plugins.jinja import JinjaTemplateEngine
 
 from webapp import i18n
 from webapp.auth.guards import current_user
 from webapp.auth.session import CurrentUser
+from webapp.embed.access import REFUSALS, EmbedContext, embed_context
+from webapp.flows import flow_partner, flow_path
 from webapp.orders.forms import FieldError
 from webapp.orders.statuses import status_info
 from webapp.security_headers import csp_nonce
@@ -49,6 +52,24 @@ def _current_locale(context: Context) -> str:
 def _current_user(context: Context) -> CurrentUser | None:
     request = context.get("request")
     return current_user(request) if isinstance(request, ASGIConnection) else None
+
+
+@pass_context
+def _embedded(context: Context) -> EmbedContext | None:
+    request = context.get("request")
+    return embed_context(request) if isinstance(request, ASGIConnection) else None
+
+
+@pass_context
+def _page_layout(context: Context) -> str:
+    """Pages shared by both flows extend our layout, or the partner's chrome-less one when embedded."""
+    request = context.get("request")
+    return "embed/base.html" if isinstance(request, ASGIConnection) and flow_partner(request) else "base.html"
+
+
+def _flow_url(context: dict[str, Any], name: str, **params: Any) -> str:
+    """`url_for` that keeps an embedded page's links, forms and streams inside the partner's flow."""
+    return flow_path(context["request"], name, **params)
 
 
 @pass_context
@@ -104,9 +125,18 @@ def make_environment() -> Environment:
         locale_choices=i18n.locale_choices,
         error_text=_error_text,
         status_info=status_info,
+        embedded=_embedded,
+        page_layout=_page_layout,
+        refusals=REFUSALS,
     )
     env.filters.update(vnd=_vnd, datetime=_datetime)
     return env
+
+
+def make_template_engine() -> JinjaTemplateEngine:
+    engine = JinjaTemplateEngine.from_environment(make_environment())
+    engine.register_template_callable("url_for", _flow_url)  # replaces Litestar's, which knows no flows
+    return engine
 
 
 def render_fragment(env: Environment, name: str, *, locale: str, **context: Any) -> str:

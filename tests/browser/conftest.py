@@ -44,6 +44,8 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, di
             "0",
             "--idp-port",
             "0",
+            "--partner-port",
+            "0",
             "--state-dir",
             str(state_dir),
         ],

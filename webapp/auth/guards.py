@@ -7,6 +7,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 
 from webapp.auth.session import CurrentUser, session_user
+from webapp.flows import flow_partner
 
 
 class LoginRequired(NotAuthorizedException):
@@ -24,8 +25,12 @@ def safe_next(value: str | None) -> str:
 
 
 def current_user(connection: ASGIConnection) -> CurrentUser | None:
+    """The signed-in person, if their session belongs where the request is: our own pages or one partner's."""
     settings = connection.app.state.settings
-    return session_user(connection, settings.session.absolute_timeout_seconds)
+    user = session_user(connection, settings.session.absolute_timeout_seconds)
+    if user is None or user.partner != flow_partner(connection):
+        return None
+    return user
 
 
 def requires_user(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:

@@ -23,23 +23,21 @@ def roles_for(email: str, claims: Mapping[str, Any], settings: Settings) -> froz
     return frozenset(roles)
 
 
+async def remember_user(session: AsyncSession, *, issuer: str, subject: str, email: str, name: str | None) -> User:
+    """The person this issuer vouches for, added on first sign-in, their email and name kept current."""
+    user = (await session.exec(select(User).where(User.issuer == issuer, User.subject == subject))).first()
+    now = utcnow()
+    if user is None:
+        user = User(issuer=issuer, subject=subject, email=email, name=name, first_login_at=now, last_login_at=now)
+        session.add(user)
+    else:
+        user.email, user.name, user.last_login_at = email, name, now
+    await session.flush()
+    return user
+
+
 async def record_sign_in(session: AsyncSession, identity: Identity) -> User:
     async with session.begin():
-        user = (
-            await session.exec(select(User).where(User.issuer == identity.issuer, User.subject == identity.subject))
-        ).first()
-        now = utcnow()
-        if user is None:
-            user = User(
-                issuer=identity.issuer,
-                subject=identity.subject,
-                email=identity.email,
-                name=identity.name,
-                first_login_at=now,
-                last_login_at=now,
-            )
-            session.add(user)
-        else:
-            user.email, user.name, user.last_login_at = identity.email, identity.name, now
-        await session.flush()
-    return user
+        return await remember_user(
+            session, issuer=identity.issuer, subject=identity.subject, email=identity.email, name=identity.name
+        )

@@ -15,6 +15,10 @@ class CurrentUser:
     email: str
     roles: frozenset[str]
     signed_in_at: float
+    partner: str | None = None
+    """Set for a session a partner's launch token opened: it lives in that partner's hosted pages only."""
+    partner_id: int | None = None
+    partner_user_id: str | None = None
 
     @property
     def is_support(self) -> bool:
@@ -31,6 +35,9 @@ class CurrentUser:
             "roles": sorted(self.roles),
             "signed_in_at": self.signed_in_at,
             "id_token": id_token,
+            "partner": self.partner,
+            "partner_id": self.partner_id,
+            "partner_user_id": self.partner_user_id,
         }
 
 
@@ -47,6 +54,9 @@ def session_user(connection: ASGIConnection, absolute_timeout_seconds: int) -> C
         email=str(data["email"]),
         roles=frozenset(data.get("roles", [])),
         signed_in_at=float(data["signed_in_at"]),
+        partner=data.get("partner"),
+        partner_id=data.get("partner_id"),
+        partner_user_id=data.get("partner_user_id"),
     )
 
 

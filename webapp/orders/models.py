@@ -49,6 +49,10 @@ class Order(SQLModel, table=True):
     provider_tx_hash: str | None = Field(default=None, max_length=128, index=True)
     """Alix Pay's references, copied out of `provider_order` so support can search them."""
     provider_content: str | None = Field(default=None, max_length=64, index=True)
+    partner_id: int | None = Field(default=None, foreign_key="partner.id", index=True)
+    """The partner whose hosted page placed the order (their server gets its webhooks)."""
+    partner_user_id: str | None = Field(default=None, max_length=200)
+    """The partner's own id for the person (the launch token's `sub`)."""
     created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime | None = None

@@ -19,6 +19,7 @@ from webapp.banks.directory import payable_banks
 from webapp.banks.vietqr import qr_svg, transfer_payload
 from webapp.config import Settings
 from webapp.db import DbSession
+from webapp.flows import flow_partner, flow_path
 from webapp.i18n import request_locale, translate
 from webapp.logs import bind_order
 from webapp.orders.forms import (
@@ -41,6 +42,8 @@ from webapp.orders.transitions import StatusChanges
 AppSettings: TypeAlias = NamedDependency[Settings]
 Sessionmaker: TypeAlias = NamedDependency[async_sessionmaker[AsyncSession]]
 REVIEW_KEY = "cashout_review"
+PREFILL_KEY = "cashout_prefill"
+"""Values a new form starts with (an embedded session's launch token may name the amount)."""
 PER_PAGE = 10
 FIELDS = ("bank", "account_number", "recipient_name", "amount")
 
@@ -138,7 +141,8 @@ class OrderController(Controller):
     @get("/new", name="orders.new")
     async def new(self, request: Request, settings: AppSettings, edit: FromQuery[bool] = False) -> Template:
         review = review_from_session(request.session.get(REVIEW_KEY)) if edit else None
-        form = CashoutInput.of(review.cashout) if review is not None else CashoutInput()
+        prefill = request.session.get(PREFILL_KEY) or {}
+        form = CashoutInput.of(review.cashout) if review is not None else CashoutInput(**prefill)
         return Template("orders/new.html", context=form_context(form, {}, settings))
 
     @post("/validate", name="orders.validate", status_code=200)
@@ -191,7 +195,7 @@ class OrderController(Controller):
         review = review_from_session(request.session.get(REVIEW_KEY))
         if review is None or review.submission_id != data.get("submission_id"):
             # An old or forged confirmation: if it was ours and already placed, show that order.
-            return Redirect(request.app.route_reverse("orders.new"), status_code=303)
+            return Redirect(flow_path(request, "orders.new"), status_code=303)
         locale = request_locale(request)
         order = await create_cashout(
             changes=changes,
@@ -205,7 +209,9 @@ class OrderController(Controller):
             form = CashoutInput.of(review.cashout)
             notice = order.rejection_message or translate(locale, "Alix Pay did not accept this payout.")
             return Template("orders/new.html", context=form_context(form, {}, settings, notice=notice), status_code=422)
-        return Redirect(request.app.route_reverse("orders.detail", order_id=order.external_order_id), status_code=303)
+        detail = flow_path(request, "orders.detail", order_id=order.external_order_id)
+        # Embedded, the order page tells the partner's page the order was just placed (`order.created`).
+        return Redirect(f"{detail}?placed=1" if flow_partner(request) else detail, status_code=303)
 
     @get("/", name="orders.list")
     async def list_orders(

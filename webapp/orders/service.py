@@ -68,6 +68,8 @@ async def create_cashout(
             recipient_name=cashout.recipient_name,
             transfer_content=review.transfer_content,
             locale=locale,
+            partner_id=user.partner_id,
+            partner_user_id=user.partner_user_id,
         )
         session.add(order)
         try:

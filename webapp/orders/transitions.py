@@ -4,7 +4,8 @@ Every change of an order's status (after creation, an IPN, a reconciliation poll
 through a `StatusChanges.unit()`: it decides with the pure state machine, writes the transition row, checks a
 provider's order object against ours before applying it, and publishes the live update only after the commit,
 so nobody ever sees a change that was rolled back. New consequences of a change (outbox rows for emails or
-partner webhooks) belong in `StatusChange.apply_status`, in the same transaction.
+partner webhooks) belong in `StatusChange.apply_status`, in the same transaction: a partner's webhook event is
+written there (the outbox), so it exists exactly when the change does.
 """
 
 import logging
@@ -18,6 +19,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.alixpay.schemas import CRYPTO_CURRENCY, FIAT_CURRENCY, OrderObject
+from webapp.embed.outbox import queue_partner_event
 from webapp.metrics import FLAGS, TRANSITIONS
 from webapp.orders.live import publish_change
 from webapp.orders.models import Order, OrderEvent, OrderTransition, utcnow
@@ -94,6 +96,7 @@ class StatusChange:
                     note=note,
                 )
             )
+            await queue_partner_event(self.session, order, order.status, target.value)
             order.status = target.value
             order.updated_at = utcnow()
             self.changed.add(order.id or 0)

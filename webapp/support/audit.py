@@ -32,6 +32,11 @@ ACTION_LABELS = {
     "review": N_("marked a notification reviewed"),
     "export": N_("exported a search (masked)"),
     "reveal_export": N_("exported a search with personal data"),
+    "partner_saved": N_("saved a partner"),
+    "partner_enabled": N_("switched a partner on"),
+    "partner_disabled": N_("switched a partner off"),
+    "partner_secret_rotated": N_("made a new webhook secret for a partner"),
+    "webhook_resent": N_("sent a partner webhook again"),
 }
 APPEND_TRIES = 40
 

@@ -1,0 +1,66 @@
+"""A partner's page on one origin embeds the cash-out from another: the person cashes out inside the frame,
+the parent page hears each step, and the partner's server receives our signed webhooks."""
+
+import time
+
+import httpx
+from playwright.sync_api import Browser, expect
+
+from tests.browser.conftest import ARTIFACTS
+
+
+def test_a_cash_out_inside_a_partners_frame_tells_the_partner(
+    dev_stack: dict[str, dict[str, str]], browser: Browser
+) -> None:
+    partner_url = dev_stack["partner"]["url"]  # http://127.0.0.1:P, embedding http://localhost:Q
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.goto(partner_url)
+    frame = page.frame_locator("#cashout")
+    expect(frame.get_by_role("heading", name="Cash out USDT to a bank account")).to_be_visible(timeout=20_000)
+    expect(frame.get_by_role("link", name="My cash-outs")).to_have_count(0)  # none of our own navigation
+
+    frame.get_by_label("Recipient's bank").select_option(label="Techcombank — Ngân hàng TMCP Kỹ thương Việt Nam")
+    frame.get_by_label("Account number").fill("1903 0413 6010 18")
+    frame.get_by_label("Recipient's name").fill("Nguyễn Văn Ánh")
+    frame.get_by_label("Amount (VND)").fill("100000")
+    frame.get_by_role("button", name="Review").click()
+    frame.get_by_role("button", name="Confirm and send").click()
+    status = frame.locator("#order-status")
+    expect(status.get_by_role("heading")).to_have_text("Done — the money has been paid out", timeout=40_000)
+
+    page.wait_for_function("window.cashoutMessages.some(m => m.type === 'order.completed')", timeout=10_000)
+    messages = page.evaluate("window.cashoutMessages")
+    types = [message["type"] for message in messages]
+    assert all(message["v"] == 1 for message in messages)
+    assert "ready" in types and "resize" in types
+    assert types.index("order.created") < types.index("order.completed")
+    order_id = next(message["orderId"] for message in messages if message["type"] == "order.created")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "embedded_cashout.png", full_page=True)
+
+    # The partner's server verified every webhook's signature before it kept it (examples/partner/app.py).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        received = httpx.get(f"{partner_url}/webhooks.json", timeout=5).json()
+        if any(event["type"] == "order.completed" for event in received):
+            break
+        time.sleep(0.5)
+    ours = [event for event in received if event["data"]["orderId"] == order_id]
+    assert ours[0]["type"] == "order.created"
+    assert ours[-1]["type"] == "order.completed" and ours[-1]["data"]["status"] == "SUCCESS"
+    assert len({event["id"] for event in ours}) == len(ours)
+    context.close()
+
+
+def test_a_page_on_an_unlisted_origin_cannot_frame_us(dev_stack: dict[str, dict[str, str]], browser: Browser) -> None:
+    # The same partner page reached as http://localhost:P is an origin the partner did not register.
+    unlisted = dev_stack["partner"]["url"].replace("127.0.0.1", "localhost")
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.goto(unlisted)
+    page.wait_for_timeout(3_000)
+    frame = page.frames[1]
+    assert frame.url.startswith("chrome-error://") or "Cash out USDT" not in frame.content()
+    assert page.evaluate("window.cashoutMessages.length") == 0
+    context.close()

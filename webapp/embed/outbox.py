@@ -1,0 +1,64 @@
+"""Partner webhook events, written in the transaction of the status change they report (the outbox).
+
+One event per applied transition: a duplicate or stale notification changes no status, so it writes none.
+"""
+
+import json
+import uuid
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from webapp.embed.models import Partner, WebhookEvent, utcnow
+from webapp.orders.models import Order
+from webapp.orders.statuses import OrderStatus, Outcome, status_info
+
+EVENT_VERSION = 1
+
+
+def event_type(previous: str, status: str) -> str:
+    """The same names as the page events: created, completed, failed, else a plain status change."""
+    info = status_info(status)
+    if info.final:
+        return "order.completed" if info.outcome is Outcome.SUCCEEDED else "order.failed"
+    return "order.created" if previous == OrderStatus.CREATING else "order.status"
+
+
+def event_body(event_id: str, kind: str, order: Order, previous: str, status: str) -> str:
+    return json.dumps(
+        {
+            "v": EVENT_VERSION,
+            "id": event_id,
+            "type": kind,
+            "created": utcnow().isoformat(),
+            "data": {
+                "orderId": order.external_order_id,
+                "status": status,
+                "previousStatus": previous,
+                "final": status_info(status).final,
+                "fiatAmount": order.fiat_amount,
+                "fiatCurrency": "VND",
+                "partnerUserId": order.partner_user_id,
+            },
+        },
+        separators=(",", ":"),
+    )
+
+
+async def queue_partner_event(session: AsyncSession, order: Order, previous: str, status: str) -> None:
+    """Add the event for a partner's order to the outbox, if the partner takes webhooks."""
+    if order.partner_id is None:
+        return
+    partner = await session.get(Partner, order.partner_id)
+    if partner is None or not partner.webhook_url:
+        return
+    event_id = f"evt_{uuid.uuid4().hex}"
+    kind = event_type(previous, status)
+    session.add(
+        WebhookEvent(
+            event_id=event_id,
+            partner_id=partner.id or 0,
+            order_id=order.id or 0,
+            type=kind,
+            payload=event_body(event_id, kind, order, previous, status),
+        )
+    )

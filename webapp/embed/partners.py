@@ -1,0 +1,140 @@
+"""Registering partners: every URL and colour is checked when saved, so pages and headers can trust them."""
+
+import secrets
+from dataclasses import dataclass, field
+from ipaddress import ip_address
+from urllib.parse import urlsplit
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from webapp.embed.models import Partner, utcnow
+from webapp.embed.theme import Theme
+from webapp.embed.tokens import verification_key
+
+SLUG_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+class PartnerError(ValueError):
+    pass
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def checked_url(value: str, what: str) -> str:
+    """An absolute https URL (plain http only on loopback, for development), without credentials or fragment."""
+    parts = urlsplit(value.strip())
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host or (parts.scheme == "http" and not _is_loopback(host)):
+        raise PartnerError(f"{what} {value!r} must be an https URL (http only on localhost)")
+    if parts.username or parts.password or parts.fragment:
+        raise PartnerError(f"{what} {value!r} must not carry credentials or a fragment")
+    return value.strip()
+
+
+def checked_origin(value: str) -> str:
+    """`scheme://host[:port]` exactly as browsers send it in `Origin`, so it can go into CSP and `targetOrigin`."""
+    url = checked_url(value.rstrip("/"), "origin")
+    parts = urlsplit(url)
+    if parts.path or parts.query:
+        raise PartnerError(f"origin {value!r} must be scheme://host[:port], without a path")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def new_secret(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_urlsafe(32)}"
+
+
+@dataclass
+class PartnerSpec:
+    slug: str
+    name: str
+    origins: list[str]
+    token_alg: str
+    token_key: str = ""
+    """A PEM public key for EdDSA/RS256; for HS256 left empty to have a secret made."""
+    return_urls: list[str] = field(default_factory=list)
+    webhook_url: str | None = None
+    logo_url: str | None = None
+    primary_color: str = "#0b57d0"
+    theme_mode: str = "light"
+
+    def checked(self) -> "PartnerSpec":
+        slug = self.slug.strip().lower()
+        if not slug or len(slug) > 40 or not set(slug) <= SLUG_CHARS:
+            raise PartnerError("slug must be 1-40 characters: lowercase letters, digits and -")
+        if not self.name.strip():
+            raise PartnerError("name is required")
+        if not self.origins:
+            raise PartnerError("at least one allowed origin is required")
+        theme = Theme.checked(self.primary_color, self.theme_mode)
+        made = new_secret("launch") if self.token_alg == "HS256" else ""  # noqa: S105 (an algorithm's name)
+        token_key = self.token_key or made
+        try:
+            verification_key(self.token_alg, token_key)
+        except ValueError as error:
+            raise PartnerError(f"launch token key: {error}") from error
+        return PartnerSpec(
+            slug=slug,
+            name=self.name.strip()[:100],
+            origins=sorted({checked_origin(origin) for origin in self.origins}),
+            token_alg=self.token_alg,
+            token_key=token_key,
+            return_urls=[checked_url(url, "return URL") for url in self.return_urls],
+            webhook_url=checked_url(self.webhook_url, "webhook URL") if self.webhook_url else None,
+            logo_url=checked_url(self.logo_url, "logo URL") if self.logo_url else None,
+            primary_color=theme.primary,
+            theme_mode=theme.mode,
+        )
+
+
+def apply_spec(partner: Partner, spec: PartnerSpec) -> None:
+    partner.name, partner.allowed_origins, partner.return_urls = spec.name, spec.origins, spec.return_urls
+    partner.token_alg, partner.token_key = spec.token_alg, spec.token_key
+    partner.webhook_url, partner.logo_url = spec.webhook_url, spec.logo_url
+    partner.primary_color, partner.theme_mode = spec.primary_color, spec.theme_mode
+    partner.updated_at = utcnow()
+
+
+async def save_partner(session: AsyncSession, spec: PartnerSpec, *, webhook_secret: str | None = None) -> Partner:
+    """Add the partner, or update the one with this slug (keeping its webhook secret unless one is given)."""
+    spec = spec.checked()
+    partner = await partner_by_slug(session, spec.slug)
+    if partner is None:
+        partner = Partner(slug=spec.slug, token_alg=spec.token_alg, token_key="", webhook_secret="", name="")
+        session.add(partner)
+    apply_spec(partner, spec)
+    partner.webhook_secret = webhook_secret or partner.webhook_secret or new_secret("whsec")
+    await session.flush()
+    return partner
+
+
+async def partner_by_slug(session: AsyncSession, slug: str) -> Partner | None:
+    return (await session.exec(select(Partner).where(Partner.slug == slug))).first()
+
+
+async def all_partners(session: AsyncSession) -> list[Partner]:
+    return list((await session.exec(select(Partner).order_by(col(Partner.slug)))).all())
+
+
+async def set_enabled(session: AsyncSession, slug: str, *, enabled: bool) -> Partner | None:
+    partner = await partner_by_slug(session, slug)
+    if partner is not None:
+        partner.enabled, partner.updated_at = enabled, utcnow()
+    return partner
+
+
+async def rotate_webhook_secret(session: AsyncSession, slug: str) -> str | None:
+    """A new webhook secret, in force at once (the partner must switch to it); None for an unknown slug."""
+    partner = await partner_by_slug(session, slug)
+    if partner is None:
+        return None
+    partner.webhook_secret, partner.updated_at = new_secret("whsec"), utcnow()
+    return partner.webhook_secret

@@ -1,0 +1,136 @@
+"""Launch tokens: a partner's server vouches for one signed-in user with a short JWT, which we verify strictly.
+
+Only the partner's registered algorithm is accepted (no `alg` confusion), the audience must be us, the token
+must expire within five minutes, the email must be verified, and a `return_url` must be one the partner
+registered. Single use (`jti`) is the caller's job: it needs the database. No web imports here.
+"""
+
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from joserfc import jwt
+from joserfc.errors import BadSignatureError, JoseError, SecurityWarning
+from joserfc.jwk import Key, OctKey, OKPKey, RSAKey
+
+MAX_TOKEN_CHARS = 8192
+MAX_LIFETIME_SECONDS = 300
+LEEWAY_SECONDS = 30
+ALGORITHMS = ("EdDSA", "RS256", "HS256")
+MIN_SECRET_BYTES = 32
+
+
+class LaunchRefused(Exception):
+    """Why a launch token was refused: `reason` is one of a fixed set, shown to the person as a sentence."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class LaunchClaims:
+    partner: str
+    subject: str
+    email: str
+    jti: str
+    expires_at: datetime
+    locale: str | None = None
+    amount: int | None = None
+    return_url: str | None = None
+
+
+def verification_key(alg: str, material: str) -> Key:
+    """The key a partner registered: a PEM public key (EdDSA, RS256) or a shared secret (HS256)."""
+    if alg == "HS256":
+        if len(material.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"an HS256 secret needs at least {MIN_SECRET_BYTES} bytes")
+        return OctKey.import_key(material)
+    if alg == "RS256":
+        key: Key = RSAKey.import_key(material)
+    elif alg == "EdDSA":
+        key = OKPKey.import_key(material)
+    else:
+        raise ValueError(f"unsupported launch token algorithm {alg!r} (use one of {', '.join(ALGORITHMS)})")
+    if key.is_private:
+        raise ValueError("register the partner's public key, not its private key")
+    return key
+
+
+def _decode(token: str, alg: str, key: Key) -> jwt.Token:
+    # RFC 9864 prefers "Ed25519" over "EdDSA"; both name the same signature, and partners' libraries send EdDSA.
+    accepted = ["EdDSA", "Ed25519"] if alg == "EdDSA" else [alg]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SecurityWarning)
+        return jwt.decode(token, key, algorithms=accepted)
+
+
+def _text(claims: dict[str, object], name: str, limit: int) -> str:
+    value = claims.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise LaunchRefused("missing_claim", name)
+    if len(value) > limit:
+        raise LaunchRefused("malformed", f"{name} is longer than {limit}")
+    return value.strip()
+
+
+def _time(claims: dict[str, object], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise LaunchRefused("malformed", f"{name} is not a number")
+    return float(value)
+
+
+def verify_launch_token(
+    token: str, *, slug: str, alg: str, key: Key, audience: str, return_urls: list[str], now: float
+) -> LaunchClaims:
+    """The token's claims once every check has passed, else LaunchRefused naming the first that failed."""
+    if not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
+        raise LaunchRefused("malformed")
+    try:
+        decoded = _decode(token, alg, key)
+    except BadSignatureError as error:
+        raise LaunchRefused("bad_signature") from error
+    except (JoseError, ValueError) as error:  # an unexpected alg, a broken header or payload
+        raise LaunchRefused("malformed", type(error).__name__) from error
+    claims = decoded.claims
+    if claims.get("iss") != slug:
+        raise LaunchRefused("wrong_issuer")
+    audiences = claims.get("aud")
+    if audience not in (audiences if isinstance(audiences, list) else [audiences]):
+        raise LaunchRefused("wrong_audience")
+    expires = _time(claims, "exp")
+    if expires is None:
+        raise LaunchRefused("missing_claim", "exp")
+    if expires < now - LEEWAY_SECONDS:
+        raise LaunchRefused("expired")
+    if expires > now + MAX_LIFETIME_SECONDS + LEEWAY_SECONDS:
+        raise LaunchRefused("too_long_lived")
+    for name in ("nbf", "iat"):
+        at = _time(claims, name)
+        if at is not None and at > now + LEEWAY_SECONDS:
+            raise LaunchRefused("not_yet_valid", name)
+    subject, email, jti = _text(claims, "sub", 200), _text(claims, "email", 320), _text(claims, "jti", 200)
+    if "@" not in email or any(char.isspace() for char in email):
+        raise LaunchRefused("malformed", "email")
+    if claims.get("email_verified") is not True:
+        raise LaunchRefused("email_unverified")
+    return_url = claims.get("return_url")
+    if return_url is not None and return_url not in return_urls:
+        raise LaunchRefused("return_url_not_allowed")
+    amount = claims.get("amount")
+    if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0):
+        raise LaunchRefused("malformed", "amount")
+    locale = claims.get("locale")
+    return LaunchClaims(
+        partner=slug,
+        subject=subject,
+        email=email.lower(),
+        jti=jti,
+        expires_at=datetime.fromtimestamp(expires, UTC),
+        locale=locale if isinstance(locale, str) else None,
+        amount=amount,  # type: ignore[arg-type]
+        return_url=return_url,  # type: ignore[arg-type]
+    )

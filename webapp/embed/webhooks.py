@@ -1,0 +1,170 @@
+"""Delivering partner webhook events from the outbox: signed, retried with backoff for three days, each try logged.
+
+Events are claimed with `FOR UPDATE SKIP LOCKED` and a short lease, so several instances never send one event
+at once, and an instance that dies mid-send only delays it. Delivery is at least once: a partner deduplicates
+on the event id (`Cashout-Event-Id`).
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import httpx
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from webapp.embed.models import Partner, WebhookAttempt, WebhookEvent, utcnow
+from webapp.embed.signatures import SIGNATURE_HEADER, webhook_signature
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    base_delay: timedelta = timedelta(seconds=30)
+    max_delay: timedelta = timedelta(hours=6)
+    give_up_after: timedelta = timedelta(days=3)
+    lease: timedelta = timedelta(seconds=60)
+    """How long a claimed event is left alone while one instance sends it."""
+    batch: int = 20
+
+    def next_attempt(self, event: WebhookEvent, now: datetime, retry_after: timedelta | None) -> datetime | None:
+        """When to try again (Retry-After if the partner said, else doubling delays), or None to give up."""
+        backoff = min(self.base_delay * 2 ** max(event.attempts - 1, 0), self.max_delay)
+        delay = backoff if retry_after is None else retry_after
+        at = now + delay
+        return None if at > event.created_at + self.give_up_after else at
+
+
+def retry_after(response: httpx.Response, now: datetime) -> timedelta | None:
+    """`Retry-After` as seconds or an HTTP date; anything else is ignored."""
+    value = response.headers.get("retry-after", "").strip()
+    if value.isdigit():
+        return timedelta(seconds=int(value))
+    try:
+        return max(parsedate_to_datetime(value) - now, timedelta(0)) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+class WebhookSender:
+    def __init__(
+        self,
+        db_sessionmaker: async_sessionmaker[AsyncSession],
+        http: httpx.AsyncClient,
+        policy: DeliveryPolicy | None = None,
+    ) -> None:
+        self._sessionmaker = db_sessionmaker
+        self._http = http
+        self.policy = policy or DeliveryPolicy()
+
+    async def _claim(self) -> list[int]:
+        now = utcnow()
+        async with self._sessionmaker() as session, session.begin():
+            due = (
+                await session.exec(
+                    select(WebhookEvent)
+                    .where(WebhookEvent.state == "pending", col(WebhookEvent.next_attempt_at) <= now)
+                    .order_by(col(WebhookEvent.next_attempt_at))
+                    .limit(self.policy.batch)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for event in due:
+                event.next_attempt_at = now + self.policy.lease
+            return [event.id or 0 for event in due]
+
+    async def deliver_due(self) -> int:
+        """One round: send every due event once. Returns how many were tried."""
+        claimed = await self._claim()
+        for event_id in claimed:
+            await self._deliver(event_id)
+        return len(claimed)
+
+    async def _deliver(self, event_id: int) -> None:
+        async with self._sessionmaker() as session:
+            event = await session.get(WebhookEvent, event_id)
+            partner = await session.get(Partner, event.partner_id) if event else None
+        if event is None or partner is None or not partner.webhook_url:
+            return
+        body = event.payload.encode()
+        headers = {
+            "Content-Type": "application/json",
+            "Cashout-Event-Id": event.event_id,
+            SIGNATURE_HEADER: webhook_signature(partner.webhook_secret, body, int(time.time())),
+        }
+        started = time.perf_counter()
+        response: httpx.Response | None = None
+        error = ""
+        try:
+            response = await self._http.post(partner.webhook_url, content=body, headers=headers)
+        except httpx.HTTPError as failure:
+            error = type(failure).__name__
+        await self._record(event_id, response, error, int((time.perf_counter() - started) * 1000))
+
+    async def _record(self, event_id: int, response: httpx.Response | None, error: str, duration_ms: int) -> None:
+        now = utcnow()
+        async with self._sessionmaker() as session, session.begin():
+            event = await session.get(WebhookEvent, event_id)
+            if event is None:
+                return
+            status = response.status_code if response is not None else None
+            session.add(
+                WebhookAttempt(event_id=event_id, at=now, status_code=status, error=error, duration_ms=duration_ms)
+            )
+            event.attempts += 1
+            if status is not None and 200 <= status < 300:
+                event.state, event.delivered_at, event.next_attempt_at = "delivered", now, None
+            else:
+                wait = retry_after(response, now) if response is not None else None
+                event.next_attempt_at = self.policy.next_attempt(event, now, wait)
+                if event.next_attempt_at is None:
+                    event.state = "gave_up"
+            logger.info(
+                "webhook %s (%s) to partner %s: attempt %d, %s → %s",
+                event.event_id,
+                event.type,
+                event.partner_id,
+                event.attempts,
+                status or error,
+                event.state,
+            )
+
+    async def resend(self, session: AsyncSession, event_id: str) -> WebhookEvent | None:
+        """Send one event again at once (an admin's action), whatever became of it before.
+
+        Past its three days, a failed re-send is not retried: it is one more try, not a new schedule.
+        """
+        event = (await session.exec(select(WebhookEvent).where(WebhookEvent.event_id == event_id))).first()
+        if event is not None:
+            event.state, event.next_attempt_at = "pending", utcnow()
+        return event
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    event: WebhookEvent
+    attempts: list[WebhookAttempt]
+
+
+async def delivery_log(session: AsyncSession, partner_id: int, *, limit: int = 50) -> list[LoggedEvent]:
+    """A partner's newest events, each with every attempt made to deliver it."""
+    events = (
+        await session.exec(
+            select(WebhookEvent)
+            .where(WebhookEvent.partner_id == partner_id)
+            .order_by(col(WebhookEvent.id).desc())
+            .limit(limit)
+        )
+    ).all()
+    attempts = (
+        await session.exec(
+            select(WebhookAttempt)
+            .where(col(WebhookAttempt.event_id).in_([event.id for event in events]))
+            .order_by(col(WebhookAttempt.id))
+        )
+    ).all()
+    return [LoggedEvent(event, [attempt for attempt in attempts if attempt.event_id == event.id]) for event in events]
