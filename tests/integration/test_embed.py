@@ -25,7 +25,7 @@ from webapp.db import make_engine, make_sessionmaker
 from webapp.devstack import free_port
 from webapp.embed.models import LaunchTokenUse, Partner, WebhookAttempt, WebhookEvent
 from webapp.embed.partners import PartnerSpec, save_partner, set_enabled
-from webapp.embed.signatures import verify_webhook_signature
+from webapp.embed.signatures import signed_return_url, verify_webhook_signature
 from webapp.embed.webhooks import DeliveryPolicy, WebhookSender
 from webapp.orders.statuses import OrderStatus
 from webapp.orders.transitions import StatusChanges
@@ -255,3 +255,25 @@ async def test_webhooks_are_written_once_per_change_and_delivered_once_after_fai
     body, signature, _ = receiver.received[-1]
     assert verify_webhook_signature(partner.webhook_secret, body, signature, now=int(time.time()))
     assert b'"status":"SUCCESS"' in body and b'"partnerUserId":"wallet-user-7"' in body
+
+
+async def test_redirect_mode_returns_to_the_partner_with_signed_order_and_status(embed: Embed) -> None:
+    async with embed.client() as client:
+        await start(client, token(return_url=RETURN_URL))
+        async with embed.sessionmaker() as session, session.begin():
+            user = (await session.exec(select(User))).one()
+            order = make_order(user_id=user.id, email=user.email, status="SUCCESS")
+            session.add(order)
+        page = await client.get(f"/embed/acme/orders/{order.external_order_id}")
+        assert "Back to Acme Wallet" in page.text
+        back = await client.get(f"/embed/acme/orders/{order.external_order_id}/return", follow_redirects=False)
+    assert back.status_code == 303
+    target = httpx.URL(back.headers["location"])
+    assert str(target.copy_with(query=None)) == RETURN_URL
+    params = dict(target.params)
+    assert (params["order_id"], params["status"]) == (order.external_order_id, "SUCCESS")
+    partner = await embed.partner()  # unchanged secret: save keeps it
+    expected = signed_return_url(
+        partner.webhook_secret, RETURN_URL, order_id=params["order_id"], status="SUCCESS", timestamp=int(params["t"])
+    )
+    assert httpx.URL(expected).params["sig"] == params["sig"]

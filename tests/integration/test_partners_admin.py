@@ -1,0 +1,89 @@
+"""Admins manage partners on a page (and operators from the command line); every action is audited."""
+
+import asyncio
+import json
+import re
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from tests.conftest import create_schema
+from tests.integration.conftest import LiveApp
+from tests.integration.flow import Db, signed_in_client
+from tests.integration.test_support import audit_rows, client_as, csrf
+from webapp.__main__ import main
+from webapp.embed.models import Partner
+
+FORM = {
+    "slug": "acme",
+    "name": "Acme Wallet",
+    "origins": "https://wallet.acme.example\nhttps://m.acme.example",
+    "return_urls": "https://wallet.acme.example/back",
+    "token_alg": "HS256",
+    "token_key": "",
+    "webhook_url": "https://api.acme.example/hooks",
+    "logo_url": "",
+    "primary_color": "#0b57d0",
+    "theme_mode": "light",
+}
+
+
+@pytest.mark.parametrize("role", ["anonymous", "user", "support"])
+async def test_only_admins_reach_the_partner_pages(live_app: LiveApp, role: str) -> None:
+    client = await client_as(live_app, role)
+    page = await client.get("/admin/partners/", follow_redirects=False)
+    saved = await client.post("/admin/partners/", data=FORM, headers=csrf(client), follow_redirects=False)
+    assert {page.status_code, saved.status_code} == ({303} if role == "anonymous" else {403})
+    assert "Acme" not in page.text
+
+
+async def test_an_admin_adds_a_partner_sees_its_secrets_once_and_every_action_is_audited(
+    live_app: LiveApp, db: Db
+) -> None:
+    admin = await signed_in_client(live_app, "admin@example.com")
+    refused = await admin.post("/admin/partners/", data=FORM | {"primary_color": "#ffff00"}, headers=csrf(admin))
+    assert refused.status_code == 422 and "contrast" in refused.text
+    unsafe = await admin.post("/admin/partners/", data=FORM | {"origins": "http://evil.example"}, headers=csrf(admin))
+    assert unsafe.status_code == 422 and "https" in unsafe.text
+
+    added = await admin.post("/admin/partners/", data=FORM, headers=csrf(admin))
+    assert added.status_code == 200
+    secret = re.search(r"<code>(whsec_[^<]+)</code>", added.text).group(1)
+    assert re.search(r"<code>launch_[^<]+</code>", added.text)
+    detail = await admin.get("/admin/partners/acme")
+    assert "https://m.acme.example" in detail.text and secret not in detail.text  # shown once only
+
+    await admin.post("/admin/partners/acme/enabled", data={"enabled": "0"}, headers=csrf(admin))
+    rotated = await admin.post("/admin/partners/acme/rotate-secret", headers=csrf(admin))
+    new_secret = re.search(r"<code>(whsec_[^<]+)</code>", rotated.text).group(1)
+    async with db.sessionmaker() as session:
+        partner = (await session.exec(select(Partner))).one()
+    assert (partner.enabled, partner.webhook_secret) == (False, new_secret)
+    assert new_secret != secret
+    actions = [row.action for row in await audit_rows(db)]
+    assert actions == ["partner_saved", "partner_disabled", "partner_secret_rotated"]
+    assert all(row.actor == "admin@example.com" for row in await audit_rows(db))
+
+
+def test_partners_from_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    asyncio.run(create_schema(url))
+    monkeypatch.setenv("DATABASE_URL", url)
+    args = ["partners", "add", "acme", "--name", "Acme", "--origin", "https://wallet.acme.example"]
+    assert main(args) == 0
+    added = json.loads(capsys.readouterr().out)
+    assert added["webhook_secret"].startswith("whsec_") and added["launch_token_secret"].startswith("launch_")
+    assert main(["partners", "show", "acme"]) == 0
+    shown = capsys.readouterr().out
+    assert "whsec_" not in shown and "launch_" not in shown and '"enabled": true' in shown
+    assert main(["partners", "disable", "acme"]) == 0
+    assert '"enabled": false' in capsys.readouterr().out
+    assert main(["partners", "rotate-secret", "acme"]) == 0
+    assert json.loads(capsys.readouterr().out)["webhook_secret"] != added["webhook_secret"]
+    assert (
+        main(["partners", "add", "bad", "--name", "B", "--origin", "https://b.example", "--primary-color", "#fff"]) == 2
+    )
+    assert main(["partners", "show", "nobody"]) == 1
+    assert main(["partners", "list"]) == 0
+    assert capsys.readouterr().out.count("\n") >= 1
