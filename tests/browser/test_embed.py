@@ -4,9 +4,12 @@ the parent page hears each step, and the partner's server receives our signed we
 import time
 
 import httpx
+from joserfc import jwt
+from joserfc.jwk import OctKey
 from playwright.sync_api import Browser, expect
 
 from tests.browser.conftest import ARTIFACTS
+from tests.browser.test_cashout_flow import assert_accessible, sign_in
 
 
 def test_a_cash_out_inside_a_partners_frame_tells_the_partner(
@@ -63,4 +66,49 @@ def test_a_page_on_an_unlisted_origin_cannot_frame_us(dev_stack: dict[str, dict[
     frame = page.frames[1]
     assert frame.url.startswith("chrome-error://") or "Cash out USDT" not in frame.content()
     assert page.evaluate("window.cashoutMessages.length") == 0
+    context.close()
+
+
+def test_partner_pages_and_a_dark_embedded_page_pass_axe(
+    dev_stack: dict[str, dict[str, str]], browser: Browser
+) -> None:
+    """An admin adds a dark-themed partner on the admin page; its embedded form and review are axe-clean."""
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    sign_in(page, dev_stack, "admin@example.com")
+    page.goto(f"{dev_stack['app']['url']}/admin/partners/new")
+    assert_accessible(page)
+    page.get_by_label("Slug").fill("nightwallet")
+    page.get_by_label("Name", exact=True).fill("Night Wallet")
+    page.get_by_label("Allowed origins").fill(dev_stack["partner"]["url"])
+    page.get_by_label("Primary colour").fill("#8ab4f8")
+    page.get_by_label("Theme").select_option("dark")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Give these secrets to the partner now")).to_be_visible()
+    assert_accessible(page)
+    launch_secret = page.locator("code", has_text="launch_").inner_text()
+
+    now = int(time.time())
+    claims = {
+        "iss": "nightwallet",
+        "aud": dev_stack["app"]["url"],
+        "sub": "night-1",
+        "email": "night@example.com",
+        "email_verified": True,
+        "exp": now + 120,
+        "jti": f"jti-{now}",
+    }
+    token = jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(launch_secret), algorithms=["HS256"])
+    embedded = context.new_page()
+    embedded.goto(f"{dev_stack['app']['url']}/embed/nightwallet/start?token={token}")
+    expect(embedded.get_by_role("heading", name="Cash out USDT to a bank account")).to_be_visible()
+    assert "theme-dark" in embedded.locator("body").get_attribute("class")
+    assert_accessible(embedded)
+    embedded.get_by_label("Recipient's bank").select_option(label="Techcombank — Ngân hàng TMCP Kỹ thương Việt Nam")
+    embedded.get_by_label("Account number").fill("1903 0413 6010 18")
+    embedded.get_by_label("Recipient's name").fill("Nguyễn Văn Ánh")
+    embedded.get_by_label("Amount (VND)").fill("100000")
+    embedded.get_by_role("button", name="Review").click()
+    expect(embedded.get_by_role("heading", name="Check your cash-out")).to_be_visible()
+    assert_accessible(embedded)
     context.close()
