@@ -107,7 +107,7 @@ def background_jobs(
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings()
-    engine = make_engine(settings.database.url, echo=settings.database.echo)
+    engine = make_engine(settings.database.url, echo=settings.database.echo, pool_size=settings.database.pool_size)
     db_sessionmaker = make_sessionmaker(engine)
     secure_cookies = settings.is_production
     alixpay = alixpay_client(settings)

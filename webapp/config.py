@@ -39,6 +39,8 @@ class DatabaseSettings(_Group):
 
     url: str = "sqlite+aiosqlite:///var/app.db"
     echo: bool = False
+    pool_size: int = 20
+    """Connections each instance keeps open to PostgreSQL; more concurrent units of work wait for one."""
 
 
 class SessionSettings(_Group):

@@ -25,10 +25,17 @@ DbSession: TypeAlias = NamedDependency[AsyncSession]
 """A handler parameter named `db_session` gets the request's session."""
 
 
-def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> AsyncEngine:
+    """An engine for `url`; on PostgreSQL a fixed pool without overflow and without a ping per checkout.
+
+    Connections beyond the pool would be opened and closed per request, and a ping costs a round trip per unit
+    of work. A connection the server dropped fails once; SQLAlchemy then invalidates and refills the pool.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, echo=echo, pool_pre_ping=True)
+        return create_async_engine(
+            url, echo=echo, pool_size=pool_size, max_overflow=0, pool_timeout=30, pool_recycle=1800
+        )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})

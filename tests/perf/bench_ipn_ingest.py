@@ -10,13 +10,15 @@ import asyncio
 import os
 import platform
 import random
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import asyncpg
-import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -33,8 +35,10 @@ from webapp.db import make_engine, make_sessionmaker  # noqa: E402
 from webapp.devstack import free_port  # noqa: E402
 
 LEVELS = (1, 16, 64)
-SPREAD = 400  # IPNs per level, one order each
-BURST_ORDERS = 20  # orders per level, 4 statuses x 5 deliveries each
+SPREAD = 2000  # IPNs per level, one order each (wrk posts them in turn, from the start again if it gets through)
+BURST_ORDERS = 100  # orders per level, 4 statuses x 5 deliveries each
+DURATION = 4  # seconds per run
+WRK_SCRIPT = Path(__file__).with_name("ipn.lua")
 STATUSES = ("AWAITING_PAYMENT", "PAYMENT_COMPLETED", "PROCESSING_TOKEN_TRANSFER", "SUCCESS")
 
 
@@ -68,30 +72,26 @@ def workloads(settings: Settings, key: Path, order_ids: list[str]) -> dict[tuple
     return loads
 
 
-async def drive(url: str, bodies: list[bytes], concurrency: int) -> tuple[float, list[float], int]:
-    """(IPN/s, latencies, answers) for `bodies` posted by `concurrency` clients."""
-    queue: asyncio.Queue[bytes] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
-    latencies: list[float] = []
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
-
-        async def worker() -> None:
-            while not queue.empty():
-                body = queue.get_nowait()
-                started = time.perf_counter()
-                await client.post("/ipn/alixpay", content=body, headers={"content-type": "application/json"})
-                latencies.append(time.perf_counter() - started)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return len(bodies) / elapsed, sorted(latencies), len(latencies)
+def drive(url: str, bodies: list[bytes], concurrency: int, directory: Path) -> tuple[float, float, float, int]:
+    """(IPN/s, p50 ms, p99 ms, requests answered) for `bodies` posted in turn by wrk over `concurrency`
+    connections for DURATION seconds (one wrk thread: the other core is the server's)."""
+    bodies_file = directory / "bodies.txt"
+    bodies_file.write_bytes(b"".join(body.replace(b"\n", b"") + b"\n" for body in bodies))
+    output = subprocess.run(
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{DURATION}s", "--latency", "-s", str(WRK_SCRIPT), url],
+        env={**os.environ, "BODIES": str(bodies_file)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    answered = int(re.search(r"(\d+) requests in", output).group(1))
+    return rate, _latency(output, "50%"), _latency(output, "99%"), answered
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    return values[min(len(values) - 1, int(len(values) * fraction))] * 1000
+def _latency(output: str, percentile: str) -> float:
+    value, unit = re.search(rf"{percentile}\s+([\d.]+)(us|ms|s)", output).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
 async def checks(dsn: str, answered: int) -> tuple[int, int, int]:
@@ -106,10 +106,12 @@ async def checks(dsn: str, answered: int) -> tuple[int, int, int]:
         pending = await connection.fetchval("SELECT count(*) FROM ipn_receipt WHERE verdict IS NULL")
     finally:
         await connection.close()
-    return answered - stored, twice, pending
+    return max(0, answered - stored), twice, pending
 
 
 def main() -> None:
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: `make bench` installs it (Debian package wrk)")
     directory = Path(tempfile.mkdtemp(prefix="bench-ipn-"))
     for name in ("partner", "alix"):
         generate_key_pair(directory / f"{name}_private.pem", directory / f"{name}_public.pem")
@@ -162,18 +164,18 @@ def main() -> None:
 def report(loads: dict[tuple[str, int], list[bytes]], ours_url: str, bare_url: str, database_url: str) -> None:
     version = asyncio.run(_server_version())
     print(f"IPN ingest on {os.cpu_count()} cores, Python {platform.python_version()}, PostgreSQL {version}")  # noqa: T201
-    print("(the load generator is Python on the same 2 cores: at 64 connections it, not the servers, is the limit)")  # noqa: T201
+    print(f"load from wrk ({WRK_SCRIPT.name}), one thread, {DURATION} s per run, on the same machine")  # noqa: T201
     columns = ("ours/s", "p50 ms", "p99 ms", "bare/s", "p50 ms", "p99 ms")
     print(f"{'shape':6} {'conc':>4} " + " ".join(f"{column:>8}" for column in columns) + f" {'ratio':>6}")  # noqa: T201
     answered = 0
+    directory = Path(tempfile.mkdtemp(prefix="bench-ipn-wrk-"))
     for (shape, level), bodies in loads.items():
-        ours_rate, ours_latencies, count = asyncio.run(drive(ours_url, bodies, level))
-        bare_rate, bare_latencies, _ = asyncio.run(drive(bare_url, bodies, level))
+        ours_rate, ours_p50, ours_p99, count = drive(ours_url, bodies, level, directory)
+        bare_rate, bare_p50, bare_p99, _ = drive(bare_url, bodies, level, directory)
         answered += count
         print(  # noqa: T201
-            f"{shape:6} {level:>4} {ours_rate:>8.0f} {percentile(ours_latencies, 0.5):>8.1f} "
-            f"{percentile(ours_latencies, 0.99):>8.1f} {bare_rate:>8.0f} {percentile(bare_latencies, 0.5):>8.1f} "
-            f"{percentile(bare_latencies, 0.99):>8.1f} {ours_rate / bare_rate:>6.2f}"
+            f"{shape:6} {level:>4} {ours_rate:>8.0f} {ours_p50:>8.1f} {ours_p99:>8.1f} "
+            f"{bare_rate:>8.0f} {bare_p50:>8.1f} {bare_p99:>8.1f} {ours_rate / bare_rate:>6.2f}"
         )
     time.sleep(1)
     lost, twice, pending = asyncio.run(checks(database_url.replace("postgresql+asyncpg://", "postgresql://"), answered))

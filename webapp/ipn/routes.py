@@ -44,7 +44,7 @@ async def receive_ipn(
     verdict = (
         IpnVerdict.TOO_LARGE
         if too_large
-        else await process(receipt_id, changes=changes, alixpay=alixpay, retry=RetryPolicy.of(settings))
+        else await process(receipt_id, changes=changes, alixpay=alixpay, retry=RetryPolicy.of(settings), body=body)
     )
     IPN_ACK_SECONDS.observe(time.perf_counter() - started)
     return Response({"verdict": verdict.value}, status_code=HTTP_STATUS[verdict])

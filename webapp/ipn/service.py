@@ -14,7 +14,7 @@ from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlmodel import and_, col, or_, select
 
 from webapp.alixpay.client import AlixPayClient
@@ -25,7 +25,6 @@ from webapp.i18n import N_
 from webapp.ipn.models import IpnReceipt, utcnow
 from webapp.logs import about_order
 from webapp.metrics import IPN_RECEIPTS
-from webapp.orders.models import Order
 from webapp.orders.transitions import StatusChange, StatusChanges
 
 logger = logging.getLogger(__name__)
@@ -98,6 +97,11 @@ class RetryPolicy:
         return self.base * 2 ** min(attempts - 1, 16)
 
 
+def dedupe_key(body: bytes) -> str:
+    """The same notification delivered again has the same key."""
+    return hashlib.sha256(body).hexdigest()
+
+
 async def store_raw(
     changes: StatusChanges,
     *,
@@ -112,7 +116,7 @@ async def store_raw(
         body_size=len(body),
         headers={name: value for name, value in headers.items() if name.lower() in KEPT_HEADERS},
         source_address=source_address,
-        dedupe_key=hashlib.sha256(body).hexdigest(),
+        dedupe_key=dedupe_key(body),
     )
     if too_large:
         receipt.verdict, receipt.processed_at = IpnVerdict.TOO_LARGE.value, utcnow()
@@ -124,23 +128,60 @@ async def store_raw(
     return receipt.id or 0
 
 
-async def process(receipt_id: int, *, changes: StatusChanges, alixpay: AlixPayClient, retry: RetryPolicy) -> IpnVerdict:
-    """Decide and record the receipt's verdict; applying it to the order happens in the same transaction."""
+class AlreadyJudged(Exception):
+    """Another processor recorded this receipt's verdict first: this one's transaction is rolled back."""
+
+
+UNJUDGED = or_(col(IpnReceipt.verdict).is_(None), IpnReceipt.verdict == IpnVerdict.ERROR)
+
+
+async def process(
+    receipt_id: int,
+    *,
+    changes: StatusChanges,
+    alixpay: AlixPayClient,
+    retry: RetryPolicy,
+    body: bytes | None = None,
+) -> IpnVerdict:
+    """Decide and record the receipt's verdict; applying it to the order happens in the same transaction.
+
+    The request that stored the receipt passes its `body` (no second read); a replay reads it. Either way the
+    verdict is written only while the receipt is unjudged, so of two processors (a request and a replay, or two
+    instances) exactly one commits its changes; the other's transaction is rolled back.
+    """
     try:
         async with changes.unit() as change:
-            # Locked, so two instances replaying the same pending receipt never both apply it.
-            query = select(IpnReceipt).where(IpnReceipt.id == receipt_id).with_for_update()
-            receipt = (await change.session.exec(query)).first()
-            if receipt is None:
-                raise LookupError(f"no IPN receipt {receipt_id}")
-            if receipt.verdict not in (None, IpnVerdict.ERROR):
-                return IpnVerdict(receipt.verdict)
-            verdict = await _judge(change, receipt, alixpay)
-            receipt.verdict, receipt.processed_at, receipt.next_attempt_at = verdict.value, utcnow(), None
+            if body is None:
+                query = select(IpnReceipt.body, IpnReceipt.verdict).where(IpnReceipt.id == receipt_id)
+                stored = (await change.session.exec(query)).first()
+                if stored is None:
+                    raise LookupError(f"no IPN receipt {receipt_id}")
+                if stored.verdict not in (None, IpnVerdict.ERROR):
+                    return IpnVerdict(stored.verdict)
+                body = stored.body
+            judged = await _judge(change, receipt_id, body, alixpay)
+            recorded = await change.session.exec(  # type: ignore[call-overload]
+                update(IpnReceipt)
+                .where(IpnReceipt.id == receipt_id, UNJUDGED)
+                .values(
+                    verdict=judged.verdict.value,
+                    processed_at=utcnow(),
+                    next_attempt_at=None,
+                    external_order_id=judged.external_order_id,
+                    provider_status=judged.provider_status,
+                )
+            )
+            if recorded.rowcount != 1:
+                raise AlreadyJudged
+    except AlreadyJudged:
+        async with changes.db_sessionmaker() as session:
+            verdict = (await session.exec(select(IpnReceipt.verdict).where(IpnReceipt.id == receipt_id))).one()
+        return IpnVerdict(verdict)
     except Exception as exc:
         return await _record_failure(changes, receipt_id, exc, retry)
+    verdict = judged.verdict
     IPN_RECEIPTS.labels(verdict.value).inc()
-    with about_order(receipt.external_order_id):
+    with about_order(judged.external_order_id):
         logger.info("IPN receipt %s: %s", receipt_id, verdict.value)
     return verdict
 
@@ -190,34 +231,37 @@ def assess(body: bytes, alixpay: AlixPayClient) -> Assessment:
     return Assessment(None, provider)
 
 
-async def _judge(change: StatusChange, receipt: IpnReceipt, alixpay: AlixPayClient) -> IpnVerdict:
-    assessment = assess(receipt.body, alixpay)
+@dataclass(frozen=True)
+class Judged:
+    verdict: IpnVerdict
+    external_order_id: str | None = None
+    provider_status: str | None = None
+
+
+async def _judge(change: StatusChange, receipt_id: int, body: bytes, alixpay: AlixPayClient) -> Judged:
+    assessment = assess(body, alixpay)
     provider = assessment.provider
-    if provider is not None:
-        receipt.external_order_id = provider.external_order_id[:64]
-        receipt.provider_status = provider.status[:64]
     if assessment.refusal is not None or provider is None:
-        return assessment.refusal or IpnVerdict.MALFORMED
-    order_id = (
-        await change.session.exec(select(Order.id).where(Order.external_order_id == provider.external_order_id))
-    ).first()
-    order = await change.lock(order_id) if order_id is not None else None
+        verdict = assessment.refusal or IpnVerdict.MALFORMED
+        return Judged(verdict, *((provider.external_order_id[:64], provider.status[:64]) if provider else ()))
+    about = (provider.external_order_id[:64], provider.status[:64])
+    order = await change.lock_by_external_id(provider.external_order_id)
     if order is None:
-        return IpnVerdict.UNKNOWN_ORDER
+        return Judged(IpnVerdict.UNKNOWN_ORDER, *about)
     seen_before = (
         await change.session.exec(
             select(IpnReceipt.id).where(
-                IpnReceipt.dedupe_key == receipt.dedupe_key,
-                IpnReceipt.id != receipt.id,
+                IpnReceipt.dedupe_key == dedupe_key(body),
+                IpnReceipt.id != receipt_id,
                 col(IpnReceipt.verdict).in_([IpnVerdict.APPLIED, IpnVerdict.DUPLICATE, IpnVerdict.STALE]),
             )
         )
     ).first()
     if seen_before is not None:
-        return IpnVerdict.DUPLICATE
+        return Judged(IpnVerdict.DUPLICATE, *about)
     order.last_ipn_at = utcnow()
-    outcome = await change.apply_provider_order(order, provider, source="ipn", receipt_id=receipt.id)
-    return IpnVerdict(outcome.value)
+    outcome = await change.apply_provider_order(order, provider, source="ipn", receipt_id=receipt_id)
+    return Judged(IpnVerdict(outcome.value), *about)
 
 
 async def process_pending(

@@ -81,6 +81,11 @@ class StatusChange:
         """The order row, locked until commit on PostgreSQL so an IPN and a poll never interleave."""
         return (await self.session.exec(select(Order).where(Order.id == order_id).with_for_update())).first()
 
+    async def lock_by_external_id(self, external_order_id: str) -> Order | None:
+        """`lock`, found by our id as Alix Pay knows it (one statement)."""
+        query = select(Order).where(Order.external_order_id == external_order_id).with_for_update()
+        return (await self.session.exec(query)).first()
+
     async def apply_status(
         self, order: Order, target: OrderStatus, *, source: str, receipt_id: int | None = None, note: str = ""
     ) -> Verdict:
