@@ -10,6 +10,7 @@ from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
+from litestar.openapi import OpenAPIConfig
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.static_files import create_static_files_router
@@ -18,6 +19,7 @@ from litestar.template.config import TemplateConfig
 from webapp import health, home, i18n
 from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.crypto import Signer, Verifier
+from webapp.auth.guards import csrf_bound_to_session
 from webapp.auth.oidc import OidcClient
 from webapp.auth.routes import AuthController
 from webapp.config import Settings
@@ -39,8 +41,9 @@ from webapp.orders.live import make_channels
 from webapp.orders.reconcile import reconcile_once
 from webapp.orders.routes import OrderController
 from webapp.orders.transitions import StatusChanges
-from webapp.security_headers import add_security_headers
-from webapp.sessions import DatabaseStore, LazySessionConfig
+from webapp.ratelimits import RATE_LIMIT_STORE, rate_limit_configs
+from webapp.security_headers import security_headers
+from webapp.sessions import SESSION_COOKIE, DatabaseStore, LazySessionConfig, RateLimitCounter
 from webapp.support.routes import SupportController
 from webapp.templating import TEMPLATES_DIR, make_template_engine
 
@@ -68,6 +71,7 @@ def background_jobs(
     changes: StatusChanges,
     alixpay: AlixPayClient,
     session_store: DatabaseStore,
+    rate_limit_store: DatabaseStore,
     webhooks: WebhookSender,
     health: JobHealth,
 ) -> list[Job]:
@@ -94,6 +98,7 @@ def background_jobs(
             lambda: reconcile_once(changes=changes, alixpay=alixpay, silence=silence),
         ),
         Job("session-cleanup", settings.cleanup_interval_seconds, session_store.delete_expired),
+        Job("rate-limit-cleanup", settings.cleanup_interval_seconds, rate_limit_store.delete_expired),
         Job(
             "ipn-retention",
             settings.cleanup_interval_seconds,
@@ -114,6 +119,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     channels = make_channels(settings.database.url, settings.channels_redis_url)
     changes = StatusChanges(db_sessionmaker, channels)
     session_store = DatabaseStore(db_sessionmaker)
+    rate_limit_store = DatabaseStore(db_sessionmaker, RateLimitCounter)
     oidc = OidcClient(settings.oidc, redirect_uri=f"{settings.public_base_url.rstrip('/')}/auth/callback")
     webhook_http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
     webhooks = WebhookSender(db_sessionmaker, webhook_http)
@@ -123,6 +129,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         changes=changes,
         alixpay=alixpay,
         session_store=session_store,
+        rate_limit_store=rate_limit_store,
         webhooks=webhooks,
         health=job_health,
     )
@@ -138,6 +145,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await engine.dispose()
 
     session_config = LazySessionConfig(
+        key=SESSION_COOKIE,
         store="sessions",
         max_age=settings.session.idle_timeout_seconds,
         renew_on_access=True,
@@ -185,13 +193,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "job_health": Provide(lambda: job_health, sync_to_thread=False),
             "webhooks": Provide(lambda: webhooks, sync_to_thread=False),
         },
+        guards=[csrf_bound_to_session],
         plugins=[HTMXPlugin(), channels],
         template_config=TemplateConfig(instance=make_template_engine()),
         csrf_config=csrf_config,
-        middleware=[session_config.middleware, http_metrics.middleware],
-        stores={"sessions": session_store},
+        middleware=[
+            session_config.middleware,
+            http_metrics.middleware,
+            *(limit.middleware for limit in rate_limit_configs(settings)),
+        ],
+        # Sessions and rate-limit counters in the database: every instance shares them.
+        stores={"sessions": session_store, RATE_LIMIT_STORE: rate_limit_store},
         exception_handlers={Exception: handle_exception},
-        before_send=[add_security_headers, i18n.remember_chosen_locale],
+        before_send=[security_headers(hsts=settings.is_production), i18n.remember_chosen_locale],
+        # The API schema describes our internals; development only.
+        openapi_config=None if settings.is_production else OpenAPIConfig(title="Cash-out dashboard", version="1"),
         lifespan=[lifespan],
         state=State({"settings": settings, "db_sessionmaker": db_sessionmaker}),
         # Logging is the process's business (`python -m webapp serve` sets it up); we log errors ourselves.

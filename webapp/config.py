@@ -142,10 +142,22 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 10.0
     support_stuck_after_minutes: float = 60.0
     """Support's "stuck" filter: orders not final and without any change for longer than this."""
+    rate_limit_sign_in: int = 30
+    """Sign-ins (and partner launches) per minute from one address."""
+    rate_limit_orders: int = 20
+    """Reviews and confirmations per minute by one person."""
+    rate_limit_search: int = 120
+    """Support searches and exports per minute by one agent."""
+    rate_limit_ipn: int = 600
+    """IPNs per minute from one address that is not in IPN_ALLOWED_SOURCES."""
+    ipn_allowed_sources: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Alix Pay's addresses (comma-separated): their IPNs are never rate-limited."""
     support_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
     admin_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    _split_emails = field_validator("support_emails", "admin_emails", mode="before")(_comma_separated)
+    _split_emails = field_validator("support_emails", "admin_emails", "ipn_allowed_sources", mode="before")(
+        _comma_separated
+    )
 
     @property
     def is_production(self) -> bool:
@@ -182,9 +194,12 @@ def unsafe_production_settings(settings: Settings) -> list[str]:
         ("PUBLIC_BASE_URL", settings.public_base_url),
         ("ALIXPAY_BASE_URL", settings.alixpay.base_url),
         ("OIDC_DISCOVERY_URL", settings.oidc.discovery_url),
+        ("ALARM_WEBHOOK_URL", settings.alarm_webhook_url),
     ):
-        if urlsplit(url).scheme != "https":
+        if url is not None and urlsplit(url).scheme != "https":
             problems.append(f"{name} must be an https URL")
+    if settings.metrics_token is not None and len(settings.metrics_token.get_secret_value()) < 32:
+        problems.append("METRICS_TOKEN must be at least 32 characters")
     problems.extend(_key_problems(settings.alixpay))
     return problems
 

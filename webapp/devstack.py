@@ -188,6 +188,7 @@ def embedded_services(
             "OIDC_DISCOVERY_URL": f"http://{LOOPBACK}:{idp_port}/.well-known/openid-configuration",
             "SUPPORT_EMAILS": ",".join(email for email, role in DEV_ACCOUNTS.items() if role == "support"),
             "ADMIN_EMAILS": ",".join(email for email, role in DEV_ACCOUNTS.items() if role == "admin"),
+            "IPN_ALLOWED_SOURCES": LOOPBACK,  # the sandbox is this stack's Alix Pay
         },
     )
     partner_secrets = asyncio.run(register_example_partner(database_url, state_dir, partner_port=partner_port))

@@ -13,7 +13,7 @@ from webapp.embed.access import EmbedRefused
 
 logger = logging.getLogger(__name__)
 
-PAGES = {403: "errors/403.html", 404: "errors/404.html", 500: "errors/500.html"}
+PAGES = {403: "errors/403.html", 404: "errors/404.html", 429: "errors/429.html", 500: "errors/500.html"}
 GENERIC_CLIENT_ERROR_PAGE = "errors/4xx.html"
 
 
@@ -45,7 +45,9 @@ def handle_exception(request: Request, exc: Exception) -> Response:
         )
     if isinstance(exc, HTTPException) and exc.status_code < 500:
         status_code = exc.status_code
-        headers = exc.headers or {}
+        headers = dict(exc.headers or {})
+        if status_code == 429:  # a rate limit: say when to come back, as well as Litestar's RateLimit-* headers
+            headers.setdefault("Retry-After", headers.get("RateLimit-Reset", "60"))
     else:
         status_code = exc.status_code if isinstance(exc, HTTPException) else HTTP_500_INTERNAL_SERVER_ERROR
         headers = {}

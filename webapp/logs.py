@@ -27,6 +27,22 @@ SHARED_PROCESSORS: list[Any] = [
 ]
 
 
+SECRET_QUERY_PATHS = re.compile(r"^(/auth/callback|/embed/[^/?]+/start|/support/(export\.csv)?)\?")
+"""Paths whose query string carries a secret or personal data: an OIDC code and state, a partner's launch token,
+what support searched for (an email, an account number)."""
+
+
+class RedactSecretQueries(logging.Filter):
+    """Uvicorn's access log prints the whole path: drop the query string of the paths above."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
+            path = record.args[2]
+            if SECRET_QUERY_PATHS.match(path):
+                record.args = (*record.args[:2], path.split("?", 1)[0] + "?[redacted]", *record.args[3:])
+        return True
+
+
 def configure_logging(*, json: bool, level: int = logging.INFO) -> None:
     """Send every logger's records to stderr as JSON lines (`json`) or readable lines."""
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
@@ -48,6 +64,9 @@ def configure_logging(*, json: bool, level: int = logging.INFO) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(existing, RedactSecretQueries) for existing in access.filters):
+        access.addFilter(RedactSecretQueries())
     structlog.configure(
         processors=[*SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

@@ -5,7 +5,7 @@ from webapp.embed.models import LaunchTokenUse, Partner, WebhookAttempt, Webhook
 from webapp.ipn.models import IpnReceipt
 from webapp.operations.alarms import AlarmState
 from webapp.orders.models import Order, OrderEvent, OrderTransition
-from webapp.sessions import HttpSession
+from webapp.sessions import HttpSession, RateLimitCounter
 from webapp.support.audit import AuditEntry
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "OrderEvent",
     "OrderTransition",
     "Partner",
+    "RateLimitCounter",
     "User",
     "WebhookAttempt",
     "WebhookEvent",

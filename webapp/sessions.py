@@ -12,16 +12,29 @@ from litestar.types import Empty, Message, ScopeSession
 from litestar.utils.dataclass import extract_dataclass_items
 from sqlalchemy import LargeBinary, delete
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import Column, Field, SQLModel, select
+from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
-class HttpSession(SQLModel, table=True):
-    __tablename__ = "http_session"
+class KeyedRow(SQLModel):
+    """What a Litestar store keeps: bytes under a key, until an optional expiry."""
 
     key: str = Field(primary_key=True, max_length=255)
-    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    data: bytes = Field(sa_type=LargeBinary, nullable=False)  # type: ignore[call-overload]
     expires_at: datetime | None = Field(default=None, index=True)
+
+
+class HttpSession(KeyedRow, table=True):
+    __tablename__ = "http_session"
+
+
+class RateLimitCounter(KeyedRow, table=True):
+    """Rate-limit counters (webapp/ratelimits.py), apart from sessions."""
+
+    __tablename__ = "rate_limit_counter"
+
+
+Row = HttpSession | RateLimitCounter
 
 
 def _due_for_renewal(expires_at: datetime, renew_for: int | timedelta) -> bool:
@@ -38,23 +51,24 @@ def _expiry(expires_in: int | timedelta | None) -> datetime | None:
 
 
 class DatabaseStore(Store):
-    """Litestar `Store` over the `http_session` table; an expired row reads as absent and is removed."""
+    """Litestar `Store` over a table of keyed, expiring rows; an expired row reads as absent and is removed."""
 
-    def __init__(self, db_sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, db_sessionmaker: async_sessionmaker[AsyncSession], table: type[Row] = HttpSession) -> None:
         self._sessionmaker = db_sessionmaker
+        self._table = table
 
     async def set(self, key: str, value: str | bytes, expires_in: int | timedelta | None = None) -> None:
         data = value.encode() if isinstance(value, str) else value
         async with self._sessionmaker() as session, session.begin():
-            row = await session.get(HttpSession, key)
+            row = await session.get(self._table, key)
             if row is None:
-                session.add(HttpSession(key=key, data=data, expires_at=_expiry(expires_in)))
+                session.add(self._table(key=key, data=data, expires_at=_expiry(expires_in)))
             else:
                 row.data, row.expires_at = data, _expiry(expires_in)
 
     async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
         async with self._sessionmaker() as session, session.begin():
-            row = await session.get(HttpSession, key)
+            row = await session.get(self._table, key)
             if row is None:
                 return None
             if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
@@ -66,15 +80,15 @@ class DatabaseStore(Store):
 
     async def delete(self, key: str) -> None:
         async with self._sessionmaker() as session, session.begin():
-            await session.exec(delete(HttpSession).where(HttpSession.key == key))  # type: ignore[call-overload]
+            await session.exec(delete(self._table).where(self._table.key == key))  # type: ignore[call-overload]
 
     async def delete_all(self) -> None:
         async with self._sessionmaker() as session, session.begin():
-            await session.exec(delete(HttpSession))  # type: ignore[call-overload]
+            await session.exec(delete(self._table))  # type: ignore[call-overload]
 
     async def delete_expired(self) -> int:
         async with self._sessionmaker() as session, session.begin():
-            result = await session.exec(delete(HttpSession).where(HttpSession.expires_at <= datetime.now(UTC)))  # type: ignore[call-overload,operator]
+            result = await session.exec(delete(self._table).where(self._table.expires_at <= datetime.now(UTC)))  # type: ignore[call-overload,operator]
             return int(result.rowcount or 0)
 
     async def exists(self, key: str) -> bool:
@@ -82,12 +96,15 @@ class DatabaseStore(Store):
 
     async def expires_in(self, key: str) -> int | None:
         async with self._sessionmaker() as session:
-            expires_at = (await session.exec(select(HttpSession.expires_at).where(HttpSession.key == key))).first()
+            expires_at = (await session.exec(select(self._table.expires_at).where(self._table.key == key))).first()
         if expires_at is None:
             return None
         return max(0, int((expires_at - datetime.now(UTC)).total_seconds()))
 
 
+SESSION_COOKIE = "session"
+EMBED_SESSION_COOKIE = "embed_session"
+"""The embedded pages' own session cookie (path `/embed`): see `PartitionedSessionBackend`."""
 ROTATE_STATE_KEY = "session_rotation"
 LOADED_STATE_KEY = "session_loaded"
 
@@ -164,6 +181,12 @@ class PartitionedSessionBackend(LazySessionBackend):
         for cookie in cookies:
             ours = cookie.startswith(f"{self.config.key}=") and "partitioned" not in cookie.lower()
             headers.add("set-cookie", f"{cookie}; Partitioned" if ours else cookie)
+
+
+async def session_exists(connection: ASGIConnection, cookie: str) -> bool:
+    """Whether the session this request came with is still stored (not signed out, not expired)."""
+    key = connection.cookies.get(cookie)
+    return bool(key) and await connection.app.stores.get("sessions").exists(key)
 
 
 @dataclass

@@ -31,7 +31,12 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, di
     """`python -m webapp dev` on free ports with its own state directory and database."""
     state_dir = tmp_path_factory.mktemp("devstack")
     stack_file = state_dir / "stack.json"
-    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{state_dir / 'app.db'}", "SANDBOX_SPEED": "0.7"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{state_dir / 'app.db'}",
+        "SANDBOX_SPEED": "0.7",
+        "RATE_LIMIT_SIGN_IN": "1000",  # every browser test signs in from this one address within minutes
+    }
     process = subprocess.Popen(
         [
             sys.executable,

@@ -6,7 +6,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.conftest import create_schema
 from webapp.app import create_app
-from webapp.config import DatabaseSettings, Settings
+from webapp.config import DatabaseSettings, Environment, Settings
 
 NOT_FOUND_TITLE = {"en": "Page not found", "vi": "Không tìm thấy trang", "zh": "页面未找到"}
 SERVER_ERROR_TITLE = {"en": "Something went wrong", "vi": "Đã xảy ra lỗi", "zh": "出错了"}
@@ -133,3 +133,19 @@ async def test_system_status_fragment_answers_htmx(client: AsyncTestClient[Lites
 async def test_ipn_needs_no_csrf_token_but_other_posts_do(client: AsyncTestClient[Litestar]) -> None:
     assert (await client.post("/ipn/alixpay", content=b"{}")).status_code == 400  # reached the receiver
     assert (await client.post("/logout")).status_code == 403
+
+
+@pytest.mark.parametrize("production", [False, True])
+async def test_hsts_and_the_api_schema_depend_on_the_environment(settings: Settings, production: bool) -> None:
+    """Production answers with HSTS and keeps its API schema to itself; development has no HSTS to forget."""
+    environment = Environment.PRODUCTION if production else Environment.DEVELOPMENT
+    settings = settings.model_copy(update={"environment": environment})
+    await create_schema(settings.database.url)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        for path in ("/", "/healthz", "/nope"):
+            answer = await client.get(path)
+            assert ("strict-transport-security" in answer.headers) is production, path
+        if production:
+            assert answer.headers["strict-transport-security"] == "max-age=63072000; includeSubDomains"
+        schema = await client.get("/schema/openapi.json")
+        assert schema.status_code == (404 if production else 200)

@@ -5,11 +5,14 @@ import asyncio
 import pytest
 from sqlmodel import select
 
+from tests.builders import make_order
 from tests.conftest import create_schema
 from tests.integration.conftest import LiveApp
 from tests.integration.flow import Db, review, signed_in_client
+from webapp.auth.models import User
 from webapp.config import Settings
 from webapp.db import make_engine, make_sessionmaker
+from webapp.orders import live
 from webapp.sessions import DatabaseStore, HttpSession
 
 
@@ -48,7 +51,8 @@ async def test_a_signed_in_request_that_changes_nothing_writes_no_session_row(
     original_set = DatabaseStore.set
 
     async def counting_set(self: DatabaseStore, key: str, value: str | bytes, expires_in: object = None) -> None:
-        writes.append(key)
+        if self._table is HttpSession:  # rate-limit counters have their own table
+            writes.append(key)
         await original_set(self, key, value, expires_in)  # type: ignore[arg-type]
 
     monkeypatch.setattr(DatabaseStore, "set", counting_set)
@@ -62,3 +66,46 @@ async def test_a_signed_in_request_that_changes_nothing_writes_no_session_row(
     assert writes == [] and after == before  # no save, no renewal: half the idle period is not used up
     assert (await review(person)).status_code == 200  # the review goes into the session: one write
     assert len(writes) == 1
+
+
+async def test_a_live_stream_ends_once_its_session_is_signed_out(
+    live_app: LiveApp, db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live, "KEEP_ALIVE_SECONDS", 0.3)
+    client = await signed_in_client(live_app)
+    async with db.sessionmaker() as session, session.begin():
+        user = (await session.exec(select(User).where(User.email == "user@example.com"))).one()
+        order = make_order(user_id=user.id, email=user.email)  # waits for Alix Pay: its stream stays open
+        session.add(order)
+    async with client.stream("GET", f"/orders/{order.external_order_id}/events", timeout=10) as stream:
+        lines = stream.aiter_lines()
+        assert await anext(lines) == "event: status"
+
+        async def until(wanted: str) -> list[str]:
+            seen = []
+            async for line in lines:
+                seen.append(line)
+                if line.startswith(wanted):
+                    return seen
+            return seen
+
+        before = await asyncio.wait_for(until(": keep-alive"), 5)  # signed in: the stream stays open
+        assert "event: done" not in before
+        out = await client.post("/logout", headers={"x-csrftoken": client.cookies["csrftoken"]})
+        assert out.status_code in (200, 303)
+        after = await asyncio.wait_for(until("event: done"), 5)  # ended by the server within a keep-alive interval
+        assert after[-1] == "event: done"
+
+
+async def test_a_csrf_token_works_only_with_the_session_it_was_signed_in_with(live_app: LiveApp) -> None:
+    alice = await signed_in_client(live_app, "user@example.com")
+    bob = await signed_in_client(live_app, "support@example.com")
+    await alice.get("/orders/new")
+    await bob.get("/orders/new")
+    bobs_token = bob.cookies["csrftoken"]
+    # Alice's session with Bob's token, in the cookie and the header alike: a valid pair, but not hers.
+    alice.cookies.delete("csrftoken")
+    alice.cookies.set("csrftoken", bobs_token)
+    refused = await review(alice)
+    assert refused.status_code == 403
+    assert (await review(bob)).status_code == 200

@@ -133,6 +133,7 @@ def main() -> None:
             "ALIXPAY_PRIVATE_KEY_FILE": str(directory / "partner_private.pem"),
             "ALIXPAY_PUBLIC_KEY_FILES": str(directory / "alix_public.pem"),
             "RECONCILE_INTERVAL_SECONDS": "3600",
+            "IPN_ALLOWED_SOURCES": "127.0.0.1",  # the load comes from here: Alix Pay's address, never limited
         }
         bare_env = {
             "BARE_ALIX_PUBLIC_KEY_FILE": str(directory / "alix_public.pem"),

@@ -56,6 +56,8 @@ def test_safe_production_configuration_is_accepted(production_env: dict[str, str
         ("ALIXPAY_PRIVATE_KEY_FILE", "/nonexistent/key.pem"),
         ("ALIXPAY_PUBLIC_KEY_FILES", None),
         ("ALIXPAY_PUBLIC_KEY_FILES", str(VECTORS_DIR / "alix_public.pem")),
+        ("ALARM_WEBHOOK_URL", "http://alerts.example.com/hook"),
+        ("METRICS_TOKEN", "guessable"),
     ],
 )
 def test_production_refuses_unsafe_setting_and_names_it(

@@ -1,13 +1,17 @@
 """Route guards: anonymous people are sent to sign in (and back); a missing role is a 403 page."""
 
+import secrets
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.utils.scope.state import ScopeState
 
 from webapp.auth.session import CurrentUser, session_user
 from webapp.flows import flow_partner
+from webapp.sessions import EMBED_SESSION_COOKIE, SESSION_COOKIE, session_exists
 
 
 class LoginRequired(NotAuthorizedException):
@@ -31,6 +35,37 @@ def current_user(connection: ASGIConnection) -> CurrentUser | None:
     if user is None or user.partner != flow_partner(connection):
         return None
     return user
+
+
+def still_signed_in(connection: ASGIConnection) -> Callable[[], Awaitable[bool]]:
+    """For a long-lived response (a live stream): whether its session still stands (not signed out, not expired)."""
+    cookie = EMBED_SESSION_COOKIE if flow_partner(connection) else SESSION_COOKIE
+
+    async def alive() -> bool:
+        return current_user(connection) is not None and await session_exists(connection, cookie)
+
+    return alive
+
+
+CSRF_SESSION_KEY = "csrf"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def csrf_bound_to_session(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
+    """A signed-in unsafe request must carry the CSRF token of its own session, not any valid one.
+
+    Litestar's middleware has already checked the token against the CSRF cookie; the session remembers the
+    token it was signed in with, so another person's valid token (or cookie) is refused. Embedded pages keep
+    their own token in their session (embed/access.py).
+    """
+    if connection.scope.get("method") in SAFE_METHODS or flow_partner(connection) is not None:
+        return
+    if current_user(connection) is None:
+        return
+    bound = connection.scope["session"].get(CSRF_SESSION_KEY)  # type: ignore[union-attr]
+    sent = ScopeState.from_scope(connection.scope).csrf_token
+    if not isinstance(bound, str) or not isinstance(sent, str) or not secrets.compare_digest(bound, sent):
+        raise PermissionDeniedException("CSRF token of another session")
 
 
 def requires_user(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:

@@ -9,8 +9,9 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Redirect, Template
+from litestar.utils.scope.state import ScopeState
 
-from webapp.auth.guards import current_user, safe_next
+from webapp.auth.guards import CSRF_SESSION_KEY, current_user, safe_next
 from webapp.auth.oidc import OidcClient, OidcError, PendingLogin
 from webapp.auth.service import record_sign_in, roles_for
 from webapp.auth.session import SESSION_USER_KEY, CurrentUser, session_id_token
@@ -86,7 +87,13 @@ class AuthController(Controller):
         )
         request.clear_session()
         rotate_session_id(request)
-        request.set_session({SESSION_USER_KEY: signed_in.to_session(identity.id_token)})
+        request.set_session(
+            {
+                SESSION_USER_KEY: signed_in.to_session(identity.id_token),
+                # The token this browser holds now: later unsafe requests must bring this one, no other.
+                CSRF_SESSION_KEY: ScopeState.from_scope(request.scope).csrf_token,
+            }
+        )
         logger.info("signed in user %s with roles %s", user.id, sorted(signed_in.roles))
         return Redirect(target)
 

@@ -13,7 +13,7 @@ from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.utils.scope.state import ScopeState
 
-from webapp.auth.guards import current_user
+from webapp.auth.guards import SAFE_METHODS, current_user
 from webapp.embed.models import Partner
 from webapp.embed.partners import partner_by_slug
 from webapp.embed.theme import Theme
@@ -25,7 +25,6 @@ EMBED_SESSION_KEY = "embed"
 EMBED_STATE_KEY = "embed"
 STARTS_SESSION = "embed_starts_session"
 """Handler `opt` flag: the route that opens an embedded session (so it needs none)."""
-SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 REFUSALS = {
     "malformed": (400, N_("This link is not a valid cash-out link.")),

@@ -32,7 +32,7 @@ from webapp.embed.tokens import LaunchRefused, verification_key, verify_launch_t
 from webapp.flows import EMBED_PREFIX, flow_path
 from webapp.i18n import LOCALE_SESSION_KEY, supported
 from webapp.orders.routes import PREFILL_KEY, OrderController, own_order
-from webapp.sessions import PartitionedSessionConfig, rotate_session_id
+from webapp.sessions import EMBED_SESSION_COOKIE, PartitionedSessionConfig, rotate_session_id
 
 logger = logging.getLogger(__name__)
 AppSettings: TypeAlias = NamedDependency[Settings]
@@ -113,7 +113,7 @@ async def return_to_partner(request: Request, db_sessionmaker: Sessionmaker, ord
 
 def embed_router(settings: Settings) -> Router:
     session = PartitionedSessionConfig(
-        key="embed_session",
+        key=EMBED_SESSION_COOKIE,
         path=EMBED_PREFIX,
         store="sessions",
         max_age=settings.session.idle_timeout_seconds,

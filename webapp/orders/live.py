@@ -91,11 +91,18 @@ def publish_change(channels: ChannelsPlugin, order_id: int) -> None:
 
 
 def change_stream(
-    channels: ChannelsPlugin, order_id: int, render: Callable[[], Awaitable[tuple[str, bool]]], *, event: str
+    channels: ChannelsPlugin,
+    order_id: int,
+    render: Callable[[], Awaitable[tuple[str, bool]]],
+    *,
+    event: str,
+    alive: Callable[[], Awaitable[bool]],
 ) -> ServerSentEvent:
     """An SSE response: `render()`'s fragment now and after every change of the order, until it says it is done.
 
-    `render` returns (html, done); the stream then sends the event `done` so the page stops listening.
+    `render` returns (html, done); the stream then sends the event `done` so the page stops listening. It also
+    ends, within a keep-alive interval, once `alive()` says the viewer's session is over (signed out, expired):
+    a stream must not outlive the right to see it.
     """
 
     async def stream() -> AsyncIterator[ServerSentEventMessage]:
@@ -112,6 +119,8 @@ def change_stream(
             try:
                 while not done:
                     finished, _ = await asyncio.wait({next_change}, timeout=KEEP_ALIVE_SECONDS)
+                    if not await alive():
+                        break
                     if not finished:
                         yield ServerSentEventMessage(comment="keep-alive")
                         continue

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.alixpay.client import AlixPayClient
-from webapp.auth.guards import current_user, requires_user
+from webapp.auth.guards import current_user, requires_user, still_signed_in
 from webapp.auth.session import CurrentUser
 from webapp.banks.directory import payable_banks
 from webapp.banks.vietqr import qr_svg, transfer_payload
@@ -253,4 +253,4 @@ class OrderController(Controller):
             # Sent over the live stream, the fragment does not poll: the stream brings every change.
             return template.render(request=request, live=True, **context), context["final"]
 
-        return change_stream(channels, order.id or 0, render, event="status")
+        return change_stream(channels, order.id or 0, render, event="status", alive=still_signed_in(request))

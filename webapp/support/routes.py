@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.alixpay.client import AlixPayClient
-from webapp.auth.guards import current_user, requires_admin, requires_support
+from webapp.auth.guards import current_user, requires_admin, requires_support, still_signed_in
 from webapp.auth.session import CurrentUser
 from webapp.config import Settings
 from webapp.db import DbSession
@@ -229,7 +229,7 @@ class SupportController(Controller):
                 context = await timeline_context(session, await found(session, order_id))
             return template.render(request=request, **context), False
 
-        return change_stream(channels, order.id or 0, render, event="timeline")
+        return change_stream(channels, order.id or 0, render, event="timeline", alive=still_signed_in(request))
 
     @post("/orders/{order_id:str}/check", name="support.check", status_code=303)
     async def check(

@@ -1,0 +1,68 @@
+"""Rate limits on the doors worth hammering: sign-in, placing orders, support search, launches and the IPN URL.
+
+Litestar's rate-limit middleware, one per limit, with its counters in our database store so every instance
+counts together. Each limit applies to named routes only and counts per source address (per signed-in person
+for orders and search). Alix Pay's own addresses (`IPN_ALLOWED_SOURCES`) are never limited; everyone else
+gets a generous per-address allowance on the IPN URL, enough for Alix Pay's retries. A refusal is a 429 with
+`Retry-After` and a localised page.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from litestar import Request
+from litestar.middleware.rate_limit import RateLimitConfig, get_remote_address
+
+from webapp.auth.guards import current_user
+from webapp.config import Settings
+
+RATE_LIMIT_STORE = "rate_limits"
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    routes: frozenset[str]
+    per_minute: int
+    per_person: bool = False
+    """Count per signed-in person (by their user id) rather than per address."""
+
+
+def limits(settings: Settings) -> list[Limit]:
+    return [
+        Limit("sign-in", frozenset({"auth.login", "embed.start"}), settings.rate_limit_sign_in),
+        Limit("orders", frozenset({"orders.review", "orders.create"}), settings.rate_limit_orders, per_person=True),
+        Limit("search", frozenset({"support.search", "support.export"}), settings.rate_limit_search, per_person=True),
+        Limit("ipn", frozenset({"ipn.alixpay"}), settings.rate_limit_ipn),
+    ]
+
+
+def _applies(limit: Limit, allowed_sources: frozenset[str]) -> Callable[[Request], bool]:
+    def check(request: Request) -> bool:
+        if request.scope["route_handler"].name not in limit.routes:
+            return False
+        return not (limit.name == "ipn" and get_remote_address(request) in allowed_sources)
+
+    return check
+
+
+def _identifier(limit: Limit) -> Callable[[Request], str]:
+    def identify(request: Request) -> str:
+        user = current_user(request) if limit.per_person else None
+        who = f"user:{user.id}" if user is not None else f"address:{get_remote_address(request)}"
+        return f"rl:{limit.name}:{who}"
+
+    return identify
+
+
+def rate_limit_configs(settings: Settings) -> list[RateLimitConfig]:
+    allowed = frozenset(settings.ipn_allowed_sources)
+    return [
+        RateLimitConfig(
+            rate_limit=("minute", limit.per_minute),
+            store=RATE_LIMIT_STORE,
+            check_throttle_handler=_applies(limit, allowed),
+            identifier_for_request=_identifier(limit),
+        )
+        for limit in limits(settings)
+    ]
