@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from tests.builders import make_order
 from tests.conftest import create_schema
 from tests.integration.conftest import LiveApp
 from tests.integration.flow import Db, signed_in_client
 from tests.integration.test_support import audit_rows, client_as, csrf
 from webapp.__main__ import main
+from webapp.auth.models import User
 from webapp.embed.models import Partner
 
 FORM = {
@@ -61,6 +63,15 @@ async def test_an_admin_adds_a_partner_sees_its_secrets_once_and_every_action_is
         partner = (await session.exec(select(Partner))).one()
     assert (partner.enabled, partner.webhook_secret) == (False, new_secret)
     assert new_secret != secret
+    async with db.sessionmaker() as session, session.begin():  # support sees which partner placed an order
+        user = User(issuer="partner:acme", subject="wallet-9", email="w9@example.com")
+        session.add(user)
+        await session.flush()
+        order = make_order(user_id=user.id, email=user.email, partner_id=partner.id, partner_user_id="wallet-9")
+        session.add(order)
+    support_page = await admin.get(f"/support/orders/{order.external_order_id}")
+    assert "Through partner" in support_page.text and "Acme Wallet" in support_page.text
+    assert "wallet-9" in support_page.text
     actions = [row.action for row in await audit_rows(db)]
     assert actions == ["partner_saved", "partner_disabled", "partner_secret_rotated"]
     assert all(row.actor == "admin@example.com" for row in await audit_rows(db))

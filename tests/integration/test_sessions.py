@@ -1,6 +1,7 @@
 """The database session store: expiry, renewal, and clean-up of expired rows."""
 
 import asyncio
+import json
 
 import pytest
 from sqlmodel import select
@@ -109,3 +110,15 @@ async def test_a_csrf_token_works_only_with_the_session_it_was_signed_in_with(li
     refused = await review(alice)
     assert refused.status_code == 403
     assert (await review(bob)).status_code == 200
+
+
+async def test_a_session_without_a_bound_csrf_token_is_asked_to_sign_in_again(live_app: LiveApp, db: Db) -> None:
+    """Sessions signed in before tokens were bound to them cannot post; signing in again fixes that."""
+    person = await signed_in_client(live_app)
+    async with db.sessionmaker() as session, session.begin():
+        row = (await session.exec(select(HttpSession))).one()
+        data = json.loads(row.data)
+        del data["csrf"]
+        row.data = json.dumps(data).encode()
+    answer = await review(person)
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/login?next=")

@@ -63,8 +63,10 @@ def csrf_bound_to_session(connection: ASGIConnection, _handler: BaseRouteHandler
     if current_user(connection) is None:
         return
     bound = connection.scope["session"].get(CSRF_SESSION_KEY)  # type: ignore[union-attr]
+    if not isinstance(bound, str):  # a session from before tokens were bound: signing in again binds one
+        raise LoginRequired()
     sent = ScopeState.from_scope(connection.scope).csrf_token
-    if not isinstance(bound, str) or not isinstance(sent, str) or not secrets.compare_digest(bound, sent):
+    if not isinstance(sent, str) or not secrets.compare_digest(bound, sent):
         raise PermissionDeniedException("CSRF token of another session")
 
 

@@ -18,6 +18,7 @@ from webapp.auth.guards import current_user, requires_admin, requires_support, s
 from webapp.auth.session import CurrentUser
 from webapp.config import Settings
 from webapp.db import DbSession
+from webapp.embed.models import Partner
 from webapp.i18n import LANGUAGE_NAMES, N_, request_locale, translate
 from webapp.ipn.models import IpnReceipt
 from webapp.ipn.service import VERDICT_LABELS
@@ -78,6 +79,7 @@ async def timeline_context(session: AsyncSession, order: Order, *, revealed: boo
     shown = personal_data(order, revealed=revealed)
     return {
         "order": order,
+        "partner": await session.get(Partner, order.partner_id) if order.partner_id is not None else None,
         "items": items,
         "shown": shown,
         "revealed": revealed,
