@@ -3,6 +3,7 @@
 import asyncio
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from tests.integration.flow import Db, signed_in_client
 from tests.integration.test_support import audit_rows, client_as, csrf
 from webapp.__main__ import main
 from webapp.auth.models import User
-from webapp.embed.models import Partner
+from webapp.embed.models import Partner, WebhookEvent
 
 FORM = {
     "slug": "acme",
@@ -69,11 +70,27 @@ async def test_an_admin_adds_a_partner_sees_its_secrets_once_and_every_action_is
         await session.flush()
         order = make_order(user_id=user.id, email=user.email, partner_id=partner.id, partner_user_id="wallet-9")
         session.add(order)
+        await session.flush()
+        event = WebhookEvent(
+            event_id="evt_given_up", partner_id=partner.id, order_id=order.id, type="order.failed", payload="{}"
+        )
+        event.state, event.attempts = "gave_up", 30
+        session.add(event)
+    log = await admin.get("/admin/partners/acme")
+    assert "evt_given_up" in log.text and "gave_up" in log.text
+    before = datetime.now(UTC)
+    resent = await admin.post("/admin/partners/acme/events/evt_given_up/resend", headers=csrf(admin))
+    assert (resent.status_code, resent.headers["location"]) == (303, "/admin/partners/acme")
+    async with db.sessionmaker() as session:
+        again = (await session.exec(select(WebhookEvent))).one()
+    assert again.state == "pending" and again.next_attempt_at >= before  # due now: the next round sends it
+    missing = await admin.post("/admin/partners/acme/events/evt_nope/resend", headers=csrf(admin))
+    assert missing.status_code == 404
     support_page = await admin.get(f"/support/orders/{order.external_order_id}")
     assert "Through partner" in support_page.text and "Acme Wallet" in support_page.text
     assert "wallet-9" in support_page.text
     actions = [row.action for row in await audit_rows(db)]
-    assert actions == ["partner_saved", "partner_disabled", "partner_secret_rotated"]
+    assert actions == ["partner_saved", "partner_disabled", "partner_secret_rotated", "webhook_resent"]
     assert all(row.actor == "admin@example.com" for row in await audit_rows(db))
 
 
