@@ -15,7 +15,7 @@ from sqlmodel import func, select
 
 from tests.builders import make_order
 from tests.conftest import create_schema
-from tests.embed_tokens import HS_SECRET, mint
+from tests.embed_tokens import HS_SECRET, example_partner, mint
 from tests.integration.conftest import both_databases
 from tests.support import serving
 from webapp.app import create_app
@@ -25,7 +25,7 @@ from webapp.db import make_engine, make_sessionmaker
 from webapp.devstack import free_port
 from webapp.embed.models import LaunchTokenUse, Partner, WebhookAttempt, WebhookEvent
 from webapp.embed.partners import PartnerSpec, save_partner, set_enabled
-from webapp.embed.signatures import signed_return_url, verify_webhook_signature
+from webapp.embed.signatures import signed_return_url
 from webapp.embed.webhooks import DeliveryPolicy, WebhookSender
 from webapp.orders.statuses import OrderStatus
 from webapp.orders.transitions import StatusChanges
@@ -253,7 +253,7 @@ async def test_webhooks_are_written_once_per_change_and_delivered_once_after_fai
     assert [attempt.status_code for attempt in attempts] == [500, 503, 200]
     assert len(receiver.received) == 3 and {event_id for _, _, event_id in receiver.received} == {event.event_id}
     body, signature, _ = receiver.received[-1]
-    assert verify_webhook_signature(partner.webhook_secret, body, signature, now=int(time.time()))
+    assert example_partner().verify_signature(partner.webhook_secret, body, signature, int(time.time()))
     assert b'"status":"SUCCESS"' in body and b'"partnerUserId":"wallet-user-7"' in body
 
 
