@@ -214,6 +214,7 @@ def live_settings(
         ipn_replay_interval_seconds=0.3,
         ipn_replay_grace_seconds=1.0,
         cashout_min_vnd=10_000,
+        ipn_allowed_sources=["127.0.0.1"],  # the sandbox is these tests' Alix Pay, as in the dev stack
     )
 
 
