@@ -188,3 +188,39 @@ async def async_wait_for(probe: Callable[[], Any], *, timeout: float = 20.0, wha
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(0.1)
+
+
+@dataclass
+class MailboxServer:
+    """The development mailbox (`python -m webapp mailbox`) as a process: a real SMTP sink and its JSON list."""
+
+    url: str
+    smtp_url: str
+
+    def messages(self, to: str) -> list[dict[str, Any]]:
+        """Mails received for `to`, oldest first."""
+        listed = httpx.get(f"{self.url}/api/messages", timeout=5).json()
+        return [mail for mail in reversed(listed) if mail["to"] == to]
+
+    def refuse(self, count: int) -> None:
+        httpx.post(f"{self.url}/admin/refuse", json={"count": count}, timeout=5).raise_for_status()
+
+
+@contextlib.contextmanager
+def running_mailbox(directory: Path, log_file: Path) -> Iterator[MailboxServer]:
+    http_port, smtp_port = free_port(), free_port()
+    url = f"http://{LOOPBACK}:{http_port}"
+    env = {
+        "MAILBOX_HOST": LOOPBACK,
+        "MAILBOX_HTTP_PORT": str(http_port),
+        "MAILBOX_SMTP_PORT": str(smtp_port),
+        "MAILBOX_DIRECTORY": str(directory),
+    }
+    with running_process(
+        [sys.executable, "-m", "webapp", "mailbox"],
+        env=env,
+        log_file=log_file,
+        ready_url=f"{url}/healthz",
+        what="mailbox",
+    ):
+        yield MailboxServer(url, f"smtp://{LOOPBACK}:{smtp_port}")

@@ -1,4 +1,4 @@
-"""`python -m webapp dev|serve|sandbox|migrate|i18n|demo-cashout|audit|partners`: the project's command line."""
+"""`python -m webapp dev|serve|sandbox|mailbox|migrate|i18n|demo-cashout|audit|partners`: the project's command line."""
 
 import argparse
 import asyncio
@@ -14,7 +14,7 @@ def _dev(args: argparse.Namespace) -> int:
     from webapp.migrate import upgrade
 
     state_dir = Path(args.state_dir)
-    database_url = Settings().database.url
+    database_url = devstack.stack_database_url(state_dir)
     upgrade(database_url)
     services = devstack.embedded_services(
         state_dir,
@@ -22,6 +22,7 @@ def _dev(args: argparse.Namespace) -> int:
         sandbox_port=args.sandbox_port or devstack.free_port(),
         idp_port=args.idp_port or devstack.free_port(),
         partner_port=args.partner_port or devstack.free_port(),
+        mailbox_port=args.mailbox_port or devstack.free_port(),
         database_url=database_url,
     )
     return devstack.serve_forever(services, state_dir / "stack.json")
@@ -60,6 +61,16 @@ def _sandbox(_args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = SandboxSettings()
     uvicorn.run(create_sandbox_app(settings), host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def _mailbox(_args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from webapp.devmail import MailboxSettings, create_mailbox_app
+
+    settings = MailboxSettings()
+    uvicorn.run(create_mailbox_app(settings), host=settings.host, port=settings.http_port, log_level="warning")
     return 0
 
 
@@ -121,7 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--sandbox-port", type=int, default=8001, help="0 picks a free port")
     dev.add_argument("--idp-port", type=int, default=9400, help="0 picks a free port")
     dev.add_argument("--partner-port", type=int, default=8003, help="the example partner's page; 0 picks a free port")
-    dev.add_argument("--state-dir", default=str(DEV_DIR), help="where stack.json and dev keys live")
+    dev.add_argument("--mailbox-port", type=int, default=8025, help="the development mailbox page; 0 picks a free port")
+    dev.add_argument(
+        "--state-dir", default=str(DEV_DIR), help="where everything the stack writes lives: databases, keys, mail"
+    )
     dev.set_defaults(run=_dev)
 
     serve = commands.add_parser("serve", help="run the app alone (production)")
@@ -135,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
 
     sandbox = commands.add_parser("sandbox", help="run the local Alix Pay sandbox (SANDBOX_* settings)")
     sandbox.set_defaults(run=_sandbox)
+
+    mail = commands.add_parser("mailbox", help="run the development SMTP sink and its page (MAILBOX_* settings)")
+    mail.set_defaults(run=_mailbox)
 
     demo = commands.add_parser("demo-cashout", help="create a cash-out at the running dev stack's sandbox")
     demo.add_argument("--state-dir", default=str(DEV_DIR))

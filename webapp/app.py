@@ -35,6 +35,8 @@ from webapp.ipn.service import RetryPolicy, delete_junk_receipts, process_pendin
 from webapp.jobs import Job, JobHealth, running
 from webapp.logs import with_request_id
 from webapp.metrics import observe_alixpay_call
+from webapp.notifications.mailer import Mailer
+from webapp.notifications.routes import NotificationPreferences
 from webapp.operations import routes as operations
 from webapp.operations.alarms import Alarms
 from webapp.orders.live import make_channels
@@ -73,6 +75,7 @@ def background_jobs(
     session_store: DatabaseStore,
     rate_limit_store: DatabaseStore,
     webhooks: WebhookSender,
+    mailer: Mailer | None,
     health: JobHealth,
 ) -> list[Job]:
     retry = RetryPolicy.of(settings)
@@ -86,7 +89,9 @@ def background_jobs(
         job_failures=settings.alarm_job_failures,
         webhook_url=settings.alarm_webhook_url,
     )
+    mail = [Job("emails", settings.mail_interval_seconds, mailer.deliver_due)] if mailer else []
     return [
+        *mail,
         Job(
             "ipn-replay",
             settings.ipn_replay_interval_seconds,
@@ -123,6 +128,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
     oidc = OidcClient(settings.oidc, redirect_uri=f"{settings.public_base_url.rstrip('/')}/auth/callback")
     webhook_http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
     webhooks = WebhookSender(db_sessionmaker, webhook_http)
+    template_engine = make_template_engine()
+    smtp = settings.smtp_server
+    mailer = (
+        Mailer(
+            db_sessionmaker,
+            smtp,
+            env=template_engine.engine,
+            sender=settings.mail_from,
+            base_url=settings.public_base_url,
+        )
+        if smtp
+        else None
+    )
     job_health = JobHealth()
     jobs = background_jobs(
         settings,
@@ -131,6 +149,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         session_store=session_store,
         rate_limit_store=rate_limit_store,
         webhooks=webhooks,
+        mailer=mailer,
         health=job_health,
     )
 
@@ -175,6 +194,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AuthController,
             OrderController,
             SupportController,
+            NotificationPreferences,
             PartnerAdminController,
             embed_router(settings),
             operations.metrics,
@@ -195,7 +215,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         guards=[csrf_bound_to_session],
         plugins=[HTMXPlugin(), channels],
-        template_config=TemplateConfig(instance=make_template_engine()),
+        template_config=TemplateConfig(instance=template_engine),
         csrf_config=csrf_config,
         middleware=[
             session_config.middleware,

@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from webapp.alixpay.keys import KeyLoadError, is_shared_test_key, load_private_key, load_public_key
+from webapp.notifications.smtp import SmtpServer
 
 DEV_DIR = Path("var/dev")
 
@@ -37,7 +38,8 @@ class _Group(BaseSettings):
 class DatabaseSettings(_Group):
     model_config = SettingsConfigDict(env_prefix="DATABASE_")
 
-    url: str = "sqlite+aiosqlite:///var/app.db"
+    url: str = f"sqlite+aiosqlite:///{DEV_DIR / 'app.db'}"
+    """The embedded stack's database (`python -m webapp dev --state-dir` moves it)."""
     echo: bool = False
     pool_size: int = 20
     """Connections each instance keeps open to PostgreSQL; more concurrent units of work wait for one."""
@@ -152,12 +154,29 @@ class Settings(BaseSettings):
     """IPNs per minute from one address that is not in IPN_ALLOWED_SOURCES."""
     ipn_allowed_sources: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Alix Pay's addresses (comma-separated): their IPNs are never rate-limited."""
+    smtp_url: SecretStr | None = None
+    """Where the person's emails go (`smtp://`, `smtp+starttls://user:password@host:587`, `smtps://…`); unset, none
+    are sent (they wait in the outbox for three days)."""
+    mail_from: str = "Cash-out <cashout@localhost>"
+    mail_interval_seconds: float = 5.0
+    """How often due emails are sent."""
     support_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
     admin_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     _split_emails = field_validator("support_emails", "admin_emails", "ipn_allowed_sources", mode="before")(
         _comma_separated
     )
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url_readable(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            SmtpServer.from_url(value.get_secret_value())
+        return value
+
+    @property
+    def smtp_server(self) -> SmtpServer | None:
+        return SmtpServer.from_url(self.smtp_url.get_secret_value()) if self.smtp_url else None
 
     @property
     def is_production(self) -> bool:
@@ -200,6 +219,9 @@ def unsafe_production_settings(settings: Settings) -> list[str]:
             problems.append(f"{name} must be an https URL")
     if settings.metrics_token is not None and len(settings.metrics_token.get_secret_value()) < 32:
         problems.append("METRICS_TOKEN must be at least 32 characters")
+    smtp = settings.smtp_server
+    if smtp is not None and not smtp.encrypted and not smtp.on_loopback:
+        problems.append("SMTP_URL must be smtps:// or smtp+starttls:// unless the server is on loopback")
     problems.extend(_key_problems(settings.alixpay))
     return problems
 

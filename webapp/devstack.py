@@ -139,16 +139,48 @@ def idp_service(port: int) -> Service:
     )
 
 
+def stack_database_url(state_dir: Path) -> str:
+    """`DATABASE_URL` when it is set, else a SQLite file in the state directory (two stacks never share one)."""
+    return os.environ.get("DATABASE_URL") or f"sqlite+aiosqlite:///{state_dir / 'app.db'}"
+
+
+def mailbox_service(state_dir: Path, *, http_port: int) -> Service:
+    """The development SMTP sink, whose page lists every mail the app sent."""
+    url = f"http://{LOOPBACK}:{http_port}"
+    smtp_port = free_port()
+    return Service(
+        name="mailbox",
+        args=[sys.executable, "-m", "webapp", "mailbox"],
+        url=url,
+        ready_url=f"{url}/healthz",
+        env={
+            "MAILBOX_HOST": LOOPBACK,
+            "MAILBOX_SMTP_PORT": str(smtp_port),
+            "MAILBOX_HTTP_PORT": str(http_port),
+            "MAILBOX_DIRECTORY": str(state_dir / "mailbox"),
+        },
+        details={"smtp_url": f"smtp://{LOOPBACK}:{smtp_port}"},
+    )
+
+
 def embedded_services(
-    state_dir: Path, *, app_port: int, sandbox_port: int, idp_port: int, partner_port: int, database_url: str
+    state_dir: Path,
+    *,
+    app_port: int,
+    sandbox_port: int,
+    idp_port: int,
+    partner_port: int,
+    mailbox_port: int,
+    database_url: str,
 ) -> list[Service]:
-    """The app, the Alix Pay sandbox, the local IdP and the example partner, wired with development secrets."""
+    """The app, the Alix Pay sandbox, the local IdP, the mailbox and the example partner, with development secrets."""
     keys = ensure_dev_keys(state_dir)
     app_url = f"http://{LOOPBACK}:{app_port}"
     sandbox_url = f"http://{LOOPBACK}:{sandbox_port}"
     alixpay = AlixPaySettings()
     partner_code, secret_key = alixpay.partner_code, alixpay.secret_key.get_secret_value()
     python = sys.executable
+    mailbox = mailbox_service(state_dir, http_port=mailbox_port)
     sandbox = Service(
         name="sandbox",
         args=[python, "-m", "webapp", "sandbox"],
@@ -181,6 +213,8 @@ def embedded_services(
         env={
             "ENVIRONMENT": "development",
             "PUBLIC_BASE_URL": app_url,
+            "DATABASE_URL": database_url,
+            "SMTP_URL": mailbox.details["smtp_url"],
             "ALIXPAY_BASE_URL": sandbox_url,
             "ALIXPAY_PARTNER_CODE": partner_code,
             "ALIXPAY_PRIVATE_KEY_FILE": str(keys.partner_private),
@@ -193,7 +227,7 @@ def embedded_services(
     )
     partner_secrets = asyncio.run(register_example_partner(database_url, state_dir, partner_port=partner_port))
     partner = partner_service(partner_secrets, partner_port=partner_port, app_port=app_port, app_url=app_url)
-    return [idp_service(idp_port), sandbox, app, partner]
+    return [idp_service(idp_port), mailbox, sandbox, app, partner]
 
 
 def example_partner_secrets(state_dir: Path) -> dict[str, str]:

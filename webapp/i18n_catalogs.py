@@ -15,8 +15,9 @@ from webapp.i18n import LOCALE_DIR, LOCALES
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2), "translate": (2,)}
-METHOD_MAP = [("webapp/**.py", "python"), ("templates/**.html", "jinja2")]
-OPTIONS_MAP = {"templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "true", "lstrip_blocks": "true"}}
+JINJA_OPTIONS = {"extensions": "jinja2.ext.i18n", "trim_blocks": "true", "lstrip_blocks": "true"}
+METHOD_MAP = [("webapp/**.py", "python"), ("templates/**.html", "jinja2"), ("templates/**.txt", "jinja2")]
+OPTIONS_MAP = {"templates/**.html": JINJA_OPTIONS, "templates/**.txt": JINJA_OPTIONS}
 SOURCE_LOCALE = "en"
 
 

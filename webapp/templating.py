@@ -1,11 +1,12 @@
 """The one Jinja environment: autoescaped, translated per request, usable outside a request (SSE fragments)."""
 
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime, get_timezone_gmt
+from babel.dates import format_datetime, format_time, get_timezone_gmt
 from babel.numbers import format_currency, format_decimal
 from jinja2 import Environment, FileSystemLoader, pass_context
 from jinja2.runtime import Context
@@ -13,6 +14,7 @@ from litestar.connection import ASGIConnection
 from litestar.plugins.jinja import JinjaTemplateEngine
 
 from webapp import i18n
+from webapp.alixpay.schemas import CRYPTO_CURRENCY
 from webapp.auth.guards import current_user
 from webapp.auth.session import CurrentUser
 from webapp.embed.access import REFUSALS, EmbedContext, embed_context
@@ -101,6 +103,26 @@ def _datetime(context: Context, value: datetime | None) -> str:
 
 
 @pass_context
+def _token(context: Context, amount: Decimal | None, unit: str = CRYPTO_CURRENCY) -> str:
+    """A token amount to its 6 places, trailing zeros dropped, in the reader's digits: `2,66664 USDT` in Vietnamese."""
+    if amount is None:
+        return ""
+    return f"{format_decimal(amount, format='#,##0.######', locale=_babel_locale(context))} {unit}"
+
+
+@pass_context
+def _when(context: Context, value: datetime | None) -> str:
+    """Compact Vietnam time: the time alone today, else a short date and time (the page says the zone once)."""
+    if value is None:
+        return ""
+    local = value.astimezone(DISPLAY_TIMEZONE)
+    locale = _babel_locale(context)
+    if local.date() == datetime.now(DISPLAY_TIMEZONE).date():
+        return format_time(local, "short", locale=locale)
+    return format_datetime(local, "short", locale=locale)
+
+
+@pass_context
 def _error_text(context: Context, error: FieldError) -> str:
     locale = _locale_of(context)
     params = {name: format_decimal(value, locale=_babel_locale(context)) for name, value in error.params.items()}
@@ -129,7 +151,7 @@ def make_environment() -> Environment:
         page_layout=_page_layout,
         refusals=REFUSALS,
     )
-    env.filters.update(vnd=_vnd, datetime=_datetime)
+    env.filters.update(vnd=_vnd, datetime=_datetime, token=_token, when=_when)
     return env
 
 

@@ -32,8 +32,7 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, di
     state_dir = tmp_path_factory.mktemp("devstack")
     stack_file = state_dir / "stack.json"
     env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite+aiosqlite:///{state_dir / 'app.db'}",
+        **{name: value for name, value in os.environ.items() if name != "DATABASE_URL"},  # the state dir holds it
         "SANDBOX_SPEED": "0.7",
         "RATE_LIMIT_SIGN_IN": "1000",  # every browser test signs in from this one address within minutes
     }
@@ -50,6 +49,8 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, di
             "--idp-port",
             "0",
             "--partner-port",
+            "0",
+            "--mailbox-port",
             "0",
             "--state-dir",
             str(state_dir),

@@ -74,3 +74,18 @@ def test_a_scripted_cashout_moves_on_the_sandbox_page(dev_stack: dict[str, dict[
     page.get_by_role("heading", name=order_id).locator("..").get_by_role("button", name="Advance").click()
     expect(page.get_by_role("heading", name=f"{order_id} — PAYMENT_COMPLETED")).to_be_visible()
     expect(page.get_by_text("IPN deliveries").first).to_be_visible()
+
+
+def test_the_stack_keeps_what_it_writes_in_its_state_directory_and_lists_its_mailbox(
+    dev_stack: dict[str, dict[str, str]], page: Page
+) -> None:
+    from pathlib import Path
+
+    state_dir = Path(dev_stack["sandbox"]["partner_private_key_file"]).parent
+    assert (state_dir / "app.db").is_file()  # `--state-dir` moves the app's database too
+    assert (state_dir / "sandbox.db").is_file()
+    assert (state_dir / "mailbox").is_dir()
+    mailbox = dev_stack["mailbox"]
+    assert mailbox["smtp_url"].startswith("smtp://127.0.0.1:")
+    page.goto(mailbox["url"])
+    expect(page.get_by_role("heading", level=1)).to_have_text("Development mailbox")

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import UniqueConstraint, true
 from sqlmodel import Field, SQLModel
 
 
@@ -21,3 +21,5 @@ class User(SQLModel, table=True):
     name: str | None = Field(default=None, max_length=255)
     first_login_at: datetime = Field(default_factory=utcnow)
     last_login_at: datetime = Field(default_factory=utcnow)
+    email_updates: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
+    """Progress emails (order placed, money sent); the outcome (done, failed) is always mailed."""

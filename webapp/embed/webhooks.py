@@ -1,8 +1,7 @@
 """Delivering partner webhook events from the outbox: signed, retried with backoff for three days, each try logged.
 
-Events are claimed with `FOR UPDATE SKIP LOCKED` and a short lease, so several instances never send one event
-at once, and an instance that dies mid-send only delays it. Delivery is at least once: a partner deduplicates
-on the event id (`Cashout-Event-Id`).
+Claims and backoff are the shared outbox's (`webapp/outbox.py`). Delivery is at least once: a partner
+deduplicates on the event id (`Cashout-Event-Id`).
 """
 
 import logging
@@ -18,25 +17,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.embed.models import Partner, WebhookAttempt, WebhookEvent, utcnow
 from webapp.embed.signatures import SIGNATURE_HEADER, webhook_signature
+from webapp.outbox import DeliveryPolicy, claim_due
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DeliveryPolicy:
-    base_delay: timedelta = timedelta(seconds=30)
-    max_delay: timedelta = timedelta(hours=6)
-    give_up_after: timedelta = timedelta(days=3)
-    lease: timedelta = timedelta(seconds=60)
-    """How long a claimed event is left alone while one instance sends it."""
-    batch: int = 20
-
-    def next_attempt(self, event: WebhookEvent, now: datetime, retry_after: timedelta | None) -> datetime | None:
-        """When to try again (Retry-After if the partner said, else doubling delays), or None to give up."""
-        backoff = min(self.base_delay * 2 ** max(event.attempts - 1, 0), self.max_delay)
-        delay = backoff if retry_after is None else retry_after
-        at = now + delay
-        return None if at > event.created_at + self.give_up_after else at
 
 
 def retry_after(response: httpx.Response, now: datetime) -> timedelta | None:
@@ -61,25 +44,9 @@ class WebhookSender:
         self._http = http
         self.policy = policy or DeliveryPolicy()
 
-    async def _claim(self) -> list[int]:
-        now = utcnow()
-        async with self._sessionmaker() as session, session.begin():
-            due = (
-                await session.exec(
-                    select(WebhookEvent)
-                    .where(WebhookEvent.state == "pending", col(WebhookEvent.next_attempt_at) <= now)
-                    .order_by(col(WebhookEvent.next_attempt_at))
-                    .limit(self.policy.batch)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            for event in due:
-                event.next_attempt_at = now + self.policy.lease
-            return [event.id or 0 for event in due]
-
     async def deliver_due(self) -> int:
         """One round: send every due event once. Returns how many were tried."""
-        claimed = await self._claim()
+        claimed = await claim_due(self._sessionmaker, WebhookEvent, self.policy)
         for event_id in claimed:
             await self._deliver(event_id)
         return len(claimed)

@@ -59,6 +59,11 @@ class Order(SQLModel, table=True):
     last_ipn_at: datetime | None = None
     last_polled_at: datetime | None = None
 
+    @property
+    def reference(self) -> str:
+        """The short reference a person reads out or pastes: the id's first 8 characters (support finds it)."""
+        return self.external_order_id[:8].upper()
+
 
 class OrderTransition(SQLModel, table=True):
     __tablename__ = "order_transition"

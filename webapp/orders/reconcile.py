@@ -55,9 +55,7 @@ async def reconcile_order(
     only after the list of due orders was read.
     """
     async with changes.unit() as change:
-        claimed = (
-            await change.session.exec(select(Order).where(Order.id == order_id).with_for_update(skip_locked=True))
-        ).first()
+        claimed = await change.lock(order_id, skip_locked=True)
         if claimed is None or (is_final(claimed.status) and not include_final):
             return None
         if polled_before and claimed.last_polled_at and claimed.last_polled_at >= polled_before:

@@ -3,9 +3,9 @@
 Every change of an order's status (after creation, an IPN, a reconciliation poll, later a support action) goes
 through a `StatusChanges.unit()`: it decides with the pure state machine, writes the transition row, checks a
 provider's order object against ours before applying it, and publishes the live update only after the commit,
-so nobody ever sees a change that was rolled back. New consequences of a change (outbox rows for emails or
-partner webhooks) belong in `StatusChange.apply_status`, in the same transaction: a partner's webhook event is
-written there (the outbox), so it exists exactly when the change does.
+so nobody ever sees a change that was rolled back. New consequences of a change belong in
+`StatusChange.apply_status`, in the same transaction: a partner's webhook event and the person's email are written
+there (outboxes), so each exists exactly when the change does.
 """
 
 import logging
@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from enum import StrEnum
 
 from litestar.channels import ChannelsPlugin
+from sqlalchemy import ColumnElement, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from webapp.alixpay.schemas import CRYPTO_CURRENCY, FIAT_CURRENCY, OrderObject
 from webapp.embed.outbox import queue_partner_event
 from webapp.metrics import FLAGS, TRANSITIONS
+from webapp.notifications.outbox import queue_status_email
 from webapp.orders.live import publish_change
 from webapp.orders.models import Order, OrderEvent, OrderTransition, utcnow
 from webapp.orders.state import Verdict, decide, from_provider
@@ -77,13 +79,28 @@ class StatusChange:
         """(new status, source) of every transition, counted once committed."""
         self.flagged: list[tuple[str, str]] = []
 
-    async def lock(self, order_id: int) -> Order | None:
-        """The order row, locked until commit on PostgreSQL so an IPN and a poll never interleave."""
-        return (await self.session.exec(select(Order).where(Order.id == order_id).with_for_update())).first()
+    async def lock(self, order_id: int, *, skip_locked: bool = False) -> Order | None:
+        """The order row, locked until commit so an IPN and a poll never decide on the same state.
+
+        With `skip_locked`, an order another unit holds is not waited for: None, as if absent (PostgreSQL).
+        """
+        return await self._locked(Order.id == order_id, skip_locked=skip_locked)
 
     async def lock_by_external_id(self, external_order_id: str) -> Order | None:
-        """`lock`, found by our id as Alix Pay knows it (one statement)."""
-        query = select(Order).where(Order.external_order_id == external_order_id).with_for_update()
+        """`lock`, found by our id as Alix Pay knows it (one statement on PostgreSQL)."""
+        return await self._locked(Order.external_order_id == external_order_id)
+
+    async def _locked(self, condition: ColumnElement[bool], *, skip_locked: bool = False) -> Order | None:
+        if self.session.bind is not None and self.session.bind.dialect.name == "sqlite":
+            # No row locks, and the transaction only begins at the first write: write first, so the read below
+            # happens under the database's write lock and the next unit waits for this one's commit.
+            await self.session.exec(  # type: ignore[call-overload]
+                update(Order)
+                .where(condition)
+                .values(updated_at=Order.updated_at)
+                .execution_options(synchronize_session=False)
+            )
+        query = select(Order).where(condition).with_for_update(skip_locked=skip_locked)
         return (await self.session.exec(query)).first()
 
     async def apply_status(
@@ -102,6 +119,7 @@ class StatusChange:
                 )
             )
             await queue_partner_event(self.session, order, order.status, target.value)
+            queue_status_email(self.session, order, target.value)
             order.status = target.value
             order.updated_at = utcnow()
             self.changed.add(order.id or 0)

@@ -37,7 +37,7 @@ from webapp.support.service import (
     order_by_external_id,
     reverify_receipt,
 )
-from webapp.support.timeline import SOURCE_NAMES, copy_summary, receipts_needing_attention, timeline
+from webapp.support.timeline import EMAIL_STATES, SOURCE_NAMES, copy_summary, receipts_needing_attention, timeline
 
 Sessionmaker: TypeAlias = NamedDependency[async_sessionmaker[AsyncSession]]
 AppSettings: TypeAlias = NamedDependency[Settings]
@@ -92,6 +92,7 @@ async def timeline_context(session: AsyncSession, order: Order, *, revealed: boo
         "summary_language": LANGUAGE_NAMES.get(order.locale, order.locale),
         "source_names": SOURCE_NAMES,
         "verdict_labels": VERDICT_LABELS,
+        "email_states": EMAIL_STATES,
         "action_labels": audit.ACTION_LABELS,
     }
 
@@ -122,6 +123,7 @@ class SupportController(Controller):
             "masked": {order.id: personal_data(order, revealed=False) for order in page.orders} if page else {},
             "attention": [] if request.htmx else await receipts_needing_attention(db_session),  # type: ignore[attr-defined]
             "verdict_labels": VERDICT_LABELS,
+            "email_states": EMAIL_STATES,
         }
         template = "support/_results.html" if request.htmx else "support/search.html"  # type: ignore[attr-defined]
         return Template(template, context=context)

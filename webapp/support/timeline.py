@@ -1,4 +1,4 @@
-"""One order's whole story for support, merged and time-ordered: events, transitions, IPN receipts, audit rows."""
+"""One order's whole story for support, merged and time-ordered: events, transitions, IPNs, emails, audit rows."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.i18n import BABEL_LOCALES, DEFAULT_LOCALE, LOCALES, N_, translate
 from webapp.ipn.models import IpnReceipt
+from webapp.notifications.models import EmailMessage
 from webapp.orders.models import Order, OrderEvent, OrderTransition
 from webapp.orders.statuses import status_info
 from webapp.support.audit import AuditEntry
@@ -28,6 +29,14 @@ SOURCE_NAMES = {
     "poll": N_("status check"),
     "manual": N_("support"),
 }
+EMAIL_STATES = {
+    "pending": N_("waiting to be sent"),
+    "sent": N_("sent"),
+    "opted_out": N_("not sent: the person turned progress emails off"),
+    "rejected": N_("refused by the mail server"),
+    "gave_up": N_("not delivered after three days of trying"),
+}
+EMAIL_ATTENTION = ("rejected", "gave_up")
 RECEIPT_ATTENTION = ("mismatch", "parked", "error", "bad_signature", "malformed")
 
 
@@ -35,12 +44,13 @@ RECEIPT_ATTENTION = ("mismatch", "parked", "error", "bad_signature", "malformed"
 class TimelineItem:
     at: datetime
     kind: str
-    """event | transition | receipt | audit"""
+    """event | transition | receipt | email | audit"""
     title: str
     detail: str = ""
     source: str = ""
     receipt: IpnReceipt | None = None
     audit: AuditEntry | None = None
+    email: EmailMessage | None = None
     attention: bool = False
     """Shown highlighted: something a person should look at."""
 
@@ -99,7 +109,18 @@ async def timeline(session: AsyncSession, order: Order) -> list[TimelineItem]:
         )
     for entry in (await session.exec(select(AuditEntry).where(AuditEntry.order_id == order_id))).all():
         items.append(TimelineItem(entry.at, "audit", entry.action, entry.detail, "manual", audit=entry))
-    order_of_kinds = {"event": 0, "transition": 1, "receipt": 2, "audit": 3}
+    for message in (await session.exec(select(EmailMessage).where(EmailMessage.order_id == order_id))).all():
+        items.append(
+            TimelineItem(
+                message.sent_at or message.created_at,
+                "email",
+                message.kind,
+                message.last_error,
+                attention=message.state in EMAIL_ATTENTION,
+                email=message,
+            )
+        )
+    order_of_kinds = {"event": 0, "transition": 1, "receipt": 2, "email": 3, "audit": 4}
     return sorted(items, key=lambda item: (item.at, order_of_kinds[item.kind]))
 
 

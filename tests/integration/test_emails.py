@@ -1,0 +1,240 @@
+"""Emails to the person: written to the outbox with each status change, sent over real SMTP to the mailbox sink."""
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+
+import pytest
+from pydantic import SecretStr
+from sqlmodel import col, select
+
+from tests.builders import make_order
+from tests.conftest import RsaKeys, create_schema
+from tests.integration.conftest import LiveApp, live_settings, serving_live_app
+from tests.integration.flow import Db, place_order, signed_in_client
+from tests.oidc_support import Idp
+from tests.support import MailboxServer, SandboxServer, async_wait_for, running_mailbox
+from webapp.auth.models import User
+from webapp.config import Settings
+from webapp.db import make_engine, make_sessionmaker
+from webapp.embed.partners import PartnerSpec, save_partner
+from webapp.notifications.mailer import Mailer
+from webapp.notifications.models import EmailMessage
+from webapp.orders.live import make_channels
+from webapp.orders.statuses import OrderStatus
+from webapp.orders.transitions import StatusChanges
+from webapp.outbox import DeliveryPolicy
+from webapp.templating import make_environment
+
+SUBJECT_WORDS = {"en": "Cash-out", "vi": "Lệnh rút", "zh": "提现"}
+
+
+@pytest.fixture(scope="module")
+def mailbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailboxServer]:
+    directory = tmp_path_factory.mktemp("mailbox")
+    with running_mailbox(directory / "maildir", directory / "mailbox.log") as server:
+        yield server
+
+
+@pytest.fixture
+async def mail_app(
+    database_url: str, rsa_keys: RsaKeys, app_port: int, app_sandbox: SandboxServer, idp: Idp, mailbox: MailboxServer
+) -> AsyncIterator[LiveApp]:
+    """The live app with its mail going to the mailbox sink, sent every 0.2 s."""
+    app_sandbox.set_faults()
+    settings = live_settings(port=app_port, database_url=database_url, sandbox=app_sandbox, rsa_keys=rsa_keys, idp=idp)
+    settings = settings.model_copy(
+        update={
+            "smtp_url": SecretStr(mailbox.smtp_url),
+            "mail_interval_seconds": 0.2,
+            "support_emails": ["support@example.com"],
+        }
+    )
+    async with serving_live_app(settings, app_port, app_sandbox) as app:
+        yield app
+
+
+async def settled_mails(db: Db, order_id: int) -> list[EmailMessage]:
+    """The order's outbox once the outcome's mail is written and nothing is left to send."""
+
+    async def settled() -> list[EmailMessage] | None:
+        async with db.sessionmaker() as session:
+            rows = (await session.exec(select(EmailMessage).where(EmailMessage.order_id == order_id))).all()
+        done = any(row.kind in ("done", "failed") for row in rows)
+        return list(rows) if done and all(row.state != "pending" for row in rows) else None
+
+    return await async_wait_for(settled, what="every mail of the order settled")
+
+
+def unique_email(lang: str) -> str:
+    return f"mail-{lang}-{uuid.uuid4().hex[:8]}@example.com"
+
+
+@pytest.mark.parametrize("lang", ["en", "vi", "zh"])
+async def test_each_status_is_mailed_once_in_the_persons_language_even_with_duplicate_ipns(
+    mail_app: LiveApp, mailbox: MailboxServer, lang: str
+) -> None:
+    mail_app.sandbox.set_faults(duplicate=3, out_of_order=True)
+    email = unique_email(lang)
+    client = await signed_in_client(mail_app, email=email, lang=lang)
+    order_id = await place_order(client)
+    db = Db(mail_app)
+    try:
+        order = await db.final(order_id, "SUCCESS")
+        rows = await settled_mails(db, order.id or 0)
+    finally:
+        await db.close()
+    mails = mailbox.messages(email)
+    # Out of order, SUCCESS may arrive first and PAYMENT_COMPLETED is then stale: never mailed after the outcome.
+    assert sorted(row.kind for row in rows) in (["done", "paid_out", "placed"], ["done", "placed"])
+    assert {row.state for row in rows} == {"sent"}
+    assert len(mails) == len(rows)  # one mail per status, whatever arrived three times
+    assert len({mail["message_id"] for mail in mails}) == len(mails)
+    for mail in mails:
+        assert mail["language"] == lang
+        assert SUBJECT_WORDS[lang] in mail["subject"]
+        assert order.reference in mail["subject"]
+        assert f"{mail_app.url}/orders/{order_id}" in mail["text"]
+        assert f'href="{mail_app.url}/orders/{order_id}"' in mail["html"]
+        assert "USDT" in mail["text"]  # what the wallet pays, with its unit
+
+
+async def test_support_sees_each_mail_on_the_order_timeline(mail_app: LiveApp, mailbox: MailboxServer) -> None:
+    email = unique_email("en")
+    client = await signed_in_client(mail_app, email=email)
+    order_id = await place_order(client)
+    db = Db(mail_app)
+    try:
+        rows = await settled_mails(db, (await db.final(order_id, "SUCCESS")).id or 0)
+    finally:
+        await db.close()
+    support = await signed_in_client(mail_app, email="support@example.com")
+    page = await support.get(f"/support/orders/{order_id}")
+    assert page.status_code == 200
+    assert page.text.count("Email to ") == len(rows) == len(mailbox.messages(email)) >= 2
+    assert "— sent" in page.text
+    assert email not in page.text  # the recipient is masked like every other personal detail
+
+
+async def test_the_person_can_turn_progress_emails_off(mail_app: LiveApp, mailbox: MailboxServer) -> None:
+    email = unique_email("en")
+    client = await signed_in_client(mail_app, email=email)
+    page = await client.get("/account/notifications")
+    assert page.status_code == 200 and 'name="email_updates" checked' in page.text
+    saved = await client.post("/account/notifications", data={"_csrf_token": client.cookies["csrftoken"]})
+    assert saved.status_code == 200 and "Your choice is saved." in saved.text
+    assert 'name="email_updates" checked' not in saved.text
+    order_id = await place_order(client)
+    db = Db(mail_app)
+    try:
+        order = await db.final(order_id, "SUCCESS")
+        rows = await settled_mails(db, order.id or 0)
+    finally:
+        await db.close()
+    states = {row.kind: row.state for row in rows}
+    assert states.pop("done") == "sent"  # the outcome is always mailed
+    assert set(states.values()) == {"opted_out"}
+    assert [mail["subject"] for mail in mailbox.messages(email)] == [
+        f"Cash-out {order.reference} is complete: ₫100,000"
+    ]
+
+
+@pytest.fixture
+async def outbox(settings: Settings, mailbox: MailboxServer) -> AsyncIterator[tuple[StatusChanges, Mailer]]:
+    """The one owner of status changes and a mailer that retries at once, on a fresh database."""
+    await create_schema(settings.database.url)
+    engine = make_engine(settings.database.url)
+    sessionmaker = make_sessionmaker(engine)
+    mailer = Mailer(
+        sessionmaker,
+        Settings(smtp_url=SecretStr(mailbox.smtp_url)).smtp_server,  # type: ignore[arg-type]
+        env=make_environment(),
+        sender="Cash-out <cashout@example.com>",
+        base_url="https://cashout.example.com",
+        policy=DeliveryPolicy(base_delay=timedelta(0)),
+    )
+    yield StatusChanges(sessionmaker, make_channels()), mailer
+    await engine.dispose()
+
+
+async def placed_order(changes: StatusChanges, email: str, *, locale: str = "en", partner_id: int | None = None) -> int:
+    async with changes.db_sessionmaker() as session, session.begin():
+        user = User(issuer="https://idp.example", subject=email, email=email)
+        session.add(user)
+        await session.flush()
+        order = make_order(user_id=user.id, email=email, status="CREATING", locale=locale, partner_id=partner_id)
+        session.add(order)
+        await session.flush()
+        order_id = order.id or 0
+    async with changes.unit() as change:
+        await change.apply_status(await change.lock(order_id), OrderStatus.AWAITING_PAYMENT, source="create")  # type: ignore[arg-type]
+    return order_id
+
+
+async def test_a_mail_the_server_refuses_is_sent_again_and_arrives_once(
+    outbox: tuple[StatusChanges, Mailer], mailbox: MailboxServer
+) -> None:
+    changes, mailer = outbox
+    email = unique_email("en")
+    await placed_order(changes, email)
+    mailbox.refuse(1)
+    assert await mailer.deliver_due() == 1
+    async with changes.db_sessionmaker() as session:
+        refused = (await session.exec(select(EmailMessage))).one()
+    assert (refused.state, refused.attempts) == ("pending", 1)
+    assert refused.last_error.startswith("SMTP 451")
+    assert mailbox.messages(email) == []
+    assert await mailer.deliver_due() == 1
+    assert await mailer.deliver_due() == 0  # sent: nothing left to send
+    async with changes.db_sessionmaker() as session:
+        sent = (await session.exec(select(EmailMessage))).one()
+    assert (sent.state, sent.attempts, sent.last_error) == ("sent", 2, "")
+    assert len(mailbox.messages(email)) == 1
+
+
+async def test_a_mail_server_that_is_down_keeps_the_mail_for_later(
+    outbox: tuple[StatusChanges, Mailer], settings: Settings
+) -> None:
+    changes, working = outbox
+    await placed_order(changes, unique_email("en"))
+    down = Mailer(
+        changes.db_sessionmaker,
+        Settings(smtp_url=SecretStr("smtp://127.0.0.1:9")).smtp_server,  # type: ignore[arg-type]
+        env=make_environment(),
+        sender="Cash-out <cashout@example.com>",
+        base_url="https://cashout.example.com",
+        policy=DeliveryPolicy(base_delay=timedelta(0)),
+        timeout=2,
+    )
+    assert await down.deliver_due() == 1
+    async with changes.db_sessionmaker() as session:
+        kept = (await session.exec(select(EmailMessage))).one()
+    assert (kept.state, kept.attempts) == ("pending", 1) and kept.last_error
+    assert await working.deliver_due() == 1
+    async with changes.db_sessionmaker() as session:
+        assert (await session.exec(select(EmailMessage.state))).one() == "sent"
+
+
+async def test_the_outbox_row_is_written_with_the_change_or_not_at_all(outbox: tuple[StatusChanges, Mailer]) -> None:
+    changes, _ = outbox
+    order_id = await placed_order(changes, unique_email("en"))
+    with pytest.raises(RuntimeError):
+        async with changes.unit() as change:
+            await change.apply_status(await change.lock(order_id), OrderStatus.SUCCESS, source="ipn")  # type: ignore[arg-type]
+            raise RuntimeError("the transaction fails after the change")
+    async with changes.db_sessionmaker() as session:
+        kinds = (await session.exec(select(EmailMessage.kind).order_by(col(EmailMessage.id)))).all()
+    assert kinds == ["placed"]  # the rolled-back SUCCESS owes no mail
+
+
+async def test_orders_placed_through_a_partner_are_not_mailed(outbox: tuple[StatusChanges, Mailer]) -> None:
+    changes, mailer = outbox
+    async with changes.db_sessionmaker() as session, session.begin():
+        spec = PartnerSpec(slug="wallet", name="Wallet", origins=["https://wallet.example"], token_alg="HS256")
+        partner_id = (await save_partner(session, spec)).id
+    await placed_order(changes, unique_email("en"), partner_id=partner_id)
+    await placed_order(changes, unique_email("en"))
+    async with changes.db_sessionmaker() as session:
+        owed = (await session.exec(select(EmailMessage.order_id))).all()
+    assert len(owed) == 1  # only the order placed on our own pages; the partner hears by webhook
+    assert await mailer.deliver_due() == 1

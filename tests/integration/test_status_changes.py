@@ -1,0 +1,52 @@
+"""The one owner of status changes under concurrency: two units never decide on the same state (both databases)."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlmodel import col, select
+
+from tests.builders import make_order
+from tests.conftest import create_schema
+from tests.integration.conftest import both_databases
+from webapp.auth.models import User
+from webapp.db import make_engine, make_sessionmaker
+from webapp.notifications.models import EmailMessage
+from webapp.orders.live import make_channels
+from webapp.orders.models import OrderTransition
+from webapp.orders.statuses import OrderStatus
+from webapp.orders.transitions import StatusChanges
+
+
+@pytest.fixture
+async def changes(database_url: str) -> AsyncIterator[StatusChanges]:
+    await create_schema(database_url)
+    engine = make_engine(database_url)
+    yield StatusChanges(make_sessionmaker(engine), make_channels())
+    await engine.dispose()
+
+
+@both_databases
+async def test_concurrent_units_apply_a_status_once(changes: StatusChanges) -> None:
+    async with changes.db_sessionmaker() as session, session.begin():
+        user = User(issuer="https://idp.example", subject="race", email="race@example.com")
+        session.add(user)
+        await session.flush()
+        order = make_order(user_id=user.id, email=user.email)
+        session.add(order)
+        await session.flush()
+        order_id = order.id or 0
+
+    async def apply(target: OrderStatus) -> None:
+        async with changes.unit() as change:
+            locked = await change.lock(order_id)
+            assert locked is not None
+            await asyncio.sleep(0.05)  # both units hold what they read while the other tries
+            await change.apply_status(locked, target, source="ipn")
+
+    await asyncio.gather(*(apply(OrderStatus.PAYMENT_COMPLETED) for _ in range(4)), apply(OrderStatus.SUCCESS))
+    async with changes.db_sessionmaker() as session:
+        moves = (await session.exec(select(OrderTransition.to_status).order_by(col(OrderTransition.id)))).all()
+        mails = (await session.exec(select(EmailMessage.kind))).all()
+    assert moves in (["PAYMENT_COMPLETED", "SUCCESS"], ["SUCCESS"])  # never twice, never backwards
+    assert sorted(mails) == sorted({"PAYMENT_COMPLETED": "paid_out", "SUCCESS": "done"}[move] for move in moves)

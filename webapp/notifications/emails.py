@@ -1,0 +1,55 @@
+"""One outbox row as the mail the person receives: subject, plain text and HTML, in their language."""
+
+from email.message import EmailMessage as MimeMessage
+from email.utils import format_datetime as rfc2822_date
+from urllib.parse import urlsplit
+
+from babel.numbers import format_currency
+from jinja2 import Environment
+
+from webapp.i18n import BABEL_LOCALES, DEFAULT_LOCALE, LOCALES, translate
+from webapp.notifications.kinds import KINDS
+from webapp.notifications.models import EmailMessage
+from webapp.orders.forms import mask_account
+from webapp.orders.models import Order, utcnow
+from webapp.orders.receipt import order_figures
+from webapp.orders.statuses import status_info
+from webapp.templating import render_fragment
+
+PREFERENCES_PATH = "/account/notifications"
+
+
+def subject_of(message: EmailMessage, order: Order) -> str:
+    locale = message.locale if message.locale in LOCALES else DEFAULT_LOCALE
+    amount = format_currency(order.fiat_amount, "VND", locale=BABEL_LOCALES[locale])
+    return translate(locale, KINDS[message.kind].subject, reference=order.reference, amount=amount)
+
+
+def message_id(message: EmailMessage, base_url: str) -> str:
+    """The same on every attempt: a mail client drops the copy of a mail that was sent twice."""
+    return f"<cashout-{message.id}-{message.kind}@{urlsplit(base_url).hostname or 'localhost'}>"
+
+
+def compose(message: EmailMessage, order: Order, *, env: Environment, sender: str, base_url: str) -> MimeMessage:
+    locale = message.locale if message.locale in LOCALES else DEFAULT_LOCALE
+    base = base_url.rstrip("/")
+    context = {
+        "order": order,
+        "kind": KINDS[message.kind],
+        "status": status_info(message.status),
+        "figures": order_figures(order),
+        "masked_account": mask_account(order.account_number),
+        "order_url": f"{base}/orders/{order.external_order_id}",
+        "preferences_url": f"{base}{PREFERENCES_PATH}",
+    }
+    mail = MimeMessage()
+    mail["Subject"] = subject_of(message, order)
+    mail["From"] = sender
+    mail["To"] = message.recipient
+    mail["Date"] = rfc2822_date(utcnow())
+    mail["Message-ID"] = message_id(message, base_url)
+    mail["Auto-Submitted"] = "auto-generated"
+    mail.set_content(render_fragment(env, "emails/status.txt", locale=locale, **context))
+    mail.add_alternative(render_fragment(env, "emails/status.html", locale=locale, **context), subtype="html")
+    mail["Content-Language"] = locale  # after the parts: setting content drops earlier Content-* headers
+    return mail

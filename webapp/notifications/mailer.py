@@ -1,0 +1,114 @@
+"""Sending the email outbox over SMTP: claimed like every outbox, retried with backoff, never sent twice on purpose.
+
+A mail is marked sent in the same step that learns the SMTP server accepted it. Only a crash between the two can
+send it again, and then with the same `Message-ID`, which mail clients use to drop the copy.
+"""
+
+import logging
+from email.message import EmailMessage as MimeMessage
+
+import aiosmtplib
+from jinja2 import Environment
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from webapp.auth.models import User
+from webapp.notifications.emails import compose
+from webapp.notifications.kinds import KINDS
+from webapp.notifications.models import EmailMessage
+from webapp.notifications.smtp import SmtpServer
+from webapp.orders.models import Order
+from webapp.outbox import DeliveryPolicy, claim_due, utcnow
+
+logger = logging.getLogger(__name__)
+
+
+class Mailer:
+    def __init__(
+        self,
+        db_sessionmaker: async_sessionmaker[AsyncSession],
+        server: SmtpServer,
+        *,
+        env: Environment,
+        sender: str,
+        base_url: str,
+        policy: DeliveryPolicy | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self._sessionmaker = db_sessionmaker
+        self._server = server
+        self._env = env
+        self._sender = sender
+        self._base_url = base_url
+        self.policy = policy or DeliveryPolicy()
+        self._timeout = timeout
+
+    async def deliver_due(self) -> int:
+        """One round: try every due mail once. Returns how many were tried."""
+        claimed = await claim_due(self._sessionmaker, EmailMessage, self.policy)
+        for message_id in claimed:
+            await self._deliver(message_id)
+        return len(claimed)
+
+    async def _deliver(self, message_id: int) -> None:
+        """Compose in one short transaction, send with none open, record the outcome in another."""
+        async with self._sessionmaker() as session, session.begin():
+            message = await session.get(EmailMessage, message_id)
+            order = await session.get(Order, message.order_id) if message else None
+            if message is None or order is None or message.state != "pending":
+                return
+            user = await session.get(User, order.user_id)
+            if not KINDS[message.kind].essential and user is not None and not user.email_updates:
+                message.state, message.next_attempt_at = "opted_out", None
+                logger.info("email %s (%s): not sent, the person turned progress emails off", message.id, message.kind)
+                return
+            mail = compose(message, order, env=self._env, sender=self._sender, base_url=self._base_url)
+        error, permanent = await self._send(mail)
+        await self._record(message_id, str(mail["Subject"]), error, permanent=permanent)
+
+    async def _record(self, message_id: int, subject: str, error: str, *, permanent: bool) -> None:
+        now = utcnow()
+        async with self._sessionmaker() as session, session.begin():
+            message = await session.get(EmailMessage, message_id)
+            if message is None:
+                return
+            message.subject, message.attempts = subject[:200], message.attempts + 1
+            if not error:
+                message.state, message.sent_at, message.next_attempt_at, message.last_error = "sent", now, None, ""
+            else:
+                message.last_error = error[:200]
+                message.next_attempt_at = None if permanent else self.policy.next_attempt(message, now)
+                if message.next_attempt_at is None:
+                    message.state = "rejected" if permanent else "gave_up"
+            logger.info(
+                "email %s (%s) for order %s: attempt %d, %s%s",
+                message.id,
+                message.kind,
+                message.order_id,
+                message.attempts,
+                f"{error} → " if error else "",
+                message.state,
+            )
+
+    async def _send(self, mail: MimeMessage) -> tuple[str, bool]:
+        """Hand the mail to the SMTP server: ('', False) when accepted, else (what went wrong, whether for good)."""
+        server = self._server
+        try:
+            await aiosmtplib.send(
+                mail,
+                hostname=server.host,
+                port=server.port,
+                use_tls=server.use_tls,
+                start_tls=server.start_tls,
+                username=server.username,
+                password=server.password,
+                timeout=self._timeout,
+            )
+        except aiosmtplib.SMTPResponseException as refusal:
+            return f"SMTP {refusal.code} {type(refusal).__name__}", refusal.code >= 500
+        except aiosmtplib.SMTPRecipientsRefused as refused:
+            codes = [recipient.code for recipient in refused.recipients]
+            return f"SMTP {','.join(map(str, codes))} {type(refused).__name__}", all(code >= 500 for code in codes)
+        except (aiosmtplib.SMTPException, OSError) as failure:
+            return type(failure).__name__, False
+        return "", False
