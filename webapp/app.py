@@ -137,6 +137,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             env=template_engine.engine,
             sender=settings.mail_from,
             base_url=settings.public_base_url,
+            support_contact=settings.support_contact_email or "",
         )
         if smtp
         else None

@@ -154,6 +154,8 @@ class Settings(BaseSettings):
     """IPNs per minute from one address that is not in IPN_ALLOWED_SOURCES."""
     ipn_allowed_sources: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Alix Pay's addresses (comma-separated): their IPNs are never rate-limited."""
+    support_contact_email: str | None = None
+    """Where a person whose cash-out failed can write (their order page and email name it)."""
     smtp_url: SecretStr | None = None
     """Where the person's emails go (`smtp://`, `smtp+starttls://user:password@host:587`, `smtps://…`); unset, none
     are sent (they wait in the outbox for three days)."""

@@ -215,6 +215,7 @@ def embedded_services(
             "PUBLIC_BASE_URL": app_url,
             "DATABASE_URL": database_url,
             "SMTP_URL": mailbox.details["smtp_url"],
+            "SUPPORT_CONTACT_EMAIL": "support@example.com",
             "ALIXPAY_BASE_URL": sandbox_url,
             "ALIXPAY_PARTNER_CODE": partner_code,
             "ALIXPAY_PRIVATE_KEY_FILE": str(keys.partner_private),

@@ -57,6 +57,15 @@ def _current_user(context: Context) -> CurrentUser | None:
 
 
 @pass_context
+def _support_contact(context: Context) -> str:
+    """The support address from the settings (the `support_contact` of an out-of-request render, e.g. an email)."""
+    request = context.get("request")
+    if isinstance(request, ASGIConnection):
+        return request.app.state.settings.support_contact_email or ""
+    return context.get("support_contact") or ""
+
+
+@pass_context
 def _embedded(context: Context) -> EmbedContext | None:
     request = context.get("request")
     return embed_context(request) if isinstance(request, ASGIConnection) else None
@@ -148,6 +157,7 @@ def make_environment() -> Environment:
         error_text=_error_text,
         status_info=status_info,
         embedded=_embedded,
+        support_contact=_support_contact,
         page_layout=_page_layout,
         refusals=REFUSALS,
     )

@@ -1,13 +1,39 @@
 // Small progressive enhancements; every page works without this file.
 (function () {
   "use strict";
-  function tick() {
-    document.querySelectorAll("[data-countdown]").forEach(function (element) {
-      var left = Math.max(0, Math.round((Date.parse(element.dataset.countdown) - Date.now()) / 1000));
-      var minutes = Math.floor(left / 60), seconds = left % 60;
-      element.textContent = minutes + ":" + String(seconds).padStart(2, "0");
-    });
+  // The tab shows the order's status: the status fragment carries its title, on load and after each swap.
+  function titleFromStatus() {
+    var status = document.getElementById("order-status");
+    if (status && status.dataset.title) {
+      document.title = status.dataset.title + document.title.slice(document.title.lastIndexOf(" · "));
+    }
   }
+  // After a failed submit the error summary takes focus, so keyboard and screen-reader users start there.
+  function focusOnLoad() {
+    var target = document.querySelector("[data-focus-on-load]");
+    if (target) { target.focus(); }
+  }
+  // A failed htmx request shows the server's error fragment (or, offline, a sentence) in the page's error region.
+  function showRequestError(event) {
+    var region = document.getElementById("request-error");
+    if (!region) { return; }
+    var xhr = event.detail.xhr;
+    if (event.type === "htmx:sendError" || !xhr || !xhr.responseText) {
+      region.textContent = region.dataset.offlineText;
+    } else {
+      var parsed = new DOMParser().parseFromString(xhr.responseText, "text/html");
+      var fragment = parsed.getElementById("error");
+      region.textContent = (fragment || parsed.body).textContent.trim();
+    }
+    region.hidden = false;
+  }
+  function hideRequestError(event) {
+    var region = document.getElementById("request-error");
+    if (region && event.detail.successful) { region.hidden = true; }
+  }
+  document.addEventListener("htmx:responseError", showRequestError);
+  document.addEventListener("htmx:sendError", showRequestError);
+  document.addEventListener("htmx:afterRequest", hideRequestError);
   // Inline validation swaps only the hints and errors; mark each input invalid or valid to match them.
   function markInvalidFields() {
     document.querySelectorAll(".feedback[id$='-feedback']").forEach(function (feedback) {
@@ -25,8 +51,14 @@
       if (!navigator.clipboard) { return; }
       button.hidden = false;
       button.onclick = function () {
-        navigator.clipboard.writeText(document.getElementById(button.dataset.copy).value);
+        navigator.clipboard.writeText(document.getElementById(button.dataset.copy).value).then(function () {
+          if (button.dataset.copiedText) { button.textContent = button.dataset.copiedText; }
+        });
       };
+    });
+    document.querySelectorAll("[data-print]").forEach(function (button) {
+      button.hidden = false;
+      button.onclick = function () { window.print(); };
     });
   }
   // Exports stream a CSV; with script, the page shows the rows received so far, then saves the file.
@@ -63,7 +95,7 @@
   document.addEventListener("submit", exportWithProgress);
   document.addEventListener("DOMContentLoaded", enableCopyButtons);
   document.addEventListener("htmx:afterSwap", enableCopyButtons);
-  setInterval(tick, 1000);
-  document.addEventListener("DOMContentLoaded", tick);
-  document.addEventListener("htmx:afterSwap", tick);
+  document.addEventListener("DOMContentLoaded", titleFromStatus);
+  document.addEventListener("htmx:afterSettle", titleFromStatus);
+  document.addEventListener("DOMContentLoaded", focusOnLoad);
 })();

@@ -12,7 +12,7 @@ def sign_in(page: Page, stack: dict[str, dict[str, str]], email: str = "user@exa
     page.goto(stack["app"]["url"])
     page.get_by_role("link", name="Sign in").first.click()
     page.get_by_role("button", name=email).click()
-    expect(page.get_by_text(f"Signed in as {email}")).to_be_visible()
+    expect(page.get_by_text(f"Signed in as {email}", exact=True)).to_be_visible()
 
 
 def assert_accessible(page: Page) -> None:

@@ -34,7 +34,7 @@ async def signed_in_client(app: LiveApp, email: str = "user@example.com", lang: 
 async def review(client: httpx.AsyncClient, **overrides: str) -> httpx.Response:
     await client.get("/orders/new")
     data = {**FORM, **overrides, "_csrf_token": client.cookies["csrftoken"]}
-    return await client.post("/orders/review", data=data)
+    return await client.post("/orders/review", data=data, follow_redirects=True)  # to GET /orders/review
 
 
 async def confirm(client: httpx.AsyncClient, review_page: httpx.Response) -> httpx.Response:

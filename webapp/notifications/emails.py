@@ -30,7 +30,9 @@ def message_id(message: EmailMessage, base_url: str) -> str:
     return f"<cashout-{message.id}-{message.kind}@{urlsplit(base_url).hostname or 'localhost'}>"
 
 
-def compose(message: EmailMessage, order: Order, *, env: Environment, sender: str, base_url: str) -> MimeMessage:
+def compose(
+    message: EmailMessage, order: Order, *, env: Environment, sender: str, base_url: str, support_contact: str = ""
+) -> MimeMessage:
     locale = message.locale if message.locale in LOCALES else DEFAULT_LOCALE
     base = base_url.rstrip("/")
     context = {
@@ -41,6 +43,7 @@ def compose(message: EmailMessage, order: Order, *, env: Environment, sender: st
         "masked_account": mask_account(order.account_number),
         "order_url": f"{base}/orders/{order.external_order_id}",
         "preferences_url": f"{base}{PREFERENCES_PATH}",
+        "support_contact": support_contact,
     }
     mail = MimeMessage()
     mail["Subject"] = subject_of(message, order)

@@ -32,9 +32,11 @@ class Mailer:
         env: Environment,
         sender: str,
         base_url: str,
+        support_contact: str = "",
         policy: DeliveryPolicy | None = None,
         timeout: float = 30.0,
     ) -> None:
+        self._support_contact = support_contact
         self._sessionmaker = db_sessionmaker
         self._server = server
         self._env = env
@@ -62,7 +64,14 @@ class Mailer:
                 message.state, message.next_attempt_at = "opted_out", None
                 logger.info("email %s (%s): not sent, the person turned progress emails off", message.id, message.kind)
                 return
-            mail = compose(message, order, env=self._env, sender=self._sender, base_url=self._base_url)
+            mail = compose(
+                message,
+                order,
+                env=self._env,
+                sender=self._sender,
+                base_url=self._base_url,
+                support_contact=self._support_contact,
+            )
         error, permanent = await self._send(mail)
         await self._record(message_id, str(mail["Subject"]), error, permanent=permanent)
 

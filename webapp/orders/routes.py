@@ -5,6 +5,7 @@ from typing import Annotated, Any, TypeAlias
 
 from litestar import Controller, Request, Response, get, post
 from litestar.channels import ChannelsPlugin
+from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter, URLEncodedBody
@@ -35,6 +36,7 @@ from webapp.orders.forms import (
 from webapp.orders.forms import validate as validate_form
 from webapp.orders.live import change_stream
 from webapp.orders.models import Order
+from webapp.orders.receipt import estimate, order_figures
 from webapp.orders.service import Review, create_cashout, events, order_for_user, orders_page, transitions
 from webapp.orders.statuses import OrderStatus, status_info, timeline
 from webapp.orders.transitions import StatusChanges
@@ -42,6 +44,9 @@ from webapp.orders.transitions import StatusChanges
 AppSettings: TypeAlias = NamedDependency[Settings]
 Sessionmaker: TypeAlias = NamedDependency[async_sessionmaker[AsyncSession]]
 REVIEW_KEY = "cashout_review"
+PLACED_ORDER = "placed_order"
+"""Set in the kept review once it is confirmed: the order it became."""
+NO_STORE = CacheControlHeader(no_store=True)
 PREFILL_KEY = "cashout_prefill"
 """Values a new form starts with (an embedded session's launch token may name the amount)."""
 PER_PAGE = 10
@@ -131,6 +136,7 @@ async def status_context(session: AsyncSession, order: Order) -> dict[str, Any]:
         "transitions": history,
         "flags": await events(session, order.id or 0, "mismatch"),
         "masked_account": mask_account(order.account_number),
+        "figures": order_figures(order),
     }
 
 
@@ -168,18 +174,33 @@ class OrderController(Controller):
         ]
         return Template("orders/_bank_options.html", context={"banks": banks, "selected": bank})
 
-    @post("/review", name="orders.review", status_code=200)
-    async def review(self, request: Request, settings: AppSettings, data: URLEncodedBody[dict[str, str]]) -> Template:
+    @post("/review", name="orders.review", status_code=303)
+    async def review(
+        self, request: Request, settings: AppSettings, data: URLEncodedBody[dict[str, str]]
+    ) -> Response[Any]:
+        """Keep the checked details in the session and show them at `GET /orders/review` (Back and reload work)."""
         form = form_input(data)
         cashout, errors = validate_form(form, min_vnd=settings.cashout_min_vnd, max_vnd=settings.cashout_max_vnd)
         if cashout is None:
             return Template("orders/new.html", context=form_context(form, errors, settings), status_code=422)
         review = Review(secrets.token_urlsafe(24), cashout, new_transfer_content())
         request.session[REVIEW_KEY] = review_to_session(review)
+        return Redirect(flow_path(request, "orders.review_page"), status_code=303)
+
+    @get("/review", name="orders.review_page", cache_control=NO_STORE)
+    async def review_page(self, request: Request, db_session: DbSession) -> Response[Any]:
+        """The summary to confirm; once confirmed, this address leads to the order (Back never offers it again)."""
+        kept = request.session.get(REVIEW_KEY)
+        review = review_from_session(kept)
+        if review is None:
+            return Redirect(flow_path(request, "orders.new"), status_code=303)
+        if placed := kept.get(PLACED_ORDER):
+            return Redirect(flow_path(request, "orders.detail", order_id=placed), status_code=303)
         context = {
             "review": review,
-            "masked_account": mask_account(cashout.account_number),
+            "masked_account": mask_account(review.cashout.account_number),
             "qr_svg": qr_for(review, request_locale(request)),
+            "estimate": await estimate(db_session, review.cashout.fiat_amount),
         }
         return Template("orders/review.html", context=context)
 
@@ -209,6 +230,7 @@ class OrderController(Controller):
             form = CashoutInput.of(review.cashout)
             notice = order.rejection_message or translate(locale, "Alix Pay did not accept this payout.")
             return Template("orders/new.html", context=form_context(form, {}, settings, notice=notice), status_code=422)
+        request.session[REVIEW_KEY] = {**request.session[REVIEW_KEY], PLACED_ORDER: order.external_order_id}
         detail = flow_path(request, "orders.detail", order_id=order.external_order_id)
         # Embedded, the order page tells the partner's page the order was just placed (`order.created`).
         return Redirect(f"{detail}?placed=1" if flow_partner(request) else detail, status_code=303)
@@ -226,6 +248,12 @@ class OrderController(Controller):
         order = await own_order(db_session, order_id, request)
         bind_order(order.external_order_id)
         return Template("orders/detail.html", context=await status_context(db_session, order))
+
+    @get("/{order_id:str}/receipt", name="orders.receipt")
+    async def receipt(self, request: Request, db_session: DbSession, order_id: FromPath[str]) -> Template:
+        """The order as a printable receipt: what was paid, to whom, when, and how it ended."""
+        order = await own_order(db_session, order_id, request)
+        return Template("orders/receipt.html", context=await status_context(db_session, order))
 
     @get("/{order_id:str}/status", name="orders.status")
     async def status(self, request: Request, db_session: DbSession, order_id: FromPath[str]) -> Template:
