@@ -35,9 +35,11 @@ migrate: install
 i18n: install
 	$(BIN)/python -m webapp i18n
 
-# Debian's Chromium for the browser tests; Playwright's own browser download is never used.
+# Debian's Chromium for the browser tests (Playwright's own browser download is never used), with a CJK font so
+# the Chinese pages' screenshots show text.
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+	@command -v chromium >/dev/null 2>&1 && [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium fonts-wqy-microhei; }
 
 # The PostgreSQL tests need the local server on 127.0.0.1:5432.
 postgres:
