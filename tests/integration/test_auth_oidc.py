@@ -93,15 +93,37 @@ async def test_second_sign_in_updates_last_login(
     assert users[0].last_login_at > users[0].first_login_at
 
 
-async def test_session_id_is_rotated_at_sign_in(
+async def test_an_anonymous_sign_in_writes_no_session_until_it_succeeds(
     oidc_client: AsyncTestClient[Litestar], oidc_settings: Settings
 ) -> None:
     authorize_url = await go_to_idp(oidc_client)
-    before = oidc_client.cookies["session"]
+    assert "session" not in oidc_client.cookies and oidc_client.cookies["signin"]  # sealed, in the browser
+    assert await count(oidc_settings, HttpSession) == 0
     await oidc_client.get(authorize_at_idp(authorize_url, "user@example.com"), follow_redirects=False)
-    after = oidc_client.cookies["session"]
-    assert before != after
-    assert await count(oidc_settings, HttpSession) == 1  # the pre-login session row is gone
+    assert oidc_client.cookies["session"] and "signin" not in oidc_client.cookies
+    assert await count(oidc_settings, HttpSession) == 1
+
+
+async def test_a_planted_session_id_is_never_adopted_at_sign_in(
+    oidc_client: AsyncTestClient[Litestar], oidc_settings: Settings
+) -> None:
+    planted = "attacker-chosen-session-id"
+    oidc_client.cookies.set("session", planted)
+    authorize_url = await go_to_idp(oidc_client)
+    signed_in = await oidc_client.get(authorize_at_idp(authorize_url, "user@example.com"), follow_redirects=False)
+    assert signed_in.cookies["session"] not in ("", planted)  # a fresh id of the server's making
+    assert await count(oidc_settings, HttpSession) == 1
+
+
+async def test_a_sign_in_cookie_that_was_tampered_with_changes_nothing(
+    oidc_client: AsyncTestClient[Litestar], oidc_settings: Settings
+) -> None:
+    authorize_url = await go_to_idp(oidc_client)
+    sealed = oidc_client.cookies["signin"]
+    oidc_client.cookies.set("signin", sealed[:-4] + ("AAAA" if not sealed.endswith("AAAA") else "BBBB"))
+    answer = await oidc_client.get(authorize_at_idp(authorize_url, "user@example.com"), follow_redirects=False)
+    assert answer.status_code == 400 and "session" not in oidc_client.cookies
+    assert await count(oidc_settings, HttpSession) == 0
 
 
 async def test_pkce_s256_is_sent_and_matches_the_verifier(

@@ -13,6 +13,7 @@ from litestar.utils.scope.state import ScopeState
 
 from webapp.auth.guards import CSRF_SESSION_KEY, current_user, safe_next
 from webapp.auth.oidc import OidcClient, OidcError, PendingLogin
+from webapp.auth.pending import PENDING_COOKIE, pending_cookie, seal, unseal
 from webapp.auth.service import record_sign_in, roles_for
 from webapp.auth.session import SESSION_USER_KEY, CurrentUser, session_id_token
 from webapp.config import Settings
@@ -41,7 +42,11 @@ def failure_page(error: OidcError) -> Template:
 class AuthController(Controller):
     @get("/login", name="auth.login")
     async def login(
-        self, request: Request, oidc: Oidc, next_path: Annotated[str | None, QueryParameter(name="next")] = None
+        self,
+        request: Request,
+        oidc: Oidc,
+        settings: AppSettings,
+        next_path: Annotated[str | None, QueryParameter(name="next")] = None,
     ) -> Response[Any]:
         target = safe_next(next_path)
         if current_user(request) is not None:
@@ -50,9 +55,8 @@ class AuthController(Controller):
             url, pending = await oidc.start()
         except OidcError as error:
             return failure_page(error)
-        request.session[PENDING_KEY] = pending.to_session()
-        request.session[NEXT_KEY] = target
-        return Redirect(url)
+        sealed = seal({PENDING_KEY: pending.to_session(), NEXT_KEY: target}, settings.session.secret.get_secret_value())
+        return Redirect(url, cookies=[pending_cookie(sealed, secure=settings.is_production)])
 
     @get("/auth/callback", name="auth.callback")
     async def callback(
@@ -65,9 +69,11 @@ class AuthController(Controller):
         error: FromQuery[str | None] = None,
         oauth_state: Annotated[str | None, QueryParameter(name="state")] = None,
     ) -> Response[Any]:
-        # Taken out of the session whatever happens next, so a callback URL works once only.
-        pending = PendingLogin.from_session(request.session.pop(PENDING_KEY, None))
-        target = safe_next(request.session.pop(NEXT_KEY, None))
+        # The sign-in in progress is cleared whatever happens next, so a callback URL works once only.
+        kept = unseal(request.cookies.get(PENDING_COOKIE), settings.session.secret.get_secret_value()) or {}
+        pending = PendingLogin.from_session(kept.get(PENDING_KEY))
+        target = safe_next(kept.get(NEXT_KEY))
+        cleared = pending_cookie("", secure=settings.is_production)
         try:
             if error:
                 raise OidcError("idp_error", error[:64])
@@ -77,7 +83,9 @@ class AuthController(Controller):
                 raise OidcError("missing_code")
             identity = await oidc.finish(code=code, pending=pending)
         except OidcError as failure:
-            return failure_page(failure)
+            page = failure_page(failure)
+            page.cookies.append(cleared)
+            return page
         user = await record_sign_in(db_session, identity)
         signed_in = CurrentUser(
             id=user.id or 0,
@@ -95,7 +103,7 @@ class AuthController(Controller):
             }
         )
         logger.info("signed in user %s with roles %s", user.id, sorted(signed_in.roles))
-        return Redirect(target)
+        return Redirect(target, cookies=[cleared])
 
     @post("/logout", name="auth.logout", status_code=303)
     async def logout(self, request: Request, oidc: Oidc, settings: AppSettings) -> Redirect:
