@@ -13,7 +13,7 @@ from tests.builders import make_order
 from tests.conftest import create_schema
 from tests.integration.conftest import LiveApp
 from tests.integration.flow import Db, signed_in_client
-from tests.integration.test_support import audit_rows, client_as, csrf
+from tests.integration.test_support import audit_rows, csrf
 from webapp.__main__ import main
 from webapp.auth.models import User
 from webapp.embed.models import Partner, WebhookEvent
@@ -32,13 +32,7 @@ FORM = {
 }
 
 
-@pytest.mark.parametrize("role", ["anonymous", "user", "support"])
-async def test_only_admins_reach_the_partner_pages(live_app: LiveApp, role: str) -> None:
-    client = await client_as(live_app, role)
-    page = await client.get("/admin/partners/", follow_redirects=False)
-    saved = await client.post("/admin/partners/", data=FORM, headers=csrf(client), follow_redirects=False)
-    assert {page.status_code, saved.status_code} == ({303} if role == "anonymous" else {403})
-    assert "Acme" not in page.text
+# Who may reach the partner pages: tests/integration/test_authorisation.py.
 
 
 async def test_an_admin_adds_a_partner_sees_its_secrets_once_and_every_action_is_audited(
