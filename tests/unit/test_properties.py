@@ -18,7 +18,7 @@ from joserfc.jwk import OctKey
 from tests.conftest import RsaKeys
 from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.crypto import Signer, Verifier
-from webapp.alixpay.parsing import parse_json
+from webapp.alixpay.parsing import parse_json, vnd_amount
 from webapp.alixpay.signing import order_string
 from webapp.banks.directory import payable_banks
 from webapp.banks.vietqr import crc_is_valid, parse_tlv, transfer_payload
@@ -26,7 +26,12 @@ from webapp.embed.tokens import LaunchRefused, verify_launch_token
 from webapp.ipn.service import IpnVerdict, assess
 from webapp.orders.forms import CashoutInput, normalise_name, validate
 
-FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FAST = settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,  # the same examples on every run: CI stays reproducible; run with a seed to explore more
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 SECRET = "sk_property_tests"
 JSON_LEAVES = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40)
 JSON_VALUES = st.recursive(
@@ -94,7 +99,7 @@ def test_a_signed_body_is_trusted_only_as_exactly_what_was_signed(
         provider = assessment.provider
         assert provider is not None
         assert (provider.external_order_id, provider.status) == (fields["externalOrderId"], fields["status"])
-        assert isinstance(provider.fiat_amount, int) and provider.fiat_amount == int(str(fields["fiatAmount"]))
+        assert isinstance(provider.fiat_amount, int) and provider.fiat_amount == vnd_amount(fields["fiatAmount"])
     else:
         assert assessment.refusal in (IpnVerdict.MALFORMED, IpnVerdict.BAD_SIGNATURE)
 
