@@ -37,7 +37,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and settings.database.url.startswith("sqlite"):
         print("--workers needs PostgreSQL: SQLite serves one process (see docs/deploy.md)", file=sys.stderr)  # noqa: T201
         return 2
-    configure_logging(json=settings.logs_as_json)
+    configure_logging(json=settings.logs_as_json, level=logging.getLevelNamesMapping()[settings.log_level])
     uvicorn.run(
         "webapp.app:create_app",
         factory=True,
@@ -46,7 +46,7 @@ def _serve(args: argparse.Namespace) -> int:
         proxy_headers=True,
         forwarded_allow_ips=args.forwarded_allow_ips,
         workers=args.workers,
-        log_level="info",
+        log_level=settings.log_level.lower(),
         log_config=None,  # our handler (configure_logging) formats uvicorn's lines too
     )
     return 0

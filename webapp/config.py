@@ -128,6 +128,8 @@ class Settings(BaseSettings):
     """Live updates through Redis instead of PostgreSQL LISTEN/NOTIFY (needs the `redis` extra)."""
     metrics_token: SecretStr | None = None
     """A bearer token `/metrics` asks for; in production, without one, `/metrics` is off."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """How much the app logs; at DEBUG too, no secret, token or SQL parameter is ever written."""
     log_json: bool | None = None
     """JSON log lines; by default in production only."""
     trust_request_id_header: bool = False

@@ -28,17 +28,26 @@ DbSession: TypeAlias = NamedDependency[AsyncSession]
 def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> AsyncEngine:
     """An engine for `url`; on PostgreSQL a fixed pool without overflow and without a ping per checkout.
 
+    SQL parameters (session data, IPN bodies, personal data) never appear in a log line or an error message,
+    whatever the log level.
+
     Connections beyond the pool would be opened and closed per request, and a ping costs a round trip per unit
     of work. A connection the server dropped fails once; SQLAlchemy then invalidates and refills the pool.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(
-            url, echo=echo, pool_size=pool_size, max_overflow=0, pool_timeout=30, pool_recycle=1800
+            url,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=0,
+            pool_timeout=30,
+            pool_recycle=1800,
+            hide_parameters=True,
         )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, hide_parameters=True)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
 

@@ -43,6 +43,11 @@ class RedactSecretQueries(logging.Filter):
         return True
 
 
+WIRE_LEVEL_LOGGERS = ("sqlalchemy.engine", "aiosqlite", "httpcore", "hpack", "asyncio", "aiosmtplib", "mail.log")
+"""Libraries whose DEBUG lines hold result rows, SQL parameters, headers or mail: never below INFO, whatever
+LOG_LEVEL says (SQLAlchemy's INFO lines are statements, their parameters hidden by the engine)."""
+
+
 def configure_logging(*, json: bool, level: int = logging.INFO) -> None:
     """Send every logger's records to stderr as JSON lines (`json`) or readable lines."""
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
@@ -61,6 +66,8 @@ def configure_logging(*, json: bool, level: int = logging.INFO) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin set-up chatter on every start
+    for name in WIRE_LEVEL_LOGGERS:  # at DEBUG these repeat every statement's parameters and every header
+        logging.getLogger(name).setLevel(max(level, logging.INFO))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
