@@ -15,14 +15,19 @@ import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlmodel import select
 
+from tests.builders import make_order
 from tests.conftest import RsaKeys, create_schema
+from tests.integration.ipn_bodies import EXTERNAL_ID
 from tests.oidc_support import Idp, TamperingProxy, running_idp, running_proxy
 from tests.support import IpnReceiver, SandboxServer, running_receiver, running_sandbox, serving
 from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.crypto import Signer, Verifier
 from webapp.app import create_app
+from webapp.auth.models import User
 from webapp.config import AlixPaySettings, DatabaseSettings, OIDCSettings, Settings
+from webapp.db import make_engine, make_sessionmaker
 from webapp.devstack import free_port
 
 PARTNER_CODE = "testpartner"
@@ -250,3 +255,30 @@ async def db(live_app: LiveApp) -> AsyncIterator[Any]:
     database = Db(live_app)
     yield database
     await database.close()
+
+
+async def seed_order(settings: Settings) -> None:
+    """One AWAITING_PAYMENT order of 100 000 VND with the id the signed bodies of `ipn_bodies.py` name."""
+    engine = make_engine(settings.database.url)
+    async with make_sessionmaker(engine)() as session, session.begin():
+        user = User(issuer="https://idp", subject="u1", email="u1@example.com")
+        session.add(user)
+        await session.flush()
+        session.add(make_order(user_id=user.id, email=user.email, external_order_id=EXTERNAL_ID, submission_id="s1"))
+    await engine.dispose()
+
+
+async def rows(settings: Settings, model: type) -> list:
+    engine = make_engine(settings.database.url)
+    async with make_sessionmaker(engine)() as session:
+        result = list((await session.exec(select(model))).all())
+    await engine.dispose()
+    return result
+
+
+@pytest.fixture
+async def seeded(settings: Settings, database_url: str) -> Settings:
+    settings = settings.model_copy(update={"database": DatabaseSettings(url=database_url)})
+    await create_schema(settings.database.url)
+    await seed_order(settings)
+    return settings

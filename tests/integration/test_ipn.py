@@ -10,16 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from litestar.testing import AsyncTestClient
-from sqlmodel import select
 
-from tests.builders import make_order
-from tests.conftest import RsaKeys, create_schema
-from tests.integration.conftest import both_databases
-from tests.integration.ipn_bodies import EXTERNAL_ID, HOSTILE, ipn_body
+from tests.conftest import RsaKeys
+from tests.integration.conftest import both_databases, rows
+from tests.integration.ipn_bodies import HOSTILE, ipn_body
 from tests.support import async_wait_for
 from webapp.alixpay.client import AlixPayClient
 from webapp.app import alixpay_client, create_app
-from webapp.config import DatabaseSettings, Settings
+from webapp.config import Settings
 from webapp.db import make_engine, make_sessionmaker
 from webapp.ipn.models import IpnReceipt
 from webapp.ipn.service import RetryPolicy, delete_junk_receipts, process_pending, store_raw
@@ -30,36 +28,7 @@ from webapp.orders.routes import status_context
 from webapp.orders.transitions import StatusChanges
 from webapp.templating import make_environment, render_fragment
 
-
-async def seed_order(settings: Settings) -> None:
-    engine = make_engine(settings.database.url)
-    async with make_sessionmaker(engine)() as session, session.begin():
-        from webapp.auth.models import User
-
-        user = User(issuer="https://idp", subject="u1", email="u1@example.com")
-        session.add(user)
-        await session.flush()
-        session.add(make_order(user_id=user.id, email=user.email, external_order_id=EXTERNAL_ID, submission_id="s1"))
-    await engine.dispose()
-
-
-async def rows(settings: Settings, model: type) -> list:
-    engine = make_engine(settings.database.url)
-    async with make_sessionmaker(engine)() as session:
-        result = list((await session.exec(select(model))).all())
-    await engine.dispose()
-    return result
-
-
 pytestmark = both_databases
-
-
-@pytest.fixture
-async def seeded(settings: Settings, database_url: str) -> Settings:
-    settings = settings.model_copy(update={"database": DatabaseSettings(url=database_url)})
-    await create_schema(settings.database.url)
-    await seed_order(settings)
-    return settings
 
 
 async def post_ipn(settings: Settings, body: bytes) -> tuple[int, dict]:

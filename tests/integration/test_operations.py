@@ -17,10 +17,9 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from tests.conftest import RsaKeys, create_schema
-from tests.integration.conftest import LiveApp
+from tests.integration.conftest import LiveApp, seed_order
 from tests.integration.flow import Db, place_order, signed_in_client
 from tests.integration.ipn_bodies import ipn_body
-from tests.integration.test_ipn import seed_order
 from tests.support import ROOT, async_wait_for, running_receiver
 from webapp.app import create_app
 from webapp.config import Settings

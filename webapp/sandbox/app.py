@@ -155,8 +155,10 @@ async def details(
         order = await session.get(SandboxOrder, body["externalOrderId"])
     if order is None:
         return answering.refuse("not_found", status_code=404)
-    data = sandbox.order_object(order, faults=Faults.model_validate(order.faults), for_ipn=False)
-    return answering.ok(data)
+    faults = Faults.model_validate(order.faults)
+    if faults.details_response == "error_500":
+        return answering.refuse("internal", status_code=500)
+    return answering.ok(sandbox.order_object(order, faults=faults, for_ipn=False))
 
 
 async def order_report(sandbox: SandboxEngine, order: SandboxOrder) -> dict[str, Any]:

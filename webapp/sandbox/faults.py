@@ -24,6 +24,8 @@ class Faults(BaseModel):
     create_response: Literal["normal", "error_500", "hang"] = "normal"
     """After creating the order, answer the create call normally, with a 500, or only after `hang_seconds`."""
     hang_seconds: float = Field(default=30.0, ge=0, le=600)
+    details_response: Literal["normal", "error_500"] = "normal"
+    """Answer the details call normally or with a 500 (Alix Pay's status endpoint down during reconciliation)."""
     strict_fields: bool = False
     """Also enforce our client's own form rules (account, name, content, email, every extendInfo field)."""
     amount_drift: int = Field(default=0, ge=-1_000_000, le=1_000_000)
