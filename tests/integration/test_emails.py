@@ -6,7 +6,9 @@ from datetime import timedelta
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tests.builders import make_order
 from tests.conftest import RsaKeys, create_schema
@@ -20,7 +22,9 @@ from webapp.db import make_engine, make_sessionmaker
 from webapp.embed.partners import PartnerSpec, save_partner
 from webapp.notifications.mailer import Mailer
 from webapp.notifications.models import EmailMessage
+from webapp.notifications.smtp import SmtpServer
 from webapp.orders.live import make_channels
+from webapp.orders.models import Order
 from webapp.orders.statuses import OrderStatus
 from webapp.orders.transitions import StatusChanges
 from webapp.outbox import DeliveryPolicy
@@ -54,16 +58,21 @@ async def mail_app(
         yield app
 
 
-async def settled_mails(db: Db, order_id: int) -> list[EmailMessage]:
-    """The order's outbox once the outcome's mail is written and nothing is left to send."""
+async def completed_and_mailed(app: LiveApp, order_id: str) -> tuple[Order, list[EmailMessage]]:
+    """The order once SUCCESS, and its outbox once the outcome's mail is written and nothing is left to send."""
+    db = Db(app)
+    try:
+        order = await db.final(order_id, "SUCCESS")
 
-    async def settled() -> list[EmailMessage] | None:
-        async with db.sessionmaker() as session:
-            rows = (await session.exec(select(EmailMessage).where(EmailMessage.order_id == order_id))).all()
-        done = any(row.kind in ("done", "failed") for row in rows)
-        return list(rows) if done and all(row.state != "pending" for row in rows) else None
+        async def settled() -> list[EmailMessage] | None:
+            async with db.sessionmaker() as session:
+                rows = (await session.exec(select(EmailMessage).where(EmailMessage.order_id == order.id))).all()
+            done = any(row.kind in ("done", "failed") for row in rows)
+            return list(rows) if done and all(row.state != "pending" for row in rows) else None
 
-    return await async_wait_for(settled, what="every mail of the order settled")
+        return order, await async_wait_for(settled, what="every mail of the order settled")
+    finally:
+        await db.close()
 
 
 def unique_email(lang: str) -> str:
@@ -78,12 +87,7 @@ async def test_each_status_is_mailed_once_in_the_persons_language_even_with_dupl
     email = unique_email(lang)
     client = await signed_in_client(mail_app, email=email, lang=lang)
     order_id = await place_order(client)
-    db = Db(mail_app)
-    try:
-        order = await db.final(order_id, "SUCCESS")
-        rows = await settled_mails(db, order.id or 0)
-    finally:
-        await db.close()
+    order, rows = await completed_and_mailed(mail_app, order_id)
     mails = mailbox.messages(email)
     # Out of order, SUCCESS may arrive first and PAYMENT_COMPLETED is then stale: never mailed after the outcome.
     assert sorted(row.kind for row in rows) in (["done", "paid_out", "placed"], ["done", "placed"])
@@ -103,11 +107,7 @@ async def test_support_sees_each_mail_on_the_order_timeline(mail_app: LiveApp, m
     email = unique_email("en")
     client = await signed_in_client(mail_app, email=email)
     order_id = await place_order(client)
-    db = Db(mail_app)
-    try:
-        rows = await settled_mails(db, (await db.final(order_id, "SUCCESS")).id or 0)
-    finally:
-        await db.close()
+    _, rows = await completed_and_mailed(mail_app, order_id)
     support = await signed_in_client(mail_app, email="support@example.com")
     page = await support.get(f"/support/orders/{order_id}")
     assert page.status_code == 200
@@ -125,12 +125,7 @@ async def test_the_person_can_turn_progress_emails_off(mail_app: LiveApp, mailbo
     assert saved.status_code == 200 and "Your choice is saved." in saved.text
     assert 'name="email_updates" checked' not in saved.text
     order_id = await place_order(client)
-    db = Db(mail_app)
-    try:
-        order = await db.final(order_id, "SUCCESS")
-        rows = await settled_mails(db, order.id or 0)
-    finally:
-        await db.close()
+    order, rows = await completed_and_mailed(mail_app, order_id)
     states = {row.kind: row.state for row in rows}
     assert states.pop("done") == "sent"  # the outcome is always mailed
     assert set(states.values()) == {"opted_out"}
@@ -139,21 +134,26 @@ async def test_the_person_can_turn_progress_emails_off(mail_app: LiveApp, mailbo
     ]
 
 
+def mailer_to(smtp_url: str, sessionmaker: async_sessionmaker[AsyncSession], timeout: float = 30.0) -> Mailer:
+    """A mailer sending to `smtp_url` that retries at once."""
+    return Mailer(
+        sessionmaker,
+        SmtpServer.from_url(smtp_url),
+        env=make_environment(),
+        sender="Cash-out <cashout@example.com>",
+        base_url="https://cashout.example.com",
+        policy=DeliveryPolicy(base_delay=timedelta(0)),
+        timeout=timeout,
+    )
+
+
 @pytest.fixture
 async def outbox(settings: Settings, mailbox: MailboxServer) -> AsyncIterator[tuple[StatusChanges, Mailer]]:
     """The one owner of status changes and a mailer that retries at once, on a fresh database."""
     await create_schema(settings.database.url)
     engine = make_engine(settings.database.url)
     sessionmaker = make_sessionmaker(engine)
-    mailer = Mailer(
-        sessionmaker,
-        Settings(smtp_url=SecretStr(mailbox.smtp_url)).smtp_server,  # type: ignore[arg-type]
-        env=make_environment(),
-        sender="Cash-out <cashout@example.com>",
-        base_url="https://cashout.example.com",
-        policy=DeliveryPolicy(base_delay=timedelta(0)),
-    )
-    yield StatusChanges(sessionmaker, make_channels()), mailer
+    yield StatusChanges(sessionmaker, make_channels()), mailer_to(mailbox.smtp_url, sessionmaker)
     await engine.dispose()
 
 
@@ -197,15 +197,7 @@ async def test_a_mail_server_that_is_down_keeps_the_mail_for_later(
 ) -> None:
     changes, working = outbox
     await placed_order(changes, unique_email("en"))
-    down = Mailer(
-        changes.db_sessionmaker,
-        Settings(smtp_url=SecretStr("smtp://127.0.0.1:9")).smtp_server,  # type: ignore[arg-type]
-        env=make_environment(),
-        sender="Cash-out <cashout@example.com>",
-        base_url="https://cashout.example.com",
-        policy=DeliveryPolicy(base_delay=timedelta(0)),
-        timeout=2,
-    )
+    down = mailer_to("smtp://127.0.0.1:9", changes.db_sessionmaker, timeout=2)
     assert await down.deliver_due() == 1
     async with changes.db_sessionmaker() as session:
         kept = (await session.exec(select(EmailMessage))).one()
