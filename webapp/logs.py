@@ -67,7 +67,8 @@ def configure_logging(*, json: bool, level: int = logging.INFO) -> None:
     root.setLevel(level)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin set-up chatter on every start
     for name in WIRE_LEVEL_LOGGERS:  # at DEBUG these repeat every statement's parameters and every header
-        logging.getLogger(name).setLevel(max(level, logging.INFO))
+        # Only raised: at INFO and above they keep their own defaults (SQLAlchemy's is WARNING: no statements).
+        logging.getLogger(name).setLevel(logging.INFO if level < logging.INFO else logging.NOTSET)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True

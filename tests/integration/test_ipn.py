@@ -123,14 +123,16 @@ async def _processed(settings: Settings) -> bool:
 @pytest.mark.parametrize("body", HOSTILE.values(), ids=HOSTILE.keys())
 async def test_hostile_ipn_is_answered_fast_gets_a_verdict_and_changes_nothing(seeded: Settings, body: bytes) -> None:
     async with AsyncTestClient(app=create_app(seeded)) as client:
-        await client.get("/healthz")  # connections and caches warm, so the clock below times the IPN alone
+        # Connections, prepared statements and caches warm (a plain unreadable body), so the clock below times
+        # what this body costs.
+        assert (await client.post("/ipn/alixpay", content=b"{}")).json() == {"verdict": "malformed"}
         started = time.perf_counter()
         answer = await client.post("/ipn/alixpay", content=body, headers={"content-type": "application/json"})
         elapsed = time.perf_counter() - started
     assert elapsed < 1.0, f"answered in {elapsed:.2f} s"
     assert (answer.status_code, answer.json()) == (400, {"verdict": "malformed"})
-    (receipt,) = await rows(seeded, IpnReceipt)
-    assert (receipt.body, receipt.verdict) == (body, "malformed")
+    receipts = {receipt.body: receipt.verdict for receipt in await rows(seeded, IpnReceipt)}
+    assert receipts == {b"{}": "malformed", body: "malformed"}
     assert [order.status for order in await rows(seeded, Order)] == ["AWAITING_PAYMENT"]
     assert await rows(seeded, OrderTransition) == []
 

@@ -16,11 +16,25 @@ def assignments_to(attribute: str, path: Path) -> list[int]:
         for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
     ]
     flat = [element for target in targets for element in (target.elts if isinstance(target, ast.Tuple) else [target])]
-    return [node.lineno for node in flat if isinstance(node, ast.Attribute) and node.attr == attribute]
+    assigned = [node.lineno for node in flat if isinstance(node, ast.Attribute) and node.attr == attribute]
+    return assigned + keyword_writes(attribute, tree)
+
+
+def keyword_writes(attribute: str, tree: ast.AST) -> list[int]:
+    """`….update(…, status=…)` and `….values(status=…)`: a column written through SQL rather than an attribute."""
+    return [
+        keyword.value.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        if node.func.attr in ("update", "values")
+        for keyword in node.keywords
+        if keyword.arg == attribute
+    ]
 
 
 def test_only_the_one_owner_changes_an_order_status() -> None:
-    """The sandbox keeps its own orders; in the app, `order.status = …` is written in transitions.py alone."""
+    """The sandbox keeps its own orders; in the app, an order's status is written in transitions.py alone (as an
+    attribute or a column of an UPDATE)."""
     writers = {
         str(path.relative_to(WEBAPP)): lines
         for path in WEBAPP.rglob("*.py")

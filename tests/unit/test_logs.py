@@ -1,10 +1,12 @@
-"""Access-log lines never carry an OIDC code, a launch token or what support searched for."""
+"""Access-log lines never carry an OIDC code, a launch token or what support searched for; library loggers
+stay quiet at the default level."""
 
 import logging
+from collections.abc import Iterator
 
 import pytest
 
-from webapp.logs import RedactSecretQueries
+from webapp.logs import WIRE_LEVEL_LOGGERS, RedactSecretQueries, configure_logging
 
 
 def access_record(path: str) -> logging.LogRecord:
@@ -28,3 +30,26 @@ def test_secret_query_strings_are_redacted_from_access_lines(path: str, shown: s
     message = record.getMessage()
     assert shown in message
     assert "SECRET" not in message
+
+
+@pytest.fixture
+def logging_restored() -> Iterator[None]:
+    root = logging.getLogger()
+    kept = (root.handlers[:], root.level, {name: logging.getLogger(name).level for name in WIRE_LEVEL_LOGGERS})
+    yield
+    root.handlers[:] = kept[0]
+    root.setLevel(kept[1])
+    for name, level in kept[2].items():
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.mark.parametrize(("level", "statements_logged"), [(logging.INFO, False), (logging.DEBUG, True)])
+def test_sql_statements_are_logged_only_when_asked_for_and_never_their_rows(
+    logging_restored: None, level: int, statements_logged: bool
+) -> None:
+    """At the default level every statement would cost a log line on the hot path; at DEBUG they show, capped
+    at INFO (statements, parameters hidden), never SQLAlchemy's DEBUG lines (result rows)."""
+    configure_logging(json=True, level=level)
+    engine = logging.getLogger("sqlalchemy.engine.Engine")
+    assert engine.isEnabledFor(logging.INFO) is statements_logged
+    assert not engine.isEnabledFor(logging.DEBUG)

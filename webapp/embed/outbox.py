@@ -6,7 +6,8 @@ One event per applied transition: a duplicate or stale notification changes no s
 import json
 import uuid
 
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from webapp.embed.models import Partner, WebhookEvent, utcnow
 from webapp.orders.models import Order
@@ -44,21 +45,26 @@ def event_body(event_id: str, kind: str, order: Order, previous: str, status: st
     )
 
 
-async def queue_partner_event(session: AsyncSession, order: Order, previous: str, status: str) -> None:
+PARTNERS = Partner.__table__
+WEBHOOK_URL = select(PARTNERS.c.webhook_url).where(PARTNERS.c.id == bindparam("partner_id"))
+INSERT_EVENT = insert(WebhookEvent.__table__)
+
+
+async def queue_partner_event(connection: AsyncConnection, order: Order, previous: str, status: str) -> None:
     """Add the event for a partner's order to the outbox, if the partner takes webhooks."""
     if order.partner_id is None:
         return
-    partner = await session.get(Partner, order.partner_id)
-    if partner is None or not partner.webhook_url:
+    if not (await connection.execute(WEBHOOK_URL, {"partner_id": order.partner_id})).scalar():
         return
     event_id = f"evt_{uuid.uuid4().hex}"
     kind = event_type(previous, status)
-    session.add(
-        WebhookEvent(
-            event_id=event_id,
-            partner_id=partner.id or 0,
-            order_id=order.id or 0,
-            type=kind,
-            payload=event_body(event_id, kind, order, previous, status),
-        )
+    await connection.execute(
+        INSERT_EVENT,
+        {
+            "event_id": event_id,
+            "partner_id": order.partner_id,
+            "order_id": order.id,
+            "type": kind,
+            "payload": event_body(event_id, kind, order, previous, status),
+        },
     )

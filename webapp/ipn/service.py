@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, insert, update
 from sqlmodel import and_, col, or_, select
 
 from webapp.alixpay.client import AlixPayClient
@@ -102,6 +103,10 @@ def dedupe_key(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+RECEIPTS = IpnReceipt.__table__
+INSERT_RECEIPT = insert(RECEIPTS).returning(RECEIPTS.c.id)
+
+
 async def store_raw(
     changes: StatusChanges,
     *,
@@ -111,28 +116,35 @@ async def store_raw(
     too_large: bool = False,
 ) -> int:
     """Commit the receipt exactly as received (an oversized body is kept up to the cap) and return its id."""
-    receipt = IpnReceipt(
-        body=body,
-        body_size=len(body),
-        headers={name: value for name, value in headers.items() if name.lower() in KEPT_HEADERS},
-        source_address=source_address,
-        dedupe_key=dedupe_key(body),
-    )
+    receipt: dict[str, Any] = {
+        "body": body,
+        "body_size": len(body),
+        "headers": {name: value for name, value in headers.items() if name.lower() in KEPT_HEADERS},
+        "source_address": source_address,
+        "dedupe_key": dedupe_key(body),
+    }
     if too_large:
-        receipt.verdict, receipt.processed_at = IpnVerdict.TOO_LARGE.value, utcnow()
-    async with changes.db_sessionmaker() as session, session.begin():
-        session.add(receipt)
-        await session.flush()
+        receipt |= {"verdict": IpnVerdict.TOO_LARGE.value, "processed_at": utcnow()}
+    async with changes.autocommit.connect() as connection:
+        receipt_id = (await connection.execute(INSERT_RECEIPT, receipt)).scalar_one()
     if too_large:
         IPN_RECEIPTS.labels(IpnVerdict.TOO_LARGE.value).inc()
-    return receipt.id or 0
+    return int(receipt_id)
 
 
 class AlreadyJudged(Exception):
     """Another processor recorded this receipt's verdict first: this one's transaction is rolled back."""
 
 
-UNJUDGED = or_(col(IpnReceipt.verdict).is_(None), IpnReceipt.verdict == IpnVerdict.ERROR)
+UNJUDGED = or_(RECEIPTS.c.verdict.is_(None), RECEIPTS.c.verdict == IpnVerdict.ERROR)
+STORED = select(RECEIPTS.c.body, RECEIPTS.c.verdict).where(RECEIPTS.c.id == bindparam("receipt_id"))
+RECORD_VERDICT = update(RECEIPTS).where(RECEIPTS.c.id == bindparam("receipt_id"), UNJUDGED)
+"""The verdict's columns come as the other parameters; written only while the receipt is unjudged."""
+SEEN_BEFORE = select(RECEIPTS.c.id).where(
+    RECEIPTS.c.dedupe_key == bindparam("dedupe_key"),
+    RECEIPTS.c.id != bindparam("receipt_id"),
+    RECEIPTS.c.verdict.in_([IpnVerdict.APPLIED, IpnVerdict.DUPLICATE, IpnVerdict.STALE]),
+)
 
 
 async def process(
@@ -152,24 +164,23 @@ async def process(
     try:
         async with changes.unit() as change:
             if body is None:
-                query = select(IpnReceipt.body, IpnReceipt.verdict).where(IpnReceipt.id == receipt_id)
-                stored = (await change.session.exec(query)).first()
+                stored = (await change.connection.execute(STORED, {"receipt_id": receipt_id})).first()
                 if stored is None:
                     raise LookupError(f"no IPN receipt {receipt_id}")
                 if stored.verdict not in (None, IpnVerdict.ERROR):
                     return IpnVerdict(stored.verdict)
                 body = stored.body
             judged = await _judge(change, receipt_id, body, alixpay)
-            recorded = await change.session.exec(  # type: ignore[call-overload]
-                update(IpnReceipt)
-                .where(IpnReceipt.id == receipt_id, UNJUDGED)
-                .values(
-                    verdict=judged.verdict.value,
-                    processed_at=utcnow(),
-                    next_attempt_at=None,
-                    external_order_id=judged.external_order_id,
-                    provider_status=judged.provider_status,
-                )
+            recorded = await change.connection.execute(
+                RECORD_VERDICT,
+                {
+                    "receipt_id": receipt_id,
+                    "verdict": judged.verdict.value,
+                    "processed_at": utcnow(),
+                    "next_attempt_at": None,
+                    "external_order_id": judged.external_order_id,
+                    "provider_status": judged.provider_status,
+                },
             )
             if recorded.rowcount != 1:
                 raise AlreadyJudged
@@ -248,18 +259,12 @@ async def _judge(change: StatusChange, receipt_id: int, body: bytes, alixpay: Al
     order = await change.lock_by_external_id(provider.external_order_id)
     if order is None:
         return Judged(IpnVerdict.UNKNOWN_ORDER, *about)
-    seen_before = (
-        await change.session.exec(
-            select(IpnReceipt.id).where(
-                IpnReceipt.dedupe_key == dedupe_key(body),
-                IpnReceipt.id != receipt_id,
-                col(IpnReceipt.verdict).in_([IpnVerdict.APPLIED, IpnVerdict.DUPLICATE, IpnVerdict.STALE]),
-            )
-        )
-    ).first()
-    if seen_before is not None:
+    seen_before = await change.connection.execute(
+        SEEN_BEFORE, {"dedupe_key": dedupe_key(body), "receipt_id": receipt_id}
+    )
+    if seen_before.first() is not None:
         return Judged(IpnVerdict.DUPLICATE, *about)
-    order.last_ipn_at = utcnow()
+    change.update(order, last_ipn_at=utcnow())
     outcome = await change.apply_provider_order(order, provider, source="ipn", receipt_id=receipt_id)
     return Judged(IpnVerdict(outcome.value), *about)
 

@@ -5,20 +5,28 @@ content are settled when it is sent. Orders placed through a partner's page are 
 every change by webhook and speaks to its own users.
 """
 
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from webapp.notifications.kinds import MAILED_STATUSES
 from webapp.notifications.models import EmailMessage
 from webapp.orders.models import Order
 from webapp.orders.statuses import OrderStatus
 
+INSERT_EMAIL = insert(EmailMessage.__table__)
 
-def queue_status_email(session: AsyncSession, order: Order, status: str) -> None:
+
+async def queue_status_email(connection: AsyncConnection, order: Order, status: str) -> None:
     kind = MAILED_STATUSES.get(OrderStatus(status))
     if kind is None or order.partner_id is not None:
         return
-    session.add(
-        EmailMessage(
-            order_id=order.id or 0, kind=kind.name, status=status, recipient=order.user_email, locale=order.locale
-        )
+    await connection.execute(
+        INSERT_EMAIL,
+        {
+            "order_id": order.id,
+            "kind": kind.name,
+            "status": status,
+            "recipient": order.user_email,
+            "locale": order.locale,
+        },
     )
