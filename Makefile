@@ -55,7 +55,8 @@ vendor-htmx:
 		tar xzf htmx-ext-sse-2.2.4.tgz package/dist/sse.js && cp package/dist/sse.js $(CURDIR)/static/vendor/htmx-ext-sse-2.2.4.js
 	sha256sum static/vendor/*.js
 
-# Benchmarks print figures (tests/perf/); the IPN ingest one needs the local PostgreSQL and wrk.
+# Benchmarks print figures (tests/perf/): IPN ingest (wrk), order creation, live fan-out, support search, signing; on the
+# local PostgreSQL.
 bench: install postgres
 	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
 	@for bench in tests/perf/bench_*.py; do [ -e "$$bench" ] && $(BIN)/python "$$bench"; done; true

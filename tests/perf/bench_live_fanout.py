@@ -1,0 +1,287 @@
+"""Live fan-out: 1 000 SSE watchers of order pages spread over two app instances on one PostgreSQL database.
+
+IPNs are posted to instance A only, so half the watchers hear every update across instances (LISTEN/NOTIFY).
+Beside it, in the same run, a bare fan-out (`bare_fanout.py`: the same framework, server and channel, no session,
+no database, no rendering) on two instances of its own. Prints IPN → update read p50/p95, missed updates, memory
+per watcher (the instances' RSS before and after the watchers connect) and app CPU per update (both instances,
+from /proc; ours also without the fan-out, the IPN alone). Not a test: `make bench`.
+Target (issue 16): p95 < 250 ms across instances, ≤ 40 KiB per watcher, CPU per update ≤ twice the baseline's.
+"""
+
+import asyncio
+import contextlib
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+from sqlmodel import select
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.builders import make_order  # noqa: E402
+from tests.conftest import create_schema  # noqa: E402
+from tests.integration.conftest import LiveApp, new_postgres_database  # noqa: E402
+from tests.integration.flow import signed_in_client  # noqa: E402
+from tests.integration.ipn_bodies import ipn_body  # noqa: E402
+from tests.oidc_support import running_idp  # noqa: E402
+from tests.perf.bench_order_creation import keys  # noqa: E402
+from tests.support import running_process  # noqa: E402
+from webapp.auth.models import User  # noqa: E402
+from webapp.config import AlixPaySettings, DatabaseSettings, Settings  # noqa: E402
+from webapp.db import make_engine, make_sessionmaker  # noqa: E402
+from webapp.devstack import free_port  # noqa: E402
+
+WATCHERS = 1000
+ORDERS = 50  # 20 watchers per order, every other one on each instance
+STEPS = ("PAYMENT_COMPLETED", "PROCESSING_TOKEN_TRANSFER", "SUCCESS")  # three updates per order
+SPACING = 0.02  # seconds between two updates
+QUIET_ORDERS = 150  # IPNs posted with nobody watching: the cost of an update without its fan-out
+PAGE = os.sysconf("SC_PAGE_SIZE")
+EMAIL = "user@example.com"
+
+
+@dataclass
+class Watcher:
+    """One SSE connection read with asyncio streams (an HTTP client per watcher would dwarf the server)."""
+
+    key: str
+    arrivals: list[float] = field(default_factory=list)
+    """When each `status` message after the first arrived."""
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def watch(self, url: str, path: str, cookie: str) -> None:
+        parts = urlsplit(url)
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: text/event-stream\r\nCookie: {cookie}\r\n\r\n"
+        )
+        writer.write(request.encode())
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200"), head[:200]
+            buffer = ""
+            while True:
+                size = int((await reader.readline()).strip() or b"0", 16)
+                if size == 0:
+                    return
+                buffer += (await reader.readexactly(size + 2))[:-2].decode().replace("\r\n", "\n")
+                while "\n\n" in buffer:
+                    message, buffer = buffer.split("\n\n", 1)
+                    if "event: status" in message and "data:" in message:
+                        self._heard()
+        finally:
+            writer.close()
+
+    def _heard(self) -> None:
+        if self.ready.is_set():
+            self.arrivals.append(time.perf_counter())
+        else:
+            self.ready.set()
+
+
+def rss_kib(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE // 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Figures:
+    p50: float
+    p95: float
+    missed: int
+    kib_per_watcher: float
+    cpu_ms_per_update: float
+    quiet_cpu_ms: float
+
+
+async def measure(
+    urls: list[str],
+    pids: list[int],
+    path_of: Callable[[str], str],
+    cookie: str,
+    keys_watched: list[str],
+    update: Callable[[str, str], Awaitable[None]],
+    quiet: list[str],
+) -> Figures:
+    """Open the watchers, send STEPS updates per watched key, and read what arrived when."""
+    cpu = lambda: sum(cpu_seconds(pid) for pid in pids)  # noqa: E731
+    started = cpu()
+    for key in quiet:  # nobody watches these: the update's own cost
+        await update(key, STEPS[0])
+    quiet_cpu = (cpu() - started) / max(len(quiet), 1) * 1000
+    memory_before = sum(rss_kib(pid) for pid in pids)
+    watchers = [Watcher(keys_watched[index % len(keys_watched)]) for index in range(WATCHERS)]
+    tasks = [
+        asyncio.create_task(watcher.watch(urls[index % len(urls)], path_of(watcher.key), cookie))
+        for index, watcher in enumerate(watchers)
+    ]
+    await asyncio.wait_for(asyncio.gather(*(watcher.ready.wait() for watcher in watchers)), 120)
+    await asyncio.sleep(1)
+    kib = (sum(rss_kib(pid) for pid in pids) - memory_before) / WATCHERS
+    acknowledged: dict[tuple[str, int], float] = {}
+    started = cpu()
+    for step, status in enumerate(STEPS):
+        for key in keys_watched:
+            await update(key, status)
+            acknowledged[key, step] = time.perf_counter()
+            await asyncio.sleep(SPACING)
+    deadline = time.perf_counter() + 15
+    while time.perf_counter() < deadline and any(len(w.arrivals) < len(STEPS) for w in watchers):
+        await asyncio.sleep(0.1)
+    cpu_per_update = (cpu() - started) / (len(STEPS) * len(keys_watched)) * 1000
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    delays = [
+        (arrival - acknowledged[watcher.key, step]) * 1000
+        for watcher in watchers
+        for step, arrival in enumerate(watcher.arrivals[: len(STEPS)])
+    ]
+    missed = WATCHERS * len(STEPS) - len(delays)
+    cuts = statistics.quantiles(delays, n=100)
+    return Figures(cuts[49], cuts[94], missed, kib, cpu_per_update, quiet_cpu)
+
+
+@contextlib.contextmanager
+def instances(args_of: Callable[[int], list[str]], env: dict[str, str], log_dir: Path, name: str) -> Iterator:
+    ports = [free_port(), free_port()]
+    with contextlib.ExitStack() as stack:
+        processes = [
+            stack.enter_context(
+                running_process(
+                    args_of(port),
+                    env={**env, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"},
+                    log_file=log_dir / f"{name}-{port}.log",
+                    ready_url=f"http://127.0.0.1:{port}/healthz",
+                    what=f"{name} on {port}",
+                )
+            )
+            for port in ports
+        ]
+        yield [f"http://127.0.0.1:{port}" for port in ports], [process.pid for process in processes]
+
+
+async def seed(database_url: str, count: int) -> list[str]:
+    engine = make_engine(database_url)
+    async with make_sessionmaker(engine)() as session, session.begin():
+        user = (await session.exec(select(User).where(User.email == EMAIL))).one()
+        orders = [make_order(user_id=user.id, email=EMAIL) for _ in range(count)]
+        session.add_all(orders)
+    await engine.dispose()
+    return [order.external_order_id for order in orders]
+
+
+def print_row(name: str, figures: Figures) -> None:
+    print(  # noqa: T201
+        f"{name:6} {figures.p50:>8.1f} {figures.p95:>8.1f} {figures.missed:>7} {figures.kib_per_watcher:>10.1f}"
+        f" {figures.cpu_ms_per_update:>12.2f} {figures.quiet_cpu_ms:>12.2f}"
+    )
+
+
+def print_ratios(ours: Figures, bare: Figures) -> None:
+    fan_out = ours.cpu_ms_per_update - ours.quiet_cpu_ms
+    print(  # noqa: T201
+        f"ratios to the baseline: p95 {ours.p95 / bare.p95:.1f},"
+        f" memory {ours.kib_per_watcher / bare.kib_per_watcher:.2f},"
+        f" CPU per update {ours.cpu_ms_per_update / bare.cpu_ms_per_update:.1f}"
+        f" (without the IPN's own cost: {fan_out / bare.cpu_ms_per_update:.1f})"
+    )
+
+
+def main() -> None:
+    directory = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
+    rsa_keys = keys(directory)
+    database_url, drop = new_postgres_database()
+    baseline_url, drop_baseline = new_postgres_database()
+    settings = Settings(
+        database=DatabaseSettings(url=database_url),
+        alixpay=AlixPaySettings(private_key_file=rsa_keys.partner.private, public_key_files=[rsa_keys.alix.public]),
+    )
+    try:
+        asyncio.run(create_schema(database_url))
+        with running_idp(directory / "idp.log") as idp:
+            env = {
+                "DATABASE_URL": database_url,
+                "ALIXPAY_PRIVATE_KEY_FILE": str(rsa_keys.partner.private),
+                "ALIXPAY_PUBLIC_KEY_FILES": str(rsa_keys.alix.public),
+                "ALIXPAY_BASE_URL": "http://127.0.0.1:9",  # no Alix Pay needed: the IPNs come from here
+                "OIDC_DISCOVERY_URL": f"{idp.url}/.well-known/openid-configuration",
+                "OIDC_CLIENT_ID": "cashout-bench",
+                "RECONCILE_INTERVAL_SECONDS": "3600",
+                "IPN_ALLOWED_SOURCES": "127.0.0.1",
+                "RATE_LIMIT_SIGN_IN": "1000000",
+            }
+            ours = lambda port: [sys.executable, "-m", "webapp", "serve", "--port", str(port)]  # noqa: E731
+            bare = lambda port: [  # noqa: E731
+                sys.executable, "-m", "uvicorn", "--factory", "tests.perf.bare_fanout:create_app",
+                "--port", str(port), "--log-level", "warning",
+            ]  # fmt: skip
+            bare_env = {"BARE_DSN": baseline_url.replace("postgresql+asyncpg://", "postgresql://")}
+            print(  # noqa: T201
+                f"Live fan-out on {os.cpu_count()} cores, Python {platform.python_version()}, PostgreSQL LISTEN/NOTIFY;"
+                f" {WATCHERS} watchers of {ORDERS} orders over 2 instances, {len(STEPS)} updates per order posted to"
+                " the first"
+            )
+            print(  # noqa: T201
+                f"{'':6} {'p50 ms':>8} {'p95 ms':>8} {'missed':>7} {'KiB/watch':>10} {'CPU ms/upd':>12}"
+                f" {'no watcher':>12}"
+            )
+            with instances(ours, env, directory, "ours") as (urls, pids):
+                figures = asyncio.run(run_ours(urls, pids, settings, rsa_keys, database_url))
+            print_row("ours", figures)
+            with instances(bare, bare_env, directory, "bare") as (urls, pids):
+                baseline = asyncio.run(run_bare(urls, pids))
+            print_row("bare", baseline)
+            print_ratios(figures, baseline)
+    finally:
+        drop()
+        drop_baseline()
+
+
+async def run_ours(urls: list[str], pids: list[int], settings: Settings, rsa_keys, database_url: str) -> Figures:
+    person = await signed_in_client(LiveApp(urls[0], settings, None), EMAIL)  # type: ignore[arg-type]
+    cookie = "; ".join(f"{name}={value}" for name, value in person.cookies.items())
+    watched = await seed(database_url, ORDERS)
+    quiet = await seed(database_url, QUIET_ORDERS)
+    bodies = {
+        (key, status): ipn_body(settings, rsa_keys.alix.private, order_id=key, status=status)
+        for key in watched + quiet
+        for status in STEPS
+    }
+    async with httpx.AsyncClient(base_url=urls[0], timeout=30) as client:
+
+        async def update(key: str, status: str) -> None:
+            answer = await client.post("/ipn/alixpay", content=bodies[key, status])
+            assert answer.json() == {"verdict": "applied"}, answer.text
+
+        figures = await measure(urls, pids, lambda key: f"/orders/{key}/events", cookie, watched, update, quiet)
+    await person.aclose()
+    return figures
+
+
+async def run_bare(urls: list[str], pids: list[int]) -> Figures:
+    async with httpx.AsyncClient(base_url=urls[0], timeout=30) as client:
+
+        async def update(key: str, status: str) -> None:
+            assert (await client.post(f"/publish/{key}")).status_code == 200
+
+        watched = [f"order-{index}" for index in range(ORDERS)]
+        quiet = [f"quiet-{index}" for index in range(QUIET_ORDERS)]
+        return await measure(urls, pids, lambda key: f"/events/{key}", "none=1", watched, update, quiet)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""Order creation through the form flow: review then confirm (signing and the create at Alix Pay included).
+
+One app instance (`python -m webapp serve`, PostgreSQL) wired to the sandbox and the mock IdP, as in production.
+Signed-in clients at concurrency 1, 8 and 32 each post the form (303), read the review page (the VietQR drawn)
+and confirm (303, the order created at the sandbox). Beside it, in the same run, the ceilings: our Alix Pay client
+alone creating orders at the sandbox at the same concurrency, and the RSA-2048 sign rate on one core. Also checks
+that every confirmed order exists once, that the review page drew one VietQR, and that a request that changed
+nothing wrote no session row. Not a test: `make bench`. Target (issue 16): ≥ 100 orders/s on one instance.
+"""
+
+import asyncio
+import os
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import KeyPair, RsaKeys, create_schema  # noqa: E402
+from tests.integration.conftest import (  # noqa: E402
+    PARTNER_CODE,
+    SANDBOX_SECRET,
+    LiveApp,
+    make_client,
+    new_postgres_database,
+    sandbox_env,
+)
+from tests.integration.flow import FORM, signed_in_client  # noqa: E402
+from tests.oidc_support import running_idp  # noqa: E402
+from tests.support import running_process, running_sandbox  # noqa: E402
+from webapp.alixpay.client import CashoutOrder  # noqa: E402
+from webapp.alixpay.crypto import Signer  # noqa: E402
+from webapp.alixpay.keys import generate_key_pair  # noqa: E402
+from webapp.devstack import free_port  # noqa: E402
+
+LEVELS = (1, 8, 32)
+DURATION = 6.0  # seconds of load per level
+SUBMISSION = re.compile(r'name="submission_id" value="([^"]+)"')
+
+
+def keys(directory: Path) -> RsaKeys:
+    pairs = {}
+    for name in ("partner", "alix", "other"):
+        pairs[name] = KeyPair(directory / f"{name}_private.pem", directory / f"{name}_public.pem")
+        generate_key_pair(pairs[name].private, pairs[name].public)
+    return RsaKeys(**pairs)
+
+
+async def place(client: httpx.AsyncClient) -> None:
+    """Review and confirm one order, as the form does it."""
+    token = client.cookies["csrftoken"]
+    posted = await client.post("/orders/review", data={**FORM, "_csrf_token": token})
+    assert posted.status_code == 303, posted.text[:300]
+    page = await client.get("/orders/review")
+    assert page.status_code == 200 and page.text.count("<svg") == 1, page.text[:300]
+    submission_id = SUBMISSION.search(page.text).group(1)  # type: ignore[union-attr]
+    placed = await client.post("/orders", data={"submission_id": submission_id, "_csrf_token": token})
+    assert placed.status_code == 303, placed.text[:300]
+
+
+async def load(concurrency: int, one: Callable[[int], Awaitable[None]]) -> tuple[float, float, float, int]:
+    """(per second, p50 ms, p95 ms, count) of `one(worker)` run back to back by `concurrency` workers for DURATION."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + DURATION
+
+    async def worker(index: int) -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            await one(index)
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(index) for index in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
+    return len(latencies) / elapsed, cuts[49] * 1000, cuts[94] * 1000, len(latencies)
+
+
+def sign_rate(key_file: Path, seconds: float = 2.0) -> float:
+    signer, count, deadline = Signer.from_file(key_file), 0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        signer.sign(f"{count}|CASH_OUT|100000|{SANDBOX_SECRET}")
+        count += 1
+    return count / seconds
+
+
+async def session_writes(dsn: str) -> int:
+    connection = await asyncpg.connect(dsn)
+    try:
+        return int(
+            await connection.fetchval(
+                "SELECT n_tup_ins + n_tup_upd FROM pg_stat_user_tables WHERE relname = 'http_session'"
+            )
+            or 0
+        )
+    finally:
+        await connection.close()
+
+
+async def run(app_url: str, rsa_keys: RsaKeys, sandbox, dsn: str) -> None:
+    live = LiveApp(app_url, None, sandbox)  # type: ignore[arg-type]
+    clients = [await signed_in_client(live) for _ in range(max(LEVELS))]
+    for client in clients:
+        assert (await client.get("/orders/new")).status_code == 200  # the form: its CSRF cookie
+    alixpay = make_client(sandbox, rsa_keys, timeout=15.0)
+
+    async def ours(index: int) -> None:
+        await place(clients[index])
+
+    async def client_alone(_index: int) -> None:
+        order = CashoutOrder(
+            external_order_id=str(uuid.uuid4()),
+            user_email="user@example.com",
+            fiat_amount=100_000,
+            bank_code="TECHCOMBANK",
+            account_number="19030413601018",
+            recipient_name="NGUYEN VAN ANH",
+            transfer_content="BENCH",
+        )
+        await alixpay.create_cashout_or_resolve(order, lang="en")
+
+    columns = ("ours/s", "p50 ms", "p95 ms", "client/s", "p50 ms", "p95 ms", "ratio")
+    print(f"{'conc':>4} " + " ".join(f"{column:>8}" for column in columns))  # noqa: T201
+    placed = 0
+    for level in LEVELS:
+        rate, p50, p95, count = await load(level, ours)
+        placed += count
+        alone, alone_p50, alone_p95, _ = await load(level, client_alone)
+        print(  # noqa: T201
+            f"{level:>4} {rate:>8.1f} {p50:>8.1f} {p95:>8.1f} {alone:>8.1f} {alone_p50:>8.1f} {alone_p95:>8.1f}"
+            f" {rate / alone:>8.2f}"
+        )
+    print(f"RSA-2048 signatures on one core: {sign_rate(rsa_keys.partner.private):.0f}/s")  # noqa: T201
+
+    before = await session_writes(dsn)
+    for client in clients[:8]:
+        for _ in range(5):
+            assert (await client.get("/orders")).status_code == 200
+    await asyncio.sleep(1)  # statistics are sent to the collector asynchronously
+    print(f"session rows written by 40 signed-in page views: {await session_writes(dsn) - before}")  # noqa: T201
+    connection = await asyncpg.connect(dsn)
+    try:
+        orders = await connection.fetchval("SELECT count(*) FROM cashout_order")
+        twice = await connection.fetchval(
+            "SELECT count(*) FROM (SELECT submission_id FROM cashout_order GROUP BY 1 HAVING count(*) > 1) AS s"
+        )
+    finally:
+        await connection.close()
+    print(f"orders confirmed: {placed}, stored: {orders}, created twice: {twice}")  # noqa: T201
+    for client in clients:
+        await client.aclose()
+    await alixpay.aclose()
+
+
+def main() -> None:
+    directory = Path(tempfile.mkdtemp(prefix="bench-orders-"))
+    rsa_keys = keys(directory)
+    database_url, drop = new_postgres_database()
+    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
+    port = free_port()
+    app_url = f"http://127.0.0.1:{port}"
+    try:
+        asyncio.run(create_schema(database_url))
+        sandbox_settings = sandbox_env(rsa_keys, directory, f"{app_url}/ipn/alixpay", SPEED="3600")
+        with (
+            running_sandbox(sandbox_settings, directory / "sandbox.log") as sandbox,
+            running_idp(directory / "idp.log") as idp,
+        ):
+            env = {
+                "DATABASE_URL": database_url,
+                "PUBLIC_BASE_URL": app_url,
+                "ALIXPAY_BASE_URL": sandbox.url,
+                "ALIXPAY_PARTNER_CODE": PARTNER_CODE,
+                "ALIXPAY_SECRET_KEY": SANDBOX_SECRET,
+                "ALIXPAY_PRIVATE_KEY_FILE": str(rsa_keys.partner.private),
+                "ALIXPAY_PUBLIC_KEY_FILES": str(rsa_keys.alix.public),
+                "OIDC_DISCOVERY_URL": f"{idp.url}/.well-known/openid-configuration",
+                "OIDC_CLIENT_ID": "cashout-bench",
+                "RATE_LIMIT_ORDERS": "1000000",
+                "RATE_LIMIT_SIGN_IN": "1000000",
+                "RECONCILE_INTERVAL_SECONDS": "3600",
+                "IPN_ALLOWED_SOURCES": "127.0.0.1",
+            }
+            args = [sys.executable, "-m", "webapp", "serve", "--port", str(port)]
+            with running_process(
+                args, env=env, log_file=directory / "app.log", ready_url=f"{app_url}/healthz", what="app"
+            ):
+                print(  # noqa: T201
+                    f"Order creation on {os.cpu_count()} cores, Python {platform.python_version()}, PostgreSQL;"
+                    f" one app instance, the sandbox and the IdP on the same machine, {DURATION:.0f} s per level"
+                )
+                asyncio.run(run(app_url, rsa_keys, sandbox, dsn))
+    finally:
+        drop()
+
+
+if __name__ == "__main__":
+    main()
