@@ -88,8 +88,6 @@ TOUCH = {
     for key in (ORDERS.c.id, ORDERS.c.external_order_id)
 }
 """Built once: statements of the hot path are looked up, not rebuilt per call."""
-
-
 INSERT_TRANSITION = insert(OrderTransition.__table__)
 INSERT_EVENT = insert(OrderEvent.__table__)
 
@@ -103,7 +101,8 @@ class StatusChange:
         self.applied: list[tuple[str, str]] = []
         """(new status, source) of every transition, counted once committed."""
         self.flagged: list[tuple[str, str]] = []
-        self._pending: dict[int, tuple[Order, dict[str, Any]]] = {}
+        self._pending: dict[int, dict[str, Any]] = {}
+        """Columns changed per order id, written by `write()`."""
 
     async def lock(self, order_id: int, *, skip_locked: bool = False) -> Order | None:
         """The order row, locked until commit so an IPN and a poll never decide on the same state.
@@ -130,11 +129,11 @@ class StatusChange:
             if name not in ORDER_COLUMNS:
                 raise AttributeError(f"cashout_order has no column {name!r}")
             setattr(order, name, value)
-        self._pending.setdefault(order.id or 0, (order, {}))[1].update(values)
+        self._pending.setdefault(order.id or 0, {}).update(values)
 
     async def write(self) -> None:
         """Write the collected order columns (the unit calls this before it commits)."""
-        for order_id, (_order, values) in self._pending.items():
+        for order_id, values in self._pending.items():
             await self.connection.execute(UPDATE_ORDER, {"order_id_": order_id, **values})
         self._pending.clear()
 
