@@ -35,7 +35,11 @@ class RsaKeys:
 
 @pytest.fixture(scope="session")
 def rsa_keys(tmp_path_factory: pytest.TempPathFactory) -> RsaKeys:
-    directory = tmp_path_factory.mktemp("keys")
+    return make_rsa_keys(tmp_path_factory.mktemp("keys"))
+
+
+def make_rsa_keys(directory: Path) -> RsaKeys:
+    """Fresh key pairs in `directory` (the benchmarks make theirs outside pytest)."""
     pairs = {}
     for name in ("partner", "alix", "other"):
         pairs[name] = KeyPair(directory / f"{name}_private.pem", directory / f"{name}_public.pem")

@@ -28,12 +28,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.builders import make_order  # noqa: E402
-from tests.conftest import create_schema  # noqa: E402
+from tests.conftest import create_schema, make_rsa_keys  # noqa: E402
 from tests.integration.conftest import LiveApp, new_postgres_database  # noqa: E402
 from tests.integration.flow import signed_in_client  # noqa: E402
 from tests.integration.ipn_bodies import ipn_body  # noqa: E402
 from tests.oidc_support import running_idp  # noqa: E402
-from tests.perf.bench_order_creation import keys  # noqa: E402
 from tests.support import running_process  # noqa: E402
 from webapp.auth.models import User  # noqa: E402
 from webapp.config import AlixPaySettings, DatabaseSettings, Settings  # noqa: E402
@@ -203,7 +202,7 @@ def print_ratios(ours: Figures, bare: Figures) -> None:
 
 def main() -> None:
     directory = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
-    rsa_keys = keys(directory)
+    rsa_keys = make_rsa_keys(directory)
     database_url, drop = new_postgres_database()
     baseline_url, drop_baseline = new_postgres_database()
     settings = Settings(

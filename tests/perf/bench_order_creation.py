@@ -16,7 +16,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import KeyPair, RsaKeys, create_schema  # noqa: E402
+from tests.conftest import RsaKeys, create_schema, make_rsa_keys  # noqa: E402
 from tests.integration.conftest import (  # noqa: E402
     PARTNER_CODE,
     SANDBOX_SECRET,
@@ -36,24 +35,15 @@ from tests.integration.conftest import (  # noqa: E402
     sandbox_env,
 )
 from tests.integration.flow import FORM, signed_in_client  # noqa: E402
+from tests.integration.test_alixpay_sandbox import new_order  # noqa: E402
 from tests.oidc_support import running_idp  # noqa: E402
 from tests.support import running_process, running_sandbox  # noqa: E402
-from webapp.alixpay.client import CashoutOrder  # noqa: E402
 from webapp.alixpay.crypto import Signer  # noqa: E402
-from webapp.alixpay.keys import generate_key_pair  # noqa: E402
 from webapp.devstack import free_port  # noqa: E402
 
 LEVELS = (1, 8, 32)
 DURATION = 6.0  # seconds of load per level
 SUBMISSION = re.compile(r'name="submission_id" value="([^"]+)"')
-
-
-def keys(directory: Path) -> RsaKeys:
-    pairs = {}
-    for name in ("partner", "alix", "other"):
-        pairs[name] = KeyPair(directory / f"{name}_private.pem", directory / f"{name}_public.pem")
-        generate_key_pair(pairs[name].private, pairs[name].public)
-    return RsaKeys(**pairs)
 
 
 async def place(client: httpx.AsyncClient) -> None:
@@ -118,16 +108,7 @@ async def run(app_url: str, rsa_keys: RsaKeys, sandbox, dsn: str) -> None:
         await place(clients[index])
 
     async def client_alone(_index: int) -> None:
-        order = CashoutOrder(
-            external_order_id=str(uuid.uuid4()),
-            user_email="user@example.com",
-            fiat_amount=100_000,
-            bank_code="TECHCOMBANK",
-            account_number="19030413601018",
-            recipient_name="NGUYEN VAN ANH",
-            transfer_content="BENCH",
-        )
-        await alixpay.create_cashout_or_resolve(order, lang="en")
+        await alixpay.create_cashout_or_resolve(new_order(), lang="en")
 
     columns = ("ours/s", "p50 ms", "p95 ms", "client/s", "p50 ms", "p95 ms", "ratio")
     print(f"{'conc':>4} " + " ".join(f"{column:>8}" for column in columns))  # noqa: T201
@@ -164,7 +145,7 @@ async def run(app_url: str, rsa_keys: RsaKeys, sandbox, dsn: str) -> None:
 
 def main() -> None:
     directory = Path(tempfile.mkdtemp(prefix="bench-orders-"))
-    rsa_keys = keys(directory)
+    rsa_keys = make_rsa_keys(directory)
     database_url, drop = new_postgres_database()
     dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
     port = free_port()
