@@ -39,7 +39,7 @@ from webapp.notifications.mailer import Mailer
 from webapp.notifications.routes import NotificationPreferences
 from webapp.operations import routes as operations
 from webapp.operations.alarms import Alarms
-from webapp.orders.live import make_channels
+from webapp.orders.live import LiveOrders, make_channels
 from webapp.orders.reconcile import reconcile_once
 from webapp.orders.routes import OrderController
 from webapp.orders.transitions import StatusChanges
@@ -123,6 +123,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     alixpay = alixpay_client(settings)
     channels = make_channels(settings.database.url, settings.channels_redis_url)
     changes = StatusChanges(db_sessionmaker, channels)
+    live_orders = LiveOrders(channels)
     session_store = DatabaseStore(db_sessionmaker)
     rate_limit_store = DatabaseStore(db_sessionmaker, RateLimitCounter)
     oidc = OidcClient(settings.oidc, redirect_uri=f"{settings.public_base_url.rstrip('/')}/auth/callback")
@@ -211,6 +212,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "oidc": Provide(lambda: oidc, sync_to_thread=False),
             "alixpay": Provide(lambda: alixpay, sync_to_thread=False),
             "changes": Provide(lambda: changes, sync_to_thread=False),
+            "live_orders": Provide(lambda: live_orders, sync_to_thread=False),
             "job_health": Provide(lambda: job_health, sync_to_thread=False),
             "webhooks": Provide(lambda: webhooks, sync_to_thread=False),
         },

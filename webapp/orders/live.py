@@ -1,16 +1,17 @@
 """Live order updates through Litestar's channels plugin, with the backend that fits the deployment.
 
 PostgreSQL LISTEN/NOTIFY when the database is PostgreSQL (every instance hears every change), Redis when
-`CHANNELS_REDIS_URL` is set, memory for SQLite (one instance by definition). Only a signal crosses the channel;
-each subscriber renders the fragment itself, in its own language.
+`CHANNELS_REDIS_URL` is set, memory for SQLite (one instance by definition). Only a signal crosses the channel.
+Each instance subscribes once per watched order, however many streams show it (`LiveOrders`), and draws a
+changed fragment once per change for all its streams that show it alike (same fragment, language and flow).
 """
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
 
 import asyncpg
-from litestar.channels import ChannelsPlugin
+from litestar.channels import ChannelsPlugin, Subscriber
 from litestar.channels.backends.asyncpg import AsyncPgChannelsBackend
 from litestar.channels.backends.base import ChannelsBackend
 from litestar.channels.backends.memory import MemoryChannelsBackend
@@ -90,19 +91,106 @@ def publish_change(channels: ChannelsPlugin, order_id: int) -> None:
         channels.publish({"order": order_id}, [order_channel(order_id)])
 
 
+Render = Callable[[], Awaitable[tuple[str, bool]]]
+"""Draws a stream's fragment from the database: (html, done)."""
+
+
+class OrderWatch:
+    """One order watched on this instance: how many changes were heard, and the fragments drawn for the last."""
+
+    def __init__(self, subscription: "asyncio.Future[Subscriber]") -> None:
+        self.subscription = subscription
+        self.reader: asyncio.Task[None] | None = None
+        self.viewers = 0
+        self.generation = 0
+        self._changed = asyncio.Event()
+        self._drawn: dict[Hashable, asyncio.Future[tuple[str, bool]]] = {}
+
+    def changed(self) -> None:
+        self.generation += 1
+        self._drawn.clear()  # a fragment drawn before this change may not show it
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def changed_since(self, seen: int, timeout: float) -> bool:
+        """Whether the order changed after change number `seen`, waiting up to `timeout` seconds for it."""
+        if self.generation == seen:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._changed.wait()
+        return self.generation != seen
+
+    async def drawn(self, variant: Hashable, render: Render) -> tuple[str, bool]:
+        """`render()`'s fragment since the last change, drawn once for every stream that shows the same `variant`."""
+        drawing = self._drawn.get(variant)
+        if drawing is None:
+            drawing = self._drawn[variant] = asyncio.ensure_future(render())
+            drawing.add_done_callback(lambda done: self._forget_failed(variant, done))
+        return await asyncio.shield(drawing)  # a viewer leaving does not cancel the others' fragment
+
+    def _forget_failed(self, variant: Hashable, drawing: "asyncio.Future[tuple[str, bool]]") -> None:
+        if (drawing.cancelled() or drawing.exception() is not None) and self._drawn.get(variant) is drawing:
+            del self._drawn[variant]
+
+
+class LiveOrders:
+    """This instance's watched orders: one channel subscription per order, shared by every stream open on it."""
+
+    def __init__(self, channels: ChannelsPlugin) -> None:
+        self.channels = channels
+        self._watches: dict[int, OrderWatch] = {}
+
+    @contextlib.asynccontextmanager
+    async def watch(self, order_id: int) -> AsyncIterator[OrderWatch]:
+        watch = self._watches.get(order_id)
+        if watch is None:
+            subscription = asyncio.ensure_future(self.channels.subscribe([order_channel(order_id)]))
+            watch = self._watches[order_id] = OrderWatch(subscription)
+        watch.viewers += 1
+        try:
+            subscriber = await asyncio.shield(watch.subscription)
+            if watch.reader is None:
+                watch.reader = asyncio.create_task(_hear(subscriber, watch))
+            yield watch
+        finally:
+            watch.viewers -= 1
+            if not watch.viewers:
+                await self._unwatch(order_id, watch)
+
+    async def _unwatch(self, order_id: int, watch: OrderWatch) -> None:
+        if self._watches.get(order_id) is watch:
+            del self._watches[order_id]
+        if watch.reader is not None:
+            watch.reader.cancel()
+        if watch.subscription.done() and not watch.subscription.exception():
+            await self.channels.unsubscribe(watch.subscription.result())
+
+    def watched(self) -> int:
+        return len(self._watches)
+
+
+async def _hear(subscriber: Subscriber, watch: OrderWatch) -> None:
+    async for _ in subscriber.iter_events():
+        watch.changed()
+
+
 def change_stream(
-    channels: ChannelsPlugin,
+    live: LiveOrders,
     order_id: int,
-    render: Callable[[], Awaitable[tuple[str, bool]]],
+    render: Render,
     *,
     event: str,
+    variant: Hashable,
     alive: Callable[[], Awaitable[bool]],
 ) -> ServerSentEvent:
     """An SSE response: `render()`'s fragment now and after every change of the order, until it says it is done.
 
-    `render` returns (html, done); the stream then sends the event `done` so the page stops listening. It also
+    `render` returns (html, done); the stream then sends the event `done` so the page stops listening. After a
+    change, streams of this instance whose `variant` is equal share one `render()` (the variant must name
+    everything the fragment depends on besides the order: template, language, flow, viewer). The stream also
     ends, within a keep-alive interval, once `alive()` says the viewer's session is over (signed out, expired):
-    a stream must not outlive the right to see it.
+    a stream must not outlive the right to see it. `alive()` is asked at every keep-alive and before a change
+    once an interval has passed since it was last asked, not on every change of a busy order.
     """
 
     async def stream() -> AsyncIterator[ServerSentEventMessage]:
@@ -111,24 +199,26 @@ def change_stream(
                 yield message
 
     async def _stream() -> AsyncIterator[ServerSentEventMessage]:
-        async with channels.start_subscription([order_channel(order_id)]) as subscriber:
-            html, done = await render()
+        loop = asyncio.get_running_loop()
+        async with live.watch(order_id) as watch:
+            seen = watch.generation
+            html, done = await render()  # drawn for this viewer alone: the page must open on the current state
             yield ServerSentEventMessage(data=html, event=event)
-            changes = subscriber.iter_events()
-            next_change = asyncio.ensure_future(anext(changes))
-            try:
-                while not done:
-                    finished, _ = await asyncio.wait({next_change}, timeout=KEEP_ALIVE_SECONDS)
+            del html
+            checked = loop.time()
+            while not done:
+                changed = await watch.changed_since(seen, KEEP_ALIVE_SECONDS)
+                if not changed or loop.time() - checked >= KEEP_ALIVE_SECONDS:
                     if not await alive():
                         break
-                    if not finished:
-                        yield ServerSentEventMessage(comment="keep-alive")
-                        continue
-                    next_change = asyncio.ensure_future(anext(changes))
-                    html, done = await render()
-                    yield ServerSentEventMessage(data=html, event=event)
-            finally:
-                next_change.cancel()
+                    checked = loop.time()
+                if not changed:
+                    yield ServerSentEventMessage(comment="keep-alive")
+                    continue
+                seen = watch.generation
+                html, done = await watch.drawn(variant, render)
+                yield ServerSentEventMessage(data=html, event=event)
+                del html  # sent: a stream waiting for the next change keeps no copy of the last (~2 KiB a viewer)
             yield ServerSentEventMessage(data="", event="done")
 
     return ServerSentEvent(stream())  # Litestar sets cache-control: no-cache and x-accel-buffering: no itself

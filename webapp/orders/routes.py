@@ -4,7 +4,6 @@ import secrets
 from typing import Annotated, Any, TypeAlias
 
 from litestar import Controller, Request, Response, get, post
-from litestar.channels import ChannelsPlugin
 from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
@@ -34,7 +33,7 @@ from webapp.orders.forms import (
     payable_bank,
 )
 from webapp.orders.forms import validate as validate_form
-from webapp.orders.live import change_stream
+from webapp.orders.live import LiveOrders, change_stream
 from webapp.orders.models import Order
 from webapp.orders.receipt import estimate, order_figures
 from webapp.orders.service import Review, create_cashout, events, order_for_user, orders_page, transitions
@@ -265,7 +264,7 @@ class OrderController(Controller):
         self,
         request: Request,
         db_sessionmaker: Sessionmaker,
-        channels: NamedDependency[ChannelsPlugin],
+        live_orders: NamedDependency[LiveOrders],
         order_id: FromPath[str],
     ) -> ServerSentEvent:
         """The status fragment each time a transition is stored; ends (event `done`) once the order is final."""
@@ -281,4 +280,7 @@ class OrderController(Controller):
             # Sent over the live stream, the fragment does not poll: the stream brings every change.
             return template.render(request=request, live=True, **context), context["final"]
 
-        return change_stream(channels, order.id or 0, render, event="status", alive=still_signed_in(request))
+        variant = (template.name, request_locale(request), flow_partner(request), user.id)
+        return change_stream(
+            live_orders, order.id or 0, render, event="status", variant=variant, alive=still_signed_in(request)
+        )

@@ -4,11 +4,11 @@ from datetime import timedelta
 from typing import Any, TypeAlias
 
 from litestar import Controller, Request, Response, get, post
-from litestar.channels import ChannelsPlugin
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, ServerSentEvent, Stream, Template
+from litestar.utils.scope.state import ScopeState
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,7 +23,7 @@ from webapp.i18n import LANGUAGE_NAMES, N_, request_locale, translate
 from webapp.ipn.models import IpnReceipt
 from webapp.ipn.service import VERDICT_LABELS
 from webapp.logs import bind_order
-from webapp.orders.live import change_stream
+from webapp.orders.live import LiveOrders, change_stream
 from webapp.orders.models import Order
 from webapp.orders.statuses import OrderStatus
 from webapp.orders.transitions import StatusChanges
@@ -220,7 +220,7 @@ class SupportController(Controller):
         self,
         request: Request,
         db_sessionmaker: Sessionmaker,
-        channels: NamedDependency[ChannelsPlugin],
+        live_orders: NamedDependency[LiveOrders],
         order_id: FromPath[str],
     ) -> ServerSentEvent:
         """The timeline after every change of the order; support keeps watching a final order (actions go on)."""
@@ -233,7 +233,11 @@ class SupportController(Controller):
                 context = await timeline_context(session, await found(session, order_id))
             return template.render(request=request, **context), False
 
-        return change_stream(channels, order.id or 0, render, event="timeline", alive=still_signed_in(request))
+        # The timeline's forms carry the viewer's CSRF token: streams share a drawing only within one browser.
+        variant = (template.name, request_locale(request), ScopeState.from_scope(request.scope).csrf_token)
+        return change_stream(
+            live_orders, order.id or 0, render, event="timeline", variant=variant, alive=still_signed_in(request)
+        )
 
     @post("/orders/{order_id:str}/check", name="support.check", status_code=303)
     async def check(

@@ -1,0 +1,169 @@
+"""Live order streams on one instance: one channel subscription per order, one drawing per change and variant."""
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+
+import pytest
+from litestar.channels import ChannelsPlugin
+from litestar.channels.backends.memory import MemoryChannelsBackend
+
+from webapp.orders.live import LiveOrders, OrderWatch, change_stream, order_channel, publish_change
+
+pytestmark = pytest.mark.timeout(20)
+
+
+class CountingBackend(MemoryChannelsBackend):
+    """The memory backend, counting what it is asked to (un)subscribe."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.subscribed: list[str] = []
+        self.unsubscribed: list[str] = []
+
+    async def subscribe(self, channels: Iterable[str]) -> None:
+        self.subscribed.extend(channels)
+        await super().subscribe(channels)
+
+    async def unsubscribe(self, channels: Iterable[str]) -> None:
+        self.unsubscribed.extend(channels)
+        await super().unsubscribe(channels)
+
+
+@pytest.fixture
+async def channels() -> AsyncIterator[ChannelsPlugin]:
+    plugin = ChannelsPlugin(backend=CountingBackend(), arbitrary_channels_allowed=True)
+    async with plugin:
+        yield plugin
+
+
+def counting(results: Callable[[int], tuple[str, bool]]) -> tuple[list[int], Callable[[], Awaitable[tuple[str, bool]]]]:
+    calls: list[int] = []
+
+    async def render() -> tuple[str, bool]:
+        calls.append(call := len(calls) + 1)
+        await asyncio.sleep(0.01)  # a drawing takes time: the other viewers arrive while it is under way
+        return results(call)
+
+    return calls, render
+
+
+async def changed(watch: OrderWatch, seen: int) -> None:
+    assert await watch.changed_since(seen, 5)
+
+
+async def test_streams_of_one_order_share_one_subscription(channels: ChannelsPlugin) -> None:
+    live = LiveOrders(channels)
+    backend: CountingBackend = channels._backend  # type: ignore[assignment]
+    async with live.watch(7) as first, live.watch(7) as second, live.watch(8):
+        assert first is second and live.watched() == 2
+        assert sorted(backend.subscribed) == [order_channel(7), order_channel(8)]
+        publish_change(channels, 7)
+        await changed(first, 0)
+        assert first.generation == 1
+    assert live.watched() == 0
+    assert sorted(backend.unsubscribed) == [order_channel(7), order_channel(8)]
+    async with live.watch(7) as again:  # watched anew: a new subscription, counting from nothing
+        assert again is not first and again.generation == 0
+    assert backend.subscribed.count(order_channel(7)) == 2
+
+
+async def test_a_change_is_drawn_once_for_each_variant(channels: ChannelsPlugin) -> None:
+    live = LiveOrders(channels)
+    calls, render = counting(lambda call: (f"drawing {call}", False))
+    async with live.watch(1) as watch:
+        publish_change(channels, 1)
+        await changed(watch, 0)
+        drawings = await asyncio.gather(
+            *(watch.drawn(variant, render) for variant in ("en", "en", "vi", "en", "vi")), return_exceptions=False
+        )
+        assert len(calls) == 2  # one per language, not one per viewer
+        assert drawings.count(drawings[0]) == 3 and drawings[2] == drawings[4] != drawings[0]
+        assert await watch.drawn("en", render) == drawings[0]  # a late viewer of the same change: no new drawing
+        assert len(calls) == 2
+        publish_change(channels, 1)
+        await changed(watch, 1)
+        await watch.drawn("en", render)  # the next change is drawn anew
+        assert len(calls) == 3
+
+
+async def test_a_change_during_a_drawing_is_drawn_again(channels: ChannelsPlugin) -> None:
+    live = LiveOrders(channels)
+    gate = asyncio.Event()
+    calls: list[str] = []
+
+    async def render() -> tuple[str, bool]:
+        calls.append("drawn")
+        call = len(calls)
+        if call == 1:
+            await gate.wait()  # the first drawing is slow: a change arrives meanwhile
+        return f"drawing {call}", False
+
+    async with live.watch(1) as watch:
+        publish_change(channels, 1)
+        await changed(watch, 0)
+        slow = asyncio.ensure_future(watch.drawn("en", render))
+        await asyncio.sleep(0.01)
+        publish_change(channels, 1)
+        await changed(watch, 1)
+        assert await watch.drawn("en", render) == ("drawing 2", False)  # not the drawing begun before the change
+        gate.set()
+        assert await slow == ("drawing 1", False)
+
+
+async def test_a_failed_drawing_is_not_kept(channels: ChannelsPlugin) -> None:
+    live = LiveOrders(channels)
+    outcomes: list[BaseException | tuple[str, bool]] = [RuntimeError("database away"), ("drawn", False)]
+
+    async def render() -> tuple[str, bool]:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    async with live.watch(1) as watch:
+        with pytest.raises(RuntimeError):
+            await watch.drawn("en", render)
+        assert await watch.drawn("en", render) == ("drawn", False)
+
+
+async def test_a_viewer_leaving_does_not_cancel_the_others_drawing(channels: ChannelsPlugin) -> None:
+    live = LiveOrders(channels)
+    calls, render = counting(lambda call: (f"drawing {call}", False))
+    async with live.watch(1) as watch:
+        leaving = asyncio.ensure_future(watch.drawn("en", render))
+        staying = asyncio.ensure_future(watch.drawn("en", render))
+        await asyncio.sleep(0)
+        leaving.cancel()
+        assert await staying == ("drawing 1", False) and len(calls) == 1
+
+
+async def test_streams_on_one_instance_share_the_drawing_of_a_change(channels: ChannelsPlugin) -> None:
+    """Three streams of one order, two alike and one in another language: after a change, two drawings."""
+    live = LiveOrders(channels)
+    calls: list[str] = []
+
+    def stream_of(language: str) -> Callable[[], Awaitable[tuple[str, bool]]]:
+        async def render() -> tuple[str, bool]:
+            calls.append(language)
+            await asyncio.sleep(0.01)
+            return f"{language} {len(calls)}", len(calls) > 3  # the opening drawings (3) go on; the change ends
+
+        return render
+
+    async def alive() -> bool:
+        return True
+
+    async def body(language: str) -> str:
+        response = change_stream(live, 1, stream_of(language), event="status", variant=language, alive=alive)
+        return "".join([chunk.decode() async for chunk in response.iterator])  # type: ignore[union-attr]
+
+    async def change_once_all_opened() -> None:
+        while len(calls) < 3:
+            await asyncio.sleep(0.01)
+        publish_change(channels, 1)
+
+    *bodies, _ = await asyncio.gather(body("en"), body("en"), body("vi"), change_once_all_opened())
+    assert sorted(calls[3:]) == ["en", "vi"]  # three streams, one change: two drawings, not three
+    assert all(body.count("event: status") == 2 and body.endswith("event: done\r\ndata: \r\n\r\n") for body in bodies)
+    assert bodies[0] == bodies[1]
+    assert live.watched() == 0
