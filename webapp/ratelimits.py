@@ -7,7 +7,7 @@ gets a generous per-address allowance on the IPN URL, enough for Alix Pay's retr
 `Retry-After` and a localised page.
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from litestar import Request
@@ -37,8 +37,8 @@ def limits(settings: Settings) -> list[Limit]:
     ]
 
 
-def _applies(limit: Limit, allowed_sources: frozenset[str]) -> Callable[[Request], bool]:
-    def check(request: Request) -> bool:
+def _applies(limit: Limit, allowed_sources: frozenset[str]) -> Callable[[Request], Awaitable[bool]]:
+    async def check(request: Request) -> bool:  # async: Litestar runs a plain function in a thread, every request
         if request.scope["route_handler"].name not in limit.routes:
             return False
         return not (limit.name == "ipn" and get_remote_address(request) in allowed_sources)

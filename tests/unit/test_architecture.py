@@ -1,7 +1,15 @@
 """Decisions that must stay in one place, checked in the source so a second copy fails the build."""
 
 import ast
+import inspect
 from pathlib import Path
+
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.utils.sync import AsyncCallable
+
+from webapp.app import create_app
+from webapp.config import Settings
+from webapp.ratelimits import rate_limit_configs
 
 WEBAPP = Path(__file__).resolve().parents[2] / "webapp"
 STATUS_OWNER = WEBAPP / "orders" / "transitions.py"
@@ -68,3 +76,18 @@ def test_the_alix_pay_layer_has_no_web_imports() -> None:
         modules = imported_modules(path)
         assert not {name.split(".")[0] for name in modules} & {"litestar", "jinja2", "sqlmodel", "sqlalchemy"}, path
         assert all(name.startswith("webapp.alixpay") for name in modules if name.startswith("webapp")), path
+
+
+def test_per_request_hooks_are_coroutines(settings: Settings) -> None:
+    """Litestar runs a plain-function guard, throttle check or before-send hook in a worker thread, on every
+    request it applies to: a thread hop each, for work that never blocks."""
+    app = create_app(settings)
+    limits = rate_limit_configs(settings)
+    hooks = [*app.before_send, *(limit.check_throttle_handler for limit in limits)]
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            hooks += handler.resolve_guards()
+    assert len(hooks) > 20
+    assert [hook for hook in hooks if not inspect.iscoroutinefunction(hook)] == []
+    sync_check = RateLimitConfig(rate_limit=("minute", 1), check_throttle_handler=bool)
+    assert isinstance(sync_check.check_throttle_handler, AsyncCallable)  # what a plain function would become

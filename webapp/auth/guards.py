@@ -51,7 +51,7 @@ CSRF_SESSION_KEY = "csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def csrf_bound_to_session(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
+async def csrf_bound_to_session(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
     """A signed-in unsafe request must carry the CSRF token of its own session, not any valid one.
 
     Litestar's middleware has already checked the token against the CSRF cookie; the session remembers the
@@ -70,20 +70,20 @@ def csrf_bound_to_session(connection: ASGIConnection, _handler: BaseRouteHandler
         raise PermissionDeniedException("CSRF token of another session")
 
 
-def requires_user(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
+async def requires_user(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
     if current_user(connection) is None:
         raise LoginRequired()
 
 
-def requires_support(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    requires_user(connection, handler)
+async def requires_support(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    await requires_user(connection, handler)
     user = current_user(connection)
     if user is None or not user.is_support:
         raise PermissionDeniedException()
 
 
-def requires_admin(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    requires_user(connection, handler)
+async def requires_admin(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    await requires_user(connection, handler)
     user = current_user(connection)
     if user is None or not user.is_admin:
         raise PermissionDeniedException()
