@@ -47,12 +47,17 @@ def make_rsa_keys(directory: Path) -> RsaKeys:
     return RsaKeys(**pairs)
 
 
-@pytest.fixture
-def settings(tmp_path: Path, rsa_keys: RsaKeys) -> Settings:
+def keyed_settings(database_url: str, rsa_keys: RsaKeys) -> Settings:
+    """Settings on `database_url` that sign with our test key and trust Alix Pay's."""
     return Settings(
-        database=DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'app.db'}"),
+        database=DatabaseSettings(url=database_url),
         alixpay=AlixPaySettings(private_key_file=rsa_keys.partner.private, public_key_files=[rsa_keys.alix.public]),
     )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, rsa_keys: RsaKeys) -> Settings:
+    return keyed_settings(f"sqlite+aiosqlite:///{tmp_path / 'app.db'}", rsa_keys)
 
 
 async def create_schema(url: str) -> None:

@@ -162,6 +162,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 yield
         finally:
             await alixpay.aclose()
+            await oidc.aclose()
             await webhook_http.aclose()
             await engine.dispose()
 

@@ -168,6 +168,42 @@ def new_postgres_database() -> tuple[str, Callable[[], None]]:
     return f"{base}/{name}", lambda: asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
+NO_ALIX_PAY = "http://127.0.0.1:9"
+"""Nothing listens there: for app processes whose IPNs come from the test itself."""
+
+
+def app_env(
+    database_url: str, rsa_keys: RsaKeys, *, idp: Idp | None = None, alixpay_url: str = NO_ALIX_PAY, **settings: str
+) -> dict[str, str]:
+    """The environment of an app process (`python -m webapp serve`): its database, the test keys, Alix Pay, the
+    IdP if it signs people in, reconciliation out of the way, and any other setting by its lower-case name."""
+    env = {
+        "DATABASE_URL": database_url,
+        "ALIXPAY_PRIVATE_KEY_FILE": str(rsa_keys.partner.private),
+        "ALIXPAY_PUBLIC_KEY_FILES": str(rsa_keys.alix.public),
+        "ALIXPAY_BASE_URL": alixpay_url,
+        "RECONCILE_INTERVAL_SECONDS": "3600",
+    }
+    if idp is not None:
+        env |= {"OIDC_DISCOVERY_URL": f"{idp.url}/.well-known/openid-configuration", "OIDC_CLIENT_ID": "cashout-tests"}
+    return env | {name.upper(): value for name, value in settings.items()}
+
+
+async def seed_orders(database_url: str, email: str, count: int) -> list[str]:
+    """`count` orders awaiting payment for the person with `email` (signed up if need be); their external ids."""
+    engine = make_engine(database_url)
+    async with make_sessionmaker(engine)() as session, session.begin():
+        user = (await session.exec(select(User).where(User.email == email))).first()
+        if user is None:
+            user = User(issuer="https://idp", subject=email, email=email)
+            session.add(user)
+            await session.flush()
+        orders = [make_order(user_id=user.id, email=email) for _ in range(count)]
+        session.add_all(orders)
+    await engine.dispose()
+    return [order.external_order_id for order in orders]
+
+
 @pytest.fixture(params=["sqlite"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """SQLite by default; tests that must also run on PostgreSQL parametrise this with `both_databases`."""

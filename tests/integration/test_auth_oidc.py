@@ -1,5 +1,6 @@
 """Sign-in against a real oidc-provider-mock over HTTP, every failure path, roles and session rotation."""
 
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -91,6 +92,25 @@ async def test_second_sign_in_updates_last_login(
     await engine.dispose()
     assert len(users) == 1
     assert users[0].last_login_at > users[0].first_login_at
+
+
+async def test_sign_ins_reuse_the_apps_connections_to_the_idp(
+    oidc_client: AsyncTestClient[Litestar], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sign-in sets up no HTTP client (TLS context, connection pool) of its own: the app keeps two for the IdP."""
+    await sign_in(oidc_client, "user@example.com")
+    made: list[str] = []
+    original = httpx.AsyncClient.__init__
+
+    def counting(client: httpx.AsyncClient, *args: Any, **kwargs: Any) -> None:
+        made.append(type(client).__name__)
+        original(client, *args, **kwargs)
+
+    monkeypatch.setattr(httpx.AsyncClient, "__init__", counting)
+    oidc_client.cookies.clear()
+    done = await sign_in(oidc_client, "admin@example.com")
+    assert done.status_code in (302, 303) and "Signed in as admin@example.com" in (await oidc_client.get("/")).text
+    assert made == []
 
 
 async def test_an_anonymous_sign_in_writes_no_session_until_it_succeeds(

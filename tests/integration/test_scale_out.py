@@ -18,16 +18,14 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from tests.builders import make_order
-from tests.conftest import RsaKeys, create_schema
-from tests.integration.conftest import LiveApp, make_client
+from tests.conftest import RsaKeys, create_schema, keyed_settings
+from tests.integration.conftest import LiveApp, app_env, make_client, seed_orders
 from tests.integration.flow import signed_in_client
 from tests.integration.ipn_bodies import ipn_body
 from tests.oidc_support import Idp
 from tests.support import SandboxServer, async_wait_for, running_process
 from webapp.alixpay.client import CashoutOrder
-from webapp.auth.models import User
-from webapp.config import AlixPaySettings, DatabaseSettings, Settings
+from webapp.config import Settings
 from webapp.db import make_engine, make_sessionmaker
 from webapp.devstack import free_port
 from webapp.ipn.models import IpnReceipt
@@ -59,37 +57,8 @@ class Cluster:
 @pytest.fixture
 async def cluster(database_url: str, rsa_keys: RsaKeys, idp: Idp, tmp_path: Path) -> Cluster:
     await create_schema(database_url)
-    settings = Settings(
-        database=DatabaseSettings(url=database_url),
-        alixpay=AlixPaySettings(private_key_file=rsa_keys.partner.private, public_key_files=[rsa_keys.alix.public]),
-    )
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "ALIXPAY_PRIVATE_KEY_FILE": str(rsa_keys.partner.private),
-        "ALIXPAY_PUBLIC_KEY_FILES": str(rsa_keys.alix.public),
-        "ALIXPAY_BASE_URL": "http://127.0.0.1:9",  # no Alix Pay needed: IPNs come from the test
-        "OIDC_DISCOVERY_URL": f"{idp.url}/.well-known/openid-configuration",
-        "OIDC_CLIENT_ID": "cashout-cluster",
-        "IPN_REPLAY_GRACE_SECONDS": "1",
-        "IPN_REPLAY_INTERVAL_SECONDS": "0.3",
-        "RECONCILE_INTERVAL_SECONDS": "3600",
-    }
-    return Cluster(database_url, settings, env, tmp_path)
-
-
-async def seed_orders(cluster: Cluster, email: str, count: int) -> list[str]:
-    engine = make_engine(cluster.database_url)
-    async with make_sessionmaker(engine)() as session, session.begin():
-        user = (await session.exec(select(User).where(User.email == email))).first()
-        if user is None:
-            user = User(issuer="https://idp", subject=email, email=email)
-            session.add(user)
-            await session.flush()
-        orders = [make_order(user_id=user.id, email=email) for _ in range(count)]
-        session.add_all(orders)
-    await engine.dispose()
-    return [order.external_order_id for order in orders]
+    env = app_env(database_url, rsa_keys, idp=idp, ipn_replay_grace_seconds="1", ipn_replay_interval_seconds="0.3")
+    return Cluster(database_url, keyed_settings(database_url, rsa_keys), {**os.environ, **env}, tmp_path)
 
 
 async def signed_in(url: str, settings: Settings) -> httpx.AsyncClient:
@@ -125,7 +94,7 @@ async def test_an_ipn_received_by_one_instance_updates_a_page_open_on_the_other(
         cluster.env["CHANNELS_REDIS_URL"] = "redis://127.0.0.1:6379/15"
     with cluster.instance("a") as (url_a, _), cluster.instance("b") as (url_b, _):
         person = await signed_in(url_a, cluster.settings)
-        (order_id,) = await seed_orders(cluster, "user@example.com", 1)
+        (order_id,) = await seed_orders(cluster.database_url, "user@example.com", 1)
         on_b = httpx.AsyncClient(base_url=url_b, cookies=person.cookies, timeout=20)
         async with on_b, on_b.stream("GET", f"/orders/{order_id}/events") as events:
             assert events.status_code == 200
@@ -141,7 +110,7 @@ async def test_an_ipn_received_by_one_instance_updates_a_page_open_on_the_other(
 async def test_with_two_workers_every_stream_hears_every_update(cluster: Cluster, rsa_keys) -> None:
     with cluster.instance("workers", workers=2) as (url, _):
         person = await signed_in(url, cluster.settings)
-        (order_id,) = await seed_orders(cluster, "user@example.com", 1)
+        (order_id,) = await seed_orders(cluster.database_url, "user@example.com", 1)
         async with contextlib.AsyncExitStack() as stack:
             streams = []
             for _ in range(8):  # spread over both workers by the kernel
@@ -157,7 +126,7 @@ async def test_with_two_workers_every_stream_hears_every_update(cluster: Cluster
 
 
 async def test_killing_an_instance_mid_burst_loses_no_receipt_and_applies_each_once(cluster: Cluster, rsa_keys) -> None:
-    order_ids = await seed_orders(cluster, "burst@example.com", 30)
+    order_ids = await seed_orders(cluster.database_url, "burst@example.com", 30)
     bodies = [ipn_body(cluster.settings, rsa_keys.alix.private, order_id=order_id) for order_id in order_ids]
     engine = make_engine(cluster.database_url)
     sessionmaker = make_sessionmaker(engine)
@@ -204,7 +173,7 @@ async def test_reconciliation_on_two_instances_at_once_polls_each_order_once(
 ) -> None:
     await create_schema(database_url)
     cluster = Cluster(database_url, Settings(), {}, Path())
-    order_ids = await seed_orders(cluster, "quiet@example.com", 10)
+    order_ids = await seed_orders(cluster.database_url, "quiet@example.com", 10)
     client = make_client(sandbox, rsa_keys)
     for order_id in order_ids:  # the orders exist at Alix Pay; our side has heard nothing for a while
         await client.create_cashout(

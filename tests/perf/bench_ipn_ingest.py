@@ -23,15 +23,11 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.builders import make_order  # noqa: E402
-from tests.conftest import create_schema  # noqa: E402
-from tests.integration.conftest import POSTGRES_ADMIN_DSN, new_postgres_database  # noqa: E402
+from tests.conftest import create_schema, keyed_settings, make_rsa_keys  # noqa: E402
+from tests.integration.conftest import POSTGRES_ADMIN_DSN, app_env, new_postgres_database, seed_orders  # noqa: E402
 from tests.integration.ipn_bodies import ipn_body  # noqa: E402
 from tests.support import running_process  # noqa: E402
-from webapp.alixpay.keys import generate_key_pair  # noqa: E402
-from webapp.auth.models import User  # noqa: E402
-from webapp.config import AlixPaySettings, DatabaseSettings, Settings  # noqa: E402
-from webapp.db import make_engine, make_sessionmaker  # noqa: E402
+from webapp.config import Settings  # noqa: E402
 from webapp.devstack import free_port  # noqa: E402
 
 LEVELS = (1, 16, 64)
@@ -40,18 +36,6 @@ BURST_ORDERS = 100  # orders per level, 4 statuses x 5 deliveries each
 DURATION = 4  # seconds per run
 WRK_SCRIPT = Path(__file__).with_name("ipn.lua")
 STATUSES = ("AWAITING_PAYMENT", "PAYMENT_COMPLETED", "PROCESSING_TOKEN_TRANSFER", "SUCCESS")
-
-
-async def seed(database_url: str, count: int) -> list[str]:
-    engine = make_engine(database_url)
-    async with make_sessionmaker(engine)() as session, session.begin():
-        user = User(issuer="https://idp", subject="bench", email="bench@example.com")
-        session.add(user)
-        await session.flush()
-        orders = [make_order(user_id=user.id, email=user.email) for _ in range(count)]
-        session.add_all(orders)
-    await engine.dispose()
-    return [order.external_order_id for order in orders]
 
 
 def workloads(settings: Settings, key: Path, order_ids: list[str]) -> dict[tuple[str, int], list[bytes]]:
@@ -113,30 +97,20 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: `make bench` installs it (Debian package wrk)")
     directory = Path(tempfile.mkdtemp(prefix="bench-ipn-"))
-    for name in ("partner", "alix"):
-        generate_key_pair(directory / f"{name}_private.pem", directory / f"{name}_public.pem")
+    rsa_keys = make_rsa_keys(directory)
     database_url, drop = new_postgres_database()
     baseline_url, drop_baseline = new_postgres_database()
-    settings = Settings(
-        database=DatabaseSettings(url=database_url),
-        alixpay=AlixPaySettings(
-            private_key_file=directory / "partner_private.pem", public_key_files=[directory / "alix_public.pem"]
-        ),
-    )
+    settings = keyed_settings(database_url, rsa_keys)
     try:
         asyncio.run(create_schema(database_url))
-        order_ids = asyncio.run(seed(database_url, len(LEVELS) * (SPREAD + BURST_ORDERS)))
-        loads = workloads(settings, directory / "alix_private.pem", order_ids)
+        count = len(LEVELS) * (SPREAD + BURST_ORDERS)
+        order_ids = asyncio.run(seed_orders(database_url, "bench@example.com", count))
+        loads = workloads(settings, rsa_keys.alix.private, order_ids)
         ours_port, bare_port = free_port(), free_port()
-        ours_env = {
-            "DATABASE_URL": database_url,
-            "ALIXPAY_PRIVATE_KEY_FILE": str(directory / "partner_private.pem"),
-            "ALIXPAY_PUBLIC_KEY_FILES": str(directory / "alix_public.pem"),
-            "RECONCILE_INTERVAL_SECONDS": "3600",
-            "IPN_ALLOWED_SOURCES": "127.0.0.1",  # the load comes from here: Alix Pay's address, never limited
-        }
+        # The load comes from here: Alix Pay's address, never limited.
+        ours_env = app_env(database_url, rsa_keys, ipn_allowed_sources="127.0.0.1")
         bare_env = {
-            "BARE_ALIX_PUBLIC_KEY_FILE": str(directory / "alix_public.pem"),
+            "BARE_ALIX_PUBLIC_KEY_FILE": str(rsa_keys.alix.public),
             "BARE_SECRET_KEY": settings.alixpay.secret_key.get_secret_value(),
             "BARE_DSN": baseline_url.replace("postgresql+asyncpg://", "postgresql://"),
         }

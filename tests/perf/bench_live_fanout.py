@@ -22,21 +22,17 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from sqlmodel import select
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.builders import make_order  # noqa: E402
-from tests.conftest import create_schema, make_rsa_keys  # noqa: E402
-from tests.integration.conftest import LiveApp, new_postgres_database  # noqa: E402
+from tests.conftest import create_schema, keyed_settings, make_rsa_keys  # noqa: E402
+from tests.integration.conftest import LiveApp, app_env, new_postgres_database, seed_orders  # noqa: E402
 from tests.integration.flow import signed_in_client  # noqa: E402
 from tests.integration.ipn_bodies import ipn_body  # noqa: E402
 from tests.oidc_support import running_idp  # noqa: E402
 from tests.support import running_process  # noqa: E402
-from webapp.auth.models import User  # noqa: E402
-from webapp.config import AlixPaySettings, DatabaseSettings, Settings  # noqa: E402
-from webapp.db import make_engine, make_sessionmaker  # noqa: E402
+from webapp.config import Settings  # noqa: E402
 from webapp.devstack import free_port  # noqa: E402
 
 WATCHERS = 1000
@@ -173,16 +169,6 @@ def instances(args_of: Callable[[int], list[str]], env: dict[str, str], log_dir:
         yield [f"http://127.0.0.1:{port}" for port in ports], [process.pid for process in processes]
 
 
-async def seed(database_url: str, count: int) -> list[str]:
-    engine = make_engine(database_url)
-    async with make_sessionmaker(engine)() as session, session.begin():
-        user = (await session.exec(select(User).where(User.email == EMAIL))).one()
-        orders = [make_order(user_id=user.id, email=EMAIL) for _ in range(count)]
-        session.add_all(orders)
-    await engine.dispose()
-    return [order.external_order_id for order in orders]
-
-
 def print_row(name: str, figures: Figures) -> None:
     print(  # noqa: T201
         f"{name:6} {figures.p50:>8.1f} {figures.p95:>8.1f} {figures.missed:>7} {figures.kib_per_watcher:>10.1f}"
@@ -205,24 +191,13 @@ def main() -> None:
     rsa_keys = make_rsa_keys(directory)
     database_url, drop = new_postgres_database()
     baseline_url, drop_baseline = new_postgres_database()
-    settings = Settings(
-        database=DatabaseSettings(url=database_url),
-        alixpay=AlixPaySettings(private_key_file=rsa_keys.partner.private, public_key_files=[rsa_keys.alix.public]),
-    )
+    settings = keyed_settings(database_url, rsa_keys)
     try:
         asyncio.run(create_schema(database_url))
         with running_idp(directory / "idp.log") as idp:
-            env = {
-                "DATABASE_URL": database_url,
-                "ALIXPAY_PRIVATE_KEY_FILE": str(rsa_keys.partner.private),
-                "ALIXPAY_PUBLIC_KEY_FILES": str(rsa_keys.alix.public),
-                "ALIXPAY_BASE_URL": "http://127.0.0.1:9",  # no Alix Pay needed: the IPNs come from here
-                "OIDC_DISCOVERY_URL": f"{idp.url}/.well-known/openid-configuration",
-                "OIDC_CLIENT_ID": "cashout-bench",
-                "RECONCILE_INTERVAL_SECONDS": "3600",
-                "IPN_ALLOWED_SOURCES": "127.0.0.1",
-                "RATE_LIMIT_SIGN_IN": "1000000",
-            }
+            env = app_env(
+                database_url, rsa_keys, idp=idp, ipn_allowed_sources="127.0.0.1", rate_limit_sign_in="1000000"
+            )
             ours = lambda port: [sys.executable, "-m", "webapp", "serve", "--port", str(port)]  # noqa: E731
             bare = lambda port: [  # noqa: E731
                 sys.executable, "-m", "uvicorn", "--factory", "tests.perf.bare_fanout:create_app",
@@ -253,8 +228,8 @@ def main() -> None:
 async def run_ours(urls: list[str], pids: list[int], settings: Settings, rsa_keys, database_url: str) -> Figures:
     person = await signed_in_client(LiveApp(urls[0], settings, None), EMAIL)  # type: ignore[arg-type]
     cookie = "; ".join(f"{name}={value}" for name, value in person.cookies.items())
-    watched = await seed(database_url, ORDERS)
-    quiet = await seed(database_url, QUIET_ORDERS)
+    watched = await seed_orders(database_url, EMAIL, ORDERS)
+    quiet = await seed_orders(database_url, EMAIL, QUIET_ORDERS)
     bodies = {
         (key, status): ipn_body(settings, rsa_keys.alix.private, order_id=key, status=status)
         for key in watched + quiet

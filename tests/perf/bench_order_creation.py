@@ -30,6 +30,7 @@ from tests.integration.conftest import (  # noqa: E402
     PARTNER_CODE,
     SANDBOX_SECRET,
     LiveApp,
+    app_env,
     make_client,
     new_postgres_database,
     sandbox_env,
@@ -157,21 +158,18 @@ def main() -> None:
             running_sandbox(sandbox_settings, directory / "sandbox.log") as sandbox,
             running_idp(directory / "idp.log") as idp,
         ):
-            env = {
-                "DATABASE_URL": database_url,
-                "PUBLIC_BASE_URL": app_url,
-                "ALIXPAY_BASE_URL": sandbox.url,
-                "ALIXPAY_PARTNER_CODE": PARTNER_CODE,
-                "ALIXPAY_SECRET_KEY": SANDBOX_SECRET,
-                "ALIXPAY_PRIVATE_KEY_FILE": str(rsa_keys.partner.private),
-                "ALIXPAY_PUBLIC_KEY_FILES": str(rsa_keys.alix.public),
-                "OIDC_DISCOVERY_URL": f"{idp.url}/.well-known/openid-configuration",
-                "OIDC_CLIENT_ID": "cashout-bench",
-                "RATE_LIMIT_ORDERS": "1000000",
-                "RATE_LIMIT_SIGN_IN": "1000000",
-                "RECONCILE_INTERVAL_SECONDS": "3600",
-                "IPN_ALLOWED_SOURCES": "127.0.0.1",
-            }
+            env = app_env(
+                database_url,
+                rsa_keys,
+                idp=idp,
+                alixpay_url=sandbox.url,
+                public_base_url=app_url,
+                alixpay_partner_code=PARTNER_CODE,
+                alixpay_secret_key=SANDBOX_SECRET,
+                rate_limit_orders="1000000",
+                rate_limit_sign_in="1000000",
+                ipn_allowed_sources="127.0.0.1",
+            )
             args = [sys.executable, "-m", "webapp", "serve", "--port", str(port)]
             with running_process(
                 args, env=env, log_file=directory / "app.log", ready_url=f"{app_url}/healthz", what="app"

@@ -1,4 +1,5 @@
 import pytest
+import segno
 
 from webapp.banks.vietqr import crc16_ccitt_false, crc_is_valid, parse_tlv, qr_svg, transfer_payload
 
@@ -63,3 +64,19 @@ def test_svg_is_self_contained_and_titled() -> None:
     svg = qr_svg(PUBLISHED[1], title="VietQR")
     assert svg.startswith("<svg") and "<title>VietQR</title>" in svg
     assert "<script" not in svg and "href" not in svg
+
+
+def test_a_payload_is_drawn_once_for_its_title(monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn: list[str] = []
+    make = segno.make
+
+    def counting_make(content: str, **options: object) -> segno.QRCode:
+        drawn.append(content)
+        return make(content, **options)
+
+    monkeypatch.setattr(segno, "make", counting_make)
+    payload = transfer_payload(bank_bin="970407", account="1903041", amount=123_457, content="CASHOUT ONCE")
+    first = qr_svg(payload, title="VietQR")
+    assert qr_svg(payload, title="VietQR") == first  # a reloaded review page: the same picture, not drawn again
+    assert "<title>Mã VietQR</title>" in qr_svg(payload, title="Mã VietQR")  # another language: its own picture
+    assert drawn == [payload, payload]

@@ -108,7 +108,12 @@ def _header(token: str) -> dict[str, Any]:
 
 
 class OidcClient:
-    """One per app: discovery and JWKS are cached; the JWKS is fetched again when a token names an unknown key."""
+    """One per app: discovery and JWKS are cached; the JWKS is fetched again when a token names an unknown key.
+
+    Its two HTTP clients live as long as the app (`aclose`): a sign-in no longer sets up TLS and a connection pool
+    of its own. The OAuth client only builds authorization URLs and exchanges codes; it remembers the last token
+    it received (authlib's way) but never sends it: the IdP's documents and userinfo go through the plain client.
+    """
 
     def __init__(self, settings: OIDCSettings, redirect_uri: str) -> None:
         self.settings = settings
@@ -116,19 +121,19 @@ class OidcClient:
         self._metadata: dict[str, Any] | None = None
         self._metadata_at = 0.0
         self._jwks: KeySet | None = None
-
-    def _http(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(timeout=self.settings.timeout_seconds)
-
-    def _oauth(self) -> AsyncOAuth2Client:
-        return AsyncOAuth2Client(
-            client_id=self.settings.client_id,
-            client_secret=self.settings.client_secret.get_secret_value(),
-            scope=self.settings.scopes,
-            redirect_uri=self.redirect_uri,
+        self._http = httpx.AsyncClient(timeout=settings.timeout_seconds)
+        self._oauth = AsyncOAuth2Client(
+            client_id=settings.client_id,
+            client_secret=settings.client_secret.get_secret_value(),
+            scope=settings.scopes,
+            redirect_uri=redirect_uri,
             code_challenge_method="S256",
-            timeout=self.settings.timeout_seconds,
+            timeout=settings.timeout_seconds,
         )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        await self._oauth.aclose()
 
     async def metadata(self) -> dict[str, Any]:
         if self._metadata is None or time.monotonic() - self._metadata_at > METADATA_TTL_SECONDS:
@@ -138,8 +143,7 @@ class OidcClient:
 
     async def _get_json(self, url: str, what: str) -> dict[str, Any]:
         try:
-            async with self._http() as http:
-                response = await http.get(url)
+            response = await self._http.get(url)
             response.raise_for_status()
             data = response.json()
         except (httpx.HTTPError, ValueError) as exc:
@@ -163,22 +167,20 @@ class OidcClient:
         pending = PendingLogin(
             state=secrets.token_urlsafe(32), nonce=secrets.token_urlsafe(32), code_verifier=secrets.token_urlsafe(64)
         )
-        async with self._oauth() as oauth:
-            url, _ = oauth.create_authorization_url(
-                metadata["authorization_endpoint"],
-                state=pending.state,
-                nonce=pending.nonce,
-                code_verifier=pending.code_verifier,
-            )
+        url, _ = self._oauth.create_authorization_url(
+            metadata["authorization_endpoint"],
+            state=pending.state,
+            nonce=pending.nonce,
+            code_verifier=pending.code_verifier,
+        )
         return url, pending
 
     async def finish(self, *, code: str, pending: PendingLogin) -> Identity:
         metadata = await self.metadata()
         try:
-            async with self._oauth() as oauth:
-                token = await oauth.fetch_token(
-                    metadata["token_endpoint"], code=code, code_verifier=pending.code_verifier
-                )
+            token = await self._oauth.fetch_token(
+                metadata["token_endpoint"], code=code, code_verifier=pending.code_verifier
+            )
         except (OAuth2Error, httpx.HTTPError, ValueError) as exc:
             raise OidcError("token_failed", type(exc).__name__) from None
         if "id_token" not in token:
@@ -224,8 +226,7 @@ class OidcClient:
 
     async def _userinfo(self, url: str, access_token: str) -> dict[str, Any]:
         try:
-            async with self._http() as http:
-                response = await http.get(url, headers={"authorization": f"Bearer {access_token}"})
+            response = await self._http.get(url, headers={"authorization": f"Bearer {access_token}"})
             response.raise_for_status()
             data = response.json()
         except (httpx.HTTPError, ValueError) as exc:

@@ -1,5 +1,7 @@
 """VietQR payloads (EMVCo merchant-presented mode with the NAPAS tag 38): TLV encoding, CRC, and an SVG picture."""
 
+import functools
+
 import segno
 
 NAPAS_GUID = "A000000727"
@@ -60,6 +62,10 @@ def crc_is_valid(payload: str) -> bool:
     return crc16_ccitt_false(payload[:-4]) == payload[-4:].upper()
 
 
+@functools.lru_cache(maxsize=128)
 def qr_svg(payload: str, *, title: str) -> str:
-    """The payload as an inline SVG with an accessible title; no scripts, no external references."""
+    """The payload as an inline SVG with an accessible title; no scripts, no external references.
+
+    Kept for the last payloads drawn: reloading a review page shows the same picture without drawing it again.
+    """
     return segno.make(payload, error="m").svg_inline(scale=4, title=title, omitsize=True)
