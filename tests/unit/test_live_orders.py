@@ -67,6 +67,35 @@ async def test_streams_of_one_order_share_one_subscription(channels: ChannelsPlu
     assert backend.subscribed.count(order_channel(7)) == 2
 
 
+async def test_a_viewer_gone_before_the_subscription_was_made_leaves_no_channel_listened_to(
+    channels: ChannelsPlugin,
+) -> None:
+    backend: CountingBackend = channels._backend  # type: ignore[assignment]
+    gate = asyncio.Event()
+    subscribe = backend.subscribe
+
+    async def slow_subscribe(names: Iterable[str]) -> None:
+        await gate.wait()  # the database is slow to answer LISTEN
+        await subscribe(names)
+
+    backend.subscribe = slow_subscribe  # type: ignore[method-assign]
+    live = LiveOrders(channels)
+
+    async def view() -> None:
+        async with live.watch(3):
+            await asyncio.sleep(60)
+
+    viewer = asyncio.create_task(view())
+    await asyncio.sleep(0.01)
+    viewer.cancel()  # the browser went away while we were subscribing
+    await asyncio.sleep(0.01)
+    gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await viewer
+    assert live.watched() == 0
+    assert backend.subscribed == backend.unsubscribed == [order_channel(3)]
+
+
 async def test_a_change_is_drawn_once_for_each_variant(channels: ChannelsPlugin) -> None:
     live = LiveOrders(channels)
     calls, render = counting(lambda call: (f"drawing {call}", False))

@@ -162,8 +162,13 @@ class LiveOrders:
             del self._watches[order_id]
         if watch.reader is not None:
             watch.reader.cancel()
-        if watch.subscription.done() and not watch.subscription.exception():
-            await self.channels.unsubscribe(watch.subscription.result())
+        # Shielded: the last viewer usually leaves by disconnecting (a cancellation), maybe before the
+        # subscription was made; neither may leave the channel listened to for nobody.
+        try:
+            subscriber = await asyncio.shield(watch.subscription)
+        except Exception:
+            return  # it never subscribed: nothing to undo
+        await asyncio.shield(self.channels.unsubscribe(subscriber))
 
     def watched(self) -> int:
         return len(self._watches)
