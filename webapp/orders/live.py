@@ -8,6 +8,7 @@ changed fragment once per change for all its streams that show it alike (same fr
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
 
 import asyncpg
@@ -21,6 +22,8 @@ from sqlalchemy.engine import make_url
 from webapp.metrics import SSE_STREAMS
 
 KEEP_ALIVE_SECONDS = 15
+
+logger = logging.getLogger(__name__)
 
 
 def channels_backend(database_url: str, redis_url: str | None) -> ChannelsBackend:
@@ -37,10 +40,14 @@ def channels_backend(database_url: str, redis_url: str | None) -> ChannelsBacken
 
 
 class PatientPgChannelsBackend(AsyncPgChannelsBackend):
-    """LISTEN/NOTIFY that lets the app start while PostgreSQL is down (`/readyz` says so).
+    """LISTEN/NOTIFY that lets the app start while PostgreSQL is down (`/readyz` says so) and outlives its restarts.
 
-    The listening connection is made at start-up if it can be, else at the first subscription. Notifications go
-    out on one kept connection (Litestar's backend opens and closes one per publish).
+    The listening connection is made at start-up if it can be, else at the first subscription. When it is lost
+    (PostgreSQL restarted, a network cut) it is made again with backoff and every channel is listened to again;
+    notifications sent meanwhile are lost, so each listened channel then gets one `RESYNC` message and its
+    streams look again. Notifications go out on one kept connection (Litestar's backend opens and closes one per
+    publish), made again once if it was lost; a notification that still cannot be sent is logged and dropped
+    (raising would end Litestar's publishing task for good).
     """
 
     async def on_startup(self) -> None:
@@ -49,15 +56,18 @@ class PatientPgChannelsBackend(AsyncPgChannelsBackend):
         self._queue = asyncio.Queue()
         self._listener_conn = None  # type: ignore[assignment]
         self._publisher: asyncpg.Connection | None = None
+        self._relistening: asyncio.Task[None] | None = None
         with contextlib.suppress(OSError, asyncpg.PostgresError):
-            self._listener_conn = await self._connect()
+            self._listener_conn = await self._listen()
 
     async def on_shutdown(self) -> None:
+        self._queue = None  # from now on a lost connection is not made again
+        if self._relistening is not None:
+            self._relistening.cancel()
         async with self._listener_lock:
             if self._listener_conn is not None:
                 await self._listener_conn.close()
             self._subscribed_channels.clear()
-            self._queue = None
         if self._publisher is not None:
             await self._publisher.close()
 
@@ -65,17 +75,73 @@ class PatientPgChannelsBackend(AsyncPgChannelsBackend):
         if self._queue is None:
             raise RuntimeError("the channels backend is not started")
         async with self._publish_lock:
-            if self._publisher is None or self._publisher.is_closed():
-                self._publisher = await self._connect()
-            for channel in channels:
-                await self._publisher.execute("SELECT pg_notify($1, $2);", channel, data.decode("utf-8"))
+            for attempt in (1, 2):
+                try:
+                    if self._publisher is None or self._publisher.is_closed():
+                        self._publisher = await self._connect()
+                    for channel in channels:
+                        await self._publisher.execute("SELECT pg_notify($1, $2);", channel, data.decode("utf-8"))
+                    return
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    if self._publisher is not None:
+                        self._publisher.terminate()
+                        self._publisher = None
+                    if attempt == 2:
+                        logger.warning("live update not sent (%s): its viewers see it at their next change", exc)
 
     async def subscribe(self, channels: Iterable[str]) -> None:
         async with self._listener_lock:
-            if self._listener_conn is None or self._listener_conn.is_closed():
-                self._listener_conn = await self._connect()
-                self._subscribed_channels.clear()
+            await self._ensure_listening()
         await super().subscribe(channels)
+
+    async def _listen(self) -> asyncpg.Connection:
+        connection = await self._connect()
+        connection.add_termination_listener(self._lost)
+        return connection
+
+    async def _ensure_listening(self) -> bool:
+        """Under the listener lock: a live listening connection for every subscribed channel. True if made anew."""
+        if self._listener_conn is not None and not self._listener_conn.is_closed():
+            return False
+        connection = await self._listen()
+        try:
+            for channel in self._subscribed_channels:
+                await connection.add_listener(channel, self._listener)  # type: ignore[arg-type]
+        except BaseException:
+            connection.terminate()
+            raise
+        self._listener_conn = connection
+        return True
+
+    def _lost(self, connection: asyncpg.Connection) -> None:
+        if self._queue is None or connection is not self._listener_conn or self._relistening_now():
+            return
+        logger.warning("live updates: the LISTEN connection to PostgreSQL was lost; listening again")
+        self._relistening = asyncio.get_running_loop().create_task(self._listen_again())
+
+    def _relistening_now(self) -> bool:
+        return self._relistening is not None and not self._relistening.done()
+
+    async def _listen_again(self) -> None:
+        delay = RELISTEN_FIRST_DELAY
+        while self._queue is not None:
+            try:
+                async with self._listener_lock:
+                    await self._ensure_listening()
+                break
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RELISTEN_MAX_DELAY)
+        queue = self._queue
+        for channel in list(self._subscribed_channels) if queue is not None else []:
+            queue.put_nowait((channel, RESYNC))
+
+
+RESYNC = b'{"resync": true}'
+"""Sent on every listened channel after the listening connection was made again: look again, something may
+have changed unheard."""
+RELISTEN_FIRST_DELAY = 0.5
+RELISTEN_MAX_DELAY = 10.0
 
 
 def make_channels(database_url: str = "sqlite://", redis_url: str | None = None) -> ChannelsPlugin:
