@@ -30,6 +30,7 @@ from webapp.embed.routes import embed_router
 from webapp.embed.webhooks import WebhookSender
 from webapp.errors import handle_exception
 from webapp.flows import EMBED_PREFIX
+from webapp.ipn.intake import IpnIntake
 from webapp.ipn.routes import IPN_PATH, receive_ipn
 from webapp.ipn.service import RetryPolicy, delete_junk_receipts, process_pending
 from webapp.jobs import Job, JobHealth, running
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     channels = make_channels(settings.database.url, settings.channels_redis_url)
     changes = StatusChanges(db_sessionmaker, channels)
     live_orders = LiveOrders(channels)
+    ipn_intake = IpnIntake(changes, alixpay, RetryPolicy.of(settings))
     session_store = DatabaseStore(db_sessionmaker)
     rate_limit_store = DatabaseStore(db_sessionmaker, RateLimitCounter)
     oidc = OidcClient(settings.oidc, redirect_uri=f"{settings.public_base_url.rstrip('/')}/auth/callback")
@@ -214,6 +216,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "alixpay": Provide(lambda: alixpay, sync_to_thread=False),
             "changes": Provide(lambda: changes, sync_to_thread=False),
             "live_orders": Provide(lambda: live_orders, sync_to_thread=False),
+            "ipn_intake": Provide(lambda: ipn_intake, sync_to_thread=False),
             "job_health": Provide(lambda: job_health, sync_to_thread=False),
             "webhooks": Provide(lambda: webhooks, sync_to_thread=False),
         },

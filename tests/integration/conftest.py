@@ -24,11 +24,13 @@ from tests.oidc_support import Idp, TamperingProxy, running_idp, running_proxy
 from tests.support import IpnReceiver, SandboxServer, running_receiver, running_sandbox, serving
 from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.crypto import Signer, Verifier
-from webapp.app import create_app
+from webapp.app import alixpay_client, create_app
 from webapp.auth.models import User
 from webapp.config import AlixPaySettings, DatabaseSettings, OIDCSettings, Settings
 from webapp.db import make_engine, make_sessionmaker
 from webapp.devstack import free_port
+from webapp.orders.live import make_channels
+from webapp.orders.transitions import StatusChanges
 
 PARTNER_CODE = "testpartner"
 SANDBOX_SECRET = f"sk_test_{secrets.token_hex(8)}"
@@ -302,6 +304,17 @@ async def seed_order(settings: Settings) -> None:
         await session.flush()
         session.add(make_order(user_id=user.id, email=user.email, external_order_id=EXTERNAL_ID, submission_id="s1"))
     await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def background_parts(settings: Settings) -> AsyncIterator[tuple[StatusChanges, AlixPayClient]]:
+    """What the background jobs work with, as the app builds it."""
+    engine, alixpay = make_engine(settings.database.url), alixpay_client(settings)
+    try:
+        yield StatusChanges(make_sessionmaker(engine), make_channels()), alixpay
+    finally:
+        await alixpay.aclose()
+        await engine.dispose()
 
 
 async def rows(settings: Settings, model: type) -> list:

@@ -13,7 +13,7 @@ from tests.integration.flow import FORM, HAPPY, Db, confirm, place_order, review
 from tests.integration.ipn_bodies import HOSTILE, ipn_body
 from tests.support import async_wait_for
 from webapp.ipn.models import IpnReceipt
-from webapp.ipn.service import store_raw
+from webapp.ipn.service import Delivery, store_raw
 from webapp.orders.live import make_channels
 from webapp.orders.models import Order, OrderTransition
 from webapp.orders.transitions import StatusChanges
@@ -232,7 +232,7 @@ async def test_hostile_ipns_leave_replay_and_reconciliation_running(
     order_id = await place_order(client)
     changes = StatusChanges(db.sessionmaker, make_channels())
     interrupted = ipn_body(live_app.settings, rsa_keys.alix.private, order_id=order_id, status="PAYMENT_COMPLETED")
-    receipt_id = await store_raw(changes, body=interrupted, headers={}, source_address=None)
+    (receipt_id,) = await store_raw(changes, Delivery(interrupted))
     order = await db.final(order_id, "SUCCESS", timeout=40)
     receipts = {receipt.id: receipt.verdict for receipt in await db.receipts(order_id)}
     assert receipts[receipt_id] in ("applied", "stale")  # replayed; stale if the poll got there first

@@ -1,26 +1,24 @@
 """The IPN receiver on its own: raw first, verify, then apply; bad input is stored, answered clearly, never applied."""
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import RsaKeys
-from tests.integration.conftest import both_databases, rows
+from tests.integration.conftest import background_parts, both_databases, rows
 from tests.integration.ipn_bodies import HOSTILE, ipn_body
 from tests.support import async_wait_for
 from webapp.alixpay.client import AlixPayClient
-from webapp.app import alixpay_client, create_app
+from webapp.app import create_app
 from webapp.config import Settings
 from webapp.db import make_engine, make_sessionmaker
 from webapp.ipn.models import IpnReceipt
-from webapp.ipn.service import RetryPolicy, delete_junk_receipts, process_pending, store_raw
+from webapp.ipn.service import Delivery, RetryPolicy, delete_junk_receipts, process_pending, store_raw
 from webapp.jobs import Job, JobHealth, running
 from webapp.orders.live import make_channels
 from webapp.orders.models import Order, OrderEvent, OrderTransition
@@ -102,9 +100,7 @@ async def test_receipt_stored_before_a_crash_is_processed_at_start_up(seeded: Se
     engine = make_engine(seeded.database.url)
     await store_raw(
         StatusChanges(make_sessionmaker(engine), make_channels()),
-        body=ipn_body(seeded, rsa_keys.alix.private),
-        headers={},
-        source_address="10.0.0.1",
+        Delivery(ipn_body(seeded, rsa_keys.alix.private), source_address="10.0.0.1"),
     )
     await engine.dispose()
     (pending,) = await rows(seeded, IpnReceipt)
@@ -232,17 +228,6 @@ async def retry_until_parked_then_heal(
     assert await process_pending(changes=changes, alixpay=alixpay, grace=timedelta(0), retry=retry) == 1
 
 
-@contextlib.asynccontextmanager
-async def background_parts(settings: Settings) -> AsyncIterator[tuple[StatusChanges, AlixPayClient]]:
-    """What the background jobs work with, as the app builds it."""
-    engine, alixpay = make_engine(settings.database.url), alixpay_client(settings)
-    try:
-        yield StatusChanges(make_sessionmaker(engine), make_channels()), alixpay
-    finally:
-        await alixpay.aclose()
-        await engine.dispose()
-
-
 async def test_a_failing_or_hanging_job_does_not_stop_receipt_replay(seeded: Settings, rsa_keys: RsaKeys) -> None:
     async with background_parts(seeded) as (changes, alixpay):
         await run_beside_broken_jobs(seeded, changes, alixpay, rsa_keys)
@@ -250,7 +235,7 @@ async def test_a_failing_or_hanging_job_does_not_stop_receipt_replay(seeded: Set
 
 
 async def run_beside_broken_jobs(seeded: Settings, changes: StatusChanges, alixpay: AlixPayClient, rsa_keys) -> None:
-    await store_raw(changes, body=ipn_body(seeded, rsa_keys.alix.private), headers={}, source_address=None)
+    await store_raw(changes, Delivery(ipn_body(seeded, rsa_keys.alix.private)))
     rounds = {"fails": 0}
 
     async def always_fails() -> int:

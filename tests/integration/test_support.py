@@ -15,7 +15,7 @@ from tests.integration.flow import Db, place_order, signed_in_client
 from tests.integration.ipn_bodies import ipn_body
 from tests.support import async_wait_for
 from webapp.ipn.models import IpnReceipt
-from webapp.ipn.service import store_raw
+from webapp.ipn.service import Delivery, store_raw
 from webapp.orders.live import make_channels
 from webapp.orders.models import OrderEvent
 from webapp.orders.transitions import StatusChanges
@@ -175,7 +175,7 @@ async def test_a_bad_signature_ipn_for_an_order_is_shown_to_support(
 
 async def test_parked_notifications_are_listed_for_support_until_reviewed(live_app: LiveApp, db: Db) -> None:
     changes = StatusChanges(db.sessionmaker, make_channels())
-    receipt_id = await store_raw(changes, body=b'{"broken": true}', headers={}, source_address=None)
+    (receipt_id,) = await store_raw(changes, Delivery(b'{"broken": true}'))
     async with db.sessionmaker() as session, session.begin():
         receipt = await session.get(IpnReceipt, receipt_id)
         receipt.verdict, receipt.attempts, receipt.last_error = "parked", 8, "RuntimeError at service.py:1"

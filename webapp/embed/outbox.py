@@ -5,13 +5,16 @@ One event per applied transition: a duplicate or stale notification changes no s
 
 import json
 import uuid
+from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from webapp.embed.models import Partner, WebhookEvent, utcnow
 from webapp.orders.models import Order
 from webapp.orders.statuses import OrderStatus, Outcome, status_info
+
+if TYPE_CHECKING:
+    from webapp.orders.transitions import StatusChange
 
 EVENT_VERSION = 1
 
@@ -50,15 +53,15 @@ WEBHOOK_URL = select(PARTNERS.c.webhook_url).where(PARTNERS.c.id == bindparam("p
 INSERT_EVENT = insert(WebhookEvent.__table__)
 
 
-async def queue_partner_event(connection: AsyncConnection, order: Order, previous: str, status: str) -> None:
+async def queue_partner_event(change: "StatusChange", order: Order, previous: str, status: str) -> None:
     """Add the event for a partner's order to the outbox, if the partner takes webhooks."""
     if order.partner_id is None:
         return
-    if not (await connection.execute(WEBHOOK_URL, {"partner_id": order.partner_id})).scalar():
+    if not (await change.connection.execute(WEBHOOK_URL, {"partner_id": order.partner_id})).scalar():
         return
     event_id = f"evt_{uuid.uuid4().hex}"
     kind = event_type(previous, status)
-    await connection.execute(
+    change.add(
         INSERT_EVENT,
         {
             "event_id": event_id,

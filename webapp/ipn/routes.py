@@ -5,11 +5,10 @@ import time
 from litestar import Request, Response, post
 from litestar.di import NamedDependency
 
-from webapp.alixpay.client import AlixPayClient
 from webapp.config import Settings
-from webapp.ipn.service import HTTP_STATUS, IpnVerdict, RetryPolicy, process, store_raw
+from webapp.ipn.intake import IpnIntake
+from webapp.ipn.service import HTTP_STATUS, Delivery
 from webapp.metrics import IPN_ACK_SECONDS
-from webapp.orders.transitions import StatusChanges
 
 IPN_PATH = "/ipn/alixpay"
 
@@ -27,24 +26,11 @@ async def read_capped(request: Request, limit: int) -> tuple[bytes, bool]:
 
 @post(IPN_PATH, name="ipn.alixpay", exclude_from_csrf=True, exclude_from_auth=True, status_code=200)
 async def receive_ipn(
-    request: Request,
-    settings: NamedDependency[Settings],
-    changes: NamedDependency[StatusChanges],
-    alixpay: NamedDependency[AlixPayClient],
+    request: Request, settings: NamedDependency[Settings], ipn_intake: NamedDependency[IpnIntake]
 ) -> Response[dict[str, str]]:
     started = time.perf_counter()
     body, too_large = await read_capped(request, settings.ipn_max_body_bytes)
-    receipt_id = await store_raw(
-        changes,
-        body=body,
-        headers=dict(request.headers),
-        source_address=request.client.host if request.client else None,
-        too_large=too_large,
-    )
-    verdict = (
-        IpnVerdict.TOO_LARGE
-        if too_large
-        else await process(receipt_id, changes=changes, alixpay=alixpay, retry=RetryPolicy.of(settings), body=body)
-    )
+    source_address = request.client.host if request.client else None
+    verdict = await ipn_intake.receive(Delivery(body, dict(request.headers), source_address, too_large))
     IPN_ACK_SECONDS.observe(time.perf_counter() - started)
     return Response({"verdict": verdict.value}, status_code=HTTP_STATUS[verdict])

@@ -1,19 +1,20 @@
 """IPN processing, one committed step at a time: store raw → verify → parse → check → dedupe → apply → publish.
 
-The raw receipt is committed before anything else, so nothing received is ever lost. Every receipt then gets a
-verdict, whatever it contains: input is parsed with bounded cost (`alixpay/parsing.py`), and any exception while
-judging is recorded on the receipt (`error`) and tried again with backoff until it is `parked` for a person.
-A receipt whose processing was interrupted is processed again by the replay job (`process_pending`).
+The raw receipt is committed before anything else, so nothing received is ever lost. Receipts are stored and
+judged a batch at a time (one receipt when it came alone, see `ipn/intake.py`), in the order they were received.
+Every receipt gets a verdict, whatever it contains: input is parsed with bounded cost (`alixpay/parsing.py`), and
+any exception while judging is recorded on the receipt (`error`) and tried again with backoff until it is `parked`
+for a person. A receipt whose processing was interrupted is processed again by the replay job (`process_pending`).
 """
 
 import hashlib
 import logging
 import traceback
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, update
 from sqlmodel import and_, col, or_, select
@@ -103,98 +104,169 @@ def dedupe_key(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One IPN as it came: the body (up to the cap), the headers, where from, and whether there was more."""
+
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    source_address: str | None = None
+    too_large: bool = False
+
+
 RECEIPTS = IpnReceipt.__table__
-INSERT_RECEIPT = insert(RECEIPTS).returning(RECEIPTS.c.id)
+INSERT_RECEIPTS = insert(RECEIPTS).returning(RECEIPTS.c.id, sort_by_parameter_order=True)
 
 
-async def store_raw(
-    changes: StatusChanges,
-    *,
-    body: bytes,
-    headers: dict[str, str],
-    source_address: str | None,
-    too_large: bool = False,
-) -> int:
-    """Commit the receipt exactly as received (an oversized body is kept up to the cap) and return its id."""
-    receipt: dict[str, Any] = {
-        "body": body,
-        "body_size": len(body),
-        "headers": {name: value for name, value in headers.items() if name.lower() in KEPT_HEADERS},
-        "source_address": source_address,
-        "dedupe_key": dedupe_key(body),
-    }
-    if too_large:
-        receipt |= {"verdict": IpnVerdict.TOO_LARGE.value, "processed_at": utcnow()}
+async def store_raw(changes: StatusChanges, *deliveries: Delivery) -> list[int]:
+    """Commit the receipts exactly as received, in one statement, and return their ids in the same order.
+
+    An oversized body is kept up to the cap and gets its verdict at once.
+    """
+    rows = [
+        {
+            "body": delivery.body,
+            "body_size": len(delivery.body),
+            "headers": {name: value for name, value in delivery.headers.items() if name.lower() in KEPT_HEADERS},
+            "source_address": delivery.source_address,
+            "dedupe_key": dedupe_key(delivery.body),
+            "verdict": IpnVerdict.TOO_LARGE.value if delivery.too_large else None,
+            "processed_at": utcnow() if delivery.too_large else None,
+        }
+        for delivery in deliveries
+    ]
     async with changes.autocommit.connect() as connection:
-        receipt_id = (await connection.execute(INSERT_RECEIPT, receipt)).scalar_one()
-    if too_large:
-        IPN_RECEIPTS.labels(IpnVerdict.TOO_LARGE.value).inc()
-    return int(receipt_id)
+        receipt_ids = (await connection.execute(INSERT_RECEIPTS, rows)).scalars().all()
+    for delivery in deliveries:
+        if delivery.too_large:
+            IPN_RECEIPTS.labels(IpnVerdict.TOO_LARGE.value).inc()
+    return [int(receipt_id) for receipt_id in receipt_ids]
 
 
-class AlreadyJudged(Exception):
-    """Another processor recorded this receipt's verdict first: this one's transaction is rolled back."""
-
-
+RECEIPT_IDS = bindparam("ids", expanding=True)
 UNJUDGED = or_(RECEIPTS.c.verdict.is_(None), RECEIPTS.c.verdict == IpnVerdict.ERROR)
-STORED = select(RECEIPTS.c.body, RECEIPTS.c.verdict).where(RECEIPTS.c.id == bindparam("receipt_id"))
-RECORD_VERDICT = update(RECEIPTS).where(RECEIPTS.c.id == bindparam("receipt_id"), UNJUDGED)
-"""The verdict's columns come as the other parameters; written only while the receipt is unjudged."""
-SEEN_BEFORE = select(RECEIPTS.c.id).where(
-    RECEIPTS.c.dedupe_key == bindparam("dedupe_key"),
-    RECEIPTS.c.id != bindparam("receipt_id"),
-    RECEIPTS.c.verdict.in_([IpnVerdict.APPLIED, IpnVerdict.DUPLICATE, IpnVerdict.STALE]),
+CLAIM = (
+    select(RECEIPTS.c.id, RECEIPTS.c.body, RECEIPTS.c.dedupe_key)
+    .where(RECEIPTS.c.id.in_(RECEIPT_IDS), UNJUDGED)
+    .order_by(RECEIPTS.c.id)
+    .with_for_update()
 )
+"""The unjudged ones of some receipts, held until their verdicts are written: of two processors (a request and a
+replay, or two instances) one judges a receipt and the other finds it judged."""
+TOUCH_RECEIPTS = update(RECEIPTS).where(RECEIPTS.c.id.in_(RECEIPT_IDS)).values(attempts=RECEIPTS.c.attempts)
+VERDICTS = select(RECEIPTS.c.id, RECEIPTS.c.verdict).where(RECEIPTS.c.id.in_(RECEIPT_IDS))
+RECORD_VERDICT = update(RECEIPTS).where(RECEIPTS.c.id == bindparam("receipt_id"))
+"""The verdict's columns come as the other parameters."""
+SEEN_VERDICTS = (IpnVerdict.APPLIED, IpnVerdict.DUPLICATE, IpnVerdict.STALE)
+SEEN_BEFORE = select(RECEIPTS.c.dedupe_key).where(
+    RECEIPTS.c.dedupe_key.in_(bindparam("keys", expanding=True)), RECEIPTS.c.verdict.in_(SEEN_VERDICTS)
+)
+BATCH_SIZE = 64
+"""Receipts judged in one transaction at most (`IpnIntake`, `process_pending`)."""
 
 
-async def process(
-    receipt_id: int,
-    *,
-    changes: StatusChanges,
-    alixpay: AlixPayClient,
-    retry: RetryPolicy,
-    body: bytes | None = None,
-) -> IpnVerdict:
-    """Decide and record the receipt's verdict; applying it to the order happens in the same transaction.
+@dataclass(frozen=True)
+class Assessment:
+    """What a body says before it touches any order: unreadable, not signed by Alix Pay, or a signed order object."""
 
-    The request that stored the receipt passes its `body` (no second read); a replay reads it. Either way the
-    verdict is written only while the receipt is unjudged, so of two processors (a request and a replay, or two
-    instances) exactly one commits its changes; the other's transaction is rolled back.
+    refusal: IpnVerdict | None
+    provider: OrderObject | None
+
+
+def assess(body: bytes, alixpay: AlixPayClient) -> Assessment:
+    try:
+        provider = OrderObject.model_validate(parse_json(body))
+    except ValueError:  # also pydantic's ValidationError and a body that is not UTF-8
+        return Assessment(IpnVerdict.MALFORMED, None)
+    if not alixpay.verify_ipn(provider):
+        return Assessment(IpnVerdict.BAD_SIGNATURE, provider)
+    return Assessment(None, provider)
+
+
+@dataclass(frozen=True)
+class Judged:
+    verdict: IpnVerdict
+    external_order_id: str | None = None
+    provider_status: str | None = None
+
+
+async def _judge(change: StatusChange, receipt_id: int, assessment: Assessment, *, seen_before: bool) -> Judged:
+    provider = assessment.provider
+    if assessment.refusal is not None or provider is None:
+        verdict = assessment.refusal or IpnVerdict.MALFORMED
+        return Judged(verdict, *((provider.external_order_id[:64], provider.status[:64]) if provider else ()))
+    about = (provider.external_order_id[:64], provider.status[:64])
+    order = await change.lock_by_external_id(provider.external_order_id)
+    if order is None:
+        return Judged(IpnVerdict.UNKNOWN_ORDER, *about)
+    if seen_before:
+        return Judged(IpnVerdict.DUPLICATE, *about)
+    change.update(order, last_ipn_at=utcnow())
+    outcome = await change.apply_provider_order(order, provider, source="ipn", receipt_id=receipt_id)
+    return Judged(IpnVerdict(outcome.value), *about)
+
+
+async def process(receipt_id: int, *, changes: StatusChanges, alixpay: AlixPayClient, retry: RetryPolicy) -> IpnVerdict:
+    """Decide and record one receipt's verdict (see `process_many`)."""
+    return (await process_many([receipt_id], changes=changes, alixpay=alixpay, retry=retry))[receipt_id]
+
+
+async def process_many(
+    receipt_ids: Sequence[int], *, changes: StatusChanges, alixpay: AlixPayClient, retry: RetryPolicy
+) -> dict[int, IpnVerdict]:
+    """Decide and record the receipts' verdicts in one transaction, applying them to their orders, in receipt order.
+
+    A receipt another processor judged first keeps that verdict. When judging raises, the transaction is rolled
+    back and each receipt is judged again on its own, so only the one that raises records the failure.
     """
     try:
-        async with changes.unit() as change:
-            if body is None:
-                stored = (await change.connection.execute(STORED, {"receipt_id": receipt_id})).first()
-                if stored is None:
-                    raise LookupError(f"no IPN receipt {receipt_id}")
-                if stored.verdict not in (None, IpnVerdict.ERROR):
-                    return IpnVerdict(stored.verdict)
-                body = stored.body
-            judged = await _judge(change, receipt_id, body, alixpay)
-            recorded = await change.connection.execute(
+        judged = await _judge_all(changes, receipt_ids, alixpay)
+    except Exception as exc:
+        if len(receipt_ids) == 1:
+            return {receipt_ids[0]: await _record_failure(changes, receipt_ids[0], exc, retry)}
+        verdicts: dict[int, IpnVerdict] = {}
+        for receipt_id in receipt_ids:
+            verdicts |= await process_many([receipt_id], changes=changes, alixpay=alixpay, retry=retry)
+        return verdicts
+    for receipt_id, outcome in judged.items():
+        IPN_RECEIPTS.labels(outcome.verdict.value).inc()
+        with about_order(outcome.external_order_id):
+            logger.info("IPN receipt %s: %s", receipt_id, outcome.verdict.value)
+    verdicts = {receipt_id: outcome.verdict for receipt_id, outcome in judged.items()}
+    if judged_elsewhere := [receipt_id for receipt_id in receipt_ids if receipt_id not in judged]:
+        async with changes.autocommit.connect() as connection:
+            stored = await connection.execute(VERDICTS, {"ids": judged_elsewhere})
+            verdicts |= {row.id: IpnVerdict(row.verdict) for row in stored}
+    return verdicts
+
+
+async def _judge_all(changes: StatusChanges, receipt_ids: Sequence[int], alixpay: AlixPayClient) -> dict[int, Judged]:
+    """The verdicts of the receipts this unit could claim, recorded in it (a few statements for the lot)."""
+    async with changes.unit() as change:
+        claimed = await change.hold(CLAIM, {"ids": list(receipt_ids)}, touch=TOUCH_RECEIPTS)
+        assessed = [(row.id, row.dedupe_key, assess(row.body, alixpay)) for row in claimed]
+        signed = [assessment.provider for _, _, assessment in assessed if assessment.refusal is None]
+        await change.lock_all([provider.external_order_id for provider in signed if provider is not None])
+        keys = [key for _, key, assessment in assessed if assessment.refusal is None]
+        seen = set((await change.connection.execute(SEEN_BEFORE, {"keys": keys})).scalars()) if keys else set()
+        judged: dict[int, Judged] = {}
+        for receipt_id, key, assessment in assessed:
+            outcome = await _judge(change, receipt_id, assessment, seen_before=key in seen)
+            if outcome.verdict in SEEN_VERDICTS:
+                seen.add(key)
+            change.add(
                 RECORD_VERDICT,
                 {
                     "receipt_id": receipt_id,
-                    "verdict": judged.verdict.value,
+                    "verdict": outcome.verdict.value,
                     "processed_at": utcnow(),
                     "next_attempt_at": None,
-                    "external_order_id": judged.external_order_id,
-                    "provider_status": judged.provider_status,
+                    "external_order_id": outcome.external_order_id,
+                    "provider_status": outcome.provider_status,
                 },
             )
-            if recorded.rowcount != 1:
-                raise AlreadyJudged
-    except AlreadyJudged:
-        async with changes.db_sessionmaker() as session:
-            verdict = (await session.exec(select(IpnReceipt.verdict).where(IpnReceipt.id == receipt_id))).one()
-        return IpnVerdict(verdict)
-    except Exception as exc:
-        return await _record_failure(changes, receipt_id, exc, retry)
-    verdict = judged.verdict
-    IPN_RECEIPTS.labels(verdict.value).inc()
-    with about_order(judged.external_order_id):
-        logger.info("IPN receipt %s: %s", receipt_id, verdict.value)
-    return verdict
+            judged[receipt_id] = outcome
+    return judged
 
 
 def _where(exc: BaseException) -> str:
@@ -224,51 +296,6 @@ async def _record_failure(changes: StatusChanges, receipt_id: int, exc: Exceptio
     return verdict
 
 
-@dataclass(frozen=True)
-class Assessment:
-    """What a body says before it touches any order: unreadable, not signed by Alix Pay, or a signed order object."""
-
-    refusal: IpnVerdict | None
-    provider: OrderObject | None
-
-
-def assess(body: bytes, alixpay: AlixPayClient) -> Assessment:
-    try:
-        provider = OrderObject.model_validate(parse_json(body))
-    except ValueError:  # also pydantic's ValidationError and a body that is not UTF-8
-        return Assessment(IpnVerdict.MALFORMED, None)
-    if not alixpay.verify_ipn(provider):
-        return Assessment(IpnVerdict.BAD_SIGNATURE, provider)
-    return Assessment(None, provider)
-
-
-@dataclass(frozen=True)
-class Judged:
-    verdict: IpnVerdict
-    external_order_id: str | None = None
-    provider_status: str | None = None
-
-
-async def _judge(change: StatusChange, receipt_id: int, body: bytes, alixpay: AlixPayClient) -> Judged:
-    assessment = assess(body, alixpay)
-    provider = assessment.provider
-    if assessment.refusal is not None or provider is None:
-        verdict = assessment.refusal or IpnVerdict.MALFORMED
-        return Judged(verdict, *((provider.external_order_id[:64], provider.status[:64]) if provider else ()))
-    about = (provider.external_order_id[:64], provider.status[:64])
-    order = await change.lock_by_external_id(provider.external_order_id)
-    if order is None:
-        return Judged(IpnVerdict.UNKNOWN_ORDER, *about)
-    seen_before = await change.connection.execute(
-        SEEN_BEFORE, {"dedupe_key": dedupe_key(body), "receipt_id": receipt_id}
-    )
-    if seen_before.first() is not None:
-        return Judged(IpnVerdict.DUPLICATE, *about)
-    change.update(order, last_ipn_at=utcnow())
-    outcome = await change.apply_provider_order(order, provider, source="ipn", receipt_id=receipt_id)
-    return Judged(IpnVerdict(outcome.value), *about)
-
-
 async def process_pending(
     *, changes: StatusChanges, alixpay: AlixPayClient, grace: timedelta, retry: RetryPolicy
 ) -> int:
@@ -291,8 +318,8 @@ async def process_pending(
                 .order_by(col(IpnReceipt.id))
             )
         ).all()
-    for receipt_id in due:
-        await process(receipt_id, changes=changes, alixpay=alixpay, retry=retry)
+    for first in range(0, len(due), BATCH_SIZE):
+        await process_many(due[first : first + BATCH_SIZE], changes=changes, alixpay=alixpay, retry=retry)
     return len(due)
 
 

@@ -66,27 +66,27 @@ async def reconcile_order(
             provider = await alixpay.get_order(claimed.external_order_id)
         except AlixPayOrderNotFound:
             POLLS.labels("not_found").inc()
-            await change.record(claimed, "poll", "Alix Pay does not know this order", source=source)
+            change.record(claimed, "poll", "Alix Pay does not know this order", source=source)
             if claimed.status not in (OrderStatus.UNKNOWN, OrderStatus.CREATING):
                 detail = f"we have {previous}; Alix Pay has no such order"
-                await change.flag(claimed, "disagreement", detail, source=source)
+                change.flag(claimed, "disagreement", detail, source=source)
                 return None
             note = "Alix Pay has no such order: the create never took effect"
             verdict = await change.apply_status(claimed, OrderStatus.REJECTED, source=source, note=note)
             return ProviderOutcome(verdict.value)
         except AlixPayError as exc:
             POLLS.labels("failed").inc()
-            await change.record(claimed, "poll", f"poll failed: {type(exc).__name__}", source=source)
+            change.record(claimed, "poll", f"poll failed: {type(exc).__name__}", source=source)
             logger.warning("order %s: poll failed (%s)", claimed.external_order_id, exc)
             return None
         POLLS.labels("answered").inc()
-        await change.record(claimed, "poll", f"Alix Pay says {provider.status[:64]}", source=source)
+        change.record(claimed, "poll", f"Alix Pay says {provider.status[:64]}", source=source)
         note = f"poll found {provider.status}; no IPN had said so" if provider.status != previous else ""
         outcome = await change.apply_provider_order(claimed, provider, source=source, note=note)
         if outcome is ProviderOutcome.APPLIED and note:
-            await change.flag(claimed, "disagreement", note, source=source)
+            change.flag(claimed, "disagreement", note, source=source)
         elif outcome is ProviderOutcome.STALE:
-            await change.flag(
+            change.flag(
                 claimed, "disagreement", f"poll says {provider.status[:64]} but we have {previous}", source=source
             )
         return outcome

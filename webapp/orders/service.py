@@ -108,7 +108,7 @@ async def create_cashout(
     async with changes.unit() as change:
         order = await change.lock(order.id or 0) or order
         answer = f"Alix Pay accepted it: {provider.status[:64]}" if provider else f"{outcome.value}: {note}"
-        await change.record(order, "create_answer", answer[:500], source="create")
+        change.record(order, "create_answer", answer[:500], source="create")
         if provider is not None:
             await change.apply_provider_order(order, provider, source="create")
         else:

@@ -7,18 +7,19 @@ so nobody ever sees a change that was rolled back. New consequences of a change 
 `StatusChange.apply_status`, in the same transaction: a partner's webhook event and the person's email are written
 there (outboxes), so each exists exactly when the change does.
 
-It speaks SQL Core, not the ORM unit of work: this is the IPN's hot path (docs/PERFORMANCE.md). Rows are inserted
-as they happen; the columns changed on a locked order are collected and written in one UPDATE before the commit.
+It speaks SQL Core, not the ORM unit of work: this is the IPN's hot path (docs/PERFORMANCE.md). What a unit writes
+is collected and sent before its commit, one executemany per statement, so a unit that judges many IPNs at once
+(`ipn/intake.py`) pays the round trips once. Nothing in a unit reads what it wrote itself.
 """
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from enum import StrEnum
 from typing import Any
 
 from litestar.channels import ChannelsPlugin
-from sqlalchemy import Column, bindparam, insert, select, update
+from sqlalchemy import Column, Executable, Row, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -88,6 +89,10 @@ TOUCH = {
     for key in (ORDERS.c.id, ORDERS.c.external_order_id)
 }
 """Built once: statements of the hot path are looked up, not rebuilt per call."""
+EXTERNAL_IDS = bindparam("keys", expanding=True)
+LOCK_MANY = select(ORDERS).where(ORDERS.c.external_order_id.in_(EXTERNAL_IDS)).order_by(ORDERS.c.id).with_for_update()
+"""In id order, so two units locking overlapping sets take their locks in the same order."""
+TOUCH_MANY = update(ORDERS).where(ORDERS.c.external_order_id.in_(EXTERNAL_IDS)).values(updated_at=ORDERS.c.updated_at)
 INSERT_TRANSITION = insert(OrderTransition.__table__)
 INSERT_EVENT = insert(OrderEvent.__table__)
 
@@ -103,25 +108,52 @@ class StatusChange:
         self.flagged: list[tuple[str, str]] = []
         self._pending: dict[int, dict[str, Any]] = {}
         """Columns changed per order id, written by `write()`."""
+        self._rows: dict[tuple[Executable, tuple[str, ...]], list[dict[str, Any]]] = {}
+        """Rows to write, per statement and set of columns, in the order they came."""
+        self._locked: dict[str, Order | None] = {}
+        """Orders this unit holds (None: no such order), by external id: found again without a round trip, with
+        what the unit changed on them."""
 
     async def lock(self, order_id: int, *, skip_locked: bool = False) -> Order | None:
         """The order row, locked until commit so an IPN and a poll never decide on the same state.
 
         With `skip_locked`, an order another unit holds is not waited for: None, as if absent (PostgreSQL).
         """
-        return await self._locked(ORDERS.c.id, order_id, skip_locked=skip_locked)
+        return await self._lock_row(ORDERS.c.id, order_id, skip_locked=skip_locked)
 
     async def lock_by_external_id(self, external_order_id: str) -> Order | None:
         """`lock`, found by our id as Alix Pay knows it (one statement on PostgreSQL)."""
-        return await self._locked(ORDERS.c.external_order_id, external_order_id)
+        if external_order_id in self._locked:
+            return self._locked[external_order_id]
+        return await self._lock_row(ORDERS.c.external_order_id, external_order_id)
 
-    async def _locked(self, key: Column[Any], value: object, *, skip_locked: bool = False) -> Order | None:
+    async def lock_all(self, external_order_ids: Sequence[str]) -> None:
+        """Lock the orders of these external ids in one statement; `lock_by_external_id` then finds them."""
+        wanted = sorted(set(external_order_ids) - self._locked.keys())
+        if not wanted:
+            return
+        self._locked |= dict.fromkeys(wanted)
+        for row in await self.hold(LOCK_MANY, {"keys": wanted}, touch=TOUCH_MANY):
+            self._locked[row.external_order_id] = Order(**row._mapping)
+
+    async def hold(self, query: Executable, params: dict[str, Any], *, touch: Executable) -> Sequence[Row[Any]]:
+        """The rows of `query` (a SELECT … FOR UPDATE), locked until the commit.
+
+        SQLite has no row locks, and its transaction only begins at the first write: `touch`, a write that changes
+        nothing, goes first, so the read happens under the database's write lock and the next unit waits for this
+        one's commit.
+        """
         if self.connection.dialect.name == "sqlite":
-            # No row locks, and the transaction only begins at the first write: write first, so the read below
-            # happens under the database's write lock and the next unit waits for this one's commit.
-            await self.connection.execute(TOUCH[key.name], {"key": value})
-        row = (await self.connection.execute(LOCK[key.name, skip_locked], {"key": value})).first()
-        return Order(**row._mapping) if row is not None else None
+            await self.connection.execute(touch, params)
+        return (await self.connection.execute(query, params)).all()
+
+    async def _lock_row(self, key: Column[Any], value: object, *, skip_locked: bool = False) -> Order | None:
+        rows = await self.hold(LOCK[key.name, skip_locked], {"key": value}, touch=TOUCH[key.name])
+        if not rows:
+            return None
+        order = Order(**rows[0]._mapping)
+        self._locked[order.external_order_id] = order
+        return order
 
     def update(self, order: Order, **values: Any) -> None:
         """Change columns of a locked order: set on the object now, written in one UPDATE before the commit."""
@@ -131,18 +163,25 @@ class StatusChange:
             setattr(order, name, value)
         self._pending.setdefault(order.id or 0, {}).update(values)
 
+    def add(self, statement: Executable, values: dict[str, Any]) -> None:
+        """Write a row (an insert, or an update by bound parameters) with the others before the commit."""
+        self._rows.setdefault((statement, tuple(sorted(values))), []).append(values)
+
     async def write(self) -> None:
-        """Write the collected order columns (the unit calls this before it commits)."""
+        """Write the collected rows and order columns (the unit calls this before it commits)."""
         for order_id, values in self._pending.items():
-            await self.connection.execute(UPDATE_ORDER, {"order_id_": order_id, **values})
+            self.add(UPDATE_ORDER, {"order_id_": order_id, **values})
         self._pending.clear()
+        for (statement, _columns), rows in self._rows.items():
+            await self.connection.execute(statement, rows)
+        self._rows.clear()
 
     async def apply_status(
         self, order: Order, target: OrderStatus, *, source: str, receipt_id: int | None = None, note: str = ""
     ) -> Verdict:
         verdict = decide(OrderStatus(order.status), target)
         if verdict is Verdict.APPLIED:
-            await self.connection.execute(
+            self.add(
                 INSERT_TRANSITION,
                 {
                     "order_id": order.id,
@@ -151,10 +190,11 @@ class StatusChange:
                     "source": source,
                     "receipt_id": receipt_id,
                     "note": note,
+                    "at": utcnow(),
                 },
             )
-            await queue_partner_event(self.connection, order, order.status, target.value)
-            await queue_status_email(self.connection, order, target.value)
+            await queue_partner_event(self, order, order.status, target.value)
+            queue_status_email(self, order, target.value)
             self.update(order, status=target.value, updated_at=utcnow())
             self.changed.add(order.id or 0)
             self.applied.append((target.value, source))
@@ -172,7 +212,7 @@ class StatusChange:
         """Apply a verified order object, unless it contradicts the order or its status is unknown to us."""
         found = disagreements(order, provider)
         if found:
-            await self.flag(order, "mismatch", "; ".join(found), source=source, receipt_id=receipt_id)
+            self.flag(order, "mismatch", "; ".join(found), source=source, receipt_id=receipt_id)
             return ProviderOutcome.MISMATCH
         target = from_provider(provider.status)
         if target is None:
@@ -187,17 +227,24 @@ class StatusChange:
                 self.update(order, expires_at=provider.expires_at)
         return ProviderOutcome(verdict.value)
 
-    async def record(self, order: Order, kind: str, detail: str, *, source: str, receipt_id: int | None = None) -> None:
+    def record(self, order: Order, kind: str, detail: str, *, source: str, receipt_id: int | None = None) -> None:
         """Put something that happened to the order on its history (support's timeline shows every one)."""
-        await self.connection.execute(
+        self.add(
             INSERT_EVENT,
-            {"order_id": order.id, "kind": kind, "source": source, "receipt_id": receipt_id, "detail": detail},
+            {
+                "order_id": order.id,
+                "kind": kind,
+                "source": source,
+                "receipt_id": receipt_id,
+                "detail": detail,
+                "at": utcnow(),
+            },
         )
         self.changed.add(order.id or 0)
 
-    async def flag(self, order: Order, kind: str, detail: str, *, source: str, receipt_id: int | None = None) -> None:
+    def flag(self, order: Order, kind: str, detail: str, *, source: str, receipt_id: int | None = None) -> None:
         """Record something a person must look at, and say so at WARNING."""
-        await self.record(order, kind, detail, source=source, receipt_id=receipt_id)
+        self.record(order, kind, detail, source=source, receipt_id=receipt_id)
         self.flagged.append((kind, source))
         logger.warning("order %s: %s from %s: %s", order.external_order_id, kind, source, detail)
 

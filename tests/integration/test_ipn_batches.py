@@ -1,0 +1,165 @@
+"""IPNs stored and judged a batch at a time: the verdicts of one-by-one judging, in receipt order, for a few statements
+per batch; a receipt that raises fails alone; two processors never judge one receipt (both databases)."""
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlmodel import col, select
+
+from tests.conftest import RsaKeys
+from tests.integration.conftest import background_parts, both_databases, rows, seed_orders
+from tests.integration.ipn_bodies import EXTERNAL_ID, ipn_body
+from tests.support import async_wait_for
+from webapp.alixpay.client import AlixPayClient
+from webapp.config import Settings
+from webapp.ipn.intake import IpnIntake
+from webapp.ipn.models import IpnReceipt
+from webapp.ipn.service import Delivery, IpnVerdict, RetryPolicy, process_many, store_raw
+from webapp.notifications.models import EmailMessage
+from webapp.orders.models import OrderEvent, OrderTransition
+from webapp.orders.transitions import StatusChanges
+
+pytestmark = both_databases
+
+
+@contextmanager
+def counted_statements(changes: StatusChanges) -> Iterator[list[str]]:
+    """Every statement the engine sends (an executemany counts once) while the block runs."""
+    sent: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    event.listen(changes.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        yield sent
+    finally:
+        event.remove(changes.engine.sync_engine, "before_cursor_execute", count)
+
+
+async def test_a_batch_gets_the_verdicts_of_one_by_one_judging_in_receipt_order(
+    seeded: Settings, rsa_keys: RsaKeys
+) -> None:
+    first, second = await seed_orders(seeded.database.url, "u2@example.com", 2)
+    alix = rsa_keys.alix.private
+    expected = [
+        (ipn_body(seeded, alix, status="PAYMENT_COMPLETED"), IpnVerdict.APPLIED),
+        (ipn_body(seeded, alix, status="PAYMENT_COMPLETED"), IpnVerdict.DUPLICATE),  # delivered again
+        (ipn_body(seeded, alix, status="SUCCESS"), IpnVerdict.APPLIED),
+        (ipn_body(seeded, alix, status="PROCESSING_TOKEN_TRANSFER"), IpnVerdict.STALE),  # late, after SUCCESS
+        (ipn_body(seeded, alix, order_id=first, status="SUCCESS"), IpnVerdict.APPLIED),
+        (b"{not json", IpnVerdict.MALFORMED),
+        (ipn_body(seeded, rsa_keys.other.private, order_id=first), IpnVerdict.BAD_SIGNATURE),
+        (ipn_body(seeded, alix, order_id=str(uuid.uuid4())), IpnVerdict.UNKNOWN_ORDER),
+        (ipn_body(seeded, alix, order_id=second, status="REFUNDED"), IpnVerdict.UNKNOWN_STATUS),
+        (ipn_body(seeded, alix, order_id=second, fiat_amount=5), IpnVerdict.MISMATCH),
+    ]
+    async with background_parts(seeded) as (changes, alixpay):
+        receipt_ids = await store_raw(changes, *(Delivery(body) for body, _ in expected))
+        verdicts = await process_many(receipt_ids, changes=changes, alixpay=alixpay, retry=RetryPolicy())
+    assert [verdicts[receipt_id] for receipt_id in receipt_ids] == [verdict for _, verdict in expected]
+    receipts = sorted(await rows(seeded, IpnReceipt), key=lambda receipt: receipt.id)
+    assert [receipt.verdict for receipt in receipts] == [verdict.value for _, verdict in expected]
+    moves = sorted(await rows(seeded, OrderTransition), key=lambda move: move.id)
+    assert [(move.from_status, move.to_status, move.receipt_id) for move in moves] == [
+        ("AWAITING_PAYMENT", "PAYMENT_COMPLETED", receipt_ids[0]),
+        ("PAYMENT_COMPLETED", "SUCCESS", receipt_ids[2]),
+        ("AWAITING_PAYMENT", "SUCCESS", receipt_ids[4]),
+    ]
+    assert sorted(mail.status for mail in await rows(seeded, EmailMessage)) == [
+        "PAYMENT_COMPLETED",
+        "SUCCESS",
+        "SUCCESS",
+    ]
+    (flag,) = await rows(seeded, OrderEvent)
+    assert (flag.kind, flag.receipt_id) == ("mismatch", receipt_ids[9])
+
+
+async def test_a_receipt_that_raises_fails_alone_and_the_rest_of_its_batch_is_applied(
+    seeded: Settings, rsa_keys: RsaKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (other,) = await seed_orders(seeded.database.url, "u2@example.com", 1)
+    verify = AlixPayClient.verify_ipn
+
+    def fails_on_success(client: AlixPayClient, provider: Any) -> bool:
+        if provider.status == "SUCCESS":
+            raise RuntimeError("judging broke")
+        return verify(client, provider)
+
+    monkeypatch.setattr(AlixPayClient, "verify_ipn", fails_on_success)
+    bodies = [
+        ipn_body(seeded, rsa_keys.alix.private),
+        ipn_body(seeded, rsa_keys.alix.private, order_id=other, status="SUCCESS"),
+        ipn_body(seeded, rsa_keys.alix.private, order_id=other),
+    ]
+    async with background_parts(seeded) as (changes, alixpay):
+        receipt_ids = await store_raw(changes, *(Delivery(body) for body in bodies))
+        verdicts = await process_many(receipt_ids, changes=changes, alixpay=alixpay, retry=RetryPolicy())
+    assert [verdicts[receipt_id] for receipt_id in receipt_ids] == ["applied", "error", "applied"]
+    receipts = sorted(await rows(seeded, IpnReceipt), key=lambda receipt: receipt.id)
+    assert [(receipt.verdict, receipt.attempts) for receipt in receipts] == [
+        ("applied", 0),
+        ("error", 1),
+        ("applied", 0),
+    ]
+    assert len(await rows(seeded, OrderTransition)) == 2
+
+
+async def test_concurrent_ipns_are_stored_and_judged_together_in_a_few_statements(
+    seeded: Settings, rsa_keys: RsaKeys
+) -> None:
+    external_ids = await seed_orders(seeded.database.url, "u2@example.com", 32)
+    bodies = [ipn_body(seeded, rsa_keys.alix.private, order_id=external_id) for external_id in external_ids]
+    async with background_parts(seeded) as (changes, alixpay):
+        intake = IpnIntake(changes, alixpay, RetryPolicy())
+        with counted_statements(changes) as sent:
+            verdicts = await asyncio.gather(*(intake.receive(Delivery(body)) for body in bodies))
+    assert verdicts == [IpnVerdict.APPLIED] * len(bodies)
+    assert len(await rows(seeded, OrderTransition)) == len(bodies)
+    stored = [statement for statement in sent if statement.startswith("INSERT INTO ipn_receipt")]
+    judging = [statement for statement in sent if statement not in stored]
+    # Claim the receipts, lock the orders, look for earlier deliveries, then one executemany each for transitions,
+    # emails, orders and verdicts (SQLite adds a write before each lock). One by one, each IPN took nine.
+    assert len(judging) <= 10, judging
+    if changes.engine.dialect.name == "postgresql":
+        assert len(stored) == 1  # SQLite cannot keep the order of a multi-row RETURNING: a row each, in-process
+
+
+async def test_a_receipt_whose_request_went_away_is_still_judged(seeded: Settings, rsa_keys: RsaKeys) -> None:
+    async with background_parts(seeded) as (changes, alixpay):
+        intake = IpnIntake(changes, alixpay, RetryPolicy())
+        waiting = asyncio.create_task(intake.receive(Delivery(ipn_body(seeded, rsa_keys.alix.private))))
+        await asyncio.sleep(0)
+        waiting.cancel()
+
+        async def judged() -> list[IpnReceipt]:
+            return [receipt for receipt in await rows(seeded, IpnReceipt) if receipt.verdict]
+
+        (receipt,) = await async_wait_for(judged, timeout=10, what="the receipt judged")
+    assert receipt.verdict == "applied"
+    assert [move.to_status for move in await rows(seeded, OrderTransition)] == ["PAYMENT_COMPLETED"]
+
+
+async def test_two_processors_of_the_same_receipts_judge_each_once(seeded: Settings, rsa_keys: RsaKeys) -> None:
+    external_ids = [EXTERNAL_ID, *await seed_orders(seeded.database.url, "u2@example.com", 7)]
+    bodies = [
+        ipn_body(seeded, rsa_keys.alix.private, order_id=external_id, status=status)
+        for external_id in external_ids
+        for status in ("PAYMENT_COMPLETED", "SUCCESS")
+    ]
+    async with background_parts(seeded) as (changes, alixpay), background_parts(seeded) as (others, _):
+        receipt_ids = await store_raw(changes, *(Delivery(body) for body in bodies))
+        retry = RetryPolicy()
+        mine, theirs = await asyncio.gather(
+            process_many(receipt_ids, changes=changes, alixpay=alixpay, retry=retry),
+            process_many(list(reversed(receipt_ids)), changes=others, alixpay=alixpay, retry=retry),
+        )
+    assert mine == theirs == dict.fromkeys(receipt_ids, IpnVerdict.APPLIED)
+    async with background_parts(seeded) as (changes, _), changes.db_sessionmaker() as session:
+        moves = (await session.exec(select(OrderTransition.receipt_id).order_by(col(OrderTransition.id)))).all()
+    assert sorted(moves) == receipt_ids  # each applied once

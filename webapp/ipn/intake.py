@@ -1,0 +1,74 @@
+"""Group commit for IPNs: what arrives while a batch is being judged is stored and judged together next.
+
+Every request still waits for its own receipt's verdict (Alix Pay hears it as the HTTP status), but under load
+the round trips of storing and judging are paid once per batch instead of once per IPN (docs/PERFORMANCE.md). A
+lone IPN goes at once: nothing waits for a batch to fill. Storing and judging stay two steps, so each receipt is
+committed raw before anything reads it.
+"""
+
+import asyncio
+
+from webapp.alixpay.client import AlixPayClient
+from webapp.ipn.service import BATCH_SIZE, Delivery, IpnVerdict, RetryPolicy, process_many, store_raw
+from webapp.orders.transitions import StatusChanges
+
+STOPPED = RuntimeError("IPN intake stopped")
+
+
+class IpnIntake:
+    """One per app instance: a queue of deliveries and at most one task storing and judging them, batch by batch."""
+
+    def __init__(self, changes: StatusChanges, alixpay: AlixPayClient, retry: RetryPolicy) -> None:
+        self._changes = changes
+        self._alixpay = alixpay
+        self._retry = retry
+        self._waiting: list[tuple[Delivery, asyncio.Future[IpnVerdict]]] = []
+        self._worker: asyncio.Task[None] | None = None
+
+    async def receive(self, delivery: Delivery) -> IpnVerdict:
+        """Store the delivery, judge it, and return its verdict (with whatever else is waiting meanwhile).
+
+        A request that goes away while waiting leaves its receipt to be stored and judged all the same.
+        """
+        verdict: asyncio.Future[IpnVerdict] = asyncio.get_running_loop().create_future()
+        self._waiting.append((delivery, verdict))
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._work(), name="ipn-intake")
+        return await verdict
+
+    async def _work(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[:BATCH_SIZE], self._waiting[BATCH_SIZE:]
+                try:
+                    verdicts = await self._ingest([delivery for delivery, _ in batch])
+                except Exception as exc:  # the requests answer 500; stored receipts are judged by the replay job
+                    _fail(batch, exc)
+                    continue
+                for (_, waiter), verdict in zip(batch, verdicts, strict=True):
+                    if not waiter.done():  # else its request went away
+                        waiter.set_result(verdict)
+        except BaseException:  # cancelled: the loop is closing
+            _fail(batch, STOPPED)
+            raise
+        finally:
+            self._worker = None
+            _fail(self._waiting, STOPPED)
+            self._waiting = []
+
+    async def _ingest(self, deliveries: list[Delivery]) -> list[IpnVerdict]:
+        receipt_ids = await store_raw(self._changes, *deliveries)
+        fits = zip(receipt_ids, deliveries, strict=True)
+        to_judge = [receipt_id for receipt_id, delivery in fits if not delivery.too_large]
+        judged = (
+            await process_many(to_judge, changes=self._changes, alixpay=self._alixpay, retry=self._retry)
+            if to_judge
+            else {}
+        )
+        return [judged.get(receipt_id, IpnVerdict.TOO_LARGE) for receipt_id in receipt_ids]
+
+
+def _fail(waiting: list[tuple[Delivery, "asyncio.Future[IpnVerdict]"]], exc: Exception) -> None:
+    for _, waiter in waiting:
+        if not waiter.done():
+            waiter.set_exception(exc)
