@@ -39,7 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     configure_logging(json=settings.logs_as_json, level=logging.getLevelNamesMapping()[settings.log_level])
     uvicorn.run(
-        "webapp.app:create_app",
+        "webapp.app:create_served_app",
         factory=True,
         host=args.host,
         port=args.port,
@@ -47,6 +47,7 @@ def _serve(args: argparse.Namespace) -> int:
         forwarded_allow_ips=args.forwarded_allow_ips,
         workers=args.workers,
         log_level=settings.log_level.lower(),
+        access_log=settings.log_access,
         log_config=None,  # our handler (configure_logging) formats uvicorn's lines too
     )
     return 0

@@ -1,5 +1,6 @@
 """`create_app(settings)`: the only place that wires routes, plugins, middleware, templates, CSRF and sessions."""
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -116,6 +117,23 @@ def background_jobs(
     ]
 
 
+async def freeze_startup_heap() -> None:
+    """Put what the process built before serving out of the cyclic garbage collector's sight.
+
+    It lives as long as the process, yet every full collection walked all of it with the event loop stopped: ~100 ms
+    here, the p99 of IPN acknowledgements under load. Frozen, a full collection takes ~6 ms (docs/PERFORMANCE.md).
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def create_served_app(settings: Settings | None = None) -> Litestar:
+    """The app of one server process (`python -m webapp serve`, each of its workers)."""
+    app = create_app(settings)
+    app.on_startup.append(freeze_startup_heap)
+    return app
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings()
     engine = make_engine(settings.database.url, echo=settings.database.echo, pool_size=settings.database.pool_size)
@@ -125,7 +143,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     channels = make_channels(settings.database.url, settings.channels_redis_url)
     changes = StatusChanges(db_sessionmaker, channels)
     live_orders = LiveOrders(channels)
-    ipn_intake = IpnIntake(changes, alixpay, RetryPolicy.of(settings))
+    ipn_intake = IpnIntake(changes, alixpay, RetryPolicy.of(settings), settings.ipn_max_body_bytes)
     session_store = DatabaseStore(db_sessionmaker)
     rate_limit_store = DatabaseStore(db_sessionmaker, RateLimitCounter)
     oidc = OidcClient(settings.oidc, redirect_uri=f"{settings.public_base_url.rstrip('/')}/auth/callback")

@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     """How much the app logs; at DEBUG too, no secret, token or SQL parameter is ever written."""
     log_json: bool | None = None
     """JSON log lines; by default in production only."""
+    log_access: bool = True
+    """A line per request (uvicorn's access log); off behind a proxy that logs requests itself (~5 % of an IPN's
+    CPU, docs/PERFORMANCE.md)."""
     trust_request_id_header: bool = False
     """Take `X-Request-ID` from requests: only when a proxy in front of every instance sets it."""
     alarm_interval_seconds: float = 60.0

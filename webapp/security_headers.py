@@ -32,11 +32,13 @@ def allow_framing(scope: Scope, origins: list[str], *, images_from: str | None =
         state[IMAGES_STATE_KEY] = f"{parts.scheme}://{parts.netloc}"
 
 
-def content_security_policy(nonce: str, frame_ancestors: str = "'none'", image_origins: str = "") -> str:
+def content_security_policy(nonce: str | None, frame_ancestors: str = "'none'", image_origins: str = "") -> str:
+    """Without a nonce (nothing on the page asked for one: JSON, a redirect), no inline script or style runs."""
+    inline = f" 'nonce-{nonce}'" if nonce else ""
     directives: Mapping[str, str] = {
         "default-src": "'self'",
-        "script-src": f"'self' 'nonce-{nonce}'",
-        "style-src": f"'self' 'nonce-{nonce}'",
+        "script-src": f"'self'{inline}",
+        "style-src": f"'self'{inline}",
         "img-src": f"'self' data: {image_origins}".strip(),
         "connect-src": "'self'",
         "font-src": "'self'",
@@ -68,7 +70,8 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     headers = MutableScopeHeaders.from_message(message)
     state = scope.get("state", {})
     frame_ancestors = state.get(FRAMING_STATE_KEY)
-    policy = content_security_policy(csp_nonce(scope), frame_ancestors or "'none'", state.get(IMAGES_STATE_KEY, ""))
+    nonce = state.get(HEADER_STATE_KEY)
+    policy = content_security_policy(nonce, frame_ancestors or "'none'", state.get(IMAGES_STATE_KEY, ""))
     headers.setdefault("Content-Security-Policy", policy)
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")

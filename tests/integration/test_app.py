@@ -1,3 +1,4 @@
+import gc
 import re
 
 import pytest
@@ -5,7 +6,7 @@ from litestar import Litestar, get, post
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import create_schema
-from webapp.app import create_app
+from webapp.app import create_app, create_served_app
 from webapp.config import DatabaseSettings, Environment, Settings
 
 NOT_FOUND_TITLE = {"en": "Page not found", "vi": "Không tìm thấy trang", "zh": "页面未找到"}
@@ -86,6 +87,11 @@ async def test_csp_nonce_differs_per_request_and_matches_the_script_tags(client:
     assert nonces[0] != nonces[1]
 
 
+async def test_a_response_without_a_page_gets_a_policy_without_a_nonce(client: AsyncTestClient[Litestar]) -> None:
+    policy = (await client.get("/healthz")).headers["content-security-policy"]
+    assert "script-src 'self';" in policy and "style-src 'self';" in policy and "nonce-" not in policy
+
+
 async def test_security_headers_on_every_response(client: AsyncTestClient[Litestar]) -> None:
     for path in ("/", "/healthz", "/nope", "/static/css/app.css"):
         response = await client.get(path)
@@ -149,3 +155,14 @@ async def test_hsts_and_the_api_schema_depend_on_the_environment(settings: Setti
             assert answer.headers["strict-transport-security"] == "max-age=63072000; includeSubDomains"
         schema = await client.get("/schema/openapi.json")
         assert schema.status_code == (404 if production else 200)
+
+
+async def test_a_served_app_freezes_what_it_built_before_serving(settings: Settings) -> None:
+    gc.unfreeze()
+    try:
+        async with AsyncTestClient(app=create_app(settings)):
+            assert gc.get_freeze_count() == 0  # tests build many apps: only a server process freezes its heap
+        async with AsyncTestClient(app=create_served_app(settings)):
+            assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

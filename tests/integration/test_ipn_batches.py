@@ -62,7 +62,7 @@ async def test_a_batch_gets_the_verdicts_of_one_by_one_judging_in_receipt_order(
     async with background_parts(seeded) as (changes, alixpay):
         receipt_ids = await store_raw(changes, *(Delivery(body) for body, _ in expected))
         verdicts = await process_many(receipt_ids, changes=changes, alixpay=alixpay, retry=RetryPolicy())
-    assert [verdicts[receipt_id] for receipt_id in receipt_ids] == [verdict for _, verdict in expected]
+    assert [verdicts[receipt_id].verdict for receipt_id in receipt_ids] == [verdict for _, verdict in expected]
     receipts = sorted(await rows(seeded, IpnReceipt), key=lambda receipt: receipt.id)
     assert [receipt.verdict for receipt in receipts] == [verdict.value for _, verdict in expected]
     moves = sorted(await rows(seeded, OrderTransition), key=lambda move: move.id)
@@ -100,7 +100,7 @@ async def test_a_receipt_that_raises_fails_alone_and_the_rest_of_its_batch_is_ap
     async with background_parts(seeded) as (changes, alixpay):
         receipt_ids = await store_raw(changes, *(Delivery(body) for body in bodies))
         verdicts = await process_many(receipt_ids, changes=changes, alixpay=alixpay, retry=RetryPolicy())
-    assert [verdicts[receipt_id] for receipt_id in receipt_ids] == ["applied", "error", "applied"]
+    assert [verdicts[receipt_id].verdict for receipt_id in receipt_ids] == ["applied", "error", "applied"]
     receipts = sorted(await rows(seeded, IpnReceipt), key=lambda receipt: receipt.id)
     assert [(receipt.verdict, receipt.attempts) for receipt in receipts] == [
         ("applied", 0),
@@ -116,10 +116,11 @@ async def test_concurrent_ipns_are_stored_and_judged_together_in_a_few_statement
     external_ids = await seed_orders(seeded.database.url, "u2@example.com", 32)
     bodies = [ipn_body(seeded, rsa_keys.alix.private, order_id=external_id) for external_id in external_ids]
     async with background_parts(seeded) as (changes, alixpay):
-        intake = IpnIntake(changes, alixpay, RetryPolicy())
+        intake = IpnIntake(changes, alixpay, RetryPolicy(), seeded.ipn_max_body_bytes)
         with counted_statements(changes) as sent:
-            verdicts = await asyncio.gather(*(intake.receive(Delivery(body)) for body in bodies))
-    assert verdicts == [IpnVerdict.APPLIED] * len(bodies)
+            answers = await asyncio.gather(*(intake.receive(Delivery(body)) for body in bodies))
+    assert [judged.verdict for _, judged in answers] == [IpnVerdict.APPLIED] * len(bodies)
+    assert [judged.external_order_id for _, judged in answers] == external_ids  # each request its own
     assert len(await rows(seeded, OrderTransition)) == len(bodies)
     stored = [statement for statement in sent if statement.startswith("INSERT INTO ipn_receipt")]
     judging = [statement for statement in sent if statement not in stored]
@@ -132,7 +133,7 @@ async def test_concurrent_ipns_are_stored_and_judged_together_in_a_few_statement
 
 async def test_a_receipt_whose_request_went_away_is_still_judged(seeded: Settings, rsa_keys: RsaKeys) -> None:
     async with background_parts(seeded) as (changes, alixpay):
-        intake = IpnIntake(changes, alixpay, RetryPolicy())
+        intake = IpnIntake(changes, alixpay, RetryPolicy(), seeded.ipn_max_body_bytes)
         waiting = asyncio.create_task(intake.receive(Delivery(ipn_body(seeded, rsa_keys.alix.private))))
         await asyncio.sleep(0)
         waiting.cancel()
@@ -159,7 +160,8 @@ async def test_two_processors_of_the_same_receipts_judge_each_once(seeded: Setti
             process_many(receipt_ids, changes=changes, alixpay=alixpay, retry=retry),
             process_many(list(reversed(receipt_ids)), changes=others, alixpay=alixpay, retry=retry),
         )
-    assert mine == theirs == dict.fromkeys(receipt_ids, IpnVerdict.APPLIED)
+    assert {judged.verdict for judged in [*mine.values(), *theirs.values()]} == {IpnVerdict.APPLIED}
+    assert mine.keys() == theirs.keys() == set(receipt_ids)
     async with background_parts(seeded) as (changes, _), changes.db_sessionmaker() as session:
         moves = (await session.exec(select(OrderTransition.receipt_id).order_by(col(OrderTransition.id)))).all()
     assert sorted(moves) == receipt_ids  # each applied once

@@ -2,13 +2,14 @@
 
 import secrets
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
 from litestar.channels import ChannelsPlugin
 
 from tests.integration.conftest import POSTGRES_ADMIN_DSN
-from webapp.orders.live import LiveOrders, PatientPgChannelsBackend, make_channels, publish_change
+from webapp.orders.live import LiveOrders, OrderWatch, PatientPgChannelsBackend, make_channels, publish_change
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -29,15 +30,22 @@ async def cut(connection: asyncpg.Connection) -> None:
         await admin.close()
 
 
+@asynccontextmanager
+async def watching(channels: ChannelsPlugin) -> AsyncIterator[tuple[PatientPgChannelsBackend, OrderWatch, int]]:
+    """The backend, and a watch of a new order that has heard its first change (generation 1)."""
+    backend = channels._backend
+    assert isinstance(backend, PatientPgChannelsBackend)
+    order_id = secrets.randbelow(10**9)
+    async with LiveOrders(channels).watch(order_id) as watch:
+        publish_change(channels, order_id)
+        assert await watch.changed_since(0, 10)
+        yield backend, watch, order_id
+
+
 async def test_a_lost_listening_connection_is_made_again_and_its_watchers_look_again(
     channels: ChannelsPlugin,
 ) -> None:
-    backend = channels._backend
-    assert isinstance(backend, PatientPgChannelsBackend)
-    live, order_id = LiveOrders(channels), secrets.randbelow(10**9)
-    async with live.watch(order_id) as watch:
-        publish_change(channels, order_id)
-        assert await watch.changed_since(0, 10)
+    async with watching(channels) as (backend, watch, order_id):
         lost = backend._listener_conn
         await cut(lost)
         # Whatever was said while nobody listened is lost: the watchers are told to look again.
@@ -64,12 +72,7 @@ class LostMidStatement:
 
 
 async def test_a_publishing_connection_lost_mid_statement_is_made_again(channels: ChannelsPlugin) -> None:
-    backend = channels._backend
-    assert isinstance(backend, PatientPgChannelsBackend)
-    live, order_id = LiveOrders(channels), secrets.randbelow(10**9)
-    async with live.watch(order_id) as watch:
-        publish_change(channels, order_id)
-        assert await watch.changed_since(0, 10)
+    async with watching(channels) as (backend, watch, order_id):
         assert backend._publisher is not None
         await cut(backend._publisher)
         backend._publisher = LostMidStatement(backend._publisher)  # type: ignore[assignment]

@@ -13,7 +13,7 @@ from webapp.auth.models import User
 from webapp.db import make_engine, make_sessionmaker
 from webapp.notifications.models import EmailMessage
 from webapp.orders.live import make_channels
-from webapp.orders.models import OrderTransition
+from webapp.orders.models import Order, OrderTransition
 from webapp.orders.statuses import OrderStatus
 from webapp.orders.transitions import StatusChanges
 
@@ -50,3 +50,21 @@ async def test_concurrent_units_apply_a_status_once(changes: StatusChanges) -> N
         mails = (await session.exec(select(EmailMessage.kind))).all()
     assert moves in (["PAYMENT_COMPLETED", "SUCCESS"], ["SUCCESS"])  # never twice, never backwards
     assert sorted(mails) == sorted({"PAYMENT_COMPLETED": "paid_out", "SUCCESS": "done"}[move] for move in moves)
+
+
+@both_databases
+async def test_a_locked_order_is_the_order_the_orm_loads(changes: StatusChanges) -> None:
+    async with changes.db_sessionmaker() as session, session.begin():
+        user = User(issuer="https://idp.example", subject="same", email="same@example.com")
+        session.add(user)
+        await session.flush()
+        session.add(make_order(user_id=user.id, email=user.email, partner_user_id="p-1"))
+    async with changes.db_sessionmaker() as session:
+        (loaded,) = (await session.exec(select(Order))).all()
+    async with changes.unit() as change:
+        locked = await change.lock(loaded.id or 0)
+        assert locked is not None and locked.model_dump() == loaded.model_dump()
+        change.update(locked, status="PAYMENT_COMPLETED")
+        assert locked.status == "PAYMENT_COMPLETED"
+    async with changes.db_sessionmaker() as session:
+        assert (await session.exec(select(Order.status))).one() == "PAYMENT_COMPLETED"

@@ -107,8 +107,9 @@ def main() -> None:
         order_ids = asyncio.run(seed_orders(database_url, "bench@example.com", count))
         loads = workloads(settings, rsa_keys.alix.private, order_ids)
         ours_port, bare_port = free_port(), free_port()
-        # The load comes from here: Alix Pay's address, never limited.
-        ours_env = app_env(database_url, rsa_keys, ipn_allowed_sources="127.0.0.1")
+        # The load comes from here: Alix Pay's address, never limited. No access log, as for the baseline (a
+        # deployment behind a proxy that logs requests, docs/deploy.md).
+        ours_env = app_env(database_url, rsa_keys, ipn_allowed_sources="127.0.0.1", log_access="false")
         bare_env = {
             "BARE_ALIX_PUBLIC_KEY_FILE": str(rsa_keys.alix.public),
             "BARE_SECRET_KEY": settings.alixpay.secret_key.get_secret_value(),

@@ -7,9 +7,10 @@ committed raw before anything reads it.
 """
 
 import asyncio
+import contextvars
 
 from webapp.alixpay.client import AlixPayClient
-from webapp.ipn.service import BATCH_SIZE, Delivery, IpnVerdict, RetryPolicy, process_many, store_raw
+from webapp.ipn.service import BATCH_SIZE, Delivery, IpnVerdict, Judged, RetryPolicy, process_many, store_raw
 from webapp.orders.transitions import StatusChanges
 
 STOPPED = RuntimeError("IPN intake stopped")
@@ -18,36 +19,39 @@ STOPPED = RuntimeError("IPN intake stopped")
 class IpnIntake:
     """One per app instance: a queue of deliveries and at most one task storing and judging them, batch by batch."""
 
-    def __init__(self, changes: StatusChanges, alixpay: AlixPayClient, retry: RetryPolicy) -> None:
+    def __init__(self, changes: StatusChanges, alixpay: AlixPayClient, retry: RetryPolicy, max_body_bytes: int) -> None:
+        self.max_body_bytes = max_body_bytes
+        """Bytes of a body kept and judged; a longer one is stored up to this and refused."""
         self._changes = changes
         self._alixpay = alixpay
         self._retry = retry
-        self._waiting: list[tuple[Delivery, asyncio.Future[IpnVerdict]]] = []
+        self._waiting: list[tuple[Delivery, asyncio.Future[tuple[int, Judged]]]] = []
         self._worker: asyncio.Task[None] | None = None
 
-    async def receive(self, delivery: Delivery) -> IpnVerdict:
-        """Store the delivery, judge it, and return its verdict (with whatever else is waiting meanwhile).
+    async def receive(self, delivery: Delivery) -> tuple[int, Judged]:
+        """Store the delivery, judge it, and return its receipt's id and verdict (with whatever else is waiting).
 
         A request that goes away while waiting leaves its receipt to be stored and judged all the same.
         """
-        verdict: asyncio.Future[IpnVerdict] = asyncio.get_running_loop().create_future()
-        self._waiting.append((delivery, verdict))
+        judged: asyncio.Future[tuple[int, Judged]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((delivery, judged))
         if self._worker is None:
-            self._worker = asyncio.create_task(self._work(), name="ipn-intake")
-        return await verdict
+            # A context of its own: the task outlives the request that starts it and works for others.
+            self._worker = asyncio.create_task(self._work(), name="ipn-intake", context=contextvars.Context())
+        return await judged
 
     async def _work(self) -> None:
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting[:BATCH_SIZE], self._waiting[BATCH_SIZE:]
                 try:
-                    verdicts = await self._ingest([delivery for delivery, _ in batch])
+                    answers = await self._ingest([delivery for delivery, _ in batch])
                 except Exception as exc:  # the requests answer 500; stored receipts are judged by the replay job
                     _fail(batch, exc)
                     continue
-                for (_, waiter), verdict in zip(batch, verdicts, strict=True):
+                for (_, waiter), answer in zip(batch, answers, strict=True):
                     if not waiter.done():  # else its request went away
-                        waiter.set_result(verdict)
+                        waiter.set_result(answer)
         except BaseException:  # cancelled: the loop is closing
             _fail(batch, STOPPED)
             raise
@@ -56,7 +60,7 @@ class IpnIntake:
             _fail(self._waiting, STOPPED)
             self._waiting = []
 
-    async def _ingest(self, deliveries: list[Delivery]) -> list[IpnVerdict]:
+    async def _ingest(self, deliveries: list[Delivery]) -> list[tuple[int, Judged]]:
         receipt_ids = await store_raw(self._changes, *deliveries)
         fits = zip(receipt_ids, deliveries, strict=True)
         to_judge = [receipt_id for receipt_id, delivery in fits if not delivery.too_large]
@@ -65,10 +69,10 @@ class IpnIntake:
             if to_judge
             else {}
         )
-        return [judged.get(receipt_id, IpnVerdict.TOO_LARGE) for receipt_id in receipt_ids]
+        return [(receipt_id, judged.get(receipt_id, Judged(IpnVerdict.TOO_LARGE))) for receipt_id in receipt_ids]
 
 
-def _fail(waiting: list[tuple[Delivery, "asyncio.Future[IpnVerdict]"]], exc: Exception) -> None:
+def _fail(waiting: list[tuple[Delivery, "asyncio.Future[tuple[int, Judged]]"]], exc: Exception) -> None:
     for _, waiter in waiting:
         if not waiter.done():
             waiter.set_exception(exc)

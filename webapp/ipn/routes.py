@@ -5,9 +5,8 @@ import time
 from litestar import Request, Response, post
 from litestar.di import NamedDependency
 
-from webapp.config import Settings
 from webapp.ipn.intake import IpnIntake
-from webapp.ipn.service import HTTP_STATUS, Delivery
+from webapp.ipn.service import HTTP_STATUS, Delivery, log_verdict
 from webapp.metrics import IPN_ACK_SECONDS
 
 IPN_PATH = "/ipn/alixpay"
@@ -25,12 +24,12 @@ async def read_capped(request: Request, limit: int) -> tuple[bytes, bool]:
 
 
 @post(IPN_PATH, name="ipn.alixpay", exclude_from_csrf=True, exclude_from_auth=True, status_code=200)
-async def receive_ipn(
-    request: Request, settings: NamedDependency[Settings], ipn_intake: NamedDependency[IpnIntake]
-) -> Response[dict[str, str]]:
+async def receive_ipn(request: Request, ipn_intake: NamedDependency[IpnIntake]) -> Response[dict[str, str]]:
+    # One dependency: Litestar resolves two or more in a task group of their own, on every request.
     started = time.perf_counter()
-    body, too_large = await read_capped(request, settings.ipn_max_body_bytes)
+    body, too_large = await read_capped(request, ipn_intake.max_body_bytes)
     source_address = request.client.host if request.client else None
-    verdict = await ipn_intake.receive(Delivery(body, dict(request.headers), source_address, too_large))
+    receipt_id, judged = await ipn_intake.receive(Delivery(body, dict(request.headers), source_address, too_large))
+    log_verdict(receipt_id, judged)
     IPN_ACK_SECONDS.observe(time.perf_counter() - started)
-    return Response({"verdict": verdict.value}, status_code=HTTP_STATUS[verdict])
+    return Response({"verdict": judged.verdict.value}, status_code=HTTP_STATUS[judged.verdict])

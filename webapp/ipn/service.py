@@ -206,14 +206,9 @@ async def _judge(change: StatusChange, receipt_id: int, assessment: Assessment, 
     return Judged(IpnVerdict(outcome.value), *about)
 
 
-async def process(receipt_id: int, *, changes: StatusChanges, alixpay: AlixPayClient, retry: RetryPolicy) -> IpnVerdict:
-    """Decide and record one receipt's verdict (see `process_many`)."""
-    return (await process_many([receipt_id], changes=changes, alixpay=alixpay, retry=retry))[receipt_id]
-
-
 async def process_many(
     receipt_ids: Sequence[int], *, changes: StatusChanges, alixpay: AlixPayClient, retry: RetryPolicy
-) -> dict[int, IpnVerdict]:
+) -> dict[int, Judged]:
     """Decide and record the receipts' verdicts in one transaction, applying them to their orders, in receipt order.
 
     A receipt another processor judged first keeps that verdict. When judging raises, the transaction is rolled
@@ -223,21 +218,24 @@ async def process_many(
         judged = await _judge_all(changes, receipt_ids, alixpay)
     except Exception as exc:
         if len(receipt_ids) == 1:
-            return {receipt_ids[0]: await _record_failure(changes, receipt_ids[0], exc, retry)}
-        verdicts: dict[int, IpnVerdict] = {}
+            return {receipt_ids[0]: Judged(await _record_failure(changes, receipt_ids[0], exc, retry))}
+        alone: dict[int, Judged] = {}
         for receipt_id in receipt_ids:
-            verdicts |= await process_many([receipt_id], changes=changes, alixpay=alixpay, retry=retry)
-        return verdicts
-    for receipt_id, outcome in judged.items():
+            alone |= await process_many([receipt_id], changes=changes, alixpay=alixpay, retry=retry)
+        return alone
+    for outcome in judged.values():
         IPN_RECEIPTS.labels(outcome.verdict.value).inc()
-        with about_order(outcome.external_order_id):
-            logger.info("IPN receipt %s: %s", receipt_id, outcome.verdict.value)
-    verdicts = {receipt_id: outcome.verdict for receipt_id, outcome in judged.items()}
     if judged_elsewhere := [receipt_id for receipt_id in receipt_ids if receipt_id not in judged]:
         async with changes.autocommit.connect() as connection:
             stored = await connection.execute(VERDICTS, {"ids": judged_elsewhere})
-            verdicts |= {row.id: IpnVerdict(row.verdict) for row in stored}
-    return verdicts
+            judged |= {row.id: Judged(IpnVerdict(row.verdict)) for row in stored}
+    return judged
+
+
+def log_verdict(receipt_id: int, judged: Judged) -> None:
+    """The line each receipt gets, logged by whoever waited for it (the request, with its id, or the replay)."""
+    with about_order(judged.external_order_id):
+        logger.info("IPN receipt %s: %s", receipt_id, judged.verdict.value)
 
 
 async def _judge_all(changes: StatusChanges, receipt_ids: Sequence[int], alixpay: AlixPayClient) -> dict[int, Judged]:
@@ -319,7 +317,9 @@ async def process_pending(
             )
         ).all()
     for first in range(0, len(due), BATCH_SIZE):
-        await process_many(due[first : first + BATCH_SIZE], changes=changes, alixpay=alixpay, retry=retry)
+        judged = await process_many(due[first : first + BATCH_SIZE], changes=changes, alixpay=alixpay, retry=retry)
+        for receipt_id, outcome in judged.items():
+            log_verdict(receipt_id, outcome)
     return len(due)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from litestar.channels import ChannelsPlugin
 from sqlalchemy import Column, Executable, Row, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
+from sqlalchemy.orm.attributes import manager_of_class
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.alixpay.schemas import CRYPTO_CURRENCY, FIAT_CURRENCY, OrderObject
@@ -97,6 +98,20 @@ INSERT_TRANSITION = insert(OrderTransition.__table__)
 INSERT_EVENT = insert(OrderEvent.__table__)
 
 
+ORDER_CLASS = manager_of_class(Order)
+
+
+def order_of(row: Row[Any]) -> Order:
+    """The order in a row, made the way SQLAlchemy's ORM loads one: a new instance, then its attributes at once.
+
+    `Order(**row)` validates and fires an instrumentation event per column: ~60 µs an order, 30 times this.
+    """
+    order: Order = ORDER_CLASS.new_instance()
+    order.__dict__.update(row._mapping)
+    object.__setattr__(order, "__pydantic_fields_set__", set(row._mapping))
+    return order
+
+
 class StatusChange:
     """One unit of work on orders: what it changed is published after its commit."""
 
@@ -134,7 +149,7 @@ class StatusChange:
             return
         self._locked |= dict.fromkeys(wanted)
         for row in await self.hold(LOCK_MANY, {"keys": wanted}, touch=TOUCH_MANY):
-            self._locked[row.external_order_id] = Order(**row._mapping)
+            self._locked[row.external_order_id] = order_of(row)
 
     async def hold(self, query: Executable, params: dict[str, Any], *, touch: Executable) -> Sequence[Row[Any]]:
         """The rows of `query` (a SELECT … FOR UPDATE), locked until the commit.
@@ -151,7 +166,7 @@ class StatusChange:
         rows = await self.hold(LOCK[key.name, skip_locked], {"key": value}, touch=TOUCH[key.name])
         if not rows:
             return None
-        order = Order(**rows[0]._mapping)
+        order = order_of(rows[0])
         self._locked[order.external_order_id] = order
         return order
 
