@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlmodel import col, select
@@ -26,16 +27,21 @@ async def changes(database_url: str) -> AsyncIterator[StatusChanges]:
     await engine.dispose()
 
 
-@both_databases
-async def test_concurrent_units_apply_a_status_once(changes: StatusChanges) -> None:
+async def placed_order(changes: StatusChanges, **overrides: Any) -> int:
+    """The id of a new order awaiting payment, of a new person."""
     async with changes.db_sessionmaker() as session, session.begin():
-        user = User(issuer="https://idp.example", subject="race", email="race@example.com")
+        user = User(issuer="https://idp.example", subject="someone", email="someone@example.com")
         session.add(user)
         await session.flush()
-        order = make_order(user_id=user.id, email=user.email)
+        order = make_order(user_id=user.id, email=user.email, **overrides)
         session.add(order)
         await session.flush()
-        order_id = order.id or 0
+        return order.id or 0
+
+
+@both_databases
+async def test_concurrent_units_apply_a_status_once(changes: StatusChanges) -> None:
+    order_id = await placed_order(changes)
 
     async def apply(target: OrderStatus) -> None:
         async with changes.unit() as change:
@@ -54,15 +60,12 @@ async def test_concurrent_units_apply_a_status_once(changes: StatusChanges) -> N
 
 @both_databases
 async def test_a_locked_order_is_the_order_the_orm_loads(changes: StatusChanges) -> None:
-    async with changes.db_sessionmaker() as session, session.begin():
-        user = User(issuer="https://idp.example", subject="same", email="same@example.com")
-        session.add(user)
-        await session.flush()
-        session.add(make_order(user_id=user.id, email=user.email, partner_user_id="p-1"))
+    order_id = await placed_order(changes, partner_user_id="p-1")
     async with changes.db_sessionmaker() as session:
-        (loaded,) = (await session.exec(select(Order))).all()
+        loaded = await session.get(Order, order_id)
     async with changes.unit() as change:
-        locked = await change.lock(loaded.id or 0)
+        locked = await change.lock(order_id)
+        assert loaded is not None
         assert locked is not None and locked.model_dump() == loaded.model_dump()
         change.update(locked, status="PAYMENT_COMPLETED")
         assert locked.status == "PAYMENT_COMPLETED"
