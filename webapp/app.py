@@ -45,7 +45,7 @@ from webapp.orders.live import LiveOrders, make_channels
 from webapp.orders.reconcile import reconcile_once
 from webapp.orders.routes import OrderController
 from webapp.orders.transitions import StatusChanges
-from webapp.ratelimits import RATE_LIMIT_STORE, rate_limit_configs
+from webapp.ratelimits import RATE_LIMIT_STORE, exempt_other_routes, rate_limit_configs
 from webapp.security_headers import security_headers
 from webapp.sessions import SESSION_COOKIE, DatabaseStore, LazySessionConfig, RateLimitCounter
 from webapp.support.routes import SupportController
@@ -259,5 +259,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=LoggingConfig(configure_root_logger=False, log_exceptions="never"),
         debug=False,
     )
+    exempt_other_routes(app, settings)
     app.asgi_handler = with_request_id(app.asgi_handler, trust_header=settings.trust_request_id_header)
     return app

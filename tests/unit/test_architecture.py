@@ -9,7 +9,7 @@ from litestar.utils.sync import AsyncCallable
 
 from webapp.app import create_app
 from webapp.config import Settings
-from webapp.ratelimits import rate_limit_configs
+from webapp.ratelimits import exempt_key, limits, rate_limit_configs
 
 WEBAPP = Path(__file__).resolve().parents[2] / "webapp"
 STATUS_OWNER = WEBAPP / "orders" / "transitions.py"
@@ -91,3 +91,19 @@ def test_per_request_hooks_are_coroutines(settings: Settings) -> None:
     assert [hook for hook in hooks if not inspect.iscoroutinefunction(hook)] == []
     sync_check = RateLimitConfig(rate_limit=("minute", 1), check_throttle_handler=bool)
     assert isinstance(sync_check.check_throttle_handler, AsyncCallable)  # what a plain function would become
+
+
+def test_a_rate_limit_steps_aside_at_once_on_routes_outside_it(settings: Settings) -> None:
+    """Its middleware would otherwise build a request and ask its check on every request of the app."""
+    app = create_app(settings)
+    marks = {
+        (handler.name, limit.name): handler.opt.get(exempt_key(limit))
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", [getattr(route, "route_handler", None)])
+        for limit in limits(settings)
+    }
+    assert marks["ipn.alixpay", "ipn"] is False and marks["ipn.alixpay", "sign-in"] is True
+    assert marks["orders.create", "orders"] is False and marks["home.index", "orders"] is True
+    assert set(marks.values()) == {True, False}  # every route marked (never None), for every limit
+    configs = zip(rate_limit_configs(settings), limits(settings), strict=True)
+    assert all(config.exclude_opt_key == exempt_key(limit) for config, limit in configs)

@@ -13,8 +13,6 @@ from webapp.alixpay.client import AlixPayClient
 from webapp.ipn.service import BATCH_SIZE, Delivery, IpnVerdict, Judged, RetryPolicy, process_many, store_raw
 from webapp.orders.transitions import StatusChanges
 
-STOPPED = RuntimeError("IPN intake stopped")
-
 
 class IpnIntake:
     """One per app instance: a queue of deliveries and at most one task storing and judging them, batch by batch."""
@@ -53,11 +51,11 @@ class IpnIntake:
                     if not waiter.done():  # else its request went away
                         waiter.set_result(answer)
         except BaseException:  # cancelled: the loop is closing
-            _fail(batch, STOPPED)
+            _fail(batch, RuntimeError("IPN intake stopped"))
             raise
         finally:
             self._worker = None
-            _fail(self._waiting, STOPPED)
+            _fail(self._waiting, RuntimeError("IPN intake stopped"))
             self._waiting = []
 
     async def _ingest(self, deliveries: list[Delivery]) -> list[tuple[int, Judged]]:
