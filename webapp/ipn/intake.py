@@ -59,15 +59,17 @@ class IpnIntake:
             self._waiting = []
 
     async def _ingest(self, deliveries: list[Delivery]) -> list[tuple[int, Judged]]:
-        receipt_ids = await store_raw(self._changes, *deliveries)
-        fits = zip(receipt_ids, deliveries, strict=True)
-        to_judge = [receipt_id for receipt_id, delivery in fits if not delivery.too_large]
+        stored = list(zip(await store_raw(self._changes, *deliveries), deliveries, strict=True))
+        to_judge = [receipt_id for receipt_id, delivery in stored if not delivery.too_large]
         judged = (
             await process_many(to_judge, changes=self._changes, alixpay=self._alixpay, retry=self._retry)
             if to_judge
             else {}
         )
-        return [(receipt_id, judged.get(receipt_id, Judged(IpnVerdict.TOO_LARGE))) for receipt_id in receipt_ids]
+        return [
+            (receipt_id, Judged(IpnVerdict.TOO_LARGE) if delivery.too_large else judged[receipt_id])
+            for receipt_id, delivery in stored
+        ]
 
 
 def _fail(waiting: list[tuple[Delivery, "asyncio.Future[tuple[int, Judged]]"]], exc: Exception) -> None:
