@@ -243,10 +243,15 @@ async def _judge_all(changes: StatusChanges, receipt_ids: Sequence[int], alixpay
     async with changes.unit() as change:
         claimed = await change.hold(CLAIM, {"ids": list(receipt_ids)}, touch=TOUCH_RECEIPTS)
         assessed = [(row.id, row.dedupe_key, assess(row.body, alixpay)) for row in claimed]
-        signed = [assessment.provider for _, _, assessment in assessed if assessment.refusal is None]
-        await change.lock_all([provider.external_order_id for provider in signed if provider is not None])
-        keys = [key for _, key, assessment in assessed if assessment.refusal is None]
-        seen = set((await change.connection.execute(SEEN_BEFORE, {"keys": keys})).scalars()) if keys else set()
+        signed = {
+            key: assessment.provider
+            for _, key, assessment in assessed
+            if assessment.refusal is None and assessment.provider
+        }
+        await change.lock_all([provider.external_order_id for provider in signed.values()])
+        seen = (
+            set((await change.connection.execute(SEEN_BEFORE, {"keys": list(signed)})).scalars()) if signed else set()
+        )
         judged: dict[int, Judged] = {}
         for receipt_id, key, assessment in assessed:
             outcome = await _judge(change, receipt_id, assessment, seen_before=key in seen)

@@ -99,10 +99,10 @@ class PatientPgChannelsBackend(AsyncPgChannelsBackend):
         connection.add_termination_listener(self._lost)
         return connection
 
-    async def _ensure_listening(self) -> bool:
-        """Under the listener lock: a live listening connection for every subscribed channel. True if made anew."""
+    async def _ensure_listening(self) -> None:
+        """Under the listener lock: a live listening connection for every subscribed channel."""
         if self._listener_conn is not None and not self._listener_conn.is_closed():
-            return False
+            return
         connection = await self._listen()
         try:
             for channel in self._subscribed_channels:
@@ -111,7 +111,6 @@ class PatientPgChannelsBackend(AsyncPgChannelsBackend):
             connection.terminate()
             raise
         self._listener_conn = connection
-        return True
 
     def _lost(self, connection: asyncpg.Connection) -> None:
         if self._queue is None or connection is not self._listener_conn or self._relistening_now():
