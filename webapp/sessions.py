@@ -142,6 +142,13 @@ class LazySessionBackend(ServerSideSessionBackend):
         return self.serialize_data(scope_session, connection.scope) == loaded  # type: ignore[arg-type]
 
     async def store_in_message(self, scope_session: ScopeSession, message: Message, connection: ASGIConnection) -> None:
+        try:
+            await self._store(scope_session, message, connection)
+        finally:
+            # Only `_unchanged` reads the loaded form: a long response (a live stream) need not keep it.
+            connection.scope.get("state", {}).pop(LOADED_STATE_KEY, None)
+
+    async def _store(self, scope_session: ScopeSession, message: Message, connection: ASGIConnection) -> None:
         if self._unchanged(scope_session, connection):  # nothing to write: only the cookie goes out again
             cookie_params = dict(
                 extract_dataclass_items(self.config, exclude_none=True, include=Cookie.__dict__.keys())

@@ -15,6 +15,7 @@ from tests.integration.ipn_bodies import HOSTILE, ipn_body
 from tests.support import async_wait_for
 from webapp.alixpay.client import AlixPayClient
 from webapp.app import create_app
+from webapp.auth.session import CurrentUser
 from webapp.config import Settings
 from webapp.db import make_engine, make_sessionmaker
 from webapp.ipn.models import IpnReceipt
@@ -23,6 +24,7 @@ from webapp.jobs import Job, JobHealth, running
 from webapp.orders.live import make_channels
 from webapp.orders.models import Order, OrderEvent, OrderTransition
 from webapp.orders.routes import status_context
+from webapp.orders.service import own_order_history
 from webapp.orders.transitions import StatusChanges
 from webapp.templating import make_environment, render_fragment
 
@@ -175,9 +177,12 @@ async def test_signed_ipn_that_disagrees_with_the_order_is_stored_flagged_and_no
 async def order_status_html(settings: Settings, order: Order) -> str:
     """The order's status fragment as its owner's page and live stream show it."""
     engine = make_engine(settings.database.url)
+    owner = CurrentUser(id=order.user_id, email=order.user_email, roles=frozenset(), signed_in_at=time.time())
     async with make_sessionmaker(engine)() as session:
-        context = await status_context(session, order)
+        history = await own_order_history(session, order.external_order_id, owner)
     await engine.dispose()
+    assert history is not None
+    context = status_context(history)
     return render_fragment(
         make_environment(), "orders/_status.html", locale="en", url_for=lambda *_, **__: "/", **context
     )

@@ -98,6 +98,9 @@ class Figures:
     p95: float
     missed: int
     kib_per_watcher: float
+    """The instances' growth over all the watchers, one-off growth included (connection and thread pools filling)."""
+    marginal_kib_per_watcher: float
+    """The growth over the second half of the watchers alone: what one more watcher costs."""
     cpu_ms_per_update: float
     quiet_cpu_ms: float
 
@@ -117,15 +120,19 @@ async def measure(
     for key in quiet:  # nobody watches these: the update's own cost
         await update(key, STEPS[0])
     quiet_cpu = (cpu() - started) / max(len(quiet), 1) * 1000
-    memory_before = sum(rss_kib(pid) for pid in pids)
+    memory = [sum(rss_kib(pid) for pid in pids)]
     watchers = [Watcher(keys_watched[index % len(keys_watched)]) for index in range(WATCHERS)]
-    tasks = [
-        asyncio.create_task(watcher.watch(urls[index % len(urls)], path_of(watcher.key), cookie))
-        for index, watcher in enumerate(watchers)
-    ]
-    await asyncio.wait_for(asyncio.gather(*(watcher.ready.wait() for watcher in watchers)), 120)
-    await asyncio.sleep(1)
-    kib = (sum(rss_kib(pid) for pid in pids) - memory_before) / WATCHERS
+    tasks: list[asyncio.Task] = []
+    for half in (watchers[: WATCHERS // 2], watchers[WATCHERS // 2 :]):
+        tasks += [
+            asyncio.create_task(watcher.watch(urls[index % len(urls)], path_of(watcher.key), cookie))
+            for index, watcher in enumerate(half)
+        ]
+        await asyncio.wait_for(asyncio.gather(*(watcher.ready.wait() for watcher in half)), 120)
+        await asyncio.sleep(1)
+        memory.append(sum(rss_kib(pid) for pid in pids))
+    kib = (memory[2] - memory[0]) / WATCHERS
+    marginal_kib = (memory[2] - memory[1]) / (WATCHERS - WATCHERS // 2)
     acknowledged: dict[tuple[str, int], float] = {}
     started = cpu()
     for step, status in enumerate(STEPS):
@@ -147,7 +154,7 @@ async def measure(
     ]
     missed = WATCHERS * len(STEPS) - len(delays)
     cuts = statistics.quantiles(delays, n=100)
-    return Figures(cuts[49], cuts[94], missed, kib, cpu_per_update, quiet_cpu)
+    return Figures(cuts[49], cuts[94], missed, kib, marginal_kib, cpu_per_update, quiet_cpu)
 
 
 @contextlib.contextmanager
@@ -172,6 +179,7 @@ def instances(args_of: Callable[[int], list[str]], env: dict[str, str], log_dir:
 def print_row(name: str, figures: Figures) -> None:
     print(  # noqa: T201
         f"{name:6} {figures.p50:>8.1f} {figures.p95:>8.1f} {figures.missed:>7} {figures.kib_per_watcher:>10.1f}"
+        f" {figures.marginal_kib_per_watcher:>11.1f}"
         f" {figures.cpu_ms_per_update:>12.2f} {figures.quiet_cpu_ms:>12.2f}"
     )
 
@@ -180,7 +188,8 @@ def print_ratios(ours: Figures, bare: Figures) -> None:
     fan_out = ours.cpu_ms_per_update - ours.quiet_cpu_ms
     print(  # noqa: T201
         f"ratios to the baseline: p95 {ours.p95 / bare.p95:.1f},"
-        f" memory {ours.kib_per_watcher / bare.kib_per_watcher:.2f},"
+        f" memory {ours.kib_per_watcher / bare.kib_per_watcher:.2f}"
+        f" (one more watcher: {ours.marginal_kib_per_watcher / bare.marginal_kib_per_watcher:.2f}),"
         f" CPU per update {ours.cpu_ms_per_update / bare.cpu_ms_per_update:.1f}"
         f" (without the IPN's own cost: {fan_out / bare.cpu_ms_per_update:.1f})"
     )
@@ -210,7 +219,8 @@ def main() -> None:
                 " the first"
             )
             print(  # noqa: T201
-                f"{'':6} {'p50 ms':>8} {'p95 ms':>8} {'missed':>7} {'KiB/watch':>10} {'CPU ms/upd':>12}"
+                f"{'':6} {'p50 ms':>8} {'p95 ms':>8} {'missed':>7} {'KiB/watch':>10} {'KiB/1 more':>11}"
+                f" {'CPU ms/upd':>12}"
                 f" {'no watcher':>12}"
             )
             with instances(ours, env, directory, "ours") as (urls, pids):

@@ -2,8 +2,10 @@
 
 PostgreSQL LISTEN/NOTIFY when the database is PostgreSQL (every instance hears every change), Redis when
 `CHANNELS_REDIS_URL` is set, memory for SQLite (one instance by definition). Only a signal crosses the channel.
-Each instance subscribes once per watched order, however many streams show it (`LiveOrders`), and draws a
-changed fragment once per change for all its streams that show it alike (same fragment, language and flow).
+Each instance subscribes once per watched order, however many streams show it (`LiveOrders`), and draws and
+encodes a changed fragment once per change for all its streams that show it alike (same fragment, language and
+flow). A stream is a plain `Stream` of those encoded messages: Litestar's `ServerSentEvent` would encode each
+message once per stream, hop to a thread to open it, and keep the last message and its text alive per stream.
 """
 
 import asyncio
@@ -16,7 +18,7 @@ from litestar.channels import ChannelsPlugin, Subscriber
 from litestar.channels.backends.asyncpg import AsyncPgChannelsBackend
 from litestar.channels.backends.base import ChannelsBackend
 from litestar.channels.backends.memory import MemoryChannelsBackend
-from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.response import ServerSentEventMessage, Stream
 from sqlalchemy.engine import make_url
 
 from webapp.metrics import SSE_STREAMS
@@ -252,43 +254,47 @@ def change_stream(
     event: str,
     variant: Hashable,
     alive: Callable[[], Awaitable[bool]],
-) -> ServerSentEvent:
+) -> Stream:
     """An SSE response: `render()`'s fragment now and after every change of the order, until it says it is done.
 
     `render` returns (html, done); the stream then sends the event `done` so the page stops listening. After a
-    change, streams of this instance whose `variant` is equal share one `render()` (the variant must name
-    everything the fragment depends on besides the order: template, language, flow, viewer). The stream also
-    ends, within a keep-alive interval, once `alive()` says the viewer's session is over (signed out, expired):
-    a stream must not outlive the right to see it. `alive()` is asked at every keep-alive and before a change
-    once an interval has passed since it was last asked, not on every change of a busy order.
+    change, streams of this instance whose `variant` is equal share one `render()` and its encoded message (the
+    variant must name everything the fragment depends on besides the order: template, language, flow, viewer).
+    The stream also ends, within a keep-alive interval, once `alive()` says the viewer's session is over (signed
+    out, expired): a stream must not outlive the right to see it. `alive()` is asked at every keep-alive and
+    before a change once an interval has passed since it was last asked, not on every change of a busy order.
     """
 
-    async def stream() -> AsyncIterator[ServerSentEventMessage]:
-        with SSE_STREAMS.track_inprogress():
-            async for message in _stream():
-                yield message
+    async def message() -> tuple[bytes, bool]:
+        html, done = await render()
+        return ServerSentEventMessage(data=html, event=event).encode(), done
 
-    async def _stream() -> AsyncIterator[ServerSentEventMessage]:
+    async def stream() -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
-        async with live.watch(order_id) as watch:
-            seen = watch.generation
-            html, done = await render()  # drawn for this viewer alone: the page must open on the current state
-            yield ServerSentEventMessage(data=html, event=event)
-            del html
-            checked = loop.time()
-            while not done:
-                changed = await watch.changed_since(seen, KEEP_ALIVE_SECONDS)
-                if not changed or loop.time() - checked >= KEEP_ALIVE_SECONDS:
-                    if not await alive():
-                        break
-                    checked = loop.time()
-                if not changed:
-                    yield ServerSentEventMessage(comment="keep-alive")
-                    continue
+        with SSE_STREAMS.track_inprogress():
+            async with live.watch(order_id) as watch:
                 seen = watch.generation
-                html, done = await watch.drawn(variant, render)
-                yield ServerSentEventMessage(data=html, event=event)
-                del html  # sent: a stream waiting for the next change keeps no copy of the last (~2 KiB a viewer)
-            yield ServerSentEventMessage(data="", event="done")
+                body, done = await message()  # drawn for this viewer alone: the page opens on the current state
+                yield body
+                checked = loop.time()
+                while not done:
+                    changed = await watch.changed_since(seen, KEEP_ALIVE_SECONDS)
+                    if not changed or loop.time() - checked >= KEEP_ALIVE_SECONDS:
+                        if not await alive():
+                            break
+                        checked = loop.time()
+                    if not changed:
+                        yield KEEP_ALIVE
+                        continue
+                    seen = watch.generation
+                    body, done = await watch.drawn(variant, message)
+                    yield body
+            yield DONE
 
-    return ServerSentEvent(stream())  # Litestar sets cache-control: no-cache and x-accel-buffering: no itself
+    return Stream(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+KEEP_ALIVE = ServerSentEventMessage(comment="keep-alive").encode()
+DONE = ServerSentEventMessage(data="", event="done").encode()
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+"""A live stream is never cached, nor held back by a buffering proxy."""

@@ -8,7 +8,7 @@ from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter, URLEncodedBody
-from litestar.response import Redirect, ServerSentEvent, Template
+from litestar.response import Redirect, Stream, Template
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -36,7 +36,7 @@ from webapp.orders.forms import validate as validate_form
 from webapp.orders.live import LiveOrders, change_stream
 from webapp.orders.models import Order
 from webapp.orders.receipt import estimate, order_figures
-from webapp.orders.service import Review, create_cashout, events, order_for_user, orders_page, transitions
+from webapp.orders.service import OrderHistory, Review, create_cashout, order_for_user, orders_page, own_order_history
 from webapp.orders.statuses import OrderStatus, status_info, timeline
 from webapp.orders.transitions import StatusChanges
 
@@ -122,18 +122,26 @@ def qr_for(review: Review, locale: str) -> str:
     return qr_svg(payload, title=translate(locale, "VietQR of the payout details"))
 
 
-async def status_context(session: AsyncSession, order: Order) -> dict[str, Any]:
+async def own_history(session: AsyncSession, order_id: str, request: Request) -> OrderHistory:
+    """The signed-in person's order with its history, or a 404 (see `own_order`)."""
+    history = await own_order_history(session, order_id, signed_in(request))
+    if history is None:
+        raise NotFoundException()
+    return history
+
+
+def status_context(history: OrderHistory) -> dict[str, Any]:
     """What the status fragment shows: the status table's words for it, the steps, and the history."""
-    history = await transitions(session, order.id or 0)
-    reached = {transition.to_status: transition.at for transition in history}
+    order, passed = history.order, history.transitions
+    reached = {transition.to_status: transition.at for transition in passed}
     info = status_info(order.status)
     return {
         "order": order,
         "status": info,
         "final": info.final,
-        "steps": timeline(order.status, reached, final_at=history[-1].at if history and info.final else None),
-        "transitions": history,
-        "flags": await events(session, order.id or 0, "mismatch"),
+        "steps": timeline(order.status, reached, final_at=passed[-1].at if passed and info.final else None),
+        "transitions": passed,
+        "flags": history.flags,
         "masked_account": mask_account(order.account_number),
         "figures": order_figures(order),
     }
@@ -244,20 +252,20 @@ class OrderController(Controller):
 
     @get("/{order_id:str}", name="orders.detail")
     async def detail(self, request: Request, db_session: DbSession, order_id: FromPath[str]) -> Template:
-        order = await own_order(db_session, order_id, request)
-        bind_order(order.external_order_id)
-        return Template("orders/detail.html", context=await status_context(db_session, order))
+        history = await own_history(db_session, order_id, request)
+        bind_order(history.order.external_order_id)
+        return Template("orders/detail.html", context=status_context(history))
 
     @get("/{order_id:str}/receipt", name="orders.receipt")
     async def receipt(self, request: Request, db_session: DbSession, order_id: FromPath[str]) -> Template:
         """The order as a printable receipt: what was paid, to whom, when, and how it ended."""
-        order = await own_order(db_session, order_id, request)
-        return Template("orders/receipt.html", context=await status_context(db_session, order))
+        history = await own_history(db_session, order_id, request)
+        return Template("orders/receipt.html", context=status_context(history))
 
     @get("/{order_id:str}/status", name="orders.status")
     async def status(self, request: Request, db_session: DbSession, order_id: FromPath[str]) -> Template:
-        order = await own_order(db_session, order_id, request)
-        return Template("orders/_status.html", context=await status_context(db_session, order))
+        history = await own_history(db_session, order_id, request)
+        return Template("orders/_status.html", context=status_context(history))
 
     @get("/{order_id:str}/events", name="orders.events")
     async def events(
@@ -266,7 +274,7 @@ class OrderController(Controller):
         db_sessionmaker: Sessionmaker,
         live_orders: NamedDependency[LiveOrders],
         order_id: FromPath[str],
-    ) -> ServerSentEvent:
+    ) -> Stream:
         """The status fragment each time a transition is stored; ends (event `done`) once the order is final."""
         user = signed_in(request)
         async with db_sessionmaker() as session:
@@ -275,8 +283,7 @@ class OrderController(Controller):
 
         async def render() -> tuple[str, bool]:
             async with db_sessionmaker() as session:
-                current = await order_for_user(session, order_id, user)
-                context = await status_context(session, current)  # type: ignore[arg-type]
+                context = status_context(await own_history(session, order_id, request))
             # Sent over the live stream, the fragment does not poll: the stream brings every change.
             return template.render(request=request, live=True, **context), context["final"]
 

@@ -4,6 +4,8 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,7 +18,7 @@ from webapp.banks.directory import alix_bank_code
 from webapp.logs import bind_order
 from webapp.metrics import CREATIONS
 from webapp.orders.forms import Cashout
-from webapp.orders.models import Order, OrderEvent, OrderTransition
+from webapp.orders.models import Order, OrderEvent, OrderTransition, loaded
 from webapp.orders.statuses import OrderStatus
 from webapp.orders.transitions import StatusChanges
 
@@ -125,22 +127,61 @@ async def order_for_user(session: AsyncSession, external_order_id: str, user: Cu
     ).first()
 
 
-async def transitions(session: AsyncSession, order_id: int) -> list[OrderTransition]:
-    return list(
-        (
-            await session.exec(
-                select(OrderTransition).where(OrderTransition.order_id == order_id).order_by(col(OrderTransition.id))
-            )
-        ).all()
+@dataclass(frozen=True)
+class OrderHistory:
+    """An order with what its page shows of its past: every transition, and the IPNs flagged as not matching it."""
+
+    order: Order
+    transitions: list[OrderTransition]
+    flags: list[OrderEvent]
+
+
+FLAG_KIND = "mismatch"
+_ORDER, _TRANSITION, _EVENT = Order.__table__, OrderTransition.__table__, OrderEvent.__table__  # type: ignore[attr-defined]
+_OF_TRANSITION = "transition_"
+OWN_ORDER_WITH_TRANSITIONS = (
+    sa_select(
+        *_ORDER.c,
+        *(column.label(_OF_TRANSITION + column.name) for column in _TRANSITION.c),
+        sa_select(func.count())
+        .where(_EVENT.c.order_id == _ORDER.c.id, _EVENT.c.kind == FLAG_KIND)
+        .scalar_subquery()
+        .label("flag_count"),
     )
+    .select_from(_ORDER.outerjoin(_TRANSITION, _TRANSITION.c.order_id == _ORDER.c.id))
+    .where(_ORDER.c.external_order_id == bindparam("external_order_id"), _ORDER.c.user_id == bindparam("user_id"))
+    .order_by(_TRANSITION.c.id)
+)
+"""Built once (a live order's page draws it after every change): the order and its transitions in one round trip,
+with the count of its flags, which are rare and read by a second statement only when there are some."""
+FLAGS = (
+    sa_select(_EVENT)
+    .where(_EVENT.c.order_id == bindparam("order_id"), _EVENT.c.kind == FLAG_KIND)
+    .order_by(_EVENT.c.id)
+)
 
 
-async def events(session: AsyncSession, order_id: int, *kinds: str) -> list[OrderEvent]:
-    """The order's events, oldest first; only those of `kinds` when given."""
-    query = select(OrderEvent).where(OrderEvent.order_id == order_id)
-    if kinds:
-        query = query.where(col(OrderEvent.kind).in_(kinds))
-    return list((await session.exec(query.order_by(col(OrderEvent.id)))).all())
+async def own_order_history(session: AsyncSession, external_order_id: str, user: CurrentUser) -> OrderHistory | None:
+    """The person's order and its history, or None when it is not theirs (as good as absent: a 404)."""
+    connection = await session.connection()
+    rows = (
+        await connection.execute(
+            OWN_ORDER_WITH_TRANSITIONS, {"external_order_id": external_order_id, "user_id": user.id}
+        )
+    ).all()
+    if not rows:
+        return None
+    first = rows[0]._mapping
+    order = loaded(Order, {column.name: first[column] for column in _ORDER.c})
+    transitions = [
+        loaded(OrderTransition, {column.name: row._mapping[_OF_TRANSITION + column.name] for column in _TRANSITION.c})
+        for row in rows
+        if row._mapping[_OF_TRANSITION + "id"] is not None
+    ]
+    flags = []
+    if first["flag_count"]:
+        flags = [loaded(OrderEvent, row._mapping) for row in await connection.execute(FLAGS, {"order_id": order.id})]
+    return OrderHistory(order, transitions, flags)
 
 
 async def orders_page(session: AsyncSession, user: CurrentUser, *, page: int, per_page: int) -> tuple[list[Order], int]:

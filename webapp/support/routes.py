@@ -7,7 +7,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, URLEncodedBody
-from litestar.response import Redirect, ServerSentEvent, Stream, Template
+from litestar.response import Redirect, Stream, Template
 from litestar.utils.scope.state import ScopeState
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -222,7 +222,7 @@ class SupportController(Controller):
         db_sessionmaker: Sessionmaker,
         live_orders: NamedDependency[LiveOrders],
         order_id: FromPath[str],
-    ) -> ServerSentEvent:
+    ) -> Stream:
         """The timeline after every change of the order; support keeps watching a final order (actions go on)."""
         async with db_sessionmaker() as session:
             order = await found(session, order_id)
