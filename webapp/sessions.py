@@ -10,10 +10,10 @@ from litestar.middleware.session.server_side import ServerSideSessionBackend, Se
 from litestar.stores.base import Store
 from litestar.types import Empty, Message, ScopeSession
 from litestar.utils.dataclass import extract_dataclass_items
-from sqlalchemy import LargeBinary, delete
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import Field, SQLModel, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy import LargeBinary, bindparam, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import Field, SQLModel
 
 
 class KeyedRow(SQLModel):
@@ -51,55 +51,67 @@ def _expiry(expires_in: int | timedelta | None) -> datetime | None:
 
 
 class DatabaseStore(Store):
-    """Litestar `Store` over a table of keyed, expiring rows; an expired row reads as absent and is removed."""
+    """Litestar `Store` over a table of keyed, expiring rows; an expired row reads as absent and is removed.
 
-    def __init__(self, db_sessionmaker: async_sessionmaker[AsyncSession], table: type[Row] = HttpSession) -> None:
-        self._sessionmaker = db_sessionmaker
-        self._table = table
+    Every signed-in request reads its session here, so each call is one or two core statements that commit on
+    their own: no ORM unit of work and no BEGIN/COMMIT round trips around a single row.
+    """
+
+    def __init__(self, engine: AsyncEngine, table: type[Row] = HttpSession) -> None:
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        rows = table.__table__  # type: ignore[attr-defined]
+        self._rows = rows
+        at_key = rows.c.key == bindparam("at_key")
+        self._read = select(rows.c.data, rows.c.expires_at).where(at_key)
+        self._update = update(rows).where(at_key)
+        self._insert = insert(rows)
+        self._delete = delete(rows).where(at_key)
+        self._delete_expired = delete(rows).where(rows.c.expires_at <= bindparam("now"))
 
     async def set(self, key: str, value: str | bytes, expires_in: int | timedelta | None = None) -> None:
-        data = value.encode() if isinstance(value, str) else value
-        async with self._sessionmaker() as session, session.begin():
-            row = await session.get(self._table, key)
-            if row is None:
-                session.add(self._table(key=key, data=data, expires_at=_expiry(expires_in)))
-            else:
-                row.data, row.expires_at = data, _expiry(expires_in)
+        values = {"data": value.encode() if isinstance(value, str) else value, "expires_at": _expiry(expires_in)}
+        async with self._engine.connect() as connection:
+            if (await connection.execute(self._update.values(**values), {"at_key": key})).rowcount:
+                return
+            try:
+                await connection.execute(self._insert.values(key=key, **values))
+            except IntegrityError:  # set at the same moment by another request: the later write wins
+                await connection.execute(self._update.values(**values), {"at_key": key})
 
     async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
-        async with self._sessionmaker() as session, session.begin():
-            row = await session.get(self._table, key)
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(self._read, {"at_key": key})).first()
             if row is None:
                 return None
-            if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
-                await session.delete(row)
+            data, expires_at = row
+            if expires_at is not None and expires_at <= datetime.now(UTC):
+                await connection.execute(self._delete.where(self._rows.c.expires_at == expires_at), {"at_key": key})
                 return None
-            if renew_for is not None and row.expires_at is not None and _due_for_renewal(row.expires_at, renew_for):
-                row.expires_at = _expiry(renew_for)
-            return row.data
+            if renew_for is not None and expires_at is not None and _due_for_renewal(expires_at, renew_for):
+                await connection.execute(self._update.values(expires_at=_expiry(renew_for)), {"at_key": key})
+            return bytes(data)
 
     async def delete(self, key: str) -> None:
-        async with self._sessionmaker() as session, session.begin():
-            await session.exec(delete(self._table).where(self._table.key == key))  # type: ignore[call-overload]
+        async with self._engine.connect() as connection:
+            await connection.execute(self._delete, {"at_key": key})
 
     async def delete_all(self) -> None:
-        async with self._sessionmaker() as session, session.begin():
-            await session.exec(delete(self._table))  # type: ignore[call-overload]
+        async with self._engine.connect() as connection:
+            await connection.execute(delete(self._rows))
 
     async def delete_expired(self) -> int:
-        async with self._sessionmaker() as session, session.begin():
-            result = await session.exec(delete(self._table).where(self._table.expires_at <= datetime.now(UTC)))  # type: ignore[call-overload,operator]
-            return int(result.rowcount or 0)
+        async with self._engine.connect() as connection:
+            return int((await connection.execute(self._delete_expired, {"now": datetime.now(UTC)})).rowcount or 0)
 
     async def exists(self, key: str) -> bool:
         return await self.get(key) is not None
 
     async def expires_in(self, key: str) -> int | None:
-        async with self._sessionmaker() as session:
-            expires_at = (await session.exec(select(self._table.expires_at).where(self._table.key == key))).first()
-        if expires_at is None:
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(self._read, {"at_key": key})).first()
+        if row is None or row.expires_at is None:
             return None
-        return max(0, int((expires_at - datetime.now(UTC)).total_seconds()))
+        return max(0, int((row.expires_at - datetime.now(UTC)).total_seconds()))
 
 
 SESSION_COOKIE = "session"

@@ -45,7 +45,8 @@ async def test_the_order_page_reads_as_a_receipt_in_the_persons_numbers(live_app
     receipt = await client.get(f"/orders/{order_id}/receipt")
     assert receipt.status_code == 200 and "Biên nhận rút tiền" in receipt.text and "4,7 USDT" in receipt.text
     stranger = await signed_in_client(live_app, email="someone.else@example.com")
-    assert (await stranger.get(f"/orders/{order_id}/receipt")).status_code == 404
+    for part in ("", "/receipt", "/status", "/events"):  # another person's order is as good as absent
+        assert (await stranger.get(f"/orders/{order_id}{part}")).status_code == 404, part
 
 
 async def test_a_failed_order_shows_no_pending_step_and_says_what_happens_next(live_app: LiveApp, db: Db) -> None:

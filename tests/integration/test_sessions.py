@@ -8,20 +8,20 @@ from sqlmodel import select
 
 from tests.builders import make_order
 from tests.conftest import create_schema
-from tests.integration.conftest import LiveApp
+from tests.integration.conftest import LiveApp, both_databases
 from tests.integration.flow import FORM, Db, review, signed_in_client
 from webapp.auth.models import User
-from webapp.config import Settings
 from webapp.db import make_engine, make_sessionmaker
 from webapp.orders import live
 from webapp.sessions import DatabaseStore, HttpSession
 
 
-async def test_store_round_trip_expiry_and_clean_up(settings: Settings) -> None:
-    await create_schema(settings.database.url)
-    engine = make_engine(settings.database.url)
+@both_databases
+async def test_store_round_trip_expiry_and_clean_up(database_url: str) -> None:
+    await create_schema(database_url)
+    engine = make_engine(database_url)
     sessionmaker = make_sessionmaker(engine)
-    store = DatabaseStore(sessionmaker)
+    store = DatabaseStore(engine)
     await store.set("a", b"alpha", expires_in=60)
     await store.set("b", "beta", expires_in=1)
     await store.set("c", b"gamma")
@@ -52,7 +52,7 @@ async def test_a_signed_in_request_that_changes_nothing_writes_no_session_row(
     original_set = DatabaseStore.set
 
     async def counting_set(self: DatabaseStore, key: str, value: str | bytes, expires_in: object = None) -> None:
-        if self._table is HttpSession:  # rate-limit counters have their own table
+        if self._rows is HttpSession.__table__:  # rate-limit counters have their own table
             writes.append(key)
         await original_set(self, key, value, expires_in)  # type: ignore[arg-type]
 
@@ -123,3 +123,18 @@ async def test_a_session_without_a_bound_csrf_token_is_asked_to_sign_in_again(li
     data = {**FORM, "_csrf_token": person.cookies["csrftoken"]}
     answer = await person.post("/orders/review", data=data)
     assert answer.status_code == 303 and answer.headers["location"].startswith("/login?next=")
+
+
+@both_databases
+async def test_a_key_set_by_many_at_once_keeps_one_row_and_an_expired_one_reads_as_gone(database_url: str) -> None:
+    await create_schema(database_url)
+    engine = make_engine(database_url)
+    store = DatabaseStore(engine)
+    await asyncio.gather(*(store.set("new", f"value {n}", expires_in=60) for n in range(8)))
+    assert (await store.get("new") or b"").startswith(b"value ")
+    await store.set("short", b"soon gone", expires_in=1)
+    await asyncio.sleep(1.1)
+    assert await store.get("short", renew_for=60) is None  # expired: not renewed, and removed
+    async with make_sessionmaker(engine)() as session:
+        assert (await session.exec(select(HttpSession.key))).all() == ["new"]
+    await engine.dispose()
