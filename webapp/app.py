@@ -41,7 +41,7 @@ from webapp.notifications.mailer import Mailer
 from webapp.notifications.routes import NotificationPreferences
 from webapp.operations import routes as operations
 from webapp.operations.alarms import Alarms
-from webapp.orders.live import LiveOrders, make_channels
+from webapp.orders.live import LIVE_STREAM, LiveOrders, make_channels
 from webapp.orders.reconcile import reconcile_once
 from webapp.orders.routes import OrderController
 from webapp.orders.transitions import StatusChanges
@@ -206,7 +206,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     # Request counts and latency per route template (bounded labels: never a path with an order id in it).
     http_metrics = PrometheusConfig(
-        app_name="cashout", prefix="cashout_http", group_path=True, exclude=[operations.METRICS_PATH, "/static"]
+        app_name="cashout",
+        prefix="cashout_http",
+        group_path=True,
+        exclude=[operations.METRICS_PATH, "/static"],
+        exclude_opt_key=LIVE_STREAM,
     )
     app = Litestar(
         route_handlers=[

@@ -294,3 +294,18 @@ async def _answers(url: str) -> bool:
             return (await client.get(url)).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+async def test_a_live_stream_is_counted_as_an_open_stream_not_as_a_request(live_app: LiveApp, db: Db) -> None:
+    """A stream's "latency" would be how long its page stayed open: it has its own gauge instead."""
+    client = await signed_in_client(live_app)
+    order_id = await place_order(client)
+    await db.final(order_id, "SUCCESS")
+    async with client.stream("GET", f"/orders/{order_id}/events") as stream:
+        assert "event: done" in [line async for line in stream.aiter_lines()]  # a final order: at once
+    await client.get(f"/orders/{order_id}")
+    metrics = samples((await client.get("/metrics")).text)
+    paths = {dict(labels).get("path", "") for name, labels in metrics if name.startswith("cashout_http_requests")}
+    assert any(path.startswith("/orders/{order_id") for path in paths), paths  # the order page is counted
+    assert not any(path.endswith("/events") for path in paths), paths
+    assert ("cashout_sse_streams_open", ()) in metrics

@@ -24,6 +24,9 @@ from sqlalchemy.engine import make_url
 from webapp.metrics import SSE_STREAMS
 
 KEEP_ALIVE_SECONDS = 15
+LIVE_STREAM = "live_stream"
+"""The route option of a live stream: it lasts as long as a page is open, so per-request HTTP metrics (whose
+latency would be the stream's lifetime) step aside; `cashout_sse_streams_open` counts streams instead."""
 
 logger = logging.getLogger(__name__)
 

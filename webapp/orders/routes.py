@@ -33,7 +33,7 @@ from webapp.orders.forms import (
     payable_bank,
 )
 from webapp.orders.forms import validate as validate_form
-from webapp.orders.live import LiveOrders, change_stream
+from webapp.orders.live import LIVE_STREAM, LiveOrders, change_stream
 from webapp.orders.models import Order
 from webapp.orders.receipt import estimate, order_figures
 from webapp.orders.service import OrderHistory, Review, create_cashout, order_for_user, orders_page, own_order_history
@@ -267,7 +267,8 @@ class OrderController(Controller):
         history = await own_history(db_session, order_id, request)
         return Template("orders/_status.html", context=status_context(history))
 
-    @get("/{order_id:str}/events", name="orders.events")
+    # The status fragment carries no form: the stream needs no CSRF cookie, and its middleware steps aside.
+    @get("/{order_id:str}/events", name="orders.events", exclude_from_csrf=True, opt={LIVE_STREAM: True})
     async def events(
         self,
         request: Request,

@@ -23,7 +23,7 @@ from webapp.i18n import LANGUAGE_NAMES, N_, request_locale, translate
 from webapp.ipn.models import IpnReceipt
 from webapp.ipn.service import VERDICT_LABELS
 from webapp.logs import bind_order
-from webapp.orders.live import LiveOrders, change_stream
+from webapp.orders.live import LIVE_STREAM, LiveOrders, change_stream
 from webapp.orders.models import Order
 from webapp.orders.statuses import OrderStatus
 from webapp.orders.transitions import StatusChanges
@@ -215,7 +215,7 @@ class SupportController(Controller):
         order = await found(db_session, order_id)
         return Template("support/_timeline.html", context=await timeline_context(db_session, order))
 
-    @get("/orders/{order_id:str}/events", name="support.events")
+    @get("/orders/{order_id:str}/events", name="support.events", opt={LIVE_STREAM: True})
     async def events(
         self,
         request: Request,
