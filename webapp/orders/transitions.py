@@ -97,10 +97,6 @@ INSERT_TRANSITION = insert(OrderTransition.__table__)
 INSERT_EVENT = insert(OrderEvent.__table__)
 
 
-def order_of(row: Row[Any]) -> Order:
-    return loaded(Order, row._mapping)
-
-
 class StatusChange:
     """One unit of work on orders: what it changed is published after its commit."""
 
@@ -138,7 +134,7 @@ class StatusChange:
             return
         self._locked |= dict.fromkeys(wanted)
         for row in await self.hold(LOCK_MANY, {"keys": wanted}, touch=TOUCH_MANY):
-            self._locked[row.external_order_id] = order_of(row)
+            self._locked[row.external_order_id] = loaded(Order, row._mapping)
 
     async def hold(self, query: Executable, params: dict[str, Any], *, touch: Executable) -> Sequence[Row[Any]]:
         """The rows of `query` (a SELECT … FOR UPDATE), locked until the commit.
@@ -155,7 +151,7 @@ class StatusChange:
         rows = await self.hold(LOCK[key.name, skip_locked], {"key": value}, touch=TOUCH[key.name])
         if not rows:
             return None
-        order = order_of(rows[0])
+        order = loaded(Order, rows[0]._mapping)
         self._locked[order.external_order_id] = order
         return order
 
