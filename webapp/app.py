@@ -24,7 +24,7 @@ from webapp.auth.guards import csrf_bound_to_session
 from webapp.auth.oidc import OidcClient
 from webapp.auth.routes import AuthController
 from webapp.config import Settings
-from webapp.db import make_engine, make_sessionmaker, provide_db_session
+from webapp.db import autocommit, make_engine, make_sessionmaker, provide_db_session
 from webapp.embed.admin import PartnerAdminController
 from webapp.embed.launch import delete_spent_tokens
 from webapp.embed.routes import embed_router
@@ -138,6 +138,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings()
     engine = make_engine(settings.database.url, echo=settings.database.echo, pool_size=settings.database.pool_size)
     db_sessionmaker = make_sessionmaker(engine)
+    db_reader = autocommit(engine)
     secure_cookies = settings.is_production
     alixpay = alixpay_client(settings)
     channels = make_channels(settings.database.url, settings.channels_redis_url)
@@ -234,6 +235,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "settings": Provide(lambda: settings, sync_to_thread=False),
             "db_sessionmaker": Provide(lambda: db_sessionmaker, sync_to_thread=False),
             "db_session": Provide(provide_db_session),
+            "db_reader": Provide(lambda: db_reader, sync_to_thread=False),
             "oidc": Provide(lambda: oidc, sync_to_thread=False),
             "alixpay": Provide(lambda: alixpay, sync_to_thread=False),
             "changes": Provide(lambda: changes, sync_to_thread=False),

@@ -23,6 +23,16 @@ metadata: MetaData = SQLModel.metadata
 
 DbSession: TypeAlias = NamedDependency[AsyncSession]
 """A handler parameter named `db_session` gets the request's session."""
+DbReader: TypeAlias = NamedDependency[AsyncEngine]
+"""A handler parameter named `db_reader` gets the `autocommit` engine, for reads that need no transaction."""
+
+
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """`engine` for statements that stand alone: each commits by itself, no BEGIN, COMMIT or ROLLBACK round trips.
+
+    For a read that needs no snapshot across statements, a single-row write, raw IPNs stored before anything else.
+    """
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> AsyncEngine:

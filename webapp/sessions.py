@@ -15,6 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
+from webapp.db import autocommit
+
 
 class KeyedRow(SQLModel):
     """What a Litestar store keeps: bytes under a key, until an optional expiry."""
@@ -58,7 +60,7 @@ class DatabaseStore(Store):
     """
 
     def __init__(self, engine: AsyncEngine, table: type[Row] = HttpSession) -> None:
-        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._engine = autocommit(engine)
         rows = table.__table__  # type: ignore[attr-defined]
         self._rows = rows
         at_key = rows.c.key == bindparam("at_key")

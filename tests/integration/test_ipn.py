@@ -17,7 +17,7 @@ from webapp.alixpay.client import AlixPayClient
 from webapp.app import create_app
 from webapp.auth.session import CurrentUser
 from webapp.config import Settings
-from webapp.db import make_engine, make_sessionmaker
+from webapp.db import autocommit, make_engine, make_sessionmaker
 from webapp.ipn.models import IpnReceipt
 from webapp.ipn.service import Delivery, RetryPolicy, delete_junk_receipts, process_pending, store_raw
 from webapp.jobs import Job, JobHealth, running
@@ -178,8 +178,7 @@ async def order_status_html(settings: Settings, order: Order) -> str:
     """The order's status fragment as its owner's page and live stream show it."""
     engine = make_engine(settings.database.url)
     owner = CurrentUser(id=order.user_id, email=order.user_email, roles=frozenset(), signed_in_at=time.time())
-    async with make_sessionmaker(engine)() as session:
-        history = await own_order_history(session, order.external_order_id, owner)
+    history = await own_order_history(autocommit(engine), order.external_order_id, owner)
     await engine.dispose()
     assert history is not None
     context = status_context(history)

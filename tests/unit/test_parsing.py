@@ -71,6 +71,8 @@ def test_json_nesting_is_measured_without_recursion_and_strings_do_not_count() -
     for _ in range(MAX_JSON_DEPTH - 1):
         (deepest_allowed,) = deepest_allowed
     assert deepest_allowed == []
+    many_brackets_in_a_string = b'{"note": "' + b"[{" * MAX_JSON_DEPTH + b'"}'
+    assert parse_json(many_brackets_in_a_string) == {"note": "[{" * MAX_JSON_DEPTH}
 
 
 @pytest.mark.parametrize("body", [b'{"a": NaN}', b'{"a": Infinity}', b'{"a": -Infinity}', b'{"a": ' + b"9" * 50 + b"}"])

@@ -55,8 +55,12 @@ def _bounded_float(text: str) -> Decimal:
 
 
 def parse_json(body: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """`json.loads` for untrusted bytes: depth and number length bounded, NaN and Infinity refused."""
-    if json_depth(body) > max_depth:
+    """`json.loads` for untrusted bytes: depth and number length bounded, NaN and Infinity refused.
+
+    Nesting is measured only when there are enough opening brackets for it to matter: a flat IPN body (one
+    object) skips the scan, which would otherwise be a few percent of an IPN's cost.
+    """
+    if body.count(b"[") + body.count(b"{") > max_depth and json_depth(body) > max_depth:
         raise ValueError(f"JSON nested deeper than {max_depth}")
     return json.loads(body, parse_int=_bounded_int, parse_float=_bounded_float, parse_constant=_refuse_constant)
 

@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Stream, Template
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.alixpay.client import AlixPayClient
@@ -18,7 +18,7 @@ from webapp.auth.session import CurrentUser
 from webapp.banks.directory import payable_banks
 from webapp.banks.vietqr import qr_svg, transfer_payload
 from webapp.config import Settings
-from webapp.db import DbSession
+from webapp.db import DbReader, DbSession
 from webapp.flows import flow_partner, flow_path
 from webapp.i18n import request_locale, translate
 from webapp.logs import bind_order
@@ -41,7 +41,6 @@ from webapp.orders.statuses import OrderStatus, status_info, timeline
 from webapp.orders.transitions import StatusChanges
 
 AppSettings: TypeAlias = NamedDependency[Settings]
-Sessionmaker: TypeAlias = NamedDependency[async_sessionmaker[AsyncSession]]
 REVIEW_KEY = "cashout_review"
 PLACED_ORDER = "placed_order"
 """Set in the kept review once it is confirmed: the order it became."""
@@ -122,9 +121,9 @@ def qr_for(review: Review, locale: str) -> str:
     return qr_svg(payload, title=translate(locale, "VietQR of the payout details"))
 
 
-async def own_history(session: AsyncSession, order_id: str, request: Request) -> OrderHistory:
+async def own_history(reader: AsyncEngine, order_id: str, request: Request) -> OrderHistory:
     """The signed-in person's order with its history, or a 404 (see `own_order`)."""
-    history = await own_order_history(session, order_id, signed_in(request))
+    history = await own_order_history(reader, order_id, signed_in(request))
     if history is None:
         raise NotFoundException()
     return history
@@ -251,20 +250,20 @@ class OrderController(Controller):
         return Template("orders/list.html", context={"orders": orders, "page": page, "pages": pages, "total": total})
 
     @get("/{order_id:str}", name="orders.detail")
-    async def detail(self, request: Request, db_session: DbSession, order_id: FromPath[str]) -> Template:
-        history = await own_history(db_session, order_id, request)
+    async def detail(self, request: Request, db_reader: DbReader, order_id: FromPath[str]) -> Template:
+        history = await own_history(db_reader, order_id, request)
         bind_order(history.order.external_order_id)
         return Template("orders/detail.html", context=status_context(history))
 
     @get("/{order_id:str}/receipt", name="orders.receipt")
-    async def receipt(self, request: Request, db_session: DbSession, order_id: FromPath[str]) -> Template:
+    async def receipt(self, request: Request, db_reader: DbReader, order_id: FromPath[str]) -> Template:
         """The order as a printable receipt: what was paid, to whom, when, and how it ended."""
-        history = await own_history(db_session, order_id, request)
+        history = await own_history(db_reader, order_id, request)
         return Template("orders/receipt.html", context=status_context(history))
 
     @get("/{order_id:str}/status", name="orders.status")
-    async def status(self, request: Request, db_session: DbSession, order_id: FromPath[str]) -> Template:
-        history = await own_history(db_session, order_id, request)
+    async def status(self, request: Request, db_reader: DbReader, order_id: FromPath[str]) -> Template:
+        history = await own_history(db_reader, order_id, request)
         return Template("orders/_status.html", context=status_context(history))
 
     # The status fragment carries no form: the stream needs no CSRF cookie, and its middleware steps aside.
@@ -272,19 +271,17 @@ class OrderController(Controller):
     async def events(
         self,
         request: Request,
-        db_sessionmaker: Sessionmaker,
+        db_reader: DbReader,
         live_orders: NamedDependency[LiveOrders],
         order_id: FromPath[str],
     ) -> Stream:
         """The status fragment each time a transition is stored; ends (event `done`) once the order is final."""
         user = signed_in(request)
-        async with db_sessionmaker() as session:
-            order = await own_order(session, order_id, request)
+        order = (await own_history(db_reader, order_id, request)).order  # a 404 comes before the stream's headers
         template = request.app.template_engine.engine.get_template("orders/_status.html")  # type: ignore[union-attr]
 
         async def render() -> tuple[str, bool]:
-            async with db_sessionmaker() as session:
-                context = status_context(await own_history(session, order_id, request))
+            context = status_context(await own_history(db_reader, order_id, request))
             # Sent over the live stream, the fragment does not poll: the stream brings every change.
             return template.render(request=request, live=True, **context), context["final"]
 

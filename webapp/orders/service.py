@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -161,26 +162,32 @@ FLAGS = (
 )
 
 
-async def own_order_history(session: AsyncSession, external_order_id: str, user: CurrentUser) -> OrderHistory | None:
-    """The person's order and its history, or None when it is not theirs (as good as absent: a 404)."""
-    connection = await session.connection()
-    rows = (
-        await connection.execute(
-            OWN_ORDER_WITH_TRANSITIONS, {"external_order_id": external_order_id, "user_id": user.id}
-        )
-    ).all()
-    if not rows:
-        return None
-    first = rows[0]._mapping
-    order = loaded(Order, {column.name: first[column] for column in _ORDER.c})
+async def own_order_history(reader: AsyncEngine, external_order_id: str, user: CurrentUser) -> OrderHistory | None:
+    """The person's order and its history, or None when it is not theirs (as good as absent: a 404).
+
+    `reader` is an `autocommit` engine: no transaction is opened around the read (flags, read by a second
+    statement only when there are some, can only have grown since the first).
+    """
+    async with reader.connect() as connection:
+        rows = (
+            await connection.execute(
+                OWN_ORDER_WITH_TRANSITIONS, {"external_order_id": external_order_id, "user_id": user.id}
+            )
+        ).all()
+        if not rows:
+            return None
+        first = rows[0]._mapping
+        order = loaded(Order, {column.name: first[column] for column in _ORDER.c})
+        flags = []
+        if first["flag_count"]:
+            flags = [
+                loaded(OrderEvent, row._mapping) for row in await connection.execute(FLAGS, {"order_id": order.id})
+            ]
     transitions = [
         loaded(OrderTransition, {column.name: row._mapping[_OF_TRANSITION + column.name] for column in _TRANSITION.c})
         for row in rows
         if row._mapping[_OF_TRANSITION + "id"] is not None
     ]
-    flags = []
-    if first["flag_count"]:
-        flags = [loaded(OrderEvent, row._mapping) for row in await connection.execute(FLAGS, {"order_id": order.id})]
     return OrderHistory(order, transitions, flags)
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.alixpay.schemas import CRYPTO_CURRENCY, FIAT_CURRENCY, OrderObject
+from webapp.db import autocommit
 from webapp.embed.outbox import queue_partner_event
 from webapp.metrics import FLAGS, TRANSITIONS
 from webapp.notifications.outbox import queue_status_email
@@ -253,8 +254,7 @@ class StatusChanges:
     def __init__(self, db_sessionmaker: async_sessionmaker[AsyncSession], channels: ChannelsPlugin) -> None:
         self.db_sessionmaker = db_sessionmaker
         self.engine: AsyncEngine = db_sessionmaker.kw["bind"]
-        self.autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        """For a single statement that needs no transaction of its own (no BEGIN and COMMIT round trips)."""
+        self.autocommit = autocommit(self.engine)
         self._channels = channels
 
     @asynccontextmanager
