@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import event
 from sqlmodel import col, select
@@ -144,6 +145,36 @@ async def test_a_receipt_whose_request_went_away_is_still_judged(seeded: Setting
         (receipt,) = await async_wait_for(judged, timeout=10, what="the receipt judged")
     assert receipt.verdict == "applied"
     assert [move.to_status for move in await rows(seeded, OrderTransition)] == ["PAYMENT_COMPLETED"]
+
+
+async def test_receipts_are_stored_while_earlier_ones_are_being_judged(seeded: Settings, rsa_keys: RsaKeys) -> None:
+    if not seeded.database.url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer: the lock that holds the judging back would hold back the storing too")
+    (other_order,) = await seed_orders(seeded.database.url, "u2@example.com", 1)
+    holder = await asyncpg.connect(seeded.database.url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        async with background_parts(seeded) as (changes, alixpay):
+            intake = IpnIntake(changes, alixpay, RetryPolicy(), seeded.ipn_max_body_bytes)
+            lock = holder.transaction()
+            await lock.start()
+            await holder.execute("SELECT id FROM cashout_order WHERE external_order_id = $1 FOR UPDATE", EXTERNAL_ID)
+            first = asyncio.create_task(intake.receive(Delivery(ipn_body(seeded, rsa_keys.alix.private))))
+            await async_wait_for(lambda: rows(seeded, IpnReceipt), timeout=10, what="the first receipt stored")
+            second = asyncio.create_task(
+                intake.receive(Delivery(ipn_body(seeded, rsa_keys.alix.private, order_id=other_order)))
+            )
+
+            async def both_stored() -> bool:
+                return len(await rows(seeded, IpnReceipt)) == 2
+
+            # The first receipt's judging waits for its order's lock; the second is committed raw meanwhile.
+            await async_wait_for(both_stored, timeout=10, what="the second receipt stored while the first is judged")
+            assert not first.done() and not second.done()
+            await lock.rollback()
+            answers = await asyncio.wait_for(asyncio.gather(first, second), 10)
+    finally:
+        await holder.close()
+    assert [judged.verdict for _, judged in answers] == [IpnVerdict.APPLIED, IpnVerdict.APPLIED]
 
 
 async def test_two_processors_of_the_same_receipts_judge_each_once(seeded: Settings, rsa_keys: RsaKeys) -> None:
