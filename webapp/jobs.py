@@ -4,20 +4,68 @@ A job that raises or hangs holds up no other: receipt replay, reconciliation, cl
 side. A failing job waits longer between rounds (its interval, doubled per failure in a row, at most 32 times),
 so a database that is down today is tried again tomorrow without flooding the log. Start-up never depends on a
 job. `JobHealth` remembers how each job's rounds went, for the operations page and the alarms.
+
+Within a round, a job that handles items one by one does so through `each_on_its_own`: an item that raises is
+logged and handed to the job's own failure path, and every other item of the round is still handled.
 """
 
 import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
 
-from webapp.metrics import JOB_FAILURES, JOB_ROUNDS, JOB_SECONDS
+from webapp.metrics import JOB_FAILURES, JOB_ITEM_FAILURES, JOB_ROUNDS, JOB_SECONDS
 
 logger = logging.getLogger(__name__)
 MAX_BACKOFF_FACTOR = 32
+T = TypeVar("T")
+
+
+def where_it_failed(exc: BaseException) -> str:
+    """The exception's class and innermost frame (a template's line too), for storing and showing to support.
+
+    Enough to find the bug, nothing of the input: the message may quote a body, an address or a key.
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    place = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}{place}"[:200]
+
+
+async def each_on_its_own(
+    job: str,
+    items: Iterable[T],
+    handle: Callable[[T], Awaitable[object]],
+    failed: Callable[[T, Exception], Awaitable[None]] | None = None,
+) -> int:
+    """Handle every item of one round; an item that raises is logged and passed to `failed`, and the round goes on.
+
+    Returns how many items raised. A `failed` that raises too is logged: that item waits for the next round.
+    """
+    failures = 0
+    for item in items:
+        try:
+            await handle(item)
+        except Exception as exc:
+            failures += 1
+            JOB_ITEM_FAILURES.labels(job).inc()
+            # The class and place only: an exception's message may quote personal data (the traceback is at DEBUG).
+            logger.error("job %s: item %s failed (%s); the round goes on", job, item, where_it_failed(exc))
+            logger.debug("job %s: item %s failed", job, item, exc_info=exc)
+            if failed is None:
+                continue
+            try:
+                await failed(item, exc)
+            except Exception as also:
+                logger.error(
+                    "job %s: recording the failure of item %s failed too (%s)", job, item, where_it_failed(also)
+                )
+    return failures
 
 
 @dataclass(frozen=True)
@@ -56,6 +104,7 @@ class JobHealth:
 
 async def run_job(job: Job, health: JobHealth) -> None:
     JOB_FAILURES.labels(job.name)  # exported from the start, at 0
+    JOB_ITEM_FAILURES.labels(job.name)
     while True:
         started = time.perf_counter()
         JOB_ROUNDS.labels(job.name).inc()

@@ -24,6 +24,14 @@ POLLS = Counter(
 FLAGS = Counter("cashout_order_flags_total", "Disagreements flagged on orders, by kind and source.", ["kind", "source"])
 JOB_ROUNDS = Counter("cashout_job_rounds_total", "Background job rounds.", ["job"])
 JOB_FAILURES = Counter("cashout_job_failures_total", "Background job rounds that raised.", ["job"])
+JOB_ITEM_FAILURES = Counter(
+    "cashout_job_item_failures_total", "Items of a background job's round that raised (the round went on).", ["job"]
+)
+MAIL_FAILURES = Counter(
+    "cashout_mail_failures_total",
+    "Emails that could not be built or sent, by kind and stage (build | send).",
+    ["kind", "stage"],
+)
 JOB_SECONDS = Histogram(
     "cashout_job_round_seconds", "Duration of background job rounds.", ["job"], buckets=(0.01, 0.1, 0.5, 1, 5, 30, 120)
 )

@@ -33,6 +33,9 @@ class DeliveryPolicy:
     lease: timedelta = timedelta(seconds=60)
     """How long a claimed row is left alone while one instance sends it."""
     batch: int = 20
+    park_after: int = 5
+    """Tries after which a row whose handling raised (a bug on our side, not the other side's answer) is parked
+    for a person instead of being tried again."""
 
     def next_attempt(self, row: OutboxRow, now: datetime, retry_after: timedelta | None = None) -> datetime | None:
         """When to try again (`retry_after` if the other side said, else doubling delays), or None to give up."""

@@ -58,11 +58,11 @@ def _current_user(context: Context) -> CurrentUser | None:
 
 @pass_context
 def _support_contact(context: Context) -> str:
-    """The support address from the settings (the `support_contact` of an out-of-request render, e.g. an email)."""
+    """The support address from the settings (the `support_address` of an out-of-request render, e.g. an email)."""
     request = context.get("request")
     if isinstance(request, ASGIConnection):
         return request.app.state.settings.support_contact_email or ""
-    return context.get("support_contact") or ""
+    return context.get("support_address") or ""
 
 
 @pass_context

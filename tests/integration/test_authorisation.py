@@ -25,6 +25,8 @@ from webapp.auth.models import User
 from webapp.config import Settings
 from webapp.embed.models import WebhookEvent
 from webapp.embed.partners import PartnerSpec, save_partner
+from webapp.notifications.models import EmailMessage
+from webapp.orders.models import Order
 
 ROLES = ("anonymous", "user", "other_user", "support", "admin", "embedded")
 RETURN_URL = "https://wallet.acme.example/back"
@@ -81,6 +83,7 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/support/orders/{order_id:str}/check"): SUPPORT,
     ("POST", "/support/receipts/{receipt_id:int}/reverify"): SUPPORT,
     ("POST", "/support/receipts/{receipt_id:int}/review"): SUPPORT,
+    ("POST", "/support/emails/{email_id:int}/resend"): SUPPORT,
     ("GET", "/support/audit"): ADMIN,
     ("GET", "/support/audit.csv"): ADMIN,
     ("GET", "/operations"): ADMIN,
@@ -136,6 +139,7 @@ class World:
     receipt: int
     embedded_order: str
     event: str
+    email: int
 
 
 async def embedded_client(app: LiveApp) -> tuple[httpx.AsyncClient, str]:
@@ -172,7 +176,9 @@ async def build_world(app: LiveApp, db: Db) -> World:
         event = WebhookEvent(event_id="evt_matrix", partner_id=partner.id or 0, order_id=embedded.id or 0, type="x")
         session.add(event)
         event.payload = "{}"
-    return World(order, receipts[0].id or 0, embedded.external_order_id, "evt_matrix")
+        placed = (await session.exec(select(Order).where(Order.external_order_id == order))).one()
+        email = (await session.exec(select(EmailMessage).where(EmailMessage.order_id == placed.id))).first()
+    return World(order, receipts[0].id or 0, embedded.external_order_id, "evt_matrix", email.id or 0)
 
 
 ENDS_SESSIONS = [("POST", "/admin/partners/{slug:str}/enabled"), ("POST", "/logout")]
@@ -211,6 +217,7 @@ async def test_every_route_fragment_and_stream_answers_each_visitor_as_its_polic
         "slug": "acme",
         "partner": "acme",
         "event_id": world.event,
+        "email_id": str(world.email),
     }
     wrong = []
     for (method, template), policy in rows_in_order():

@@ -1,10 +1,13 @@
 """Emails to the person: written to the outbox with each status change, sent over real SMTP to the mailbox sink."""
 
+import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -20,17 +23,24 @@ from webapp.auth.models import User
 from webapp.config import Settings
 from webapp.db import make_engine, make_sessionmaker
 from webapp.embed.partners import PartnerSpec, save_partner
+from webapp.notifications import mailer as mailer_module
+from webapp.notifications.kinds import KINDS
 from webapp.notifications.mailer import Mailer
 from webapp.notifications.models import EmailMessage
 from webapp.notifications.smtp import SmtpServer
+from webapp.operations.alarms import MAIL_PARKED, AlarmState
 from webapp.orders.live import make_channels
 from webapp.orders.models import Order
 from webapp.orders.statuses import OrderStatus
 from webapp.orders.transitions import StatusChanges
-from webapp.outbox import DeliveryPolicy
+from webapp.outbox import DeliveryPolicy, utcnow
+from webapp.support.audit import AuditEntry
 from webapp.templating import make_environment
 
 SUBJECT_WORDS = {"en": "Cash-out", "vi": "Lệnh rút", "zh": "提现"}
+SUPPORT_CONTACT = "help@cashout.example"
+REFUSED_ACCOUNT = "1903 0413 6000 00"
+"""The sandbox's bank refuses an account ending 0000: the order ends FAIL."""
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +61,9 @@ async def mail_app(
         update={
             "smtp_url": SecretStr(mailbox.smtp_url),
             "mail_interval_seconds": 0.2,
+            "alarm_interval_seconds": 0.2,
             "support_emails": ["support@example.com"],
+            "support_contact_email": SUPPORT_CONTACT,
         }
     )
     async with serving_live_app(settings, app_port, app_sandbox) as app:
@@ -101,6 +113,145 @@ async def test_each_status_is_mailed_once_in_the_persons_language_even_with_dupl
         assert f"{mail_app.url}/orders/{order_id}" in mail["text"]
         assert f'href="{mail_app.url}/orders/{order_id}"' in mail["html"]
         assert "USDT" in mail["text"]  # what the wallet pays, with its unit
+
+
+@pytest.mark.parametrize("lang", ["en", "vi", "zh"])
+async def test_a_refused_cash_out_is_mailed_in_the_persons_language_naming_support(
+    mail_app: LiveApp, mailbox: MailboxServer, lang: str
+) -> None:
+    email = unique_email(lang)
+    client = await signed_in_client(mail_app, email=email, lang=lang)
+    order_id = await place_order(client, account_number=REFUSED_ACCOUNT)
+    db = Db(mail_app)
+    try:
+        order = await db.final(order_id, "FAIL")
+
+        async def failure_mailed() -> dict | None:
+            async with db.sessionmaker() as session:
+                row = (
+                    await session.exec(
+                        select(EmailMessage).where(EmailMessage.order_id == order.id, EmailMessage.kind == "failed")
+                    )
+                ).first()
+            return row if row is not None and row.state == "sent" else None
+
+        row = await async_wait_for(failure_mailed, what="the failure's mail sent")
+    finally:
+        await db.close()
+    (mail,) = [mail for mail in mailbox.messages(email) if mail["subject"] == row.subject]
+    assert mail["language"] == lang and SUBJECT_WORDS[lang] in mail["subject"]
+    assert SUPPORT_CONTACT in mail["text"]
+    assert f'href="mailto:{SUPPORT_CONTACT}?subject={order.reference}"' in mail["html"]
+
+
+async def test_an_email_that_cannot_be_built_holds_up_no_other_and_is_parked_for_support(
+    mail_app: LiveApp, mailbox: MailboxServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="webapp")
+    broken, fine = unique_email("en"), [unique_email("en"), unique_email("en")]
+    build = mailer_module.compose
+
+    def compose_unless_broken(message: EmailMessage, order: Order, **options: Any) -> Any:
+        if message.recipient == broken:
+            raise RuntimeError(f"cannot build the mail to {broken}")
+        return build(message, order, **options)
+
+    monkeypatch.setattr(mailer_module, "compose", compose_unless_broken)
+    failures_before = build_failures()
+    broken_order = await place_order(await signed_in_client(mail_app, email=broken))  # first in every round
+    for email in fine:
+        await place_order(await signed_in_client(mail_app, email=email))
+    db = Db(mail_app)
+    try:
+        order = await db.final(broken_order, "SUCCESS")
+        for email in fine:  # mailed while the broken order's mails kept failing before them in the same rounds
+            await async_wait_for(mails_to(mailbox, email, 3), what=f"every mail to {email}")
+        parked = await park_by_passing_time(db, order.id or 0)
+        alarm = await async_wait_for(lambda: open_alarm(db, MAIL_PARKED), what="the parked-mail alarm")
+    finally:
+        await db.close()
+    assert mailbox.messages(broken) == []
+    assert {(row.state, row.attempts) for row in parked} == {("parked", 5)}  # DeliveryPolicy.park_after
+    assert {row.last_error.split(":")[0] for row in parked} == {"RuntimeError at test_emails.py"}
+    assert broken not in alarm.detail and f"{len(parked)} emails" in alarm.detail
+    assert (
+        "RuntimeError at test_emails.py" in caplog.text and broken not in caplog.text
+    )  # what raised, not what it said
+    counted = {kind: build_failures()[kind] - failures_before[kind] for kind in failures_before}
+    assert counted == {kind: 5 * (kind in {row.kind for row in parked}) for kind in KINDS}  # the metric, by kind
+    await support_sends_again(mail_app, mailbox, monkeypatch, broken_order, parked, broken)
+
+
+def build_failures() -> dict[str, float]:
+    """`cashout_mail_failures_total{stage="build"}` by kind, as `/metrics` exports it."""
+    return {
+        kind: REGISTRY.get_sample_value("cashout_mail_failures_total", {"kind": kind, "stage": "build"}) or 0.0
+        for kind in KINDS
+    }
+
+
+async def park_by_passing_time(db: Db, order_id: int) -> list[EmailMessage]:
+    """Make each failed try of the order's mails due again at once (as if the backoff had passed) until parked."""
+
+    async def all_parked() -> list[EmailMessage] | None:
+        async with db.sessionmaker() as session, session.begin():
+            rows = (await session.exec(select(EmailMessage).where(EmailMessage.order_id == order_id))).all()
+            for row in rows:
+                if row.state == "pending" and row.attempts:
+                    row.next_attempt_at = utcnow()
+        done = len(rows) == 3 and all(row.state == "parked" for row in rows)  # placed, paid out, done
+        return list(rows) if done else None
+
+    return await async_wait_for(all_parked, what="the broken order's mails parked")
+
+
+def mails_to(mailbox: MailboxServer, email: str, count: int) -> Callable[[], Awaitable[bool]]:
+    async def arrived() -> bool:
+        return len(mailbox.messages(email)) == count
+
+    return arrived
+
+
+async def open_alarm(db: Db, name: str) -> AlarmState | None:
+    async with db.sessionmaker() as session:
+        alarm = await session.get(AlarmState, name)
+    return alarm if alarm is not None and alarm.open else None
+
+
+async def support_sends_again(
+    app: LiveApp,
+    mailbox: MailboxServer,
+    monkeypatch: pytest.MonkeyPatch,
+    order_id: str,
+    parked: list[EmailMessage],
+    email: str,
+) -> None:
+    """Support sees the parked mails with their error; once the bug is fixed, *Send again* delivers each, audited."""
+    agent = await signed_in_client(app, email="support@example.com")
+    page = await agent.get(f"/support/orders/{order_id}")
+    assert page.text.count("not sent: it could not be built; waiting for a person") == len(parked)
+    assert "RuntimeError at test_emails.py:" in page.text and email not in page.text
+    monkeypatch.undo()  # the bug is fixed
+    for row in parked:
+        sent = await agent.post(f"/support/emails/{row.id}/resend", headers={"x-csrftoken": agent.cookies["csrftoken"]})
+        assert sent.status_code == 303 and sent.headers["location"] == f"/support/orders/{order_id}"
+    again = await agent.post(
+        f"/support/emails/{parked[0].id}/resend", headers={"x-csrftoken": agent.cookies["csrftoken"]}
+    )
+    assert again.status_code == 303  # a second click: it is no longer waiting for a person, nothing changes
+    await async_wait_for(mails_to(mailbox, email, len(parked)), what="the parked mails delivered")
+    db = Db(app)
+    try:
+        await async_wait_for(lambda: _closed(db, MAIL_PARKED), what="the parked-mail alarm resolved")
+        async with db.sessionmaker() as session:
+            actions = (await session.exec(select(AuditEntry.action))).all()
+    finally:
+        await db.close()
+    assert actions.count("email_resent") == len(parked)
+
+
+async def _closed(db: Db, name: str) -> bool:
+    return await open_alarm(db, name) is None
 
 
 async def test_support_sees_each_mail_on_the_order_timeline(mail_app: LiveApp, mailbox: MailboxServer) -> None:

@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.embed.models import Partner, WebhookAttempt, WebhookEvent, utcnow
 from webapp.embed.signatures import SIGNATURE_HEADER, webhook_signature
+from webapp.jobs import each_on_its_own, where_it_failed
 from webapp.outbox import DeliveryPolicy, claim_due
 
 logger = logging.getLogger(__name__)
@@ -47,9 +48,12 @@ class WebhookSender:
     async def deliver_due(self) -> int:
         """One round: send every due event once. Returns how many were tried."""
         claimed = await claim_due(self._sessionmaker, WebhookEvent, self.policy)
-        for event_id in claimed:
-            await self._deliver(event_id)
+        await each_on_its_own("partner-webhooks", claimed, self._deliver, self._failed)
         return len(claimed)
+
+    async def _failed(self, event_id: int, exc: Exception) -> None:
+        """Delivering raised (not an HTTP failure, which `_deliver` records): an attempt with where it failed."""
+        await self._record(event_id, None, where_it_failed(exc), 0)
 
     async def _deliver(self, event_id: int) -> None:
         async with self._sessionmaker() as session:

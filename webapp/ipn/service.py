@@ -9,12 +9,10 @@ for a person. A receipt whose processing was interrupted is processed again by t
 
 import hashlib
 import logging
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
-from pathlib import Path
 
 from sqlalchemy import bindparam, delete, insert, update
 from sqlmodel import and_, col, or_, select
@@ -25,6 +23,7 @@ from webapp.alixpay.schemas import OrderObject
 from webapp.config import Settings
 from webapp.i18n import N_
 from webapp.ipn.models import IpnReceipt, utcnow
+from webapp.jobs import each_on_its_own, where_it_failed
 from webapp.logs import about_order
 from webapp.metrics import IPN_RECEIPTS
 from webapp.orders.transitions import StatusChange, StatusChanges
@@ -272,16 +271,9 @@ async def _judge_all(changes: StatusChanges, receipt_ids: Sequence[int], alixpay
     return judged
 
 
-def _where(exc: BaseException) -> str:
-    """The exception's class and innermost frame: enough to find the bug, nothing of the input."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    place = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-    return f"{type(exc).__name__}{place}"[:255]
-
-
 async def _record_failure(changes: StatusChanges, receipt_id: int, exc: Exception, retry: RetryPolicy) -> IpnVerdict:
     """Judging raised: the receipt keeps its body and gets `error` (tried again later) or, at last, `parked`."""
-    error = _where(exc)
+    error = where_it_failed(exc)
     async with changes.db_sessionmaker() as session, session.begin():
         receipt = await session.get(IpnReceipt, receipt_id)
         if receipt is None:
@@ -321,10 +313,14 @@ async def process_pending(
                 .order_by(col(IpnReceipt.id))
             )
         ).all()
-    for first in range(0, len(due), BATCH_SIZE):
-        judged = await process_many(due[first : first + BATCH_SIZE], changes=changes, alixpay=alixpay, retry=retry)
-        for receipt_id, outcome in judged.items():
+
+    async def judge(batch: Sequence[int]) -> None:
+        for receipt_id, outcome in (await process_many(batch, changes=changes, alixpay=alixpay, retry=retry)).items():
             log_verdict(receipt_id, outcome)
+
+    await each_on_its_own(
+        "ipn-replay", (due[first : first + BATCH_SIZE] for first in range(0, len(due), BATCH_SIZE)), judge
+    )
     return len(due)
 
 

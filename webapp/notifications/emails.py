@@ -43,7 +43,7 @@ def compose(
         "masked_account": mask_account(order.account_number),
         "order_url": f"{base}/orders/{order.external_order_id}",
         "preferences_url": f"{base}{PREFERENCES_PATH}",
-        "support_contact": support_contact,
+        "support_address": support_contact,  # read by the template global `support_contact()`, never shadowing it
     }
     mail = MimeMessage()
     mail["Subject"] = subject_of(message, order)

@@ -2,6 +2,10 @@
 
 A mail is marked sent in the same step that learns the SMTP server accepted it. Only a crash between the two can
 send it again, and then with the same `Message-ID`, which mail clients use to drop the copy.
+
+Each mail is handled on its own: one that cannot be built (or whose sending raises) keeps its error class, is
+tried again with backoff and, after `DeliveryPolicy.park_after` tries, is parked for a person (support's timeline
+shows it, the operations alarm fires); every other mail of the round is still sent.
 """
 
 import logging
@@ -13,6 +17,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.auth.models import User
+from webapp.jobs import each_on_its_own, where_it_failed
+from webapp.metrics import MAIL_FAILURES
 from webapp.notifications.emails import compose
 from webapp.notifications.kinds import KINDS
 from webapp.notifications.models import EmailMessage
@@ -48,8 +54,7 @@ class Mailer:
     async def deliver_due(self) -> int:
         """One round: try every due mail once. Returns how many were tried."""
         claimed = await claim_due(self._sessionmaker, EmailMessage, self.policy)
-        for message_id in claimed:
-            await self._deliver(message_id)
+        await each_on_its_own("emails", claimed, self._deliver, self._failed)
         return len(claimed)
 
     async def _deliver(self, message_id: int) -> None:
@@ -75,6 +80,30 @@ class Mailer:
         error, permanent = await self._send(mail)
         await self._record(message_id, str(mail["Subject"]), error, permanent=permanent)
 
+    async def _failed(self, message_id: int, exc: Exception) -> None:
+        """Building or sending the mail raised: kept with where it failed, tried again later, parked at the limit."""
+        async with self._sessionmaker() as session, session.begin():
+            message = await session.get(EmailMessage, message_id)
+            if message is None:
+                return
+            message.attempts += 1
+            message.last_error = where_it_failed(exc)
+            message.next_attempt_at = (
+                self.policy.next_attempt(message, utcnow()) if message.attempts < self.policy.park_after else None
+            )
+            if message.next_attempt_at is None:
+                message.state = "parked"
+            MAIL_FAILURES.labels(message.kind, "build").inc()
+            logger.error(
+                "email %s (%s) for order %s: attempt %d, %s → %s",
+                message.id,
+                message.kind,
+                message.order_id,
+                message.attempts,
+                message.last_error,
+                message.state,
+            )
+
     async def _record(self, message_id: int, subject: str, error: str, *, permanent: bool) -> None:
         now = utcnow()
         async with self._sessionmaker() as session, session.begin():
@@ -85,6 +114,7 @@ class Mailer:
             if not error:
                 message.state, message.sent_at, message.next_attempt_at, message.last_error = "sent", now, None, ""
             else:
+                MAIL_FAILURES.labels(message.kind, "send").inc()
                 message.last_error = error[:200]
                 message.next_attempt_at = None if permanent else self.policy.next_attempt(message, now)
                 if message.next_attempt_at is None:

@@ -22,7 +22,7 @@ class EmailMessage(SQLModel, table=True):
     recipient: str = Field(max_length=320)
     locale: str = Field(max_length=8)
     state: str = Field(default="pending", max_length=16, index=True)
-    """pending | sent | opted_out | rejected | gave_up"""
+    """pending | sent | opted_out | rejected | gave_up | parked (could not be built: waits for a person)"""
     attempts: int = 0
     next_attempt_at: datetime | None = Field(default_factory=utcnow, index=True)
     last_error: str = Field(default="", max_length=200)

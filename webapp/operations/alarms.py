@@ -1,4 +1,4 @@
-"""Alarms, once per incident: IPNs silent while orders wait, or a background job that keeps failing.
+"""Alarms, once per incident: silent IPNs, parked emails, or a background job that keeps failing.
 
 An incident opens with one ERROR log line and (when `ALARM_WEBHOOK_URL` is set) one POST, and closes with one
 INFO line and one POST, however many rounds it lasts. Its state lives in the database, so several instances
@@ -11,23 +11,25 @@ from datetime import datetime, timedelta
 import httpx
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import Field, SQLModel, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.ipn.models import utcnow
 from webapp.jobs import JobHealth
 from webapp.metrics import ALARMS_OPEN
+from webapp.notifications.models import EmailMessage
 from webapp.operations.overview import ipn_silence
 
 logger = logging.getLogger(__name__)
 IPN_SILENCE = "ipn_silence"
+MAIL_PARKED = "mail_parked"
 
 
 class AlarmState(SQLModel, table=True):
     __tablename__ = "alarm_state"
 
     name: str = Field(primary_key=True, max_length=64)
-    """ipn_silence | job:<job name>"""
+    """ipn_silence | mail_parked | job:<job name>"""
     open: bool = False
     since: datetime = Field(default_factory=utcnow)
     detail: str = ""
@@ -53,13 +55,18 @@ class Alarms:
         """One round of the alarm job: returns how many incidents opened or closed."""
         async with self._sessionmaker() as session:
             silence = await ipn_silence(session, after=self._silence_after)
+            parked = (await session.exec(select(func.count()).where(EmailMessage.state == "parked"))).one()
         waiting = silence.waiting_since.isoformat() if silence.waiting_since else "-"
         last = silence.last_ipn_at.isoformat() if silence.last_ipn_at else "never"
         conditions = {
             IPN_SILENCE: (
                 silence.silent,
                 f"no verified IPN since {last} while orders wait (oldest since {waiting})",
-            )
+            ),
+            MAIL_PARKED: (
+                parked > 0,
+                f"{parked} emails could not be built and wait for a person (support: the order's timeline)",
+            ),
         }
         for name, state in self._health.jobs.items():
             failing = state.failures_in_a_row >= self._job_failures

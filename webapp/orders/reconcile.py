@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.errors import AlixPayError, AlixPayOrderNotFound
+from webapp.jobs import each_on_its_own
 from webapp.logs import about_order
 from webapp.metrics import POLLS
 from webapp.orders.models import Order, utcnow
@@ -96,10 +97,11 @@ async def reconcile_once(*, changes: StatusChanges, alixpay: AlixPayClient, sile
     quiet_since = utcnow() - silence
     async with changes.db_sessionmaker() as session:
         due = await due_orders(session, quiet_since)
-    for order_id, external_id in due:
+
+    async def poll(due_order: tuple[int, str]) -> None:
+        order_id, external_id = due_order
         with about_order(external_id):
-            try:
-                await reconcile_order(order_id, changes=changes, alixpay=alixpay, polled_before=quiet_since)
-            except Exception:  # one order that cannot be polled must not keep the others from it
-                logger.exception("order id %s: reconciliation failed", order_id)
+            await reconcile_order(order_id, changes=changes, alixpay=alixpay, polled_before=quiet_since)
+
+    await each_on_its_own("reconcile", due, poll)
     return len(due)

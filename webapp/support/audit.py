@@ -37,6 +37,7 @@ ACTION_LABELS = {
     "partner_disabled": N_("switched a partner off"),
     "partner_secret_rotated": N_("made a new webhook secret for a partner"),
     "webhook_resent": N_("sent a partner webhook again"),
+    "email_resent": N_("sent an email to the customer again"),
 }
 APPEND_TRIES = 40
 

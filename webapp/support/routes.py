@@ -36,6 +36,7 @@ from webapp.support.service import (
     mark_reviewed,
     order_by_external_id,
     reverify_receipt,
+    send_email_again,
 )
 from webapp.support.timeline import EMAIL_STATES, SOURCE_NAMES, copy_summary, receipts_needing_attention, timeline
 
@@ -290,6 +291,13 @@ class SupportController(Controller):
             else request.app.route_reverse("support.search")
         )
         return Redirect(target, status_code=303)
+
+    @post("/emails/{email_id:int}/resend", name="support.resend_email", status_code=303)
+    async def resend_email(self, request: Request, db_sessionmaker: Sessionmaker, email_id: FromPath[int]) -> Redirect:
+        order = await send_email_again(email_id, agent=agent(request), db_sessionmaker=db_sessionmaker)
+        if order is None:
+            raise NotFoundException()
+        return Redirect(request.app.route_reverse("support.order", order_id=order.external_order_id), status_code=303)
 
     @get("/audit", name="support.audit", guards=[requires_admin])
     async def audit_page(self, db_session: DbSession) -> Template:

@@ -1,4 +1,7 @@
-"""Support actions, each recorded in the audit log: check status now, re-verify a receipt, mark one reviewed."""
+"""Support actions, each recorded in the audit log.
+
+Check status now, re-verify a receipt, mark one reviewed, send an undelivered email again.
+"""
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,6 +15,7 @@ from webapp.alixpay.client import AlixPayClient
 from webapp.auth.session import CurrentUser
 from webapp.ipn.models import IpnReceipt, utcnow
 from webapp.ipn.service import assess
+from webapp.notifications.models import EmailMessage
 from webapp.orders.models import Order
 from webapp.orders.reconcile import reconcile_order
 from webapp.orders.state import decide, from_provider
@@ -21,6 +25,7 @@ from webapp.support import audit
 from webapp.support.csvfile import csv_stream
 from webapp.support.masking import mask_account, mask_email, mask_name
 from webapp.support.search import SearchQuery, every_match
+from webapp.support.timeline import EMAIL_ATTENTION
 
 
 async def order_by_external_id(session: AsyncSession, external_order_id: str) -> Order | None:
@@ -95,6 +100,31 @@ async def mark_reviewed(
         detail=f"receipt {receipt_id} ({receipt.verdict}) marked reviewed",
     )
     return receipt
+
+
+async def send_email_again(
+    email_id: int, *, agent: CurrentUser, db_sessionmaker: async_sessionmaker[AsyncSession]
+) -> Order | None:
+    """Put an undelivered (rejected, given up or parked) email back in the outbox with a fresh count of tries.
+
+    Returns its order (None when there is no such email). An email already back in the outbox, or sent, is left
+    as it is: a second click changes nothing.
+    """
+    async with db_sessionmaker() as session, session.begin():
+        message = await session.get(EmailMessage, email_id)
+        if message is None:
+            return None
+        order = await session.get(Order, message.order_id)
+        if message.state not in EMAIL_ATTENTION:
+            return order
+        before = f"{message.kind} email {email_id}: was {message.state} after {message.attempts} tries"
+        if message.last_error:
+            before += f" ({message.last_error})"
+        message.state, message.attempts, message.next_attempt_at = "pending", 0, utcnow()
+    await audit.append(
+        db_sessionmaker, actor=agent.email, action="email_resent", order_id=message.order_id, detail=before
+    )
+    return order
 
 
 CSV_COLUMNS = (

@@ -35,8 +35,10 @@ EMAIL_STATES = {
     "opted_out": N_("not sent: the person turned progress emails off"),
     "rejected": N_("refused by the mail server"),
     "gave_up": N_("not delivered after three days of trying"),
+    "parked": N_("not sent: it could not be built; waiting for a person"),
 }
-EMAIL_ATTENTION = ("rejected", "gave_up")
+EMAIL_ATTENTION = ("rejected", "gave_up", "parked")
+"""A mail in one of these states was not delivered and will not be tried again unless a person sends it again."""
 RECEIPT_ATTENTION = ("mismatch", "parked", "error", "bad_signature", "malformed")
 
 
