@@ -33,8 +33,6 @@ from webapp.orders.models import Order, OrderEvent
 from webapp.orders.reconcile import reconcile_once
 from webapp.sessions import DatabaseStore, HttpSession, RateLimitCounter
 
-NOW = datetime.now(UTC)
-
 
 @pytest.fixture
 async def sessionmaker(seeded: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
@@ -153,13 +151,14 @@ async def test_ipn_replay_judges_the_others_when_one_receipt_raises(
 async def test_store_clean_ups_delete_expired_rows_without_reading_them(
     seeded: Settings, sessionmaker: async_sessionmaker[AsyncSession], table: type
 ) -> None:
+    now = datetime.now(UTC)
     async with sessionmaker() as session, session.begin():
         await session.exec(  # type: ignore[call-overload]
             insert(table),
             params=[
-                {"key": "unreadable", "data": b"\xff\x00 not a stored value", "expires_at": NOW - timedelta(hours=1)},
-                {"key": "expired", "data": b'{"a": 1}', "expires_at": NOW - timedelta(seconds=1)},
-                {"key": "alive", "data": b"\xff", "expires_at": NOW + timedelta(hours=1)},
+                {"key": "unreadable", "data": b"\xff\x00 not a stored value", "expires_at": now - timedelta(hours=1)},
+                {"key": "expired", "data": b'{"a": 1}', "expires_at": now - timedelta(seconds=1)},
+                {"key": "alive", "data": b"\xff", "expires_at": now + timedelta(hours=1)},
                 {"key": "forever", "data": b"{}", "expires_at": None},
             ],
         )
@@ -172,6 +171,7 @@ async def test_store_clean_ups_delete_expired_rows_without_reading_them(
 
 
 async def test_ipn_retention_deletes_old_junk_whatever_its_body(seeded: Settings) -> None:
+    now = datetime.now(UTC)
     async with background_parts(seeded) as (changes, _):
         ids = await store_raw(
             changes, Delivery(b"\xff\xfe not utf-8"), Delivery(b"{}"), Delivery(b"[1,"), Delivery(b"{ }")
@@ -181,7 +181,7 @@ async def test_ipn_retention_deletes_old_junk_whatever_its_body(seeded: Settings
                 ids, ["malformed", "bad_signature", "applied", "malformed"], [40, 40, 40, 1], strict=True
             ):
                 receipt = await session.get(IpnReceipt, receipt_id)
-                receipt.verdict, receipt.received_at = verdict, NOW - timedelta(days=age)
+                receipt.verdict, receipt.received_at = verdict, now - timedelta(days=age)
         assert await delete_junk_receipts(changes, older_than=timedelta(days=30)) == 2
     assert sorted(receipt.id for receipt in await rows(seeded, IpnReceipt)) == ids[2:]  # applied, and young junk
 
@@ -189,11 +189,12 @@ async def test_ipn_retention_deletes_old_junk_whatever_its_body(seeded: Settings
 async def test_launch_token_clean_up_deletes_every_expired_token(
     seeded: Settings, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
+    now = datetime.now(UTC)
     async with sessionmaker() as session, session.begin():
         spec = PartnerSpec(slug="wallet", name="Wallet", origins=["https://wallet.example"], token_alg="HS256")
         partner_id = (await save_partner(session, spec)).id or 0
         session.add_all(
-            LaunchTokenUse(partner_id=partner_id, jti=jti, expires_at=NOW + timedelta(minutes=minutes))
+            LaunchTokenUse(partner_id=partner_id, jti=jti, expires_at=now + timedelta(minutes=minutes))
             for jti, minutes in [("\x00\ufffd odd", -5), (str(uuid.uuid4()), -1), ("young", 5)]
         )
     assert await delete_spent_tokens(sessionmaker) == 2
