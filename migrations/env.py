@@ -7,7 +7,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import webapp.models  # noqa: F401  (registers every table on SQLModel.metadata)
+import webapp.schema  # noqa: F401  (registers every table on SQLModel.metadata)
 from webapp.config import Settings
 from webapp.db import make_engine
 

@@ -10,12 +10,12 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
-import webapp.models  # noqa: F401  (every table on the metadata)
+import webapp.schema  # noqa: F401  (every table on the metadata)
 from webapp.alixpay.keys import generate_key_pair
 from webapp.app import create_app
 from webapp.config import AlixPaySettings, DatabaseSettings, Settings
 from webapp.db import make_engine
-from webapp.migrate import head_revision
+from webapp.schema import head_revision
 
 VECTORS_DIR = Path(__file__).parent / "vectors"
 

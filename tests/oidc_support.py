@@ -20,8 +20,8 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from tests.support import running_process
-from webapp.devstack import LOOPBACK, free_port
+from tests.processes import running_process
+from webapp.dev.stack import LOOPBACK, free_port
 
 SEEDED_USERS = [
     {"sub": "user@example.com", "email": "user@example.com", "email_verified": True, "name": "Nguyễn Văn Ánh"},

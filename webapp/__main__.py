@@ -6,12 +6,12 @@ import logging
 import sys
 from pathlib import Path
 
-from webapp import devstack
 from webapp.config import DEV_DIR, Settings
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from webapp.migrate import upgrade
+    from webapp.dev import stack as devstack
+    from webapp.schema import upgrade
 
     state_dir = Path(args.state_dir)
     database_url = devstack.stack_database_url(state_dir)
@@ -68,7 +68,7 @@ def _sandbox(_args: argparse.Namespace) -> int:
 def _mailbox(_args: argparse.Namespace) -> int:
     import uvicorn
 
-    from webapp.devmail import MailboxSettings, create_mailbox_app
+    from webapp.dev.mailbox import MailboxSettings, create_mailbox_app
 
     settings = MailboxSettings()
     uvicorn.run(create_mailbox_app(settings), host=settings.host, port=settings.http_port, log_level="warning")
@@ -77,7 +77,7 @@ def _mailbox(_args: argparse.Namespace) -> int:
 
 def _demo_cashout(args: argparse.Namespace) -> int:
 
-    from webapp.sandbox.demo import create_demo_cashout
+    from webapp.dev.demo import create_demo_cashout
 
     order, sandbox_url = asyncio.run(
         create_demo_cashout(
@@ -93,14 +93,14 @@ def _demo_cashout(args: argparse.Namespace) -> int:
 
 
 def _migrate(_args: argparse.Namespace) -> int:
-    from webapp.migrate import upgrade
+    from webapp.schema import upgrade
 
     upgrade(Settings().database.url)
     return 0
 
 
 def _i18n(_args: argparse.Namespace) -> int:
-    from webapp.i18n_catalogs import update_catalogs
+    from webapp.dev.catalogs import update_catalogs
 
     update_catalogs()
     return 0
@@ -108,7 +108,7 @@ def _i18n(_args: argparse.Namespace) -> int:
 
 def _audit_verify(_args: argparse.Namespace) -> int:
     """Exit 1 and name the first broken row when the audit log's hash chain does not hold."""
-    from webapp.support.audit import verify_database
+    from webapp.audit import verify_database
 
     check = asyncio.run(verify_database(Settings().database.url))
     if check.broken_at is None:
@@ -124,10 +124,8 @@ def _partners(args: argparse.Namespace) -> int:
     return asyncio.run(run(args))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m webapp")
-    commands = parser.add_subparsers(dest="command", required=True)
-
+def _add_stack_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """`dev`, `serve`, `sandbox` and `mailbox`: the processes of the embedded stack, and the app alone."""
     dev = commands.add_parser("dev", help="run the whole embedded stack on loopback")
     dev.add_argument("--app-port", type=int, default=8000, help="0 picks a free port")
     dev.add_argument("--sandbox-port", type=int, default=8001, help="0 picks a free port")
@@ -154,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     mail = commands.add_parser("mailbox", help="run the development SMTP sink and its page (MAILBOX_* settings)")
     mail.set_defaults(run=_mailbox)
 
+
+def _add_tool_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """One-off commands: a demo cash-out, migrations, catalogues, the audit log, partners."""
     demo = commands.add_parser("demo-cashout", help="create a cash-out at the running dev stack's sandbox")
     demo.add_argument("--state-dir", default=str(DEV_DIR))
     demo.add_argument("--amount", type=int, default=100_000)
@@ -180,6 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(partners)
     partners.set_defaults(run=_partners)
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m webapp")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_stack_commands(commands)
+    _add_tool_commands(commands)
     args = parser.parse_args(argv)
     return args.run(args)
 

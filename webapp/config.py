@@ -4,16 +4,18 @@ Each group reads its own prefixed variables (`DATABASE_URL`, `ALIXPAY_BASE_URL`,
 `ENVIRONMENT=production` the settings refuse every development default that would be unsafe there.
 """
 
+from dataclasses import dataclass
 from enum import StrEnum
+from ipaddress import ip_address
 from pathlib import Path
-from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Literal, TypeAlias
+from urllib.parse import unquote, urlsplit
 
+from litestar.di import NamedDependency
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from webapp.alixpay.keys import KeyLoadError, is_shared_test_key, load_private_key, load_public_key
-from webapp.notifications.smtp import SmtpServer
 
 DEV_DIR = Path("var/dev")
 
@@ -24,6 +26,50 @@ DEV_ALIXPAY_WEBHOOK_SECRET_KEY = "whsk_dev_sandbox_only"  # noqa: S105
 DEV_OIDC_CLIENT_SECRET = "dev-only-oidc-client-secret"  # noqa: S105
 # The accounts seeded at the local IdP by `python -m webapp dev` (email → role), named on the home page.
 DEV_ACCOUNTS = {"user@example.com": "user", "support@example.com": "support", "admin@example.com": "admin"}
+
+
+SMTP_SCHEMES = {"smtp": (False, None), "smtp+starttls": (False, True), "smtps": (True, False)}
+"""URL scheme → (TLS from the start, STARTTLS): plain SMTP upgrades when the server offers it."""
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    """Where mail goes: `SMTP_URL` read into what the SMTP client needs (no other module parses it)."""
+
+    host: str
+    port: int
+    use_tls: bool
+    start_tls: bool | None
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> "SmtpServer":
+        """`smtp://host:25`, `smtp+starttls://user:password@host:587` or `smtps://user:password@host:465`."""
+        parts = urlsplit(url)
+        if parts.scheme not in SMTP_SCHEMES or not parts.hostname:
+            raise ValueError("SMTP_URL must be smtp://, smtp+starttls:// or smtps:// and name a host")
+        use_tls, start_tls = SMTP_SCHEMES[parts.scheme]
+        default_port = 465 if use_tls else 587 if start_tls else 25
+        return cls(
+            parts.hostname,
+            parts.port or default_port,
+            use_tls,
+            start_tls,
+            unquote(parts.username) if parts.username else None,
+            unquote(parts.password) if parts.password else None,
+        )
+
+    @property
+    def encrypted(self) -> bool:
+        return self.use_tls or bool(self.start_tls)
+
+    @property
+    def on_loopback(self) -> bool:
+        try:
+            return ip_address(self.host).is_loopback
+        except ValueError:
+            return self.host == "localhost"
 
 
 class Environment(StrEnum):
@@ -249,3 +295,7 @@ def _key_problems(alixpay: AlixPaySettings) -> list[str]:
         except KeyLoadError as exc:
             problems.append(f"{name}: {exc}")
     return problems
+
+
+AppSettings: TypeAlias = NamedDependency[Settings]
+"""A handler parameter named `settings` gets the app's settings."""

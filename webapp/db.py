@@ -1,6 +1,8 @@
 """Async database engine and sessions; SQLite (WAL, foreign keys) by default, PostgreSQL by `DATABASE_URL`."""
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -21,10 +23,17 @@ SQLModel.metadata.naming_convention = {
 }
 metadata: MetaData = SQLModel.metadata
 
+Sessionmaker: TypeAlias = NamedDependency[async_sessionmaker[AsyncSession]]
+"""A handler parameter named `db_sessionmaker` gets the sessionmaker, for units of work of its own."""
 DbSession: TypeAlias = NamedDependency[AsyncSession]
 """A handler parameter named `db_session` gets the request's session."""
 DbReader: TypeAlias = NamedDependency[AsyncEngine]
 """A handler parameter named `db_reader` gets the `autocommit` engine, for reads that need no transaction."""
+
+
+def utcnow() -> datetime:
+    """Now, aware (every timestamp we store is UTC; SQLite and PostgreSQL both keep it so)."""
+    return datetime.now(UTC)
 
 
 def autocommit(engine: AsyncEngine) -> AsyncEngine:
@@ -72,6 +81,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+@dataclass(frozen=True)
+class Database:
+    """One database as the app uses it: the engine, ORM sessions on it, and its autocommit twin for lone statements."""
+
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    reader: AsyncEngine
+    """`autocommit(engine)`: reads that need no transaction, single-row writes, raw IPNs stored first."""
+
+    @classmethod
+    def on(cls, engine: AsyncEngine) -> "Database":
+        return cls(engine, make_sessionmaker(engine), autocommit(engine))
+
+    @classmethod
+    def connect(cls, url: str, *, echo: bool = False, pool_size: int = 5) -> "Database":
+        return cls.on(make_engine(url, echo=echo, pool_size=pool_size))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
 
 
 async def provide_db_session(

@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from webapp.alixpay.keys import KeyLoadError, load_private_key, load_public_key
 from webapp.config import Settings
 from webapp.db import DbSession
-from webapp.migrate import head_revision
+from webapp.schema import head_revision
 
 logger = logging.getLogger(__name__)
 

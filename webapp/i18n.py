@@ -8,6 +8,7 @@ from urllib.parse import parse_qs
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_currency
 from babel.support import NullTranslations, Translations
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, MutableScopeHeaders
@@ -31,6 +32,16 @@ def supported(value: str | None) -> str | None:
         return None
     primary = value.strip().replace("_", "-").split("-")[0].lower()
     return primary if primary in LOCALES else None
+
+
+def known_or_default(locale: str | None) -> str:
+    """A stored locale (an order's, a mail's) if we still speak it, else the default."""
+    return locale if locale in LOCALES else DEFAULT_LOCALE
+
+
+def format_vnd(amount: int | float, locale: str) -> str:
+    """A VND amount the way the reader writes money (`100.000 ₫` in Vietnamese, `₫100,000` in English)."""
+    return format_currency(amount, "VND", locale=BABEL_LOCALES[known_or_default(locale)])
 
 
 def parse_accept_language(header: str) -> list[str]:

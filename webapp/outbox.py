@@ -5,16 +5,14 @@ once, and an instance that dies mid-send only delays it until the lease runs out
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from webapp.db import utcnow
 
 
 class OutboxRow(Protocol):

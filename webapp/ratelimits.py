@@ -15,7 +15,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.middleware.rate_limit import RateLimitConfig, get_remote_address
 from litestar.routes import HTTPRoute
 
-from webapp.auth.guards import current_user
+from webapp.auth.guards import person_of
 from webapp.config import Settings
 
 RATE_LIMIT_STORE = "rate_limits"
@@ -69,7 +69,7 @@ def _applies(limit: Limit, allowed_sources: frozenset[str]) -> Callable[[Request
 
 def _identifier(limit: Limit) -> Callable[[Request], str]:
     def identify(request: Request) -> str:
-        user = current_user(request) if limit.per_person else None
+        user = person_of(request) if limit.per_person else None
         who = f"user:{user.id}" if user is not None else f"address:{get_remote_address(request)}"
         return f"rl:{limit.name}:{who}"
 

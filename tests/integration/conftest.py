@@ -21,16 +21,16 @@ from tests.builders import make_order
 from tests.conftest import RsaKeys, create_schema
 from tests.integration.ipn_bodies import EXTERNAL_ID
 from tests.oidc_support import Idp, TamperingProxy, running_idp, running_proxy
-from tests.support import IpnReceiver, SandboxServer, running_receiver, running_sandbox, serving
+from tests.processes import IpnReceiver, SandboxServer, running_receiver, running_sandbox, serving
 from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.crypto import Signer, Verifier
-from webapp.app import alixpay_client, create_app
+from webapp.app import create_app
 from webapp.auth.models import User
 from webapp.config import AlixPaySettings, DatabaseSettings, OIDCSettings, Settings
-from webapp.db import make_engine, make_sessionmaker
-from webapp.devstack import free_port
-from webapp.orders.live import make_channels
+from webapp.db import Database, make_engine, make_sessionmaker
+from webapp.dev.stack import free_port
 from webapp.orders.transitions import StatusChanges
+from webapp.services import build_services
 
 PARTNER_CODE = "testpartner"
 SANDBOX_SECRET = f"sk_test_{secrets.token_hex(8)}"
@@ -307,14 +307,13 @@ async def seed_order(settings: Settings) -> None:
 
 
 @contextlib.asynccontextmanager
-async def background_parts(settings: Settings) -> AsyncIterator[tuple[StatusChanges, AlixPayClient]]:
-    """What the background jobs work with, as the app builds it."""
-    engine, alixpay = make_engine(settings.database.url), alixpay_client(settings)
+async def background_parts(settings: Settings) -> AsyncIterator[tuple[Database, StatusChanges, AlixPayClient]]:
+    """What the background jobs work with, built by the composition root as the app builds it."""
+    services = build_services(settings)
     try:
-        yield StatusChanges(make_sessionmaker(engine), make_channels()), alixpay
+        yield services.db, services.changes, services.alixpay
     finally:
-        await alixpay.aclose()
-        await engine.dispose()
+        await services.aclose()
 
 
 async def rows(settings: Settings, model: type) -> list:

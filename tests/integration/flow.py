@@ -6,7 +6,7 @@ import httpx
 from sqlmodel import col, select
 
 from tests.integration.conftest import LiveApp
-from tests.support import async_wait_for
+from tests.processes import async_wait_for
 from webapp.db import make_engine, make_sessionmaker
 from webapp.ipn.models import IpnReceipt
 from webapp.orders.models import Order, OrderEvent, OrderTransition

@@ -1,6 +1,8 @@
 """IPN bodies for tests: correctly signed ones, and the hostile ones anybody can send."""
 
+import functools
 import json
+from pathlib import Path
 
 from webapp.alixpay import signing
 from webapp.alixpay.crypto import Signer
@@ -28,7 +30,13 @@ def ipn_body(
         status=status,
         secret_key=settings.alixpay.secret_key.get_secret_value(),
     )
-    return json.dumps({**order, **unsigned, "signature": Signer.from_file(key_file).sign(text)}).encode()
+    return json.dumps({**order, **unsigned, "signature": signer(key_file).sign(text)}).encode()
+
+
+@functools.cache
+def signer(key_file: Path) -> Signer:
+    """Loading an RSA key checks it (tens of ms with OpenSSL 3): once per key file, not once per body."""
+    return Signer.from_file(key_file)
 
 
 def unsigned_order(amount: str, **fields: str) -> bytes:

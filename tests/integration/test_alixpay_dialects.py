@@ -18,14 +18,14 @@ from tests.conftest import VECTORS_DIR, RsaKeys
 from tests.integration.conftest import LiveApp, live_settings, sandbox_env, serving_live_app
 from tests.integration.flow import Db, place_order, review, signed_in_client
 from tests.oidc_support import Idp
-from tests.support import SandboxServer, running_sandbox
+from tests.processes import SandboxServer, running_sandbox
 from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.crypto import Signer, Verifier
 from webapp.alixpay.errors import AlixPayOrderNotFound, AlixPayRejected
 from webapp.alixpay.schemas import OrderObject, unwrap
-from webapp.app import alixpay_client
-from webapp.devstack import free_port
+from webapp.dev.stack import free_port
 from webapp.sandbox.dialects import DIALECTS, ERROR_SHAPES
+from webapp.services import alixpay_client
 
 IPN_SECRETS = ("secret_key", "webhook_secret_key")
 COMBINATIONS = list(itertools.product(DIALECTS, ERROR_SHAPES, IPN_SECRETS))

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import RsaKeys
 from tests.integration.conftest import PARTNER_CODE, SANDBOX_SECRET, make_client
-from tests.support import SandboxServer
+from tests.processes import SandboxServer
 from webapp.alixpay import signing
 from webapp.alixpay.client import AlixPayClient, CashoutOrder
 from webapp.alixpay.crypto import Signer
@@ -216,7 +216,7 @@ async def test_server_error_after_create_is_resolved_by_details(
 
 async def test_unreachable_alix_pay_is_an_unknown_outcome(rsa_keys: RsaKeys) -> None:
     from webapp.alixpay.errors import AlixPayOutcomeUnknown
-    from webapp.devstack import free_port
+    from webapp.dev.stack import free_port
 
     client = make_client(
         SandboxServer(f"http://127.0.0.1:{free_port()}", None, None),

@@ -245,7 +245,7 @@ async def test_unverified_email_is_refused(oidc_client: AsyncTestClient[Litestar
 
 
 async def test_unreachable_idp_is_a_friendly_page(settings: Settings) -> None:
-    from webapp.devstack import free_port
+    from webapp.dev.stack import free_port
 
     unreachable = settings.model_copy(
         update={"oidc": OIDCSettings(discovery_url=f"http://127.0.0.1:{free_port()}/.well-known/openid-configuration")}

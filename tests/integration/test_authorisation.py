@@ -19,7 +19,7 @@ from tests.conftest import create_schema
 from tests.embed_tokens import HS_SECRET, mint
 from tests.integration.conftest import LiveApp
 from tests.integration.flow import Db, place_order, signed_in_client
-from tests.support import async_wait_for
+from tests.processes import async_wait_for
 from webapp.app import create_app
 from webapp.auth.models import User
 from webapp.config import Settings

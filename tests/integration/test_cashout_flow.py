@@ -11,12 +11,11 @@ from tests.conftest import RsaKeys
 from tests.integration.conftest import LiveApp, both_databases
 from tests.integration.flow import FORM, HAPPY, Db, confirm, place_order, review, signed_in_client
 from tests.integration.ipn_bodies import HOSTILE, ipn_body
-from tests.support import async_wait_for
+from tests.processes import async_wait_for
+from webapp.db import Database
 from webapp.ipn.models import IpnReceipt
 from webapp.ipn.service import Delivery, store_raw
-from webapp.orders.live import make_channels
 from webapp.orders.models import Order, OrderTransition
-from webapp.orders.transitions import StatusChanges
 
 pytestmark = both_databases  # every flow, on SQLite and on PostgreSQL
 
@@ -230,9 +229,8 @@ async def test_hostile_ipns_leave_replay_and_reconciliation_running(
         assert answer.status_code == 400, body[:80]
     live_app.sandbox.set_faults(drop=True)  # no IPN arrives: only the jobs can move this order
     order_id = await place_order(client)
-    changes = StatusChanges(db.sessionmaker, make_channels())
     interrupted = ipn_body(live_app.settings, rsa_keys.alix.private, order_id=order_id, status="PAYMENT_COMPLETED")
-    (receipt_id,) = await store_raw(changes, Delivery(interrupted))
+    (receipt_id,) = await store_raw(Database.on(db.engine), Delivery(interrupted))
     order = await db.final(order_id, "SUCCESS", timeout=40)
     receipts = {receipt.id: receipt.verdict for receipt in await db.receipts(order_id)}
     assert receipts[receipt_id] in ("applied", "stale")  # replayed; stale if the poll got there first

@@ -18,24 +18,24 @@ from tests.conftest import RsaKeys, create_schema
 from tests.integration.conftest import LiveApp, live_settings, serving_live_app
 from tests.integration.flow import Db, place_order, signed_in_client
 from tests.oidc_support import Idp
-from tests.support import MailboxServer, SandboxServer, async_wait_for, running_mailbox
+from tests.processes import MailboxServer, SandboxServer, async_wait_for, running_mailbox
+from webapp.audit import AuditEntry
 from webapp.auth.models import User
-from webapp.config import Settings
-from webapp.db import make_engine, make_sessionmaker
+from webapp.config import Settings, SmtpServer
+from webapp.db import Database, utcnow
 from webapp.embed.partners import PartnerSpec, save_partner
 from webapp.notifications import mailer as mailer_module
 from webapp.notifications.kinds import KINDS
 from webapp.notifications.mailer import Mailer
 from webapp.notifications.models import EmailMessage
-from webapp.notifications.smtp import SmtpServer
 from webapp.operations.alarms import MAIL_PARKED, AlarmState
 from webapp.orders.live import make_channels
 from webapp.orders.models import Order
 from webapp.orders.statuses import OrderStatus
 from webapp.orders.transitions import StatusChanges
-from webapp.outbox import DeliveryPolicy, utcnow
-from webapp.support.audit import AuditEntry
-from webapp.templating import make_environment
+from webapp.outbox import DeliveryPolicy
+from webapp.rendering import make_environment
+from webapp.services import status_changes
 
 SUBJECT_WORDS = {"en": "Cash-out", "vi": "Lệnh rút", "zh": "提现"}
 SUPPORT_CONTACT = "help@cashout.example"
@@ -299,17 +299,18 @@ def mailer_to(smtp_url: str, sessionmaker: async_sessionmaker[AsyncSession], tim
 
 
 @pytest.fixture
-async def outbox(settings: Settings, mailbox: MailboxServer) -> AsyncIterator[tuple[StatusChanges, Mailer]]:
+async def outbox(settings: Settings, mailbox: MailboxServer) -> AsyncIterator[tuple[Database, StatusChanges, Mailer]]:
     """The one owner of status changes and a mailer that retries at once, on a fresh database."""
     await create_schema(settings.database.url)
-    engine = make_engine(settings.database.url)
-    sessionmaker = make_sessionmaker(engine)
-    yield StatusChanges(sessionmaker, make_channels()), mailer_to(mailbox.smtp_url, sessionmaker)
-    await engine.dispose()
+    db = Database.connect(settings.database.url)
+    yield db, status_changes(db, make_channels()), mailer_to(mailbox.smtp_url, db.sessionmaker)
+    await db.close()
 
 
-async def placed_order(changes: StatusChanges, email: str, *, locale: str = "en", partner_id: int | None = None) -> int:
-    async with changes.db_sessionmaker() as session, session.begin():
+async def placed_order(
+    db: Database, changes: StatusChanges, email: str, *, locale: str = "en", partner_id: int | None = None
+) -> int:
+    async with db.sessionmaker() as session, session.begin():
         user = User(issuer="https://idp.example", subject=email, email=email)
         session.add(user)
         await session.flush()
@@ -323,61 +324,63 @@ async def placed_order(changes: StatusChanges, email: str, *, locale: str = "en"
 
 
 async def test_a_mail_the_server_refuses_is_sent_again_and_arrives_once(
-    outbox: tuple[StatusChanges, Mailer], mailbox: MailboxServer
+    outbox: tuple[Database, StatusChanges, Mailer], mailbox: MailboxServer
 ) -> None:
-    changes, mailer = outbox
+    db, changes, mailer = outbox
     email = unique_email("en")
-    await placed_order(changes, email)
+    await placed_order(db, changes, email)
     mailbox.refuse(1)
     assert await mailer.deliver_due() == 1
-    async with changes.db_sessionmaker() as session:
+    async with db.sessionmaker() as session:
         refused = (await session.exec(select(EmailMessage))).one()
     assert (refused.state, refused.attempts) == ("pending", 1)
     assert refused.last_error.startswith("SMTP 451")
     assert mailbox.messages(email) == []
     assert await mailer.deliver_due() == 1
     assert await mailer.deliver_due() == 0  # sent: nothing left to send
-    async with changes.db_sessionmaker() as session:
+    async with db.sessionmaker() as session:
         sent = (await session.exec(select(EmailMessage))).one()
     assert (sent.state, sent.attempts, sent.last_error) == ("sent", 2, "")
     assert len(mailbox.messages(email)) == 1
 
 
 async def test_a_mail_server_that_is_down_keeps_the_mail_for_later(
-    outbox: tuple[StatusChanges, Mailer], settings: Settings
+    outbox: tuple[Database, StatusChanges, Mailer], settings: Settings
 ) -> None:
-    changes, working = outbox
-    await placed_order(changes, unique_email("en"))
-    down = mailer_to("smtp://127.0.0.1:9", changes.db_sessionmaker, timeout=2)
+    db, changes, working = outbox
+    await placed_order(db, changes, unique_email("en"))
+    down = mailer_to("smtp://127.0.0.1:9", db.sessionmaker, timeout=2)
     assert await down.deliver_due() == 1
-    async with changes.db_sessionmaker() as session:
+    async with db.sessionmaker() as session:
         kept = (await session.exec(select(EmailMessage))).one()
     assert (kept.state, kept.attempts) == ("pending", 1) and kept.last_error
     assert await working.deliver_due() == 1
-    async with changes.db_sessionmaker() as session:
+    async with db.sessionmaker() as session:
         assert (await session.exec(select(EmailMessage.state))).one() == "sent"
 
 
-async def test_the_outbox_row_is_written_with_the_change_or_not_at_all(outbox: tuple[StatusChanges, Mailer]) -> None:
-    changes, _ = outbox
-    order_id = await placed_order(changes, unique_email("en"))
+async def test_the_outbox_row_is_written_with_the_change_or_not_at_all(
+    outbox: tuple[Database, StatusChanges, Mailer],
+) -> None:
+    db, changes, _ = outbox
+    order_id = await placed_order(db, changes, unique_email("en"))
     with pytest.raises(RuntimeError):
         async with changes.unit() as change:
             await change.apply_status(await change.lock(order_id), OrderStatus.SUCCESS, source="ipn")  # type: ignore[arg-type]
             raise RuntimeError("the transaction fails after the change")
-    async with changes.db_sessionmaker() as session:
+    async with db.sessionmaker() as session:
         kinds = (await session.exec(select(EmailMessage.kind).order_by(col(EmailMessage.id)))).all()
     assert kinds == ["placed"]  # the rolled-back SUCCESS owes no mail
 
 
-async def test_orders_placed_through_a_partner_are_not_mailed(outbox: tuple[StatusChanges, Mailer]) -> None:
-    changes, mailer = outbox
-    async with changes.db_sessionmaker() as session, session.begin():
+async def test_orders_placed_through_a_partner_are_not_mailed(outbox: tuple[Database, StatusChanges, Mailer]) -> None:
+    db, changes, mailer = outbox
+    async with db.sessionmaker() as session, session.begin():
         spec = PartnerSpec(slug="wallet", name="Wallet", origins=["https://wallet.example"], token_alg="HS256")
         partner_id = (await save_partner(session, spec)).id
-    await placed_order(changes, unique_email("en"), partner_id=partner_id)
-    await placed_order(changes, unique_email("en"))
-    async with changes.db_sessionmaker() as session:
+    await placed_order(db, changes, unique_email("en"), partner_id=partner_id)
+    await placed_order(db, changes, unique_email("en"))
+    async with db.sessionmaker() as session:
         owed = (await session.exec(select(EmailMessage.order_id))).all()
     assert len(owed) == 1  # only the order placed on our own pages; the partner hears by webhook
     assert await mailer.deliver_due() == 1

@@ -17,18 +17,18 @@ from tests.builders import make_order
 from tests.conftest import create_schema
 from tests.embed_tokens import HS_SECRET, example_partner, mint
 from tests.integration.conftest import both_databases
-from tests.support import serving
+from tests.processes import serving
 from webapp.app import create_app
 from webapp.auth.models import User
 from webapp.config import DatabaseSettings, Settings
-from webapp.db import make_engine, make_sessionmaker
-from webapp.devstack import free_port
+from webapp.db import Database, make_engine, make_sessionmaker
+from webapp.dev.stack import free_port
 from webapp.embed.models import LaunchTokenUse, Partner, WebhookAttempt, WebhookEvent
 from webapp.embed.partners import PartnerSpec, save_partner, set_enabled
 from webapp.embed.signatures import signed_return_url
 from webapp.embed.webhooks import DeliveryPolicy, WebhookSender
 from webapp.orders.statuses import OrderStatus
-from webapp.orders.transitions import StatusChanges
+from webapp.services import status_changes
 
 BASE_URL = "https://testserver.local"
 ORIGINS = ["https://m.acme.example", "https://wallet.acme.example"]
@@ -231,7 +231,7 @@ async def test_webhooks_are_written_once_per_change_and_delivered_once_after_fai
         await session.flush()
         order = make_order(user_id=user.id, email=user.email, partner_id=partner.id, partner_user_id="wallet-user-7")
         session.add(order)
-    changes = StatusChanges(embed.sessionmaker, embed.app.plugins.get("ChannelsPlugin"))
+    changes = status_changes(Database.on(embed.engine), embed.app.plugins.get("ChannelsPlugin"))
     for _ in range(3):  # the same notification three times: one change, one event
         async with changes.unit() as change:
             await change.apply_status(await change.lock(order.id), OrderStatus.SUCCESS, source="ipn")

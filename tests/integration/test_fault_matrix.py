@@ -23,7 +23,7 @@ from tests.integration.conftest import (
 from tests.integration.flow import Db, place_order, signed_in_client
 from tests.integration.ipn_bodies import ipn_body
 from tests.oidc_support import Idp
-from tests.support import SandboxServer, async_wait_for
+from tests.processes import SandboxServer, async_wait_for
 from webapp.app import create_app
 from webapp.config import Settings
 from webapp.ipn.models import IpnReceipt

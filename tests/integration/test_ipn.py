@@ -12,21 +12,21 @@ from litestar.testing import AsyncTestClient
 from tests.conftest import RsaKeys
 from tests.integration.conftest import background_parts, both_databases, rows
 from tests.integration.ipn_bodies import HOSTILE, ipn_body
-from tests.support import async_wait_for
+from tests.processes import async_wait_for
 from webapp.alixpay.client import AlixPayClient
 from webapp.app import create_app
 from webapp.auth.session import CurrentUser
 from webapp.config import Settings
-from webapp.db import autocommit, make_engine, make_sessionmaker
+from webapp.db import Database, autocommit, make_engine
 from webapp.ipn.models import IpnReceipt
 from webapp.ipn.service import Delivery, RetryPolicy, delete_junk_receipts, process_pending, store_raw
 from webapp.jobs import Job, JobHealth, running
-from webapp.orders.live import make_channels
 from webapp.orders.models import Order, OrderEvent, OrderTransition
 from webapp.orders.routes import status_context
-from webapp.orders.service import own_order_history
+from webapp.orders.storage import own_order_history
 from webapp.orders.transitions import StatusChanges
-from webapp.templating import make_environment, render_fragment
+from webapp.rendering import render_fragment
+from webapp.templating import make_environment
 
 pytestmark = both_databases
 
@@ -99,12 +99,9 @@ async def test_same_ipn_twice_is_a_duplicate(seeded: Settings, rsa_keys: RsaKeys
 
 
 async def test_receipt_stored_before_a_crash_is_processed_at_start_up(seeded: Settings, rsa_keys: RsaKeys) -> None:
-    engine = make_engine(seeded.database.url)
-    await store_raw(
-        StatusChanges(make_sessionmaker(engine), make_channels()),
-        Delivery(ipn_body(seeded, rsa_keys.alix.private), source_address="10.0.0.1"),
-    )
-    await engine.dispose()
+    db = Database.connect(seeded.database.url)
+    await store_raw(db, Delivery(ipn_body(seeded, rsa_keys.alix.private), source_address="10.0.0.1"))
+    await db.close()
     (pending,) = await rows(seeded, IpnReceipt)
     assert pending.verdict is None
     async with AsyncTestClient(app=create_app(seeded.model_copy(update={"ipn_replay_grace_seconds": 0}))):
@@ -203,8 +200,8 @@ async def test_a_receipt_whose_judging_raises_is_recorded_retried_with_backoff_t
         (receipt,) = await rows(settings, IpnReceipt)
         assert (receipt.verdict, receipt.attempts) == ("error", 1)
         assert receipt.last_error.startswith("RuntimeError at test_ipn.py:")
-        async with background_parts(settings) as (changes, alixpay):
-            await retry_until_parked_then_heal(settings, changes, alixpay, monkeypatch, rsa_keys)
+        async with background_parts(settings) as (db, changes, alixpay):
+            await retry_until_parked_then_heal(settings, db, changes, alixpay, monkeypatch, rsa_keys)
     receipts = await rows(settings, IpnReceipt)
     assert [(r.verdict, r.attempts) for r in receipts] == [("parked", 3), ("applied", 1)]
     assert (await rows(settings, Order))[0].status == "PAYMENT_COMPLETED"
@@ -213,6 +210,7 @@ async def test_a_receipt_whose_judging_raises_is_recorded_retried_with_backoff_t
 
 async def retry_until_parked_then_heal(
     settings: Settings,
+    db: Database,
     changes: StatusChanges,
     alixpay: AlixPayClient,
     monkeypatch: pytest.MonkeyPatch,
@@ -220,26 +218,28 @@ async def retry_until_parked_then_heal(
 ) -> None:
     """Two more failed tries park the first receipt; a second one heals when the fault is gone."""
     retry = RetryPolicy.of(settings)
-    assert await process_pending(changes=changes, alixpay=alixpay, grace=timedelta(0), retry=retry) == 1
-    assert await process_pending(changes=changes, alixpay=alixpay, grace=timedelta(0), retry=retry) == 1
+    assert await process_pending(db=db, changes=changes, alixpay=alixpay, grace=timedelta(0), retry=retry) == 1
+    assert await process_pending(db=db, changes=changes, alixpay=alixpay, grace=timedelta(0), retry=retry) == 1
     (receipt,) = await rows(settings, IpnReceipt)
     assert (receipt.verdict, receipt.attempts) == ("parked", 3)
-    assert await process_pending(changes=changes, alixpay=alixpay, grace=timedelta(0), retry=retry) == 0
+    assert await process_pending(db=db, changes=changes, alixpay=alixpay, grace=timedelta(0), retry=retry) == 0
     # A receipt that failed once is applied on its next try once the fault is gone.
     second = ipn_body(settings, rsa_keys.alix.private, status="PAYMENT_COMPLETED")
     assert await post_ipn(settings, second) == (500, {"verdict": "error"})
     monkeypatch.undo()
-    assert await process_pending(changes=changes, alixpay=alixpay, grace=timedelta(0), retry=retry) == 1
+    assert await process_pending(db=db, changes=changes, alixpay=alixpay, grace=timedelta(0), retry=retry) == 1
 
 
 async def test_a_failing_or_hanging_job_does_not_stop_receipt_replay(seeded: Settings, rsa_keys: RsaKeys) -> None:
-    async with background_parts(seeded) as (changes, alixpay):
-        await run_beside_broken_jobs(seeded, changes, alixpay, rsa_keys)
+    async with background_parts(seeded) as (db, changes, alixpay):
+        await run_beside_broken_jobs(seeded, db, changes, alixpay, rsa_keys)
     assert [receipt.verdict for receipt in await rows(seeded, IpnReceipt)] == ["applied"]
 
 
-async def run_beside_broken_jobs(seeded: Settings, changes: StatusChanges, alixpay: AlixPayClient, rsa_keys) -> None:
-    await store_raw(changes, Delivery(ipn_body(seeded, rsa_keys.alix.private)))
+async def run_beside_broken_jobs(
+    seeded: Settings, db: Database, changes: StatusChanges, alixpay: AlixPayClient, rsa_keys: RsaKeys
+) -> None:
+    await store_raw(db, Delivery(ipn_body(seeded, rsa_keys.alix.private)))
     rounds = {"fails": 0}
 
     async def always_fails() -> int:
@@ -251,7 +251,9 @@ async def run_beside_broken_jobs(seeded: Settings, changes: StatusChanges, alixp
         return 0
 
     async def replay() -> int:
-        return await process_pending(changes=changes, alixpay=alixpay, grace=timedelta(0), retry=RetryPolicy.of(seeded))
+        return await process_pending(
+            db=db, changes=changes, alixpay=alixpay, grace=timedelta(0), retry=RetryPolicy.of(seeded)
+        )
 
     jobs = [Job("always-fails", 0.001, always_fails), Job("hangs", 0.01, hangs), Job("ipn-replay", 0.05, replay)]
     health = JobHealth()
@@ -268,7 +270,7 @@ async def run_beside_broken_jobs(seeded: Settings, changes: StatusChanges, alixp
 async def test_junk_receipts_are_deleted_after_retention_and_the_rest_kept(seeded: Settings, rsa_keys: RsaKeys) -> None:
     for body in (b"{junk", ipn_body(seeded, rsa_keys.other.private), ipn_body(seeded, rsa_keys.alix.private)):
         await post_ipn(seeded, body)
-    async with background_parts(seeded) as (changes, _):
-        assert await delete_junk_receipts(changes, older_than=timedelta(days=30)) == 0
-        assert await delete_junk_receipts(changes, older_than=timedelta(seconds=-1)) == 2
+    async with background_parts(seeded) as (db, _, _):
+        assert await delete_junk_receipts(db, older_than=timedelta(days=30)) == 0
+        assert await delete_junk_receipts(db, older_than=timedelta(seconds=-1)) == 2
     assert [receipt.verdict for receipt in await rows(seeded, IpnReceipt)] == ["applied"]

@@ -15,32 +15,32 @@ from sqlmodel import col, select
 from tests.conftest import RsaKeys
 from tests.integration.conftest import background_parts, both_databases, rows, seed_orders
 from tests.integration.ipn_bodies import EXTERNAL_ID, ipn_body
-from tests.support import async_wait_for
+from tests.processes import async_wait_for
 from webapp.alixpay.client import AlixPayClient
 from webapp.config import Settings
+from webapp.db import Database
 from webapp.ipn.intake import IpnIntake
 from webapp.ipn.models import IpnReceipt
 from webapp.ipn.service import Delivery, IpnVerdict, RetryPolicy, process_many, store_raw
 from webapp.notifications.models import EmailMessage
 from webapp.orders.models import OrderEvent, OrderTransition
-from webapp.orders.transitions import StatusChanges
 
 pytestmark = both_databases
 
 
 @contextmanager
-def counted_statements(changes: StatusChanges) -> Iterator[list[str]]:
+def counted_statements(db: Database) -> Iterator[list[str]]:
     """Every statement the engine sends (an executemany counts once) while the block runs."""
     sent: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         sent.append(statement)
 
-    event.listen(changes.engine.sync_engine, "before_cursor_execute", count)
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
     try:
         yield sent
     finally:
-        event.remove(changes.engine.sync_engine, "before_cursor_execute", count)
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
 
 
 async def test_a_batch_gets_the_verdicts_of_one_by_one_judging_in_receipt_order(
@@ -60,9 +60,9 @@ async def test_a_batch_gets_the_verdicts_of_one_by_one_judging_in_receipt_order(
         (ipn_body(seeded, alix, order_id=second, status="REFUNDED"), IpnVerdict.UNKNOWN_STATUS),
         (ipn_body(seeded, alix, order_id=second, fiat_amount=5), IpnVerdict.MISMATCH),
     ]
-    async with background_parts(seeded) as (changes, alixpay):
-        receipt_ids = await store_raw(changes, *(Delivery(body) for body, _ in expected))
-        verdicts = await process_many(receipt_ids, changes=changes, alixpay=alixpay, retry=RetryPolicy())
+    async with background_parts(seeded) as (db, changes, alixpay):
+        receipt_ids = await store_raw(db, *(Delivery(body) for body, _ in expected))
+        verdicts = await process_many(receipt_ids, db=db, changes=changes, alixpay=alixpay, retry=RetryPolicy())
     assert [verdicts[receipt_id].verdict for receipt_id in receipt_ids] == [verdict for _, verdict in expected]
     receipts = sorted(await rows(seeded, IpnReceipt), key=lambda receipt: receipt.id)
     assert [receipt.verdict for receipt in receipts] == [verdict.value for _, verdict in expected]
@@ -98,9 +98,9 @@ async def test_a_receipt_that_raises_fails_alone_and_the_rest_of_its_batch_is_ap
         ipn_body(seeded, rsa_keys.alix.private, order_id=other, status="SUCCESS"),
         ipn_body(seeded, rsa_keys.alix.private, order_id=other),
     ]
-    async with background_parts(seeded) as (changes, alixpay):
-        receipt_ids = await store_raw(changes, *(Delivery(body) for body in bodies))
-        verdicts = await process_many(receipt_ids, changes=changes, alixpay=alixpay, retry=RetryPolicy())
+    async with background_parts(seeded) as (db, changes, alixpay):
+        receipt_ids = await store_raw(db, *(Delivery(body) for body in bodies))
+        verdicts = await process_many(receipt_ids, db=db, changes=changes, alixpay=alixpay, retry=RetryPolicy())
     assert [verdicts[receipt_id].verdict for receipt_id in receipt_ids] == ["applied", "error", "applied"]
     receipts = sorted(await rows(seeded, IpnReceipt), key=lambda receipt: receipt.id)
     assert [(receipt.verdict, receipt.attempts) for receipt in receipts] == [
@@ -116,9 +116,9 @@ async def test_concurrent_ipns_are_stored_and_judged_together_in_a_few_statement
 ) -> None:
     external_ids = await seed_orders(seeded.database.url, "u2@example.com", 32)
     bodies = [ipn_body(seeded, rsa_keys.alix.private, order_id=external_id) for external_id in external_ids]
-    async with background_parts(seeded) as (changes, alixpay):
-        intake = IpnIntake(changes, alixpay, RetryPolicy(), seeded.ipn_max_body_bytes)
-        with counted_statements(changes) as sent:
+    async with background_parts(seeded) as (db, changes, alixpay):
+        intake = IpnIntake(db, changes, alixpay, RetryPolicy(), seeded.ipn_max_body_bytes)
+        with counted_statements(db) as sent:
             answers = await asyncio.gather(*(intake.receive(Delivery(body)) for body in bodies))
     assert [judged.verdict for _, judged in answers] == [IpnVerdict.APPLIED] * len(bodies)
     assert [judged.external_order_id for _, judged in answers] == external_ids  # each request its own
@@ -128,13 +128,13 @@ async def test_concurrent_ipns_are_stored_and_judged_together_in_a_few_statement
     # Claim the receipts, lock the orders, look for earlier deliveries, then one executemany each for transitions,
     # emails, orders and verdicts (SQLite adds a write before each lock). One by one, each IPN took nine.
     assert len(judging) <= 10, judging
-    if changes.engine.dialect.name == "postgresql":
+    if db.engine.dialect.name == "postgresql":
         assert len(stored) == 1  # SQLite cannot keep the order of a multi-row RETURNING: a row each, in-process
 
 
 async def test_a_receipt_whose_request_went_away_is_still_judged(seeded: Settings, rsa_keys: RsaKeys) -> None:
-    async with background_parts(seeded) as (changes, alixpay):
-        intake = IpnIntake(changes, alixpay, RetryPolicy(), seeded.ipn_max_body_bytes)
+    async with background_parts(seeded) as (db, changes, alixpay):
+        intake = IpnIntake(db, changes, alixpay, RetryPolicy(), seeded.ipn_max_body_bytes)
         waiting = asyncio.create_task(intake.receive(Delivery(ipn_body(seeded, rsa_keys.alix.private))))
         await asyncio.sleep(0)
         waiting.cancel()
@@ -153,8 +153,8 @@ async def test_receipts_are_stored_while_earlier_ones_are_being_judged(seeded: S
     (other_order,) = await seed_orders(seeded.database.url, "u2@example.com", 1)
     holder = await asyncpg.connect(seeded.database.url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
-        async with background_parts(seeded) as (changes, alixpay):
-            intake = IpnIntake(changes, alixpay, RetryPolicy(), seeded.ipn_max_body_bytes)
+        async with background_parts(seeded) as (db, changes, alixpay):
+            intake = IpnIntake(db, changes, alixpay, RetryPolicy(), seeded.ipn_max_body_bytes)
             lock = holder.transaction()
             await lock.start()
             await holder.execute("SELECT id FROM cashout_order WHERE external_order_id = $1 FOR UPDATE", EXTERNAL_ID)
@@ -184,15 +184,15 @@ async def test_two_processors_of_the_same_receipts_judge_each_once(seeded: Setti
         for external_id in external_ids
         for status in ("PAYMENT_COMPLETED", "SUCCESS")
     ]
-    async with background_parts(seeded) as (changes, alixpay), background_parts(seeded) as (others, _):
-        receipt_ids = await store_raw(changes, *(Delivery(body) for body in bodies))
+    async with background_parts(seeded) as (db, changes, alixpay), background_parts(seeded) as (elsewhere, others, _):
+        receipt_ids = await store_raw(db, *(Delivery(body) for body in bodies))
         retry = RetryPolicy()
         mine, theirs = await asyncio.gather(
-            process_many(receipt_ids, changes=changes, alixpay=alixpay, retry=retry),
-            process_many(list(reversed(receipt_ids)), changes=others, alixpay=alixpay, retry=retry),
+            process_many(receipt_ids, db=db, changes=changes, alixpay=alixpay, retry=retry),
+            process_many(list(reversed(receipt_ids)), db=elsewhere, changes=others, alixpay=alixpay, retry=retry),
         )
     assert {judged.verdict for judged in [*mine.values(), *theirs.values()]} == {IpnVerdict.APPLIED}
     assert mine.keys() == theirs.keys() == set(receipt_ids)
-    async with background_parts(seeded) as (changes, _), changes.db_sessionmaker() as session:
+    async with background_parts(seeded) as (db, _, _), db.sessionmaker() as session:
         moves = (await session.exec(select(OrderTransition.receipt_id).order_by(col(OrderTransition.id)))).all()
     assert sorted(moves) == receipt_ids  # each applied once

@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from tests.conftest import RsaKeys
 from tests.integration.conftest import background_parts, both_databases, rows, seed_orders
 from tests.integration.ipn_bodies import ipn_body
-from tests.support import free_port, serving
+from tests.processes import free_port, serving
 from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.errors import AlixPayOrderNotFound
 from webapp.config import Settings
@@ -106,8 +106,8 @@ async def test_reconciliation_polls_the_others_when_one_order_raises(
         raise AlixPayOrderNotFound("unknown here", http_status=404)
 
     monkeypatch.setattr(AlixPayClient, "get_order", raises_for_one)
-    async with background_parts(seeded) as (changes, alixpay):
-        polled = await reconcile_once(changes=changes, alixpay=alixpay, silence=timedelta(0))
+    async with background_parts(seeded) as (db, changes, alixpay):
+        polled = await reconcile_once(db=db, changes=changes, alixpay=alixpay, silence=timedelta(0))
     assert polled == 4  # the seeded order and these three
     orders = {order.id: order.external_order_id for order in await rows(seeded, Order)}
     asked = {orders[event.order_id] for event in await rows(seeded, OrderEvent) if event.kind == "poll"}
@@ -129,9 +129,11 @@ async def test_ipn_replay_judges_the_others_when_one_receipt_raises(
 
     monkeypatch.setattr(AlixPayClient, "verify_ipn", raises_for_one)
     bodies = [ipn_body(seeded, rsa_keys.alix.private, order_id=external_id) for external_id in external_ids]
-    async with background_parts(seeded) as (changes, alixpay):
-        await store_raw(changes, *(Delivery(body) for body in bodies))  # stored, then the process stopped
-        assert await process_pending(changes=changes, alixpay=alixpay, grace=timedelta(0), retry=RetryPolicy()) == 3
+    async with background_parts(seeded) as (db, changes, alixpay):
+        await store_raw(db, *(Delivery(body) for body in bodies))  # stored, then the process stopped
+        assert (
+            await process_pending(db=db, changes=changes, alixpay=alixpay, grace=timedelta(0), retry=RetryPolicy()) == 3
+        )
     receipts = sorted(await rows(seeded, IpnReceipt), key=lambda receipt: receipt.id)
     assert [receipt.verdict for receipt in receipts] == ["applied", "error", "applied"]
     assert where_this_file_raised(receipts[1].last_error or "")
@@ -172,17 +174,15 @@ async def test_store_clean_ups_delete_expired_rows_without_reading_them(
 
 async def test_ipn_retention_deletes_old_junk_whatever_its_body(seeded: Settings) -> None:
     now = datetime.now(UTC)
-    async with background_parts(seeded) as (changes, _):
-        ids = await store_raw(
-            changes, Delivery(b"\xff\xfe not utf-8"), Delivery(b"{}"), Delivery(b"[1,"), Delivery(b"{ }")
-        )
-        async with changes.db_sessionmaker() as session, session.begin():
+    async with background_parts(seeded) as (db, _, _):
+        ids = await store_raw(db, Delivery(b"\xff\xfe not utf-8"), Delivery(b"{}"), Delivery(b"[1,"), Delivery(b"{ }"))
+        async with db.sessionmaker() as session, session.begin():
             for receipt_id, verdict, age in zip(
                 ids, ["malformed", "bad_signature", "applied", "malformed"], [40, 40, 40, 1], strict=True
             ):
                 receipt = await session.get(IpnReceipt, receipt_id)
                 receipt.verdict, receipt.received_at = verdict, now - timedelta(days=age)
-        assert await delete_junk_receipts(changes, older_than=timedelta(days=30)) == 2
+        assert await delete_junk_receipts(db, older_than=timedelta(days=30)) == 2
     assert sorted(receipt.id for receipt in await rows(seeded, IpnReceipt)) == ids[2:]  # applied, and young junk
 
 

@@ -21,11 +21,11 @@ from tests.conftest import RsaKeys, create_schema
 from tests.integration.conftest import LiveApp, seed_order
 from tests.integration.flow import Db, place_order, signed_in_client
 from tests.integration.ipn_bodies import ipn_body
-from tests.support import ROOT, async_wait_for, running_receiver
+from tests.processes import ROOT, async_wait_for, running_receiver
 from webapp.app import create_app
 from webapp.config import Settings
 from webapp.db import make_engine, make_sessionmaker
-from webapp.devstack import free_port
+from webapp.dev.stack import free_port
 from webapp.jobs import JobHealth
 from webapp.operations.alarms import Alarms
 

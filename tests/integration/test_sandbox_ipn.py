@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import RsaKeys
 from tests.integration.conftest import make_client, sandbox_env
 from tests.integration.test_alixpay_sandbox import new_order
-from tests.support import IpnReceiver, SandboxServer, running_sandbox, wait_for
+from tests.processes import IpnReceiver, SandboxServer, running_sandbox, wait_for
 from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.schemas import OrderObject
 

@@ -23,16 +23,16 @@ from tests.integration.conftest import LiveApp, app_env, make_client, seed_order
 from tests.integration.flow import signed_in_client
 from tests.integration.ipn_bodies import ipn_body
 from tests.oidc_support import Idp
-from tests.support import SandboxServer, async_wait_for, running_process
+from tests.processes import SandboxServer, async_wait_for, running_process
 from webapp.alixpay.client import CashoutOrder
 from webapp.config import Settings
-from webapp.db import make_engine, make_sessionmaker
-from webapp.devstack import free_port
+from webapp.db import Database, make_engine, make_sessionmaker
+from webapp.dev.stack import free_port
 from webapp.ipn.models import IpnReceipt
 from webapp.orders.live import make_channels
 from webapp.orders.models import Order, OrderEvent, OrderTransition
 from webapp.orders.reconcile import reconcile_once
-from webapp.orders.transitions import StatusChanges
+from webapp.services import status_changes
 
 
 @dataclass
@@ -183,9 +183,13 @@ async def test_reconciliation_on_two_instances_at_once_polls_each_order_once(
     async with make_sessionmaker(engines[0])() as session, session.begin():
         for order in (await session.exec(select(Order))).all():
             order.updated_at = datetime.now(UTC) - timedelta(hours=1)
-    instances = [StatusChanges(make_sessionmaker(engine), make_channels()) for engine in engines]
+    quiet = timedelta(minutes=5)
+    instances = [Database.on(engine) for engine in engines]  # two app instances, each with its own pool
     await asyncio.gather(
-        *(reconcile_once(changes=changes, alixpay=client, silence=timedelta(minutes=5)) for changes in instances)
+        *(
+            reconcile_once(db=db, changes=status_changes(db, make_channels()), alixpay=client, silence=quiet)
+            for db in instances
+        )
     )
     async with make_sessionmaker(engines[0])() as session:
         polls = (await session.exec(select(OrderEvent.order_id).where(col(OrderEvent.kind) == "poll"))).all()

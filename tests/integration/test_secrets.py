@@ -19,7 +19,7 @@ from tests.conftest import RsaKeys
 from tests.embed_tokens import HS_SECRET, mint
 from tests.integration.conftest import SANDBOX_SECRET, LiveApp
 from tests.integration.flow import Db, place_order
-from tests.support import async_wait_for
+from tests.processes import async_wait_for
 from webapp.embed.partners import PartnerSpec, save_partner
 from webapp.logs import WIRE_LEVEL_LOGGERS, configure_logging
 from webapp.sessions import HttpSession

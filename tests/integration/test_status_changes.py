@@ -11,25 +11,31 @@ from tests.builders import make_order
 from tests.conftest import create_schema
 from tests.integration.conftest import both_databases
 from webapp.auth.models import User
-from webapp.db import make_engine, make_sessionmaker
+from webapp.db import Database
 from webapp.notifications.models import EmailMessage
 from webapp.orders.live import make_channels
 from webapp.orders.models import Order, OrderTransition
 from webapp.orders.statuses import OrderStatus
 from webapp.orders.transitions import StatusChanges
+from webapp.services import status_changes
 
 
 @pytest.fixture
-async def changes(database_url: str) -> AsyncIterator[StatusChanges]:
+async def db(database_url: str) -> AsyncIterator[Database]:
     await create_schema(database_url)
-    engine = make_engine(database_url)
-    yield StatusChanges(make_sessionmaker(engine), make_channels())
-    await engine.dispose()
+    database = Database.connect(database_url)
+    yield database
+    await database.close()
 
 
-async def placed_order(changes: StatusChanges, **overrides: Any) -> int:
+@pytest.fixture
+def changes(db: Database) -> StatusChanges:
+    return status_changes(db, make_channels())
+
+
+async def placed_order(db: Database, **overrides: Any) -> int:
     """The id of a new order awaiting payment, of a new person."""
-    async with changes.db_sessionmaker() as session, session.begin():
+    async with db.sessionmaker() as session, session.begin():
         user = User(issuer="https://idp.example", subject="someone", email="someone@example.com")
         session.add(user)
         await session.flush()
@@ -40,8 +46,8 @@ async def placed_order(changes: StatusChanges, **overrides: Any) -> int:
 
 
 @both_databases
-async def test_concurrent_units_apply_a_status_once(changes: StatusChanges) -> None:
-    order_id = await placed_order(changes)
+async def test_concurrent_units_apply_a_status_once(db: Database, changes: StatusChanges) -> None:
+    order_id = await placed_order(db)
 
     async def apply(target: OrderStatus) -> None:
         async with changes.unit() as change:
@@ -51,7 +57,7 @@ async def test_concurrent_units_apply_a_status_once(changes: StatusChanges) -> N
             await change.apply_status(locked, target, source="ipn")
 
     await asyncio.gather(*(apply(OrderStatus.PAYMENT_COMPLETED) for _ in range(4)), apply(OrderStatus.SUCCESS))
-    async with changes.db_sessionmaker() as session:
+    async with db.sessionmaker() as session:
         moves = (await session.exec(select(OrderTransition.to_status).order_by(col(OrderTransition.id)))).all()
         mails = (await session.exec(select(EmailMessage.kind))).all()
     assert moves in (["PAYMENT_COMPLETED", "SUCCESS"], ["SUCCESS"])  # never twice, never backwards
@@ -59,9 +65,9 @@ async def test_concurrent_units_apply_a_status_once(changes: StatusChanges) -> N
 
 
 @both_databases
-async def test_a_locked_order_is_the_order_the_orm_loads(changes: StatusChanges) -> None:
-    order_id = await placed_order(changes, partner_user_id="p-1")
-    async with changes.db_sessionmaker() as session:
+async def test_a_locked_order_is_the_order_the_orm_loads(db: Database, changes: StatusChanges) -> None:
+    order_id = await placed_order(db, partner_user_id="p-1")
+    async with db.sessionmaker() as session:
         loaded = await session.get(Order, order_id)
     async with changes.unit() as change:
         locked = await change.lock(order_id)
@@ -69,5 +75,5 @@ async def test_a_locked_order_is_the_order_the_orm_loads(changes: StatusChanges)
         assert locked is not None and locked.model_dump() == loaded.model_dump()
         change.update(locked, status="PAYMENT_COMPLETED")
         assert locked.status == "PAYMENT_COMPLETED"
-    async with changes.db_sessionmaker() as session:
+    async with db.sessionmaker() as session:
         assert (await session.exec(select(Order.status))).one() == "PAYMENT_COMPLETED"

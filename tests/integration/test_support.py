@@ -13,13 +13,12 @@ from tests.conftest import RsaKeys
 from tests.integration.conftest import LiveApp
 from tests.integration.flow import Db, place_order, signed_in_client
 from tests.integration.ipn_bodies import ipn_body
-from tests.support import async_wait_for
+from tests.processes import async_wait_for
+from webapp.audit import AuditEntry
+from webapp.db import Database
 from webapp.ipn.models import IpnReceipt
 from webapp.ipn.service import Delivery, store_raw
-from webapp.orders.live import make_channels
 from webapp.orders.models import OrderEvent
-from webapp.orders.transitions import StatusChanges
-from webapp.support.audit import AuditEntry
 
 
 def csrf(client: httpx.AsyncClient) -> dict[str, str]:
@@ -174,8 +173,7 @@ async def test_a_bad_signature_ipn_for_an_order_is_shown_to_support(
 
 
 async def test_parked_notifications_are_listed_for_support_until_reviewed(live_app: LiveApp, db: Db) -> None:
-    changes = StatusChanges(db.sessionmaker, make_channels())
-    (receipt_id,) = await store_raw(changes, Delivery(b'{"broken": true}'))
+    (receipt_id,) = await store_raw(Database.on(db.engine), Delivery(b'{"broken": true}'))
     async with db.sessionmaker() as session, session.begin():
         receipt = await session.get(IpnReceipt, receipt_id)
         receipt.verdict, receipt.attempts, receipt.last_error = "parked", 8, "RuntimeError at service.py:1"

@@ -16,11 +16,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from tests.builders import make_order
 from tests.conftest import create_schema
 from tests.integration.conftest import both_databases
-from tests.support import ROOT
+from tests.processes import ROOT
+from webapp import audit
 from webapp.auth.models import User
 from webapp.db import make_engine, make_sessionmaker
 from webapp.orders.models import Order, OrderEvent
-from webapp.support import audit
 from webapp.support.search import SearchQuery, search
 
 pytestmark = both_databases

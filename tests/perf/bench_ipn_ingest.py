@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT))
 from tests.conftest import create_schema, keyed_settings, make_rsa_keys  # noqa: E402
 from tests.integration.conftest import POSTGRES_ADMIN_DSN, app_env, new_postgres_database, seed_orders  # noqa: E402
 from tests.integration.ipn_bodies import ipn_body  # noqa: E402
-from tests.support import running_process  # noqa: E402
+from tests.processes import running_process  # noqa: E402
 from webapp.config import Settings  # noqa: E402
-from webapp.devstack import free_port  # noqa: E402
+from webapp.dev.stack import free_port  # noqa: E402
 
 LEVELS = (1, 16, 64)
 SPREAD = 2000  # IPNs per level, one order each (wrk posts them in turn, from the start again if it gets through)

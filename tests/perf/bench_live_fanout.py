@@ -32,9 +32,9 @@ from tests.integration.conftest import LiveApp, app_env, new_postgres_database, 
 from tests.integration.flow import signed_in_client  # noqa: E402
 from tests.integration.ipn_bodies import ipn_body  # noqa: E402
 from tests.oidc_support import running_idp  # noqa: E402
-from tests.support import running_process  # noqa: E402
+from tests.processes import running_process  # noqa: E402
 from webapp.config import Settings  # noqa: E402
-from webapp.devstack import free_port  # noqa: E402
+from webapp.dev.stack import free_port  # noqa: E402
 
 WATCHERS = 1000
 ORDERS = 50  # 20 watchers per order, every other one on each instance

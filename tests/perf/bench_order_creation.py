@@ -38,9 +38,9 @@ from tests.integration.conftest import (  # noqa: E402
 from tests.integration.flow import FORM, signed_in_client  # noqa: E402
 from tests.integration.test_alixpay_sandbox import new_order  # noqa: E402
 from tests.oidc_support import running_idp  # noqa: E402
-from tests.support import running_process, running_sandbox  # noqa: E402
+from tests.processes import running_process, running_sandbox  # noqa: E402
 from webapp.alixpay.crypto import Signer  # noqa: E402
-from webapp.devstack import free_port  # noqa: E402
+from webapp.dev.stack import free_port  # noqa: E402
 
 LEVELS = (1, 8, 32)
 DURATION = 6.0  # seconds of load per level

@@ -4,11 +4,14 @@ import ast
 import inspect
 from pathlib import Path
 
+from litestar.exceptions import HTTPException
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.utils.sync import AsyncCallable
 
 from webapp.app import create_app
+from webapp.auth.guards import LoginRequired
 from webapp.config import Settings
+from webapp.embed.access import EmbedRefused
 from webapp.ratelimits import exempt_key, limits, rate_limit_configs
 
 WEBAPP = Path(__file__).resolve().parents[2] / "webapp"
@@ -52,13 +55,15 @@ def test_only_the_one_owner_changes_an_order_status() -> None:
     assert writers["orders/transitions.py"], "the owner itself must still be found by this check"
 
 
-def test_only_the_one_owner_publishes_live_updates() -> None:
-    callers = [
-        path.relative_to(WEBAPP)
-        for path in WEBAPP.rglob("*.py")
-        if "publish_change(" in path.read_text() and path.name != "live.py"
+def test_live_updates_go_out_only_through_the_owners_commit_subscriber() -> None:
+    """After a unit of the one owner of status changes has committed: `live_publisher`, registered in the
+    composition root, is the only caller of `publish_change`."""
+    text = {str(path.relative_to(WEBAPP)): path.read_text() for path in WEBAPP.rglob("*.py")}
+    assert [name for name, source in text.items() if "publish_change(" in source] == ["orders/live.py"]
+    assert sorted(name for name, source in text.items() if "live_publisher(" in source) == [
+        "orders/live.py",
+        "services.py",
     ]
-    assert [str(path) for path in callers] == ["orders/transitions.py"]
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -69,6 +74,111 @@ def imported_modules(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             modules.add(node.module or "")
     return modules
+
+
+def unit_imports() -> dict[str, set[str]]:
+    """Which units of webapp (a package, or a module at its top level) import which others, type-checking imports
+    included."""
+    imports: dict[str, set[str]] = {}
+    for path in WEBAPP.rglob("*.py"):
+        unit = path.relative_to(WEBAPP).parts[0].removesuffix(".py")
+        for module in imported_modules(path):
+            parts = module.split(".")
+            if parts[0] == "webapp" and len(parts) > 1 and parts[1] != unit:
+                imports.setdefault(unit, set()).add(parts[1])
+    return imports
+
+
+def circles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The strongly connected groups of more than one unit (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[set[str]] = []
+
+    def visit(unit: str) -> None:
+        index[unit] = low[unit] = len(index)
+        stack.append(unit)
+        for other in graph.get(unit, ()):
+            if other not in index:
+                visit(other)
+                low[unit] = min(low[unit], low[other])
+            elif other in stack:
+                low[unit] = min(low[unit], index[other])
+        if low[unit] == index[unit]:
+            group = set()
+            while (member := stack.pop()) != unit:
+                group.add(member)
+            if group:
+                found.append(group | {unit})
+
+    for unit in list(graph):
+        if unit not in index:
+            visit(unit)
+    return found
+
+
+def test_circles_are_found() -> None:
+    """The check below would see a circle (so its silence means something)."""
+    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
+
+
+def test_no_two_units_of_webapp_import_each_other_in_a_circle() -> None:
+    assert circles(unit_imports()) == []
+
+
+def test_orders_know_none_of_the_features_that_subscribe_to_them() -> None:
+    """The owner of status changes hands its event to subscribers registered in the composition root."""
+    assert unit_imports()["orders"] & {"embed", "notifications", "support", "operations", "ipn", "services"} == set()
+
+
+def test_building_an_email_needs_no_web_layer() -> None:
+    assert unit_imports()["notifications"] & {"templating", "app", "errors", "support", "embed"} == set()
+
+
+def test_production_code_never_imports_the_development_tooling() -> None:
+    """Only the command line reaches `webapp/dev/`, and only inside the commands that start it."""
+    importers = sorted(
+        str(path.relative_to(WEBAPP))
+        for path in WEBAPP.rglob("*.py")
+        if "dev" not in path.relative_to(WEBAPP).parts[:1]
+        and any(m.startswith("webapp.dev") for m in imported_modules(path))
+    )
+    assert importers == ["__main__.py"]
+    module_level = ast.parse((WEBAPP / "__main__.py").read_text()).body
+    top_imports = [node for node in module_level if isinstance(node, (ast.Import, ast.ImportFrom))]
+    assert not any(
+        (node.module or "").startswith("webapp.dev") for node in top_imports if isinstance(node, ast.ImportFrom)
+    )
+
+
+def test_the_sessions_person_is_read_in_one_place() -> None:
+    """The authentication middleware puts the person on `request.user`; nothing else parses the session for it."""
+    readers = sorted(
+        str(path.relative_to(WEBAPP)) for path in WEBAPP.rglob("*.py") if "session_user(" in path.read_text()
+    )
+    assert readers == ["auth/middleware.py", "auth/session.py"]  # the caller, and the definition
+
+
+def test_every_exception_has_its_own_handler(settings: Settings) -> None:
+    """One handler per exception type (errors.py), not one catch-all that sorts them out."""
+    handlers = create_app(settings).exception_handlers
+    assert {LoginRequired, EmbedRefused, HTTPException, Exception} <= handlers.keys()
+    assert len(set(handlers.values())) == len(handlers)
+
+
+def test_facts_kept_in_one_place_are_not_written_again() -> None:
+    """Now, VND as a person reads it, a stored locale's fallback, the sign-in callback's path: each once."""
+    facts = {
+        "def utcnow(": ["db.py"],
+        '"VND", locale=': ["i18n.py"],
+        "else DEFAULT_LOCALE": ["i18n.py"],
+        '"/auth/callback"': ["auth/pending.py"],
+        "TypeAlias = NamedDependency[Settings]": ["config.py"],
+    }
+    for fact, places in facts.items():
+        found = sorted(str(path.relative_to(WEBAPP)) for path in WEBAPP.rglob("*.py") if fact in path.read_text())
+        assert found == places, fact
 
 
 def test_the_alix_pay_layer_has_no_web_imports() -> None:

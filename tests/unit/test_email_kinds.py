@@ -14,7 +14,7 @@ from webapp.notifications.emails import compose
 from webapp.notifications.kinds import MAILED_STATUSES
 from webapp.notifications.models import EmailMessage
 from webapp.orders.statuses import status_info
-from webapp.templating import make_environment
+from webapp.rendering import make_environment
 
 SUPPORT = "help@cashout.example"
 ENV = make_environment()

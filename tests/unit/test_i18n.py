@@ -1,7 +1,7 @@
 import pytest
 
 from webapp import i18n
-from webapp.i18n_catalogs import SOURCE_LOCALE, extract, read_catalog
+from webapp.dev.catalogs import SOURCE_LOCALE, extract, read_catalog
 
 
 @pytest.mark.parametrize(

@@ -1,15 +1,19 @@
 """Route guards: anonymous people are sent to sign in (and back); a missing role is a 403 page."""
 
 import secrets
+import time
 from collections.abc import Awaitable, Callable
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
+from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.utils.scope.state import ScopeState
 
-from webapp.auth.session import CurrentUser, session_user
+from webapp.auth.session import CurrentUser
 from webapp.flows import flow_partner
 from webapp.sessions import EMBED_SESSION_COOKIE, SESSION_COOKIE, session_exists
 
@@ -28,21 +32,23 @@ def safe_next(value: str | None) -> str:
     return value
 
 
-def current_user(connection: ASGIConnection) -> CurrentUser | None:
-    """The signed-in person, if their session belongs where the request is: our own pages or one partner's."""
-    settings = connection.app.state.settings
-    user = session_user(connection, settings.session.absolute_timeout_seconds)
-    if user is None or user.partner != flow_partner(connection):
-        return None
-    return user
+SignedInRequest: TypeAlias = Request[CurrentUser, Any, State]
+"""The request of a route whose guard requires a person: `request.user` is theirs (see middleware.py)."""
+
+
+def person_of(connection: ASGIConnection) -> CurrentUser | None:
+    """The person the authentication middleware found, or None (also on routes that need nobody)."""
+    return connection.scope.get("user")  # type: ignore[return-value]
 
 
 def still_signed_in(connection: ASGIConnection) -> Callable[[], Awaitable[bool]]:
     """For a long-lived response (a live stream): whether its session still stands (not signed out, not expired)."""
     cookie = EMBED_SESSION_COOKIE if flow_partner(connection) else SESSION_COOKIE
+    user = person_of(connection)
+    ends_at = user.signed_in_at + connection.app.state.settings.session.absolute_timeout_seconds if user else 0.0
 
     async def alive() -> bool:
-        return current_user(connection) is not None and await session_exists(connection, cookie)
+        return time.time() < ends_at and await session_exists(connection, cookie)
 
     return alive
 
@@ -60,7 +66,7 @@ async def csrf_bound_to_session(connection: ASGIConnection, _handler: BaseRouteH
     """
     if connection.scope.get("method") in SAFE_METHODS or flow_partner(connection) is not None:
         return
-    if current_user(connection) is None:
+    if person_of(connection) is None:
         return
     bound = connection.scope["session"].get(CSRF_SESSION_KEY)  # type: ignore[union-attr]
     if not isinstance(bound, str):  # a session from before tokens were bound: signing in again binds one
@@ -71,19 +77,17 @@ async def csrf_bound_to_session(connection: ASGIConnection, _handler: BaseRouteH
 
 
 async def requires_user(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
-    if current_user(connection) is None:
+    if person_of(connection) is None:
         raise LoginRequired()
 
 
 async def requires_support(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     await requires_user(connection, handler)
-    user = current_user(connection)
-    if user is None or not user.is_support:
+    if not connection.user.is_support:
         raise PermissionDeniedException()
 
 
 async def requires_admin(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     await requires_user(connection, handler)
-    user = current_user(connection)
-    if user is None or not user.is_admin:
+    if not connection.user.is_admin:
         raise PermissionDeniedException()

@@ -1,13 +1,11 @@
 """People who signed in, keyed by their IdP's issuer and subject."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import UniqueConstraint, true
 from sqlmodel import Field, SQLModel
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from webapp.db import utcnow
 
 
 class User(SQLModel, table=True):

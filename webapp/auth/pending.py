@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from litestar.datastructures import Cookie
 
 PENDING_COOKIE = "signin"
-PENDING_PATH = "/auth/callback"
+CALLBACK_PATH = "/auth/callback"
+"""Where the identity provider sends the person back (the only path the pending-sign-in cookie is sent to)."""
 PENDING_SECONDS = 600
 NONCE_BYTES = 12
 
@@ -51,7 +52,7 @@ def pending_cookie(value: str, *, secure: bool) -> Cookie:
     return Cookie(
         key=PENDING_COOKIE,
         value=value,
-        path=PENDING_PATH,
+        path=CALLBACK_PATH,
         max_age=PENDING_SECONDS if value else 0,
         httponly=True,
         secure=secure,

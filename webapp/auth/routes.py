@@ -11,19 +11,18 @@ from litestar.params import FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 from litestar.utils.scope.state import ScopeState
 
-from webapp.auth.guards import CSRF_SESSION_KEY, current_user, safe_next
+from webapp.auth.guards import CSRF_SESSION_KEY, person_of, safe_next
 from webapp.auth.oidc import OidcClient, OidcError, PendingLogin
-from webapp.auth.pending import PENDING_COOKIE, pending_cookie, seal, unseal
+from webapp.auth.pending import CALLBACK_PATH, PENDING_COOKIE, pending_cookie, seal, unseal
 from webapp.auth.service import record_sign_in, roles_for
 from webapp.auth.session import SESSION_USER_KEY, CurrentUser, session_id_token
-from webapp.config import Settings
+from webapp.config import AppSettings
 from webapp.db import DbSession
 from webapp.sessions import rotate_session_id
 
 logger = logging.getLogger(__name__)
 
 Oidc: TypeAlias = NamedDependency[OidcClient]
-AppSettings: TypeAlias = NamedDependency[Settings]
 PENDING_KEY = "oidc"
 NEXT_KEY = "next"
 # Which failures are the IdP's fault (502) and which the request's (400/403).
@@ -49,7 +48,7 @@ class AuthController(Controller):
         next_path: Annotated[str | None, QueryParameter(name="next")] = None,
     ) -> Response[Any]:
         target = safe_next(next_path)
-        if current_user(request) is not None:
+        if person_of(request) is not None:
             return Redirect(target)
         try:
             url, pending = await oidc.start()
@@ -58,7 +57,7 @@ class AuthController(Controller):
         sealed = seal({PENDING_KEY: pending.to_session(), NEXT_KEY: target}, settings.session.secret.get_secret_value())
         return Redirect(url, cookies=[pending_cookie(sealed, secure=settings.is_production)])
 
-    @get("/auth/callback", name="auth.callback")
+    @get(CALLBACK_PATH, name="auth.callback")
     async def callback(
         self,
         request: Request,

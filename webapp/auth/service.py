@@ -6,9 +6,10 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.auth.models import User, utcnow
+from webapp.auth.models import User
 from webapp.auth.oidc import Identity
 from webapp.config import Settings
+from webapp.db import utcnow
 
 
 def roles_for(email: str, claims: Mapping[str, Any], settings: Settings) -> frozenset[str]:

@@ -13,7 +13,7 @@ from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.utils.scope.state import ScopeState
 
-from webapp.auth.guards import SAFE_METHODS, current_user
+from webapp.auth.guards import SAFE_METHODS, person_of
 from webapp.embed.models import Partner
 from webapp.embed.partners import partner_by_slug
 from webapp.embed.theme import Theme
@@ -120,7 +120,7 @@ async def requires_partner_session(connection: ASGIConnection, handler: BaseRout
     chosen = supported(connection.query_params.get("lang"))
     if chosen and isinstance(connection.scope.get("session"), dict):  # the `lang` cookie is not sent in a frame
         connection.scope["session"][LOCALE_SESSION_KEY] = chosen  # type: ignore[index]
-    if current_user(connection) is None or not data:
+    if person_of(connection) is None or not data:
         raise EmbedRefused("session_ended")
     ScopeState.from_scope(connection.scope).csrf_token = data.get("csrf")
     await _check_csrf(connection, data.get("csrf"))

@@ -3,18 +3,18 @@
 Every URL and colour is checked when saved, and every action is on the audit log.
 """
 
-from typing import Any, TypeAlias
+from typing import Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
-from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.auth.guards import current_user, requires_admin
-from webapp.db import DbSession
+from webapp import audit
+from webapp.auth.guards import SignedInRequest, requires_admin
+from webapp.db import DbSession, Sessionmaker
 from webapp.embed.models import Partner
 from webapp.embed.partners import (
     PartnerError,
@@ -28,9 +28,6 @@ from webapp.embed.partners import (
 from webapp.embed.theme import ThemeError
 from webapp.embed.tokens import ALGORITHMS
 from webapp.embed.webhooks import WebhookSender, delivery_log
-from webapp.support import audit
-
-Sessionmaker: TypeAlias = NamedDependency[async_sessionmaker[AsyncSession]]
 
 
 def lines(value: str) -> list[str]:
@@ -50,11 +47,6 @@ def spec_from_form(data: dict[str, str]) -> PartnerSpec:
         primary_color=data.get("primary_color", "").strip(),
         theme_mode=data.get("theme_mode", "light"),
     )
-
-
-def actor(request: Request) -> str:
-    user = current_user(request)
-    return user.email if user else "?"
 
 
 async def found(session: AsyncSession, slug: str) -> Partner:
@@ -81,7 +73,7 @@ class PartnerAdminController(Controller):
 
     @post("/", name="partners.save", status_code=200)
     async def save(
-        self, request: Request, db_sessionmaker: Sessionmaker, data: URLEncodedBody[dict[str, str]]
+        self, request: SignedInRequest, db_sessionmaker: Sessionmaker, data: URLEncodedBody[dict[str, str]]
     ) -> Response[Any]:
         """Add or update the partner named by the slug; the secrets it gets are shown on this answer only."""
         try:
@@ -91,7 +83,7 @@ class PartnerAdminController(Controller):
         except (PartnerError, ThemeError) as error:
             context = {"form": data, "error": str(error), "algorithms": ALGORITHMS}
             return Template("embed/admin/edit.html", context=context, status_code=422)
-        await audit.append(db_sessionmaker, actor=actor(request), action="partner_saved", detail=partner.slug)
+        await audit.append(db_sessionmaker, actor=request.user.email, action="partner_saved", detail=partner.slug)
         if not is_new:
             return Redirect(request.app.route_reverse("partners.detail", slug=partner.slug), status_code=303)
         async with db_sessionmaker() as session:
@@ -123,22 +115,26 @@ class PartnerAdminController(Controller):
 
     @post("/{slug:str}/enabled", name="partners.enabled", status_code=303)
     async def set_enabled(
-        self, request: Request, db_sessionmaker: Sessionmaker, slug: FromPath[str], data: URLEncodedBody[dict[str, str]]
+        self,
+        request: SignedInRequest,
+        db_sessionmaker: Sessionmaker,
+        slug: FromPath[str],
+        data: URLEncodedBody[dict[str, str]],
     ) -> Redirect:
         enabled = data.get("enabled") == "1"
         async with db_sessionmaker() as session, session.begin():
             if await set_enabled(session, slug, enabled=enabled) is None:
                 raise NotFoundException()
         action = "partner_enabled" if enabled else "partner_disabled"
-        await audit.append(db_sessionmaker, actor=actor(request), action=action, detail=slug)
+        await audit.append(db_sessionmaker, actor=request.user.email, action=action, detail=slug)
         return Redirect(request.app.route_reverse("partners.detail", slug=slug), status_code=303)
 
     @post("/{slug:str}/rotate-secret", name="partners.rotate", status_code=200)
-    async def rotate(self, request: Request, db_sessionmaker: Sessionmaker, slug: FromPath[str]) -> Template:
+    async def rotate(self, request: SignedInRequest, db_sessionmaker: Sessionmaker, slug: FromPath[str]) -> Template:
         async with db_sessionmaker() as session, session.begin():
             if await rotate_webhook_secret(session, slug) is None:
                 raise NotFoundException()
-        await audit.append(db_sessionmaker, actor=actor(request), action="partner_secret_rotated", detail=slug)
+        await audit.append(db_sessionmaker, actor=request.user.email, action="partner_secret_rotated", detail=slug)
         async with db_sessionmaker() as session:
             partner = await found(session, slug)
             log = await delivery_log(session, partner.id or 0)
@@ -147,7 +143,7 @@ class PartnerAdminController(Controller):
     @post("/{slug:str}/events/{event_id:str}/resend", name="partners.resend", status_code=303)
     async def resend(
         self,
-        request: Request,
+        request: SignedInRequest,
         db_sessionmaker: Sessionmaker,
         webhooks: NamedDependency[WebhookSender],
         slug: FromPath[str],
@@ -158,5 +154,5 @@ class PartnerAdminController(Controller):
             event = await webhooks.resend(session, event_id)
             if event is None or event.partner_id != partner.id:
                 raise NotFoundException()
-        await audit.append(db_sessionmaker, actor=actor(request), action="webhook_resent", detail=event_id)
+        await audit.append(db_sessionmaker, actor=request.user.email, action="webhook_resent", detail=event_id)
         return Redirect(request.app.route_reverse("partners.detail", slug=slug), status_code=303)

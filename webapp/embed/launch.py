@@ -7,7 +7,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.auth.models import User
 from webapp.auth.service import remember_user
-from webapp.embed.models import LaunchTokenUse, Partner, utcnow
+from webapp.db import utcnow
+from webapp.embed.models import LaunchTokenUse, Partner
 from webapp.embed.tokens import LaunchClaims, LaunchRefused
 
 PARTNER_ISSUER_PREFIX = "partner:"

@@ -1,13 +1,11 @@
 """Partners who embed us, the launch tokens they spent, and the webhook events we owe them (an outbox)."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from webapp.db import utcnow
 
 
 class Partner(SQLModel, table=True):

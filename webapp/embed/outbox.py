@@ -5,16 +5,14 @@ One event per applied transition: a duplicate or stale notification changes no s
 
 import json
 import uuid
-from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, insert, select
 
-from webapp.embed.models import Partner, WebhookEvent, utcnow
+from webapp.db import utcnow
+from webapp.embed.models import Partner, WebhookEvent
+from webapp.orders.events import StatusChanged, UnitWriter
 from webapp.orders.models import Order
 from webapp.orders.statuses import OrderStatus, Outcome, status_info
-
-if TYPE_CHECKING:
-    from webapp.orders.transitions import StatusChange
 
 EVENT_VERSION = 1
 
@@ -53,15 +51,16 @@ WEBHOOK_URL = select(PARTNERS.c.webhook_url).where(PARTNERS.c.id == bindparam("p
 INSERT_EVENT = insert(WebhookEvent.__table__)
 
 
-async def queue_partner_event(change: "StatusChange", order: Order, previous: str, status: str) -> None:
-    """Add the event for a partner's order to the outbox, if the partner takes webhooks."""
+async def queue_partner_event(change: StatusChanged, unit: UnitWriter) -> None:
+    """A status subscriber: the event for a partner's order in the outbox, if the partner takes webhooks."""
+    order, previous, status = change.order, change.previous, change.status
     if order.partner_id is None:
         return
-    if not (await change.connection.execute(WEBHOOK_URL, {"partner_id": order.partner_id})).scalar():
+    if not (await unit.connection.execute(WEBHOOK_URL, {"partner_id": order.partner_id})).scalar():
         return
     event_id = f"evt_{uuid.uuid4().hex}"
     kind = event_type(previous, status)
-    change.add(
+    unit.add(
         INSERT_EVENT,
         {
             "event_id": event_id,

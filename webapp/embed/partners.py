@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.embed.models import Partner, utcnow
+from webapp.db import utcnow
+from webapp.embed.models import Partner
 from webapp.embed.theme import Theme
 from webapp.embed.tokens import verification_key
 

@@ -6,18 +6,18 @@ embedded session cookie, the partner guard and framing; the templates pick the c
 
 import logging
 import time
-from typing import Any, TypeAlias
+from typing import Any
 
 from litestar import Request, Response, Router, get
-from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
 
+from webapp.auth.guards import SignedInRequest
+from webapp.auth.middleware import authentication
 from webapp.auth.session import SESSION_USER_KEY, CurrentUser
-from webapp.config import Settings
+from webapp.config import AppSettings, Settings
+from webapp.db import Sessionmaker
 from webapp.embed.access import (
     EMBED_SESSION_KEY,
     STARTS_SESSION,
@@ -35,8 +35,6 @@ from webapp.orders.routes import PREFILL_KEY, OrderController, own_order
 from webapp.sessions import EMBED_SESSION_COOKIE, PartitionedSessionConfig, rotate_session_id
 
 logger = logging.getLogger(__name__)
-AppSettings: TypeAlias = NamedDependency[Settings]
-Sessionmaker: TypeAlias = NamedDependency[async_sessionmaker[AsyncSession]]
 
 
 @get("/start", name="embed.start", opt={STARTS_SESSION: True})
@@ -94,7 +92,9 @@ async def start(
 
 
 @get("/orders/{order_id:str}/return", name="embed.return")
-async def return_to_partner(request: Request, db_sessionmaker: Sessionmaker, order_id: FromPath[str]) -> Redirect:
+async def return_to_partner(
+    request: SignedInRequest, db_sessionmaker: Sessionmaker, order_id: FromPath[str]
+) -> Redirect:
     """Redirect mode: back to the partner's `return_url` with the order id and status, signed."""
     context = embed_context(request)
     if context is None or not context.return_url:
@@ -126,5 +126,5 @@ def embed_router(settings: Settings) -> Router:
         path=EMBED_PREFIX + "/{partner:str}",
         route_handlers=[start, return_to_partner, OrderController],
         guards=[requires_partner_session],
-        middleware=[session.middleware],
+        middleware=[session.middleware, authentication()],
     )

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.embed.models import Partner, WebhookAttempt, WebhookEvent, utcnow
+from webapp.db import utcnow
+from webapp.embed.models import Partner, WebhookAttempt, WebhookEvent
 from webapp.embed.signatures import SIGNATURE_HEADER, webhook_signature
 from webapp.jobs import each_on_its_own, where_it_failed
 from webapp.outbox import DeliveryPolicy, claim_due

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from webapp.alixpay.client import AlixPayClient
+from webapp.db import Database
 from webapp.ipn.service import BATCH_SIZE, Delivery, IpnVerdict, Judged, RetryPolicy, process_many, store_raw
 from webapp.orders.transitions import StatusChanges
 
@@ -24,7 +25,10 @@ Item = TypeVar("Item", bound=tuple[Any, Answer])
 class IpnIntake:
     """One per app instance: deliveries to store and receipts to judge, each stage worked by at most one task."""
 
-    def __init__(self, changes: StatusChanges, alixpay: AlixPayClient, retry: RetryPolicy, max_body_bytes: int) -> None:
+    def __init__(
+        self, db: Database, changes: StatusChanges, alixpay: AlixPayClient, retry: RetryPolicy, max_body_bytes: int
+    ) -> None:
+        self._db = db
         self.max_body_bytes = max_body_bytes
         """Bytes of a body kept and judged; a longer one is stored up to this and refused."""
         self._changes = changes
@@ -43,7 +47,7 @@ class IpnIntake:
         return await answer
 
     async def _store(self, batch: list[tuple[Delivery, Answer]]) -> None:
-        receipt_ids = await store_raw(self._changes, *(delivery for delivery, _ in batch))
+        receipt_ids = await store_raw(self._db, *(delivery for delivery, _ in batch))
         to_judge = []
         for receipt_id, (delivery, answer) in zip(receipt_ids, batch, strict=True):
             if delivery.too_large:
@@ -54,7 +58,9 @@ class IpnIntake:
 
     async def _judge(self, batch: list[tuple[int, Answer]]) -> None:
         receipt_ids = [receipt_id for receipt_id, _ in batch]
-        judged = await process_many(receipt_ids, changes=self._changes, alixpay=self._alixpay, retry=self._retry)
+        judged = await process_many(
+            receipt_ids, db=self._db, changes=self._changes, alixpay=self._alixpay, retry=self._retry
+        )
         for receipt_id, answer in batch:
             _give(answer, (receipt_id, judged[receipt_id]))
 

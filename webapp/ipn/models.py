@@ -1,14 +1,12 @@
 """Every IPN as it arrived: raw bytes and headers first, the verdict once it has been processed."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, LargeBinary
 from sqlmodel import Field, SQLModel
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from webapp.db import utcnow
 
 
 class IpnReceipt(SQLModel, table=True):

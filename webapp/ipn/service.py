@@ -21,12 +21,13 @@ from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.parsing import parse_json
 from webapp.alixpay.schemas import OrderObject
 from webapp.config import Settings
+from webapp.db import Database, utcnow
 from webapp.i18n import N_
-from webapp.ipn.models import IpnReceipt, utcnow
+from webapp.ipn.models import IpnReceipt
 from webapp.jobs import each_on_its_own, where_it_failed
 from webapp.logs import about_order
 from webapp.metrics import IPN_RECEIPTS
-from webapp.orders.transitions import StatusChange, StatusChanges
+from webapp.orders.transitions import OrderUnit, StatusChanges
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ RECEIPTS = IpnReceipt.__table__
 INSERT_RECEIPTS = insert(RECEIPTS).returning(RECEIPTS.c.id, sort_by_parameter_order=True)
 
 
-async def store_raw(changes: StatusChanges, *deliveries: Delivery) -> list[int]:
+async def store_raw(db: Database, *deliveries: Delivery) -> list[int]:
     """Commit the receipts exactly as received, in one statement, and return their ids in the same order.
 
     An oversized body is kept up to the cap and gets its verdict at once.
@@ -134,7 +135,7 @@ async def store_raw(changes: StatusChanges, *deliveries: Delivery) -> list[int]:
         }
         for delivery in deliveries
     ]
-    async with changes.autocommit.connect() as connection:
+    async with db.reader.connect() as connection:
         receipt_ids = (await connection.execute(INSERT_RECEIPTS, rows)).scalars().all()
     for delivery in deliveries:
         if delivery.too_large:
@@ -189,7 +190,7 @@ class Judged:
     provider_status: str | None = None
 
 
-async def _judge(change: StatusChange, receipt_id: int, assessment: Assessment, *, seen_before: bool) -> Judged:
+async def _judge(change: OrderUnit, receipt_id: int, assessment: Assessment, *, seen_before: bool) -> Judged:
     provider = assessment.provider
     if assessment.refusal is not None or provider is None:
         verdict = assessment.refusal or IpnVerdict.MALFORMED
@@ -206,7 +207,7 @@ async def _judge(change: StatusChange, receipt_id: int, assessment: Assessment, 
 
 
 async def process_many(
-    receipt_ids: Sequence[int], *, changes: StatusChanges, alixpay: AlixPayClient, retry: RetryPolicy
+    receipt_ids: Sequence[int], *, db: Database, changes: StatusChanges, alixpay: AlixPayClient, retry: RetryPolicy
 ) -> dict[int, Judged]:
     """Decide and record the receipts' verdicts in one transaction, applying them to their orders, in receipt order.
 
@@ -217,15 +218,15 @@ async def process_many(
         judged = await _judge_all(changes, receipt_ids, alixpay)
     except Exception as exc:
         if len(receipt_ids) == 1:
-            return {receipt_ids[0]: Judged(await _record_failure(changes, receipt_ids[0], exc, retry))}
+            return {receipt_ids[0]: Judged(await _record_failure(db, receipt_ids[0], exc, retry))}
         alone: dict[int, Judged] = {}
         for receipt_id in receipt_ids:
-            alone |= await process_many([receipt_id], changes=changes, alixpay=alixpay, retry=retry)
+            alone |= await process_many([receipt_id], db=db, changes=changes, alixpay=alixpay, retry=retry)
         return alone
     for outcome in judged.values():
         IPN_RECEIPTS.labels(outcome.verdict.value).inc()
     if judged_elsewhere := [receipt_id for receipt_id in receipt_ids if receipt_id not in judged]:
-        async with changes.autocommit.connect() as connection:
+        async with db.reader.connect() as connection:
             stored = await connection.execute(VERDICTS, {"ids": judged_elsewhere})
             judged |= {row.id: Judged(IpnVerdict(row.verdict)) for row in stored}
     return judged
@@ -271,10 +272,10 @@ async def _judge_all(changes: StatusChanges, receipt_ids: Sequence[int], alixpay
     return judged
 
 
-async def _record_failure(changes: StatusChanges, receipt_id: int, exc: Exception, retry: RetryPolicy) -> IpnVerdict:
+async def _record_failure(db: Database, receipt_id: int, exc: Exception, retry: RetryPolicy) -> IpnVerdict:
     """Judging raised: the receipt keeps its body and gets `error` (tried again later) or, at last, `parked`."""
     error = where_it_failed(exc)
-    async with changes.db_sessionmaker() as session, session.begin():
+    async with db.sessionmaker() as session, session.begin():
         receipt = await session.get(IpnReceipt, receipt_id)
         if receipt is None:
             raise LookupError(f"no IPN receipt {receipt_id}") from None
@@ -292,7 +293,7 @@ async def _record_failure(changes: StatusChanges, receipt_id: int, exc: Exceptio
 
 
 async def process_pending(
-    *, changes: StatusChanges, alixpay: AlixPayClient, grace: timedelta, retry: RetryPolicy
+    *, db: Database, changes: StatusChanges, alixpay: AlixPayClient, grace: timedelta, retry: RetryPolicy
 ) -> int:
     """Finish receipts that a crash or restart interrupted, and try failed ones again when their backoff is over.
 
@@ -300,7 +301,7 @@ async def process_pending(
     that stored it (SQLite has no row locks to keep the two apart).
     """
     now = utcnow()
-    async with changes.db_sessionmaker() as session:
+    async with db.sessionmaker() as session:
         due = (
             await session.exec(
                 select(IpnReceipt.id)
@@ -315,7 +316,9 @@ async def process_pending(
         ).all()
 
     async def judge(batch: Sequence[int]) -> None:
-        for receipt_id, outcome in (await process_many(batch, changes=changes, alixpay=alixpay, retry=retry)).items():
+        for receipt_id, outcome in (
+            await process_many(batch, db=db, changes=changes, alixpay=alixpay, retry=retry)
+        ).items():
             log_verdict(receipt_id, outcome)
 
     await each_on_its_own(
@@ -324,9 +327,9 @@ async def process_pending(
     return len(due)
 
 
-async def delete_junk_receipts(changes: StatusChanges, *, older_than: timedelta) -> int:
+async def delete_junk_receipts(db: Database, *, older_than: timedelta) -> int:
     """Retention: unreadable, unsigned and oversized receipts go after a while; any that touched an order stay."""
-    async with changes.db_sessionmaker() as session, session.begin():
+    async with db.sessionmaker() as session, session.begin():
         result = await session.exec(  # type: ignore[call-overload]
             delete(IpnReceipt).where(
                 col(IpnReceipt.verdict).in_(JUNK_VERDICTS), col(IpnReceipt.received_at) < utcnow() - older_than

@@ -4,24 +4,24 @@ from email.message import EmailMessage as MimeMessage
 from email.utils import format_datetime as rfc2822_date
 from urllib.parse import urlsplit
 
-from babel.numbers import format_currency
 from jinja2 import Environment
 
-from webapp.i18n import BABEL_LOCALES, DEFAULT_LOCALE, LOCALES, translate
+from webapp.db import utcnow
+from webapp.i18n import format_vnd, known_or_default, translate
 from webapp.notifications.kinds import KINDS
 from webapp.notifications.models import EmailMessage
+from webapp.orders.figures import order_figures
 from webapp.orders.forms import mask_account
-from webapp.orders.models import Order, utcnow
-from webapp.orders.receipt import order_figures
+from webapp.orders.models import Order
 from webapp.orders.statuses import status_info
-from webapp.templating import render_fragment
+from webapp.rendering import render_fragment
 
 PREFERENCES_PATH = "/account/notifications"
 
 
 def subject_of(message: EmailMessage, order: Order) -> str:
-    locale = message.locale if message.locale in LOCALES else DEFAULT_LOCALE
-    amount = format_currency(order.fiat_amount, "VND", locale=BABEL_LOCALES[locale])
+    locale = known_or_default(message.locale)
+    amount = format_vnd(order.fiat_amount, locale)
     return translate(locale, KINDS[message.kind].subject, reference=order.reference, amount=amount)
 
 
@@ -33,7 +33,7 @@ def message_id(message: EmailMessage, base_url: str) -> str:
 def compose(
     message: EmailMessage, order: Order, *, env: Environment, sender: str, base_url: str, support_contact: str = ""
 ) -> MimeMessage:
-    locale = message.locale if message.locale in LOCALES else DEFAULT_LOCALE
+    locale = known_or_default(message.locale)
     base = base_url.rstrip("/")
     context = {
         "order": order,

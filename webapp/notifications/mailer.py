@@ -17,14 +17,15 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.auth.models import User
+from webapp.config import SmtpServer
+from webapp.db import utcnow
 from webapp.jobs import each_on_its_own, where_it_failed
 from webapp.metrics import MAIL_FAILURES
 from webapp.notifications.emails import compose
 from webapp.notifications.kinds import KINDS
 from webapp.notifications.models import EmailMessage
-from webapp.notifications.smtp import SmtpServer
 from webapp.orders.models import Order
-from webapp.outbox import DeliveryPolicy, claim_due, utcnow
+from webapp.outbox import DeliveryPolicy, claim_due
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from webapp.outbox import utcnow
+from webapp.db import utcnow
 
 
 class EmailMessage(SQLModel, table=True):

@@ -5,26 +5,23 @@ and the mail's content are settled when it is sent. Orders placed through a part
 partner hears of every change by webhook and speaks to its own users.
 """
 
-from typing import TYPE_CHECKING
-
 from sqlalchemy import insert
 
 from webapp.notifications.kinds import MAILED_STATUSES
 from webapp.notifications.models import EmailMessage
-from webapp.orders.models import Order
+from webapp.orders.events import StatusChanged, UnitWriter
 from webapp.orders.statuses import OrderStatus
-
-if TYPE_CHECKING:
-    from webapp.orders.transitions import StatusChange
 
 INSERT_EMAIL = insert(EmailMessage.__table__)
 
 
-def queue_status_email(change: "StatusChange", order: Order, status: str) -> None:
+async def queue_status_email(change: StatusChanged, unit: UnitWriter) -> None:
+    """A status subscriber: the mail owed for this change, if its status is mailed and the order is our own."""
+    order, status = change.order, change.status
     kind = MAILED_STATUSES.get(OrderStatus(status))
     if kind is None or order.partner_id is not None:
         return
-    change.add(
+    unit.add(
         INSERT_EMAIL,
         {
             "order_id": order.id,

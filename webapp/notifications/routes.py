@@ -1,14 +1,13 @@
 """The person's email preference: progress emails on or off (the outcome is always mailed)."""
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.params import URLEncodedBody
 from litestar.response import Template
 
-from webapp.auth.guards import requires_user
+from webapp.auth.guards import SignedInRequest, requires_user
 from webapp.auth.models import User
 from webapp.db import DbSession
 from webapp.notifications.emails import PREFERENCES_PATH
-from webapp.orders.routes import signed_in
 
 
 class NotificationPreferences(Controller):
@@ -16,18 +15,18 @@ class NotificationPreferences(Controller):
     guards = [requires_user]  # noqa: RUF012 (Litestar reads it as a class attribute)
 
     @get("/", name="account.notifications")
-    async def show(self, request: Request, db_session: DbSession) -> Template:
-        user = await db_session.get(User, signed_in(request).id)
+    async def show(self, request: SignedInRequest, db_session: DbSession) -> Template:
+        user = await db_session.get(User, request.user.id)
         return Template("account/notifications.html", context={"email_updates": bool(user and user.email_updates)})
 
     @post("/", name="account.notifications.save", status_code=200)
     async def save(
         self,
-        request: Request,
+        request: SignedInRequest,
         db_session: DbSession,
         data: URLEncodedBody[dict[str, str]],
     ) -> Template:
-        user = await db_session.get(User, signed_in(request).id)
+        user = await db_session.get(User, request.user.id)
         if user is not None:
             user.email_updates = data.get("email_updates") == "on"
             await db_session.commit()

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import Field, SQLModel, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.ipn.models import utcnow
+from webapp.db import utcnow
 from webapp.jobs import JobHealth
 from webapp.metrics import ALARMS_OPEN
 from webapp.notifications.models import EmailMessage

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.ipn.models import IpnReceipt, utcnow
+from webapp.db import utcnow
+from webapp.ipn.models import IpnReceipt
 from webapp.ipn.service import IpnVerdict
 from webapp.orders.models import Order, OrderEvent
 from webapp.orders.statuses import FINAL_STATUSES, OrderStatus

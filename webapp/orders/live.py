@@ -11,7 +11,7 @@ message once per stream, hop to a thread to open it, and keep the last message a
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Set
 
 import asyncpg
 from litestar.channels import ChannelsPlugin, Subscriber
@@ -22,6 +22,7 @@ from litestar.response import ServerSentEventMessage, Stream
 from sqlalchemy.engine import make_url
 
 from webapp.metrics import SSE_STREAMS
+from webapp.orders.events import CommitSubscriber
 
 KEEP_ALIVE_SECONDS = 15
 LIVE_STREAM = "live_stream"
@@ -159,6 +160,16 @@ def order_channel(order_id: int) -> str:
 def publish_change(channels: ChannelsPlugin, order_id: int) -> None:
     with contextlib.suppress(RuntimeError):  # not started yet (receipts replayed at start-up): nobody listens
         channels.publish({"order": order_id}, [order_channel(order_id)])
+
+
+def live_publisher(channels: ChannelsPlugin) -> CommitSubscriber:
+    """The commit subscriber of the owner of status changes: each changed order's watchers hear of it, everywhere."""
+
+    def publish(order_ids: Set[int]) -> None:
+        for order_id in sorted(order_ids):
+            publish_change(channels, order_id)
+
+    return publish
 
 
 Render = Callable[[], Awaitable[tuple[str, bool]]]

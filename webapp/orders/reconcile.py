@@ -12,12 +12,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.errors import AlixPayError, AlixPayOrderNotFound
+from webapp.db import Database, utcnow
 from webapp.jobs import each_on_its_own
 from webapp.logs import about_order
 from webapp.metrics import POLLS
-from webapp.orders.models import Order, utcnow
+from webapp.orders.models import Order
 from webapp.orders.statuses import FINAL_STATUSES, OrderStatus, is_final
-from webapp.orders.transitions import ProviderOutcome, StatusChanges
+from webapp.orders.transitions import OrderUnit, ProviderOutcome, StatusChanges
 
 logger = logging.getLogger(__name__)
 BATCH = 20
@@ -67,14 +68,7 @@ async def reconcile_order(
             provider = await alixpay.get_order(claimed.external_order_id)
         except AlixPayOrderNotFound:
             POLLS.labels("not_found").inc()
-            change.record(claimed, "poll", "Alix Pay does not know this order", source=source)
-            if claimed.status not in (OrderStatus.UNKNOWN, OrderStatus.CREATING):
-                detail = f"we have {previous}; Alix Pay has no such order"
-                change.flag(claimed, "disagreement", detail, source=source)
-                return None
-            note = "Alix Pay has no such order: the create never took effect"
-            verdict = await change.apply_status(claimed, OrderStatus.REJECTED, source=source, note=note)
-            return ProviderOutcome(verdict.value)
+            return await _unknown_at_alix_pay(change, claimed, source)
         except AlixPayError as exc:
             POLLS.labels("failed").inc()
             change.record(claimed, "poll", f"poll failed: {type(exc).__name__}", source=source)
@@ -93,9 +87,20 @@ async def reconcile_order(
         return outcome
 
 
-async def reconcile_once(*, changes: StatusChanges, alixpay: AlixPayClient, silence: timedelta) -> int:
+async def _unknown_at_alix_pay(change: OrderUnit, order: Order, source: str) -> ProviderOutcome | None:
+    """Alix Pay has no such order: a create that never took effect is rejected; any other order is flagged."""
+    change.record(order, "poll", "Alix Pay does not know this order", source=source)
+    if order.status not in (OrderStatus.UNKNOWN, OrderStatus.CREATING):
+        change.flag(order, "disagreement", f"we have {order.status}; Alix Pay has no such order", source=source)
+        return None
+    note = "Alix Pay has no such order: the create never took effect"
+    verdict = await change.apply_status(order, OrderStatus.REJECTED, source=source, note=note)
+    return ProviderOutcome(verdict.value)
+
+
+async def reconcile_once(*, db: Database, changes: StatusChanges, alixpay: AlixPayClient, silence: timedelta) -> int:
     quiet_since = utcnow() - silence
-    async with changes.db_sessionmaker() as session:
+    async with db.sessionmaker() as session:
         due = await due_orders(session, quiet_since)
 
     async def poll(due_order: tuple[int, str]) -> None:

@@ -1,27 +1,27 @@
 """Cash-out pages: the form (with inline htmx validation), review, confirm, my orders, the live order page."""
 
 import secrets
-from typing import Annotated, Any, TypeAlias
+from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Stream, Template
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.alixpay.client import AlixPayClient
-from webapp.auth.guards import current_user, requires_user, still_signed_in
-from webapp.auth.session import CurrentUser
+from webapp.auth.guards import SignedInRequest, requires_user, still_signed_in
 from webapp.banks.directory import payable_banks
 from webapp.banks.vietqr import qr_svg, transfer_payload
-from webapp.config import Settings
+from webapp.config import AppSettings, Settings
 from webapp.db import DbReader, DbSession
 from webapp.flows import flow_partner, flow_path
 from webapp.i18n import request_locale, translate
 from webapp.logs import bind_order
+from webapp.orders.figures import estimate, order_figures
 from webapp.orders.forms import (
     Cashout,
     CashoutInput,
@@ -35,12 +35,11 @@ from webapp.orders.forms import (
 from webapp.orders.forms import validate as validate_form
 from webapp.orders.live import LIVE_STREAM, LiveOrders, change_stream
 from webapp.orders.models import Order
-from webapp.orders.receipt import estimate, order_figures
-from webapp.orders.service import OrderHistory, Review, create_cashout, order_for_user, orders_page, own_order_history
+from webapp.orders.service import Review, create_cashout, order_for_user, orders_page
 from webapp.orders.statuses import OrderStatus, status_info, timeline
+from webapp.orders.storage import OrderHistory, own_order_history
 from webapp.orders.transitions import StatusChanges
 
-AppSettings: TypeAlias = NamedDependency[Settings]
 REVIEW_KEY = "cashout_review"
 PLACED_ORDER = "placed_order"
 """Set in the kept review once it is confirmed: the order it became."""
@@ -51,16 +50,9 @@ PER_PAGE = 10
 FIELDS = ("bank", "account_number", "recipient_name", "amount")
 
 
-def signed_in(request: Request) -> CurrentUser:
-    user = current_user(request)
-    if user is None:  # the controller's guard already sent anonymous visitors to sign in
-        raise NotFoundException()
-    return user
-
-
-async def own_order(session: AsyncSession, order_id: str, request: Request) -> Order:
+async def own_order(session: AsyncSession, order_id: str, request: SignedInRequest) -> Order:
     """The signed-in person's order, or a 404: another person's order id is as good as unknown."""
-    order = await order_for_user(session, order_id, signed_in(request))
+    order = await order_for_user(session, order_id, request.user)
     if order is None:
         raise NotFoundException()
     return order
@@ -121,9 +113,9 @@ def qr_for(review: Review, locale: str) -> str:
     return qr_svg(payload, title=translate(locale, "VietQR of the payout details"))
 
 
-async def own_history(reader: AsyncEngine, order_id: str, request: Request) -> OrderHistory:
+async def own_history(reader: AsyncEngine, order_id: str, request: SignedInRequest) -> OrderHistory:
     """The signed-in person's order with its history, or a 404 (see `own_order`)."""
-    history = await own_order_history(reader, order_id, signed_in(request))
+    history = await own_order_history(reader, order_id, request.user)
     if history is None:
         raise NotFoundException()
     return history
@@ -151,7 +143,7 @@ class OrderController(Controller):
     guards = [requires_user]  # noqa: RUF012 (Litestar reads it as a class attribute)
 
     @get("/new", name="orders.new")
-    async def new(self, request: Request, settings: AppSettings, edit: FromQuery[bool] = False) -> Template:
+    async def new(self, request: SignedInRequest, settings: AppSettings, edit: FromQuery[bool] = False) -> Template:
         review = review_from_session(request.session.get(REVIEW_KEY)) if edit else None
         prefill = request.session.get(PREFILL_KEY) or {}
         form = CashoutInput.of(review.cashout) if review is not None else CashoutInput(**prefill)
@@ -182,7 +174,7 @@ class OrderController(Controller):
 
     @post("/review", name="orders.review", status_code=303)
     async def review(
-        self, request: Request, settings: AppSettings, data: URLEncodedBody[dict[str, str]]
+        self, request: SignedInRequest, settings: AppSettings, data: URLEncodedBody[dict[str, str]]
     ) -> Response[Any]:
         """Keep the checked details in the session and show them at `GET /orders/review` (Back and reload work)."""
         form = form_input(data)
@@ -194,7 +186,7 @@ class OrderController(Controller):
         return Redirect(flow_path(request, "orders.review_page"), status_code=303)
 
     @get("/review", name="orders.review_page", cache_control=NO_STORE)
-    async def review_page(self, request: Request, db_session: DbSession) -> Response[Any]:
+    async def review_page(self, request: SignedInRequest, db_session: DbSession) -> Response[Any]:
         """The summary to confirm; once confirmed, this address leads to the order (Back never offers it again)."""
         kept = request.session.get(REVIEW_KEY)
         review = review_from_session(kept)
@@ -213,8 +205,9 @@ class OrderController(Controller):
     @post("/", name="orders.create", status_code=303)
     async def create(
         self,
-        request: Request,
+        request: SignedInRequest,
         settings: AppSettings,
+        db_sessionmaker: NamedDependency[async_sessionmaker[AsyncSession]],
         changes: NamedDependency[StatusChanges],
         alixpay: NamedDependency[AlixPayClient],
         data: URLEncodedBody[dict[str, str]],
@@ -225,9 +218,10 @@ class OrderController(Controller):
             return Redirect(flow_path(request, "orders.new"), status_code=303)
         locale = request_locale(request)
         order = await create_cashout(
+            db_sessionmaker=db_sessionmaker,
             changes=changes,
             alixpay=alixpay,
-            user=signed_in(request),
+            user=request.user,
             review=review,
             locale=locale,
         )
@@ -243,26 +237,26 @@ class OrderController(Controller):
 
     @get("/", name="orders.list")
     async def list_orders(
-        self, request: Request, db_session: DbSession, page: Annotated[int, QueryParameter(ge=1)] = 1
+        self, request: SignedInRequest, db_session: DbSession, page: Annotated[int, QueryParameter(ge=1)] = 1
     ) -> Template:
-        orders, total = await orders_page(db_session, signed_in(request), page=page, per_page=PER_PAGE)
+        orders, total = await orders_page(db_session, request.user, page=page, per_page=PER_PAGE)
         pages = max(1, -(-total // PER_PAGE))
         return Template("orders/list.html", context={"orders": orders, "page": page, "pages": pages, "total": total})
 
     @get("/{order_id:str}", name="orders.detail")
-    async def detail(self, request: Request, db_reader: DbReader, order_id: FromPath[str]) -> Template:
+    async def detail(self, request: SignedInRequest, db_reader: DbReader, order_id: FromPath[str]) -> Template:
         history = await own_history(db_reader, order_id, request)
         bind_order(history.order.external_order_id)
         return Template("orders/detail.html", context=status_context(history))
 
     @get("/{order_id:str}/receipt", name="orders.receipt")
-    async def receipt(self, request: Request, db_reader: DbReader, order_id: FromPath[str]) -> Template:
+    async def receipt(self, request: SignedInRequest, db_reader: DbReader, order_id: FromPath[str]) -> Template:
         """The order as a printable receipt: what was paid, to whom, when, and how it ended."""
         history = await own_history(db_reader, order_id, request)
         return Template("orders/receipt.html", context=status_context(history))
 
     @get("/{order_id:str}/status", name="orders.status")
-    async def status(self, request: Request, db_reader: DbReader, order_id: FromPath[str]) -> Template:
+    async def status(self, request: SignedInRequest, db_reader: DbReader, order_id: FromPath[str]) -> Template:
         history = await own_history(db_reader, order_id, request)
         return Template("orders/_status.html", context=status_context(history))
 
@@ -270,13 +264,13 @@ class OrderController(Controller):
     @get("/{order_id:str}/events", name="orders.events", exclude_from_csrf=True, opt={LIVE_STREAM: True})
     async def events(
         self,
-        request: Request,
+        request: SignedInRequest,
         db_reader: DbReader,
         live_orders: NamedDependency[LiveOrders],
         order_id: FromPath[str],
     ) -> Stream:
         """The status fragment each time a transition is stored; ends (event `done`) once the order is final."""
-        user = signed_in(request)
+        user = request.user
         order = (await own_history(db_reader, order_id, request)).order  # a 404 comes before the stream's headers
         template = request.app.template_engine.engine.get_template("orders/_status.html")  # type: ignore[union-attr]
 

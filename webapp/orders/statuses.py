@@ -43,14 +43,24 @@ class StatusInfo:
     explanation: str
     step: str | None = None
     """The order page's timeline step this status marks, if it is one."""
+    awaits_payment: bool = False
+    """Alix Pay holds the order until it expires (the page says until when)."""
+    wallet_untouched: bool = False
+    """A failure in which no money left the wallet: the person may place the cash-out again."""
 
 
 def _info(
-    status: OrderStatus, outcome: Outcome, label: str, headline: str, explanation: str, step: str | None = None
+    status: OrderStatus,
+    outcome: Outcome,
+    label: str,
+    headline: str,
+    explanation: str,
+    step: str | None = None,
+    **flags: bool,
 ) -> StatusInfo:
     provider = parse_status(status.value)
     rank, final = (progress(provider), is_terminal(provider)) if provider else (0, outcome is not Outcome.PENDING)
-    return StatusInfo(rank, final, outcome, label, headline, explanation, step)
+    return StatusInfo(rank, final, outcome, label, headline, explanation, step, **flags)
 
 
 S, PENDING, SUCCEEDED, FAILED = OrderStatus, Outcome.PENDING, Outcome.SUCCEEDED, Outcome.FAILED
@@ -75,6 +85,7 @@ STATUS_TABLE: dict[OrderStatus, StatusInfo] = {
         N_("Not accepted"),
         N_("Alix Pay did not accept this payout"),
         N_("No money moved. Check the details and place a new cash-out."),
+        wallet_untouched=True,
     ),
     S.AWAITING_PAYMENT: _info(
         S.AWAITING_PAYMENT,
@@ -83,6 +94,7 @@ STATUS_TABLE: dict[OrderStatus, StatusInfo] = {
         N_("We're sending VND to your bank"),
         N_("Alix Pay has your order and is paying out to the bank account."),
         step=N_("Order placed"),
+        awaits_payment=True,
     ),
     S.PAYMENT_COMPLETED: _info(
         S.PAYMENT_COMPLETED,
@@ -117,6 +129,7 @@ STATUS_TABLE: dict[OrderStatus, StatusInfo] = {
             "The bank did not accept the transfer and no USDT was taken. "
             "Check the account number and name, then try again."
         ),
+        wallet_untouched=True,
     ),
     S.ERROR: _info(
         S.ERROR,

@@ -1,11 +1,10 @@
 """The one owner of order status changes.
 
 Every change of an order's status (after creation, an IPN, a reconciliation poll, later a support action) goes
-through a `StatusChanges.unit()`: it decides with the pure state machine, writes the transition row, checks a
-provider's order object against ours before applying it, and publishes the live update only after the commit,
-so nobody ever sees a change that was rolled back. New consequences of a change belong in
-`StatusChange.apply_status`, in the same transaction: a partner's webhook event and the person's email are written
-there (outboxes), so each exists exactly when the change does.
+through a `StatusChanges.unit()`: it decides with the pure state machine, writes the transition row and checks a
+provider's order object against ours before applying it. It knows none of a change's consequences: its
+subscribers (`orders/events.py`, registered in `services.py`) write theirs in the same transaction (a partner's
+webhook event, the person's email) or hear of it after the commit (live updates).
 
 It speaks SQL Core, not the ORM unit of work: this is the IPN's hot path (docs/PERFORMANCE.md). What a unit writes
 is collected and sent before its commit, one executemany per statement, so a unit that judges many IPNs at once
@@ -18,20 +17,28 @@ from contextlib import asynccontextmanager
 from enum import StrEnum
 from typing import Any
 
-from litestar.channels import ChannelsPlugin
-from sqlalchemy import Column, Executable, Row, bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy import Column, Executable, Row
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from webapp.alixpay.schemas import CRYPTO_CURRENCY, FIAT_CURRENCY, OrderObject
-from webapp.db import autocommit
-from webapp.embed.outbox import queue_partner_event
+from webapp.db import Database, utcnow
 from webapp.metrics import FLAGS, TRANSITIONS
-from webapp.notifications.outbox import queue_status_email
-from webapp.orders.live import publish_change
-from webapp.orders.models import Order, OrderEvent, OrderTransition, loaded, utcnow
+from webapp.orders.events import CommitSubscriber, StatusChanged, StatusSubscriber
+from webapp.orders.models import Order
 from webapp.orders.state import Verdict, decide, from_provider
 from webapp.orders.statuses import OrderStatus
+from webapp.orders.storage import (
+    INSERT_EVENT,
+    INSERT_TRANSITION,
+    LOCK,
+    LOCK_MANY,
+    ORDER_COLUMNS,
+    ORDERS,
+    TOUCH,
+    TOUCH_MANY,
+    UPDATE_ORDER,
+    loaded,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -76,33 +83,12 @@ def references(provider: OrderObject) -> dict[str, str]:
     return found
 
 
-ORDERS = Order.__table__
-UPDATE_ORDER = update(ORDERS).where(ORDERS.c.id == bindparam("order_id_"))
-"""The changed columns come as the other parameters (one compiled statement per set of columns)."""
-ORDER_COLUMNS = tuple(column.name for column in ORDERS.columns)
-LOCK = {
-    (key.name, skip_locked): select(ORDERS).where(key == bindparam("key")).with_for_update(skip_locked=skip_locked)
-    for key in (ORDERS.c.id, ORDERS.c.external_order_id)
-    for skip_locked in (False, True)
-}
-TOUCH = {
-    key.name: update(ORDERS).where(key == bindparam("key")).values(updated_at=ORDERS.c.updated_at)
-    for key in (ORDERS.c.id, ORDERS.c.external_order_id)
-}
-"""Built once: statements of the hot path are looked up, not rebuilt per call."""
-EXTERNAL_IDS = bindparam("keys", expanding=True)
-LOCK_MANY = select(ORDERS).where(ORDERS.c.external_order_id.in_(EXTERNAL_IDS)).order_by(ORDERS.c.id).with_for_update()
-"""In id order, so two units locking overlapping sets take their locks in the same order."""
-TOUCH_MANY = update(ORDERS).where(ORDERS.c.external_order_id.in_(EXTERNAL_IDS)).values(updated_at=ORDERS.c.updated_at)
-INSERT_TRANSITION = insert(OrderTransition.__table__)
-INSERT_EVENT = insert(OrderEvent.__table__)
-
-
-class StatusChange:
+class OrderUnit:
     """One unit of work on orders: what it changed is published after its commit."""
 
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, subscribers: Sequence[StatusSubscriber] = ()) -> None:
         self.connection = connection
+        self._subscribers = subscribers
         self.changed: set[int] = set()
         self.applied: list[tuple[str, str]] = []
         """(new status, source) of every transition, counted once committed."""
@@ -194,8 +180,9 @@ class StatusChange:
                     "at": utcnow(),
                 },
             )
-            await queue_partner_event(self, order, order.status, target.value)
-            queue_status_email(self, order, target.value)
+            event = StatusChanged(order, order.status, target.value, source)
+            for subscriber in self._subscribers:
+                await subscriber(event, self)
             self.update(order, status=target.value, updated_at=utcnow())
             self.changed.add(order.id or 0)
             self.applied.append((target.value, source))
@@ -251,22 +238,30 @@ class StatusChange:
 
 
 class StatusChanges:
-    def __init__(self, db_sessionmaker: async_sessionmaker[AsyncSession], channels: ChannelsPlugin) -> None:
-        self.db_sessionmaker = db_sessionmaker
-        self.engine: AsyncEngine = db_sessionmaker.kw["bind"]
-        self.autocommit = autocommit(self.engine)
-        self._channels = channels
+    """Opens units of work on orders; tells the subscribers registered with it of what they change."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        on_change: Sequence[StatusSubscriber] = (),
+        on_commit: Sequence[CommitSubscriber] = (),
+    ) -> None:
+        self._engine = db.engine
+        self._on_change = tuple(on_change)
+        self._on_commit = tuple(on_commit)
 
     @asynccontextmanager
-    async def unit(self) -> AsyncIterator[StatusChange]:
-        """A transaction whose status changes are published once it has committed (and never if it rolls back)."""
-        async with self.engine.begin() as connection:
-            change = StatusChange(connection)
+    async def unit(self) -> AsyncIterator[OrderUnit]:
+        """A transaction whose changes are told to the commit subscribers once it has committed (never if not)."""
+        async with self._engine.begin() as connection:
+            change = OrderUnit(connection, self._on_change)
             yield change
             await change.write()
         for status, source in change.applied:
             TRANSITIONS.labels(status, source).inc()
         for kind, source in change.flagged:
             FLAGS.labels(kind, source).inc()
-        for order_id in sorted(change.changed):
-            publish_change(self._channels, order_id)
+        if change.changed:
+            for subscriber in self._on_commit:
+                subscriber(frozenset(change.changed))

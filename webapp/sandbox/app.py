@@ -24,6 +24,7 @@ from sqlmodel import col, select
 
 from webapp.alixpay.crypto import Signer, Verifier
 from webapp.db import make_engine, make_sessionmaker
+from webapp.rendering import TEMPLATES_DIR
 from webapp.sandbox import contract
 from webapp.sandbox.config import SandboxSettings
 from webapp.sandbox.dialects import chosen_dialect, chosen_error_shape, error_answer, order_fields, success_body
@@ -31,7 +32,7 @@ from webapp.sandbox.engine import SandboxEngine, request_fingerprint
 from webapp.sandbox.faults import Faults
 from webapp.sandbox.store import Delivery, DeliveryAttempt, SandboxOrder, StatusEvent, add_new_columns, metadata
 from webapp.security_headers import add_security_headers
-from webapp.templating import TEMPLATES_DIR, make_environment
+from webapp.templating import make_environment
 
 Engine: TypeAlias = NamedDependency[SandboxEngine]
 Config: TypeAlias = NamedDependency[SandboxSettings]

@@ -1,23 +1,24 @@
 """The support console: search, an order's whole story (live), actions, masked data with audited reveals, exports."""
 
 from datetime import timedelta
-from typing import Any, TypeAlias
+from typing import Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, URLEncodedBody
+from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Stream, Template
 from litestar.utils.scope.state import ScopeState
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from webapp import audit
 from webapp.alixpay.client import AlixPayClient
-from webapp.auth.guards import current_user, requires_admin, requires_support, still_signed_in
-from webapp.auth.session import CurrentUser
-from webapp.config import Settings
-from webapp.db import DbSession
+from webapp.auth.guards import SignedInRequest, requires_admin, requires_support, still_signed_in
+from webapp.config import AppSettings, Settings
+from webapp.db import DbSession, Sessionmaker
 from webapp.embed.models import Partner
 from webapp.i18n import LANGUAGE_NAMES, N_, request_locale, translate
 from webapp.ipn.models import IpnReceipt
@@ -27,10 +28,10 @@ from webapp.orders.live import LIVE_STREAM, LiveOrders, change_stream
 from webapp.orders.models import Order
 from webapp.orders.statuses import OrderStatus
 from webapp.orders.transitions import StatusChanges
-from webapp.support import audit
 from webapp.support.masking import mask_account, mask_body, mask_email, mask_name
 from webapp.support.search import KIND_LABELS, SearchQuery, count, interpret, search
 from webapp.support.service import (
+    audit_csv_lines,
     check_status_now,
     csv_lines,
     mark_reviewed,
@@ -40,16 +41,7 @@ from webapp.support.service import (
 )
 from webapp.support.timeline import EMAIL_STATES, SOURCE_NAMES, copy_summary, receipts_needing_attention, timeline
 
-Sessionmaker: TypeAlias = NamedDependency[async_sessionmaker[AsyncSession]]
-AppSettings: TypeAlias = NamedDependency[Settings]
 MAX_REASON_CHARS = 500
-
-
-def agent(request: Request) -> CurrentUser:
-    user = current_user(request)
-    if user is None:  # the guard already refused anonymous visitors
-        raise NotFoundException()
-    return user
 
 
 def stuck_after(settings: Settings) -> timedelta:
@@ -98,7 +90,7 @@ async def timeline_context(session: AsyncSession, order: Order, *, revealed: boo
     }
 
 
-def refusal(request: Request, message: str) -> Response[str]:
+def refusal(request: SignedInRequest, message: str) -> Response[str]:
     """A 422 in the agent's language, as plain text (the export's progress script shows it as it is)."""
     return Response(translate(request_locale(request), message), status_code=422, media_type="text/plain")
 
@@ -112,7 +104,7 @@ class SupportController(Controller):
     guards = [requires_support]  # noqa: RUF012 (Litestar reads it as a class attribute)
 
     @get("/", name="support.search")
-    async def search_page(self, request: Request, db_session: DbSession, settings: AppSettings) -> Template:
+    async def search_page(self, request: HTMXRequest, db_session: DbSession, settings: AppSettings) -> Template:
         """The search page; an htmx request gets the results alone (the URL is pushed, so it can be shared)."""
         query = SearchQuery.from_params(dict(request.query_params))
         page = None if query.is_empty else await search(db_session, query, stuck_after=stuck_after(settings))
@@ -122,23 +114,23 @@ class SupportController(Controller):
             "searched_as": [KIND_LABELS[kind] for kind in interpret(query.text).kinds] if query.text else [],
             "statuses": list(OrderStatus),
             "masked": {order.id: personal_data(order, revealed=False) for order in page.orders} if page else {},
-            "attention": [] if request.htmx else await receipts_needing_attention(db_session),  # type: ignore[attr-defined]
+            "attention": [] if request.htmx else await receipts_needing_attention(db_session),
             "verdict_labels": VERDICT_LABELS,
             "email_states": EMAIL_STATES,
         }
-        template = "support/_results.html" if request.htmx else "support/search.html"  # type: ignore[attr-defined]
+        template = "support/_results.html" if request.htmx else "support/search.html"
         return Template(template, context=context)
 
     @get("/export.csv", name="support.export")
     async def export_masked(
-        self, request: Request, db_sessionmaker: Sessionmaker, db_session: DbSession, settings: AppSettings
+        self, request: SignedInRequest, db_sessionmaker: Sessionmaker, db_session: DbSession, settings: AppSettings
     ) -> Stream:
         return await self._export(request, db_sessionmaker, db_session, settings, dict(request.query_params), "")
 
     @post("/export.csv", name="support.export_revealed", status_code=200)
     async def export_revealed(
         self,
-        request: Request,
+        request: SignedInRequest,
         db_sessionmaker: Sessionmaker,
         db_session: DbSession,
         settings: AppSettings,
@@ -151,7 +143,7 @@ class SupportController(Controller):
 
     async def _export(
         self,
-        request: Request,
+        request: SignedInRequest,
         db_sessionmaker: async_sessionmaker[AsyncSession],
         db_session: AsyncSession,
         settings: Settings,
@@ -164,7 +156,7 @@ class SupportController(Controller):
         action = "reveal_export" if reason else "export"
         await audit.append(
             db_sessionmaker,
-            actor=agent(request).email,
+            actor=request.user.email,
             action=action,
             reason=reason,
             detail=f"{total} orders; search {query.params(after='')}",
@@ -188,7 +180,7 @@ class SupportController(Controller):
     @post("/orders/{order_id:str}/reveal", name="support.reveal", status_code=200)
     async def reveal(
         self,
-        request: Request,
+        request: SignedInRequest,
         db_session: DbSession,
         db_sessionmaker: Sessionmaker,
         order_id: FromPath[str],
@@ -202,7 +194,7 @@ class SupportController(Controller):
             return Template("support/order.html", context=context, status_code=422)
         await audit.append(
             db_sessionmaker,
-            actor=agent(request).email,
+            actor=request.user.email,
             action="reveal",
             order_id=order.id,
             reason=reason,
@@ -219,7 +211,7 @@ class SupportController(Controller):
     @get("/orders/{order_id:str}/events", name="support.events", opt={LIVE_STREAM: True})
     async def events(
         self,
-        request: Request,
+        request: SignedInRequest,
         db_sessionmaker: Sessionmaker,
         live_orders: NamedDependency[LiveOrders],
         order_id: FromPath[str],
@@ -243,20 +235,23 @@ class SupportController(Controller):
     @post("/orders/{order_id:str}/check", name="support.check", status_code=303)
     async def check(
         self,
-        request: Request,
+        request: SignedInRequest,
         db_session: DbSession,
+        db_sessionmaker: Sessionmaker,
         changes: NamedDependency[StatusChanges],
         alixpay: NamedDependency[AlixPayClient],
         order_id: FromPath[str],
     ) -> Redirect:
         order = await found(db_session, order_id)
-        await check_status_now(order, agent=agent(request), changes=changes, alixpay=alixpay)
+        await check_status_now(
+            order, agent=request.user, db_sessionmaker=db_sessionmaker, changes=changes, alixpay=alixpay
+        )
         return Redirect(request.app.route_reverse("support.order", order_id=order_id), status_code=303)
 
     @post("/receipts/{receipt_id:int}/reverify", name="support.reverify", status_code=200)
     async def reverify(
         self,
-        request: Request,
+        request: SignedInRequest,
         db_session: DbSession,
         db_sessionmaker: Sessionmaker,
         alixpay: NamedDependency[AlixPayClient],
@@ -267,14 +262,14 @@ class SupportController(Controller):
             raise NotFoundException()
         order = await order_by_external_id(db_session, receipt.external_order_id or "")
         result = await reverify_receipt(
-            receipt, order, agent=agent(request), alixpay=alixpay, db_sessionmaker=db_sessionmaker
+            receipt, order, agent=request.user, alixpay=alixpay, db_sessionmaker=db_sessionmaker
         )
         return Template("support/_reverify.html", context={"receipt": receipt, "result": result})
 
     @post("/receipts/{receipt_id:int}/review", name="support.review", status_code=303)
     async def review(
         self,
-        request: Request,
+        request: SignedInRequest,
         db_sessionmaker: Sessionmaker,
         receipt_id: FromPath[int],
         data: URLEncodedBody[dict[str, str]],
@@ -282,7 +277,7 @@ class SupportController(Controller):
         note = reason_of(data)
         if not note:
             return refusal(request, N_("Write a note to mark this receipt reviewed."))
-        receipt = await mark_reviewed(receipt_id, note=note, agent=agent(request), db_sessionmaker=db_sessionmaker)
+        receipt = await mark_reviewed(receipt_id, note=note, agent=request.user, db_sessionmaker=db_sessionmaker)
         if receipt is None:
             raise NotFoundException()
         target = (
@@ -293,8 +288,10 @@ class SupportController(Controller):
         return Redirect(target, status_code=303)
 
     @post("/emails/{email_id:int}/resend", name="support.resend_email", status_code=303)
-    async def resend_email(self, request: Request, db_sessionmaker: Sessionmaker, email_id: FromPath[int]) -> Redirect:
-        order = await send_email_again(email_id, agent=agent(request), db_sessionmaker=db_sessionmaker)
+    async def resend_email(
+        self, request: SignedInRequest, db_sessionmaker: Sessionmaker, email_id: FromPath[int]
+    ) -> Redirect:
+        order = await send_email_again(email_id, agent=request.user, db_sessionmaker=db_sessionmaker)
         if order is None:
             raise NotFoundException()
         return Redirect(request.app.route_reverse("support.order", order_id=order.external_order_id), status_code=303)
@@ -311,7 +308,7 @@ class SupportController(Controller):
     @get("/audit.csv", name="support.audit_export", guards=[requires_admin])
     async def audit_export(self, db_sessionmaker: Sessionmaker) -> Stream:
         return Stream(
-            audit.csv_lines(db_sessionmaker),
+            audit_csv_lines(db_sessionmaker),
             media_type="text/csv; charset=utf-8",
             headers={"content-disposition": 'attachment; filename="audit-log.csv"', "cache-control": "no-store"},
         )

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from webapp import audit
 from webapp.alixpay.client import AlixPayClient
 from webapp.auth.session import CurrentUser
-from webapp.ipn.models import IpnReceipt, utcnow
+from webapp.db import utcnow
+from webapp.ipn.models import IpnReceipt
 from webapp.ipn.service import assess
 from webapp.notifications.models import EmailMessage
 from webapp.orders.models import Order
@@ -21,7 +23,6 @@ from webapp.orders.reconcile import reconcile_order
 from webapp.orders.state import decide, from_provider
 from webapp.orders.statuses import OrderStatus
 from webapp.orders.transitions import StatusChanges, disagreements
-from webapp.support import audit
 from webapp.support.csvfile import csv_stream
 from webapp.support.masking import mask_account, mask_email, mask_name
 from webapp.support.search import SearchQuery, every_match
@@ -32,15 +33,20 @@ async def order_by_external_id(session: AsyncSession, external_order_id: str) ->
     return (await session.exec(select(Order).where(Order.external_order_id == external_order_id))).first()
 
 
-async def check_status_now(order: Order, *, agent: CurrentUser, changes: StatusChanges, alixpay: AlixPayClient) -> str:
+async def check_status_now(
+    order: Order,
+    *,
+    agent: CurrentUser,
+    db_sessionmaker: async_sessionmaker[AsyncSession],
+    changes: StatusChanges,
+    alixpay: AlixPayClient,
+) -> str:
     """The details call through the reconciler and the one owner of status changes; returns the outcome."""
     outcome = await reconcile_order(
         order.id or 0, changes=changes, alixpay=alixpay, source="manual", include_final=True
     )
     result = outcome.value if outcome else "not polled"
-    await audit.append(
-        changes.db_sessionmaker, actor=agent.email, action="check_status", order_id=order.id, detail=result
-    )
+    await audit.append(db_sessionmaker, actor=agent.email, action="check_status", order_id=order.id, detail=result)
     return result
 
 
@@ -169,4 +175,19 @@ async def csv_lines(
                 yield csv_row(order, revealed=revealed)
 
     async for line in csv_stream(CSV_COLUMNS, rows()):
+        yield line
+
+
+AUDIT_COLUMNS = ("id", "at", "actor", "action", "order_id", "receipt_id", "reason", "detail", "prev_hash", "hash")
+
+
+async def audit_csv_lines(db_sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[str]:
+    """The whole log as CSV, oldest first, with the hashes so the export can be checked on its own."""
+
+    async def rows() -> AsyncIterator[list[str]]:
+        async with db_sessionmaker() as session:
+            for entry in (await session.exec(select(audit.AuditEntry).order_by(col(audit.AuditEntry.id)))).all():
+                yield [str(getattr(entry, name) if getattr(entry, name) is not None else "") for name in AUDIT_COLUMNS]
+
+    async for line in csv_stream(AUDIT_COLUMNS, rows()):
         yield line

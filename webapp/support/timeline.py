@@ -4,17 +4,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from babel.dates import format_datetime
-from babel.numbers import format_currency
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.i18n import BABEL_LOCALES, DEFAULT_LOCALE, LOCALES, N_, translate
+from webapp.audit import AuditEntry
+from webapp.i18n import BABEL_LOCALES, N_, format_vnd, known_or_default, translate
 from webapp.ipn.models import IpnReceipt
 from webapp.notifications.models import EmailMessage
 from webapp.orders.models import Order, OrderEvent, OrderTransition
 from webapp.orders.statuses import status_info
-from webapp.support.audit import AuditEntry
-from webapp.templating import DISPLAY_TIMEZONE
+from webapp.rendering import DISPLAY_TIMEZONE
 
 EVENT_TITLES = {
     "create_request": N_("Order sent to Alix Pay"),
@@ -73,62 +72,55 @@ async def order_receipts(session: AsyncSession, order: Order) -> list[IpnReceipt
     return list((await session.exec(query.order_by(col(IpnReceipt.id)))).all())
 
 
+def _event_item(event: OrderEvent) -> TimelineItem:
+    title = EVENT_TITLES.get(event.kind, event.kind)
+    attention = event.kind in ("mismatch", "disagreement")
+    return TimelineItem(event.at, "event", title, event.detail, event.source, attention=attention)
+
+
+def _transition_item(transition: OrderTransition) -> TimelineItem:
+    title = f"{transition.from_status} → {transition.to_status}"
+    return TimelineItem(transition.at, "transition", title, transition.note, transition.source)
+
+
+def _receipt_item(receipt: IpnReceipt) -> TimelineItem:
+    attention = receipt.verdict in RECEIPT_ATTENTION and receipt.reviewed_at is None
+    title, detail = receipt.provider_status or "", receipt.last_error or ""
+    return TimelineItem(receipt.received_at, "receipt", title, detail, "ipn", receipt=receipt, attention=attention)
+
+
+def _audit_item(entry: AuditEntry) -> TimelineItem:
+    return TimelineItem(entry.at, "audit", entry.action, entry.detail, "manual", audit=entry)
+
+
+def _email_item(message: EmailMessage) -> TimelineItem:
+    at, attention = message.sent_at or message.created_at, message.state in EMAIL_ATTENTION
+    return TimelineItem(at, "email", message.kind, message.last_error, attention=attention, email=message)
+
+
+KIND_ORDER = {"event": 0, "transition": 1, "receipt": 2, "email": 3, "audit": 4}
+"""Of two things at the same instant, which is told first."""
+
+
 async def timeline(session: AsyncSession, order: Order) -> list[TimelineItem]:
     order_id = order.id or 0
-    items: list[TimelineItem] = []
-    for event in (await session.exec(select(OrderEvent).where(OrderEvent.order_id == order_id))).all():
-        items.append(
-            TimelineItem(
-                event.at,
-                "event",
-                EVENT_TITLES.get(event.kind, event.kind),
-                event.detail,
-                event.source,
-                attention=event.kind in ("mismatch", "disagreement"),
-            )
-        )
-    for transition in (await session.exec(select(OrderTransition).where(OrderTransition.order_id == order_id))).all():
-        items.append(
-            TimelineItem(
-                transition.at,
-                "transition",
-                f"{transition.from_status} → {transition.to_status}",
-                transition.note,
-                transition.source,
-            )
-        )
-    for receipt in await order_receipts(session, order):
-        items.append(
-            TimelineItem(
-                receipt.received_at,
-                "receipt",
-                receipt.provider_status or "",
-                receipt.last_error or "",
-                "ipn",
-                receipt=receipt,
-                attention=receipt.verdict in RECEIPT_ATTENTION and receipt.reviewed_at is None,
-            )
-        )
-    for entry in (await session.exec(select(AuditEntry).where(AuditEntry.order_id == order_id))).all():
-        items.append(TimelineItem(entry.at, "audit", entry.action, entry.detail, "manual", audit=entry))
-    for message in (await session.exec(select(EmailMessage).where(EmailMessage.order_id == order_id))).all():
-        items.append(
-            TimelineItem(
-                message.sent_at or message.created_at,
-                "email",
-                message.kind,
-                message.last_error,
-                attention=message.state in EMAIL_ATTENTION,
-                email=message,
-            )
-        )
-    order_of_kinds = {"event": 0, "transition": 1, "receipt": 2, "email": 3, "audit": 4}
-    return sorted(items, key=lambda item: (item.at, order_of_kinds[item.kind]))
+    events = (await session.exec(select(OrderEvent).where(OrderEvent.order_id == order_id))).all()
+    transitions = (await session.exec(select(OrderTransition).where(OrderTransition.order_id == order_id))).all()
+    entries = (await session.exec(select(AuditEntry).where(AuditEntry.order_id == order_id))).all()
+    messages = (await session.exec(select(EmailMessage).where(EmailMessage.order_id == order_id))).all()
+    items = [
+        *map(_event_item, events),
+        *map(_transition_item, transitions),
+        *map(_receipt_item, await order_receipts(session, order)),
+        *map(_audit_item, entries),
+        *map(_email_item, messages),
+    ]
+    return sorted(items, key=lambda item: (item.at, KIND_ORDER[item.kind]))
 
 
 def copy_summary(order: Order, items: list[TimelineItem], *, email: str, account: str) -> str:
     """A plain-text block an agent pastes into a reply: in the customer's language, personal data as shown."""
-    locale = order.locale if order.locale in LOCALES else DEFAULT_LOCALE
+    locale = known_or_default(order.locale)
     babel_locale = BABEL_LOCALES[locale]
 
     def when(value: datetime) -> str:
@@ -140,7 +132,7 @@ def copy_summary(order: Order, items: list[TimelineItem], *, email: str, account
         translate(
             locale,
             "Amount: %(amount)s to %(bank)s %(account)s",
-            amount=format_currency(order.fiat_amount, "VND", locale=babel_locale),
+            amount=format_vnd(order.fiat_amount, locale),
             bank=order.bank_name,
             account=account,
         ),

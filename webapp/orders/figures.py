@@ -14,7 +14,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.alixpay.schemas import CRYPTO_CURRENCY
-from webapp.orders.models import Order, utcnow
+from webapp.db import utcnow
+from webapp.orders.models import Order
 
 TOKEN_PLACES = Decimal("0.000001")
 """USDT is shown to 6 decimals (its precision on the networks Alix Pay uses)."""

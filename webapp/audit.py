@@ -9,7 +9,6 @@ import asyncio
 import hashlib
 import json
 import random
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,9 +18,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.db import make_engine, make_sessionmaker
+from webapp.db import make_engine, make_sessionmaker, utcnow
 from webapp.i18n import N_
-from webapp.support.csvfile import csv_stream
 
 GENESIS = "0" * 64
 AUDIT_LOCK_KEY = 0x617564_6974  # "audit": the advisory lock that serialises appends on PostgreSQL
@@ -40,10 +38,6 @@ ACTION_LABELS = {
     "email_resent": N_("sent an email to the customer again"),
 }
 APPEND_TRIES = 40
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class AuditEntry(SQLModel, table=True):
@@ -151,18 +145,3 @@ async def verify_database(url: str) -> ChainCheck:
             return await verify_chain(session)
     finally:
         await engine.dispose()
-
-
-AUDIT_COLUMNS = ("id", "at", "actor", "action", "order_id", "receipt_id", "reason", "detail", "prev_hash", "hash")
-
-
-async def csv_lines(db_sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[str]:
-    """The whole log as CSV, oldest first, with the hashes so the export can be checked on its own."""
-
-    async def rows() -> AsyncIterator[list[str]]:
-        async with db_sessionmaker() as session:
-            for entry in (await session.exec(select(AuditEntry).order_by(col(AuditEntry.id)))).all():
-                yield [str(getattr(entry, name) if getattr(entry, name) is not None else "") for name in AUDIT_COLUMNS]
-
-    async for line in csv_stream(AUDIT_COLUMNS, rows()):
-        yield line

@@ -25,7 +25,7 @@ from webapp.embed.partners import PartnerSpec, new_secret, save_partner
 
 LOOPBACK = "127.0.0.1"
 EXAMPLE_PARTNER_SLUG = "example"
-EXAMPLE_PARTNER_APP = Path(__file__).resolve().parent.parent / "examples" / "partner" / "app.py"
+EXAMPLE_PARTNER_APP = Path(__file__).resolve().parents[2] / "examples" / "partner" / "app.py"
 
 
 def free_port() -> int:

@@ -24,7 +24,8 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from webapp.templating import TEMPLATES_DIR, make_environment
+from webapp.rendering import TEMPLATES_DIR
+from webapp.templating import make_environment
 
 REFUSAL = "451 4.3.0 Mailbox told to refuse this mail; try again later"
 

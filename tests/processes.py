@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from webapp.devstack import LOOPBACK, free_port
+from webapp.dev.stack import LOOPBACK, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")

@@ -1,0 +1,39 @@
+"""What the owner of status changes tells its subscribers, and the narrow door through which they write.
+
+The owner (`transitions.py`) knows no feature: the composition root (`services.py`) registers who hears a change.
+A `StatusSubscriber` runs inside the unit's transaction for every applied transition and writes its own rows
+(an outbox row) through `UnitWriter`, so they exist exactly when the change does. A `CommitSubscriber` hears,
+after the commit only, which orders a unit changed (live updates), so nobody sees a change that was rolled back.
+"""
+
+from collections.abc import Awaitable, Callable, Set
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import Executable
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from webapp.orders.models import Order
+
+
+@dataclass(frozen=True)
+class StatusChanged:
+    order: Order
+    """As it was before the change (its `status` is still `previous`)."""
+    previous: str
+    status: str
+    source: str
+    """create | ipn | poll | manual"""
+
+
+class UnitWriter(Protocol):
+    """A subscriber reads through the unit's connection and adds rows that are written just before its commit."""
+
+    connection: AsyncConnection
+
+    def add(self, statement: Executable, values: dict[str, Any]) -> None: ...
+
+
+StatusSubscriber = Callable[[StatusChanged, UnitWriter], Awaitable[None]]
+CommitSubscriber = Callable[[Set[int]], None]
+"""Called with the ids of the orders a committed unit changed."""

@@ -1,0 +1,121 @@
+"""Jinja without a request: the templates, translation by the render's `locale`, and the reader's money and time.
+
+Emails and live fragments are drawn here outside any request; the web layer (`templating.py`) adds what a page
+needs from its request (the person, the flow, the CSP nonce, `url_for`) to the same environment.
+"""
+
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime, format_time, get_timezone_gmt
+from babel.numbers import format_decimal
+from jinja2 import Environment, FileSystemLoader, pass_context
+from jinja2.runtime import Context
+from litestar.connection import ASGIConnection
+
+from webapp import i18n
+from webapp.alixpay.schemas import CRYPTO_CURRENCY
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+DISPLAY_TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
+"""Where the money lands: every time a person reads is in Vietnam time, with its offset."""
+
+
+def locale_of(context: Context) -> str:
+    """The explicit `locale` of an out-of-request render, else the request's negotiated locale."""
+    if locale := context.get("locale"):
+        return locale
+    request = context.get("request")
+    return i18n.request_locale(request) if isinstance(request, ASGIConnection) else i18n.DEFAULT_LOCALE
+
+
+def babel_locale(context: Context) -> str:
+    return i18n.BABEL_LOCALES.get(locale_of(context), i18n.BABEL_LOCALES[i18n.DEFAULT_LOCALE])
+
+
+@pass_context
+def _gettext(context: Context, message: str) -> str:
+    return i18n.translations(locale_of(context)).gettext(message)
+
+
+@pass_context
+def _ngettext(context: Context, singular: str, plural: str, count: int) -> str:
+    return i18n.translations(locale_of(context)).ngettext(singular, plural, count)
+
+
+@pass_context
+def _current_locale(context: Context) -> str:
+    return locale_of(context)
+
+
+@pass_context
+def _support_contact(context: Context) -> str:
+    """The support address from the settings (the `support_address` of an out-of-request render, e.g. an email)."""
+    request = context.get("request")
+    if isinstance(request, ASGIConnection):
+        return request.app.state.settings.support_contact_email or ""
+    return context.get("support_address") or ""
+
+
+@pass_context
+def _vnd(context: Context, amount: int | float | None) -> str:
+    """A VND amount the way the reader writes money (`100.000 ₫` in Vietnamese, `₫100,000` in English)."""
+    return "" if amount is None else i18n.format_vnd(amount, locale_of(context))
+
+
+@pass_context
+def _datetime(context: Context, value: datetime | None) -> str:
+    """Vietnam time, where the money lands, with its offset so nobody has to guess."""
+    if value is None:
+        return ""
+    local = value.astimezone(DISPLAY_TIMEZONE)
+    locale = babel_locale(context)
+    return f"{format_datetime(local, 'medium', locale=locale)} ({get_timezone_gmt(local, locale=locale)})"
+
+
+@pass_context
+def _token(context: Context, amount: Decimal | None, unit: str = CRYPTO_CURRENCY) -> str:
+    """A token amount to its 6 places, trailing zeros dropped, in the reader's digits: `2,66664 USDT` in Vietnamese."""
+    if amount is None:
+        return ""
+    return f"{format_decimal(amount, format='#,##0.######', locale=babel_locale(context))} {unit}"
+
+
+@pass_context
+def _when(context: Context, value: datetime | None) -> str:
+    """Compact Vietnam time: the time alone today, else a short date and time (the page says the zone once)."""
+    if value is None:
+        return ""
+    local = value.astimezone(DISPLAY_TIMEZONE)
+    locale = babel_locale(context)
+    if local.date() == datetime.now(DISPLAY_TIMEZONE).date():
+        return format_time(local, "short", locale=locale)
+    return format_datetime(local, "short", locale=locale)
+
+
+def make_environment() -> Environment:
+    """The environment every template is drawn with: autoescaped, translated, with the reader's formats."""
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals.update(
+        current_locale=_current_locale,
+        lang_attribute=i18n.lang_attribute,
+        locale_choices=i18n.locale_choices,
+        support_contact=_support_contact,
+    )
+    env.filters.update(vnd=_vnd, datetime=_datetime, token=_token, when=_when)
+    return env
+
+
+def render_fragment(env: Environment, name: str, *, locale: str, **context: Any) -> str:
+    """Render a template outside a request handler: an email, or a `_fragment.html` as an SSE payload."""
+    return env.get_template(name).render(locale=locale, **context)

@@ -1,0 +1,202 @@
+"""The composition root: every collaborator of the app built once from `Settings`, and wired here alone.
+
+`build_services(settings)` makes the database, the HTTP clients, the Alix Pay client, the live channels, the owner
+of status changes with its subscribers, the mailer, partner webhooks, the alarms and the background jobs.
+`create_app` (app.py) only hands them to routes, middleware and plugins; tests build the same services, with the
+settings they need, instead of repeating the wiring.
+"""
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+import httpx
+from litestar.channels import ChannelsPlugin
+from litestar.di import Provide
+from litestar.plugins.jinja import JinjaTemplateEngine
+
+from webapp.alixpay.client import AlixPayClient
+from webapp.alixpay.crypto import Signer, Verifier
+from webapp.auth.oidc import OidcClient
+from webapp.auth.pending import CALLBACK_PATH
+from webapp.config import Settings
+from webapp.db import Database, provide_db_session
+from webapp.embed.launch import delete_spent_tokens
+from webapp.embed.outbox import queue_partner_event
+from webapp.embed.webhooks import WebhookSender
+from webapp.ipn.intake import IpnIntake
+from webapp.ipn.service import RetryPolicy, delete_junk_receipts, process_pending
+from webapp.jobs import Job, JobHealth, running
+from webapp.metrics import observe_alixpay_call
+from webapp.notifications.mailer import Mailer
+from webapp.notifications.outbox import queue_status_email
+from webapp.operations.alarms import Alarms
+from webapp.orders.live import LiveOrders, live_publisher, make_channels
+from webapp.orders.reconcile import reconcile_once
+from webapp.orders.transitions import StatusChanges
+from webapp.ratelimits import RATE_LIMIT_STORE
+from webapp.sessions import DatabaseStore, RateLimitCounter
+from webapp.templating import make_template_engine
+
+
+def alixpay_client(settings: Settings) -> AlixPayClient:
+    alix = settings.alixpay
+    return AlixPayClient(
+        base_url=alix.base_url,
+        partner_code=alix.partner_code,
+        secret_key=alix.secret_key.get_secret_value(),
+        webhook_secret_key=alix.webhook_secret_key.get_secret_value(),
+        signer=Signer.from_file(alix.private_key_file),
+        verifier=Verifier.from_files(alix.public_key_files),
+        timeout=alix.timeout_seconds,
+        ipn_secret=alix.ipn_secret,
+        bank_code_style=alix.bank_code_style,
+        on_call=observe_alixpay_call,
+    )
+
+
+def status_changes(db: Database, channels: ChannelsPlugin) -> StatusChanges:
+    """The one owner of status changes, with every consequence subscribed (add a new one here).
+
+    In the change's transaction: the partner's webhook event and the person's email (outboxes). After the commit:
+    the live update of every page that shows the order.
+    """
+    return StatusChanges(db, on_change=[queue_partner_event, queue_status_email], on_commit=[live_publisher(channels)])
+
+
+def _value(value: object) -> Callable[[], object]:
+    def provide() -> object:
+        return value
+
+    return provide
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    alixpay: AlixPayClient
+    channels: ChannelsPlugin
+    changes: StatusChanges
+    live_orders: LiveOrders
+    ipn_intake: IpnIntake
+    oidc: OidcClient
+    webhooks: WebhookSender
+    template_engine: JinjaTemplateEngine
+    mailer: Mailer | None
+    stores: dict[str, DatabaseStore]
+    """Litestar's stores by name: sessions and rate-limit counters, in the database every instance shares."""
+    job_health: JobHealth = field(default_factory=JobHealth)
+    http_clients: list[httpx.AsyncClient] = field(default_factory=list)
+
+    def dependencies(self) -> dict[str, Provide]:
+        """What a handler gets by naming it: one provider per collaborator, built once."""
+        given = {
+            "settings": self.settings,
+            "db_sessionmaker": self.db.sessionmaker,
+            "db_reader": self.db.reader,
+            "oidc": self.oidc,
+            "alixpay": self.alixpay,
+            "changes": self.changes,
+            "live_orders": self.live_orders,
+            "ipn_intake": self.ipn_intake,
+            "job_health": self.job_health,
+            "webhooks": self.webhooks,
+        }
+        providers = {name: Provide(_value(value), sync_to_thread=False) for name, value in given.items()}
+        return providers | {"db_session": Provide(provide_db_session)}
+
+    def jobs(self) -> list[Job]:
+        """The background jobs, each its own task (webapp/jobs.py)."""
+        settings, db = self.settings, self.db
+        retry = RetryPolicy.of(settings)
+        grace = timedelta(seconds=settings.ipn_replay_grace_seconds)
+        silence = timedelta(seconds=settings.reconcile_silence_seconds)
+        retention = timedelta(days=settings.ipn_junk_retention_days)
+        alarms = Alarms(
+            db.sessionmaker,
+            health=self.job_health,
+            silence_after=timedelta(minutes=settings.alarm_ipn_silence_minutes),
+            job_failures=settings.alarm_job_failures,
+            webhook_url=settings.alarm_webhook_url,
+        )
+        background = (db, self.changes, self.alixpay)
+        every = settings.cleanup_interval_seconds
+        mail = [Job("emails", settings.mail_interval_seconds, self.mailer.deliver_due)] if self.mailer else []
+        return [
+            *mail,
+            Job("ipn-replay", settings.ipn_replay_interval_seconds, partial(_replay, *background, grace, retry)),
+            Job("reconcile", settings.reconcile_interval_seconds, partial(_reconcile, *background, silence)),
+            Job("session-cleanup", every, self.stores["sessions"].delete_expired),
+            Job("rate-limit-cleanup", every, self.stores[RATE_LIMIT_STORE].delete_expired),
+            Job("ipn-retention", every, partial(delete_junk_receipts, db, older_than=retention)),
+            Job("alarms", settings.alarm_interval_seconds, alarms.check),
+            Job("partner-webhooks", settings.webhook_interval_seconds, self.webhooks.deliver_due),
+            Job("launch-tokens", every, partial(delete_spent_tokens, db.sessionmaker)),
+        ]
+
+    @contextlib.asynccontextmanager
+    async def running(self, _app: Any = None) -> AsyncIterator[None]:
+        """The app's lifespan: the background jobs run while it serves; then every client and the pool close."""
+        try:
+            async with running(self.jobs(), self.job_health):
+                yield
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.alixpay.aclose()
+        await self.oidc.aclose()
+        for client in self.http_clients:
+            await client.aclose()
+        await self.db.close()
+
+
+async def _replay(
+    db: Database, changes: StatusChanges, alixpay: AlixPayClient, grace: timedelta, retry: RetryPolicy
+) -> int:
+    return await process_pending(db=db, changes=changes, alixpay=alixpay, grace=grace, retry=retry)
+
+
+async def _reconcile(db: Database, changes: StatusChanges, alixpay: AlixPayClient, silence: timedelta) -> int:
+    return await reconcile_once(db=db, changes=changes, alixpay=alixpay, silence=silence)
+
+
+def build_services(settings: Settings) -> Services:
+    """Every collaborator, built once from the settings."""
+    database = settings.database
+    db = Database.connect(database.url, echo=database.echo, pool_size=database.pool_size)
+    alixpay = alixpay_client(settings)
+    channels = make_channels(database.url, settings.channels_redis_url)
+    changes = status_changes(db, channels)
+    webhook_http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
+    template_engine = make_template_engine()
+    smtp = settings.smtp_server
+    mailer = None
+    if smtp is not None:
+        mailer = Mailer(
+            db.sessionmaker,
+            smtp,
+            env=template_engine.engine,
+            sender=settings.mail_from,
+            base_url=settings.public_base_url,
+            support_contact=settings.support_contact_email or "",
+        )
+    return Services(
+        settings=settings,
+        db=db,
+        alixpay=alixpay,
+        channels=channels,
+        changes=changes,
+        live_orders=LiveOrders(channels),
+        ipn_intake=IpnIntake(db, changes, alixpay, RetryPolicy.of(settings), settings.ipn_max_body_bytes),
+        oidc=OidcClient(settings.oidc, redirect_uri=settings.public_base_url.rstrip("/") + CALLBACK_PATH),
+        webhooks=WebhookSender(db.sessionmaker, webhook_http),
+        template_engine=template_engine,
+        mailer=mailer,
+        stores={"sessions": DatabaseStore(db.engine), RATE_LIMIT_STORE: DatabaseStore(db.engine, RateLimitCounter)},
+        http_clients=[webhook_http],
+    )
