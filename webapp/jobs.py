@@ -3,7 +3,8 @@
 A job that raises or hangs holds up no other: receipt replay, reconciliation, clean-up and the alarms run side by
 side. A failing job waits longer between rounds (its interval, doubled per failure in a row, at most 32 times),
 so a database that is down today is tried again tomorrow without flooding the log. Start-up never depends on a
-job. `JobHealth` remembers how each job's rounds went, for the operations page and the alarms.
+job, and stopping lets the rounds under way finish (for a few seconds at most) rather than cut a statement in two.
+`JobHealth` remembers how each job's rounds went, for the operations page and the alarms.
 
 Within a round, a job that handles items one by one does so through `each_on_its_own`: an item that raises is
 logged and handed to the job's own failure path, and every other item of the round is still handled.
@@ -24,6 +25,8 @@ from webapp.metrics import JOB_FAILURES, JOB_ITEM_FAILURES, JOB_ROUNDS, JOB_SECO
 
 logger = logging.getLogger(__name__)
 MAX_BACKOFF_FACTOR = 32
+STOP_GRACE_SECONDS = 5.0
+"""How long a stopping process waits for the rounds under way before it cancels them."""
 T = TypeVar("T")
 
 
@@ -102,10 +105,12 @@ class JobHealth:
         return state
 
 
-async def run_job(job: Job, health: JobHealth) -> None:
+async def run_job(job: Job, health: JobHealth, stopping: asyncio.Event | None = None) -> None:
+    """Rounds of `job` until `stopping` is set; a round under way is finished first (see `running`)."""
+    stopping = stopping or asyncio.Event()
     JOB_FAILURES.labels(job.name)  # exported from the start, at 0
     JOB_ITEM_FAILURES.labels(job.name)
-    while True:
+    while not stopping.is_set():
         started = time.perf_counter()
         JOB_ROUNDS.labels(job.name).inc()
         try:
@@ -129,17 +134,28 @@ async def run_job(job: Job, health: JobHealth) -> None:
                 time.perf_counter() - started,
             )
         JOB_SECONDS.labels(job.name).observe(time.perf_counter() - started)
-        await asyncio.sleep(job.interval * min(2**state.failures_in_a_row, MAX_BACKOFF_FACTOR))
+        pause = job.interval * min(2**state.failures_in_a_row, MAX_BACKOFF_FACTOR)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), pause)
 
 
 @contextlib.asynccontextmanager
-async def running(jobs: list[Job], health: JobHealth) -> AsyncIterator[list[asyncio.Task[None]]]:
-    """Run every job until the block ends, then cancel them all."""
-    tasks = [asyncio.create_task(run_job(job, health), name=f"job:{job.name}") for job in jobs]
+async def running(
+    jobs: list[Job], health: JobHealth, *, grace: float = STOP_GRACE_SECONDS
+) -> AsyncIterator[list[asyncio.Task[None]]]:
+    """Run every job until the block ends; then let each finish the round it is in, and cancel what hangs.
+
+    A round cancelled in the middle of a statement leaves its database connection to the garbage collector (on
+    SQLite, a lost connection): only a round still running after `grace` seconds is cancelled.
+    """
+    stopping = asyncio.Event()
+    tasks = [asyncio.create_task(run_job(job, health, stopping), name=f"job:{job.name}") for job in jobs]
     try:
         yield tasks
     finally:
-        for task in tasks:
+        stopping.set()
+        _, hanging = await asyncio.wait(tasks, timeout=grace) if tasks else (set(), set())
+        for task in hanging:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):

@@ -257,7 +257,7 @@ async def run_beside_broken_jobs(
 
     jobs = [Job("always-fails", 0.001, always_fails), Job("hangs", 0.01, hangs), Job("ipn-replay", 0.05, replay)]
     health = JobHealth()
-    async with running(jobs, health) as tasks:
+    async with running(jobs, health, grace=0.2) as tasks:  # then the hanging round is cancelled
         await async_wait_for(lambda: _processed(seeded), what="the replay job to apply the receipt", timeout=10)
         await async_wait_for(lambda: asyncio.sleep(0, rounds["fails"] >= 3), what="the broken job to keep trying")
         assert not any(task.done() for task in tasks)
