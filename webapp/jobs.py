@@ -45,17 +45,15 @@ async def each_on_its_own(
     items: Iterable[T],
     handle: Callable[[T], Awaitable[object]],
     failed: Callable[[T, Exception], Awaitable[None]] | None = None,
-) -> int:
+) -> None:
     """Handle every item of one round; an item that raises is logged and passed to `failed`, and the round goes on.
 
-    Returns how many items raised. A `failed` that raises too is logged: that item waits for the next round.
+    A `failed` that raises too is logged: that item waits for the next round.
     """
-    failures = 0
     for item in items:
         try:
             await handle(item)
         except Exception as exc:
-            failures += 1
             JOB_ITEM_FAILURES.labels(job).inc()
             # The class and place only: an exception's message may quote personal data (the traceback is at DEBUG).
             logger.error("job %s: item %s failed (%s); the round goes on", job, item, where_it_failed(exc))
@@ -68,7 +66,6 @@ async def each_on_its_own(
                 logger.error(
                     "job %s: recording the failure of item %s failed too (%s)", job, item, where_it_failed(also)
                 )
-    return failures
 
 
 @dataclass(frozen=True)

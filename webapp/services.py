@@ -123,13 +123,19 @@ class Services:
             job_failures=settings.alarm_job_failures,
             webhook_url=settings.alarm_webhook_url,
         )
-        background = (db, self.changes, self.alixpay)
+        background = {"db": db, "changes": self.changes, "alixpay": self.alixpay}
         every = settings.cleanup_interval_seconds
         mail = [Job("emails", settings.mail_interval_seconds, self.mailer.deliver_due)] if self.mailer else []
         return [
             *mail,
-            Job("ipn-replay", settings.ipn_replay_interval_seconds, partial(_replay, *background, grace, retry)),
-            Job("reconcile", settings.reconcile_interval_seconds, partial(_reconcile, *background, silence)),
+            Job(
+                "ipn-replay",
+                settings.ipn_replay_interval_seconds,
+                partial(process_pending, **background, grace=grace, retry=retry),
+            ),
+            Job(
+                "reconcile", settings.reconcile_interval_seconds, partial(reconcile_once, **background, silence=silence)
+            ),
             Job("session-cleanup", every, self.stores["sessions"].delete_expired),
             Job("rate-limit-cleanup", every, self.stores[RATE_LIMIT_STORE].delete_expired),
             Job("ipn-retention", every, partial(delete_junk_receipts, db, older_than=retention)),
@@ -153,16 +159,6 @@ class Services:
         for client in self.http_clients:
             await client.aclose()
         await self.db.close()
-
-
-async def _replay(
-    db: Database, changes: StatusChanges, alixpay: AlixPayClient, grace: timedelta, retry: RetryPolicy
-) -> int:
-    return await process_pending(db=db, changes=changes, alixpay=alixpay, grace=grace, retry=retry)
-
-
-async def _reconcile(db: Database, changes: StatusChanges, alixpay: AlixPayClient, silence: timedelta) -> int:
-    return await reconcile_once(db=db, changes=changes, alixpay=alixpay, silence=silence)
 
 
 def build_services(settings: Settings) -> Services:
