@@ -2,7 +2,8 @@
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import cache
+from typing import Any, TypeVar
 
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, MutableScopeHeaders
@@ -10,6 +11,7 @@ from litestar.middleware.session.server_side import ServerSideSessionBackend, Se
 from litestar.stores.base import Store
 from litestar.types import Empty, Message, ScopeSession
 from litestar.utils.dataclass import extract_dataclass_items
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import LargeBinary, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -37,6 +39,29 @@ class RateLimitCounter(KeyedRow, table=True):
 
 
 Row = HttpSession | RateLimitCounter
+
+
+Kept = TypeVar("Kept")
+
+
+def to_session(value: object) -> Any:
+    """A dataclass as the JSON values a session (or a sealed cookie) keeps."""
+    return _adapter(type(value)).dump_python(value, mode="json")
+
+
+def from_session(kind: type[Kept], data: Any) -> Kept | None:
+    """What `to_session` kept, as its dataclass again; None when absent or of another shape (an older release's)."""
+    if data is None:
+        return None
+    try:
+        return _adapter(kind).validate_python(data)
+    except ValidationError:
+        return None
+
+
+@cache
+def _adapter(kind: type) -> TypeAdapter[Any]:
+    return TypeAdapter(kind)
 
 
 def _due_for_renewal(expires_at: datetime, renew_for: int | timedelta) -> bool:

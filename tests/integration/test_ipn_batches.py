@@ -21,9 +21,10 @@ from webapp.config import Settings
 from webapp.db import Database
 from webapp.ipn.intake import IpnIntake
 from webapp.ipn.models import IpnReceipt
-from webapp.ipn.service import Delivery, IpnVerdict, RetryPolicy, process_many, store_raw
+from webapp.ipn.service import Delivery, IntakeVerdict, RetryPolicy, process_many, store_raw
 from webapp.notifications.models import EmailMessage
 from webapp.orders.models import OrderEvent, OrderTransition
+from webapp.orders.state import Verdict
 
 pytestmark = both_databases
 
@@ -49,16 +50,16 @@ async def test_a_batch_gets_the_verdicts_of_one_by_one_judging_in_receipt_order(
     first, second = await seed_orders(seeded.database.url, "u2@example.com", 2)
     alix = rsa_keys.alix.private
     expected = [
-        (ipn_body(seeded, alix, status="PAYMENT_COMPLETED"), IpnVerdict.APPLIED),
-        (ipn_body(seeded, alix, status="PAYMENT_COMPLETED"), IpnVerdict.DUPLICATE),  # delivered again
-        (ipn_body(seeded, alix, status="SUCCESS"), IpnVerdict.APPLIED),
-        (ipn_body(seeded, alix, status="PROCESSING_TOKEN_TRANSFER"), IpnVerdict.STALE),  # late, after SUCCESS
-        (ipn_body(seeded, alix, order_id=first, status="SUCCESS"), IpnVerdict.APPLIED),
-        (b"{not json", IpnVerdict.MALFORMED),
-        (ipn_body(seeded, rsa_keys.other.private, order_id=first), IpnVerdict.BAD_SIGNATURE),
-        (ipn_body(seeded, alix, order_id=str(uuid.uuid4())), IpnVerdict.UNKNOWN_ORDER),
-        (ipn_body(seeded, alix, order_id=second, status="REFUNDED"), IpnVerdict.UNKNOWN_STATUS),
-        (ipn_body(seeded, alix, order_id=second, fiat_amount=5), IpnVerdict.MISMATCH),
+        (ipn_body(seeded, alix, status="PAYMENT_COMPLETED"), Verdict.APPLIED),
+        (ipn_body(seeded, alix, status="PAYMENT_COMPLETED"), Verdict.DUPLICATE),  # delivered again
+        (ipn_body(seeded, alix, status="SUCCESS"), Verdict.APPLIED),
+        (ipn_body(seeded, alix, status="PROCESSING_TOKEN_TRANSFER"), Verdict.STALE),  # late, after SUCCESS
+        (ipn_body(seeded, alix, order_id=first, status="SUCCESS"), Verdict.APPLIED),
+        (b"{not json", IntakeVerdict.MALFORMED),
+        (ipn_body(seeded, rsa_keys.other.private, order_id=first), IntakeVerdict.BAD_SIGNATURE),
+        (ipn_body(seeded, alix, order_id=str(uuid.uuid4())), IntakeVerdict.UNKNOWN_ORDER),
+        (ipn_body(seeded, alix, order_id=second, status="REFUNDED"), Verdict.UNKNOWN_STATUS),
+        (ipn_body(seeded, alix, order_id=second, fiat_amount=5), Verdict.MISMATCH),
     ]
     async with background_parts(seeded) as (db, changes, alixpay):
         receipt_ids = await store_raw(db, *(Delivery(body) for body, _ in expected))
@@ -120,7 +121,7 @@ async def test_concurrent_ipns_are_stored_and_judged_together_in_a_few_statement
         intake = IpnIntake(db, changes, alixpay, RetryPolicy(), seeded.ipn_max_body_bytes)
         with counted_statements(db) as sent:
             answers = await asyncio.gather(*(intake.receive(Delivery(body)) for body in bodies))
-    assert [judged.verdict for _, judged in answers] == [IpnVerdict.APPLIED] * len(bodies)
+    assert [judged.verdict for _, judged in answers] == [Verdict.APPLIED] * len(bodies)
     assert [judged.external_order_id for _, judged in answers] == external_ids  # each request its own
     assert len(await rows(seeded, OrderTransition)) == len(bodies)
     stored = [statement for statement in sent if statement.startswith("INSERT INTO ipn_receipt")]
@@ -174,7 +175,7 @@ async def test_receipts_are_stored_while_earlier_ones_are_being_judged(seeded: S
             answers = await asyncio.wait_for(asyncio.gather(first, second), 10)
     finally:
         await holder.close()
-    assert [judged.verdict for _, judged in answers] == [IpnVerdict.APPLIED, IpnVerdict.APPLIED]
+    assert [judged.verdict for _, judged in answers] == [Verdict.APPLIED, Verdict.APPLIED]
 
 
 async def test_two_processors_of_the_same_receipts_judge_each_once(seeded: Settings, rsa_keys: RsaKeys) -> None:
@@ -191,7 +192,7 @@ async def test_two_processors_of_the_same_receipts_judge_each_once(seeded: Setti
             process_many(receipt_ids, db=db, changes=changes, alixpay=alixpay, retry=retry),
             process_many(list(reversed(receipt_ids)), db=elsewhere, changes=others, alixpay=alixpay, retry=retry),
         )
-    assert {judged.verdict for judged in [*mine.values(), *theirs.values()]} == {IpnVerdict.APPLIED}
+    assert {judged.verdict for judged in [*mine.values(), *theirs.values()]} == {Verdict.APPLIED}
     assert mine.keys() == theirs.keys() == set(receipt_ids)
     async with background_parts(seeded) as (db, _, _), db.sessionmaker() as session:
         moves = (await session.exec(select(OrderTransition.receipt_id).order_by(col(OrderTransition.id)))).all()

@@ -18,13 +18,13 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
+from tests.builders import make_order
 from tests.conftest import RsaKeys, create_schema, keyed_settings
 from tests.integration.conftest import LiveApp, app_env, make_client, seed_orders
 from tests.integration.flow import signed_in_client
 from tests.integration.ipn_bodies import ipn_body
 from tests.oidc_support import Idp
 from tests.processes import SandboxServer, async_wait_for, running_process
-from webapp.alixpay.client import CashoutOrder
 from webapp.config import Settings
 from webapp.db import Database, make_engine, make_sessionmaker
 from webapp.dev.stack import free_port
@@ -176,9 +176,7 @@ async def test_reconciliation_on_two_instances_at_once_polls_each_order_once(
     order_ids = await seed_orders(cluster.database_url, "quiet@example.com", 10)
     client = make_client(sandbox, rsa_keys)
     for order_id in order_ids:  # the orders exist at Alix Pay; our side has heard nothing for a while
-        await client.create_cashout(
-            CashoutOrder(order_id, "quiet@example.com", 100000, "TECHCOMBANK", "19030413601018", "NGUYEN VAN A", "RUT")
-        )
+        await client.create_cashout(make_order(user_id=None, email="quiet@example.com", external_order_id=order_id))
     engines = [make_engine(database_url) for _ in range(2)]
     async with make_sessionmaker(engines[0])() as session, session.begin():
         for order in (await session.exec(select(Order))).all():

@@ -95,7 +95,7 @@ async def test_nothing_secret_is_logged_or_shown_at_debug(
             return (await session.exec(select(HttpSession))).first()
 
     row = await async_wait_for(session_row, what="the session row")
-    id_token = json.loads(row.data)["user"]["id_token"]
+    id_token = json.loads(row.data)["id_token"]
     pem_lines = [line for line in rsa_keys.partner.private.read_text().splitlines() if not line.startswith("-----")]
     secrets = {
         "private key line": pem_lines[len(pem_lines) // 2],

@@ -5,7 +5,8 @@ import asyncio
 import pytest
 
 from webapp.ipn.intake import Answer, Stage
-from webapp.ipn.service import BATCH_SIZE, IpnVerdict, Judged
+from webapp.ipn.service import BATCH_SIZE, Judged
+from webapp.orders.state import Verdict
 
 
 def answers(count: int) -> list[tuple[int, Answer]]:
@@ -21,7 +22,7 @@ async def test_items_go_in_the_order_put_at_most_a_batch_per_step_and_a_failing_
         if len(steps) == 1:
             raise RuntimeError("the first step broke")
         for number, answer in batch:
-            answer.set_result((number, Judged(IpnVerdict.APPLIED)))
+            answer.set_result((number, Judged(Verdict.APPLIED)))
 
     items = answers(BATCH_SIZE + 3)
     stage: Stage[tuple[int, Answer]] = Stage("test", step)
@@ -30,9 +31,7 @@ async def test_items_go_in_the_order_put_at_most_a_batch_per_step_and_a_failing_
     results = await asyncio.gather(*(answer for _, answer in items), return_exceptions=True)
     assert steps == [list(range(BATCH_SIZE)), [BATCH_SIZE, BATCH_SIZE + 1, BATCH_SIZE + 2]]
     assert all(isinstance(result, RuntimeError) for result in results[:BATCH_SIZE])
-    assert results[BATCH_SIZE:] == [
-        (number, Judged(IpnVerdict.APPLIED)) for number in range(BATCH_SIZE, BATCH_SIZE + 3)
-    ]
+    assert results[BATCH_SIZE:] == [(number, Judged(Verdict.APPLIED)) for number in range(BATCH_SIZE, BATCH_SIZE + 3)]
 
 
 async def test_a_stopped_stage_fails_the_step_under_way_and_everything_left() -> None:

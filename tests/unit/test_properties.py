@@ -23,7 +23,7 @@ from webapp.alixpay.signing import order_string
 from webapp.banks.directory import payable_banks
 from webapp.banks.vietqr import crc_is_valid, parse_tlv, transfer_payload
 from webapp.embed.tokens import LaunchRefused, verify_launch_token
-from webapp.ipn.service import IpnVerdict, assess
+from webapp.ipn.service import IntakeVerdict, assess
 from webapp.orders.forms import CashoutInput, normalise_name, validate
 
 FAST = settings(
@@ -73,7 +73,7 @@ def test_any_bytes_parse_or_are_refused_as_unreadable(body: bytes) -> None:
 @given(body=st.binary(max_size=2048) | ORDER_LIKE.map(lambda fields: json.dumps(fields).encode()))
 def test_an_ipn_body_not_signed_by_alix_pay_is_never_trusted(alixpay: AlixPayClient, body: bytes) -> None:
     assessment = assess(body, alixpay)
-    assert assessment.refusal in (IpnVerdict.MALFORMED, IpnVerdict.BAD_SIGNATURE)
+    assert assessment.refusal in (IntakeVerdict.MALFORMED, IntakeVerdict.BAD_SIGNATURE)
 
 
 @FAST
@@ -101,7 +101,7 @@ def test_a_signed_body_is_trusted_only_as_exactly_what_was_signed(
         assert (provider.external_order_id, provider.status) == (fields["externalOrderId"], fields["status"])
         assert isinstance(provider.fiat_amount, int) and provider.fiat_amount == vnd_amount(fields["fiatAmount"])
     else:
-        assert assessment.refusal in (IpnVerdict.MALFORMED, IpnVerdict.BAD_SIGNATURE)
+        assert assessment.refusal in (IntakeVerdict.MALFORMED, IntakeVerdict.BAD_SIGNATURE)
 
 
 BINS = [bank.bin for bank in payable_banks()]

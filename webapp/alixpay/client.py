@@ -3,8 +3,7 @@
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from pydantic import ValidationError
@@ -36,18 +35,23 @@ def alixpay_lang(locale: str) -> str:
     return ALIXPAY_LANGUAGES.get(locale, "en")
 
 
-@dataclass(frozen=True)
-class CashoutOrder:
-    """What we ask Alix Pay to pay out; every field already normalised by our form rules."""
+class Payout(Protocol):
+    """What we ask Alix Pay to pay out, every field already normalised by our form rules (our stored order is one)."""
 
-    external_order_id: str
-    user_email: str
-    fiat_amount: int
-    bank_code: str
-    account_number: str
-    recipient_name: str
-    transfer_content: str
-    crypto_currency: str = CRYPTO_CURRENCY
+    @property
+    def external_order_id(self) -> str: ...
+    @property
+    def user_email(self) -> str: ...
+    @property
+    def fiat_amount(self) -> int: ...
+    @property
+    def bank_code(self) -> str: ...
+    @property
+    def account_number(self) -> str: ...
+    @property
+    def recipient_name(self) -> str: ...
+    @property
+    def transfer_content(self) -> str: ...
 
 
 class AlixPayClient:
@@ -88,11 +92,12 @@ class AlixPayClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    def cashout_request(self, order: CashoutOrder) -> CashoutRequest:
+    def cashout_request(self, order: Payout, *, crypto_currency: str = CRYPTO_CURRENCY) -> CashoutRequest:
+        """The signed create request (always USDT from our form; another currency only to test Alix Pay's refusal)."""
         text = signing.create_cashout_string(
             partner_code=self.partner_code,
             external_order_id=order.external_order_id,
-            crypto_currency=order.crypto_currency,
+            crypto_currency=crypto_currency,
             fiat_amount=order.fiat_amount,
             bank_code=order.bank_code,
             account_number=order.account_number,
@@ -104,7 +109,7 @@ class AlixPayClient:
             external_order_id=order.external_order_id,
             partner_code=self.partner_code,
             webhook_secret_key=self._webhook_secret_key,
-            crypto_currency=order.crypto_currency,
+            crypto_currency=crypto_currency,
             user_email=order.user_email,
             fiat_amount=order.fiat_amount,
             extend_info=ExtendInfo(
@@ -116,7 +121,7 @@ class AlixPayClient:
             signature=self._signer.sign(text),
         )
 
-    async def create_cashout(self, order: CashoutOrder, *, lang: str = "en") -> OrderObject:
+    async def create_cashout(self, order: Payout, *, lang: str = "en") -> OrderObject:
         """Create the order once. On `AlixPayOutcomeUnknown` or `AlixPayBadSignature`, call `get_order`, never this."""
         body = self.cashout_request(order).to_wire()
         return await self._call(CREATE_CASHOUT_PATH, body, order.external_order_id, lang)
@@ -130,7 +135,7 @@ class AlixPayClient:
         )
         return await self._call(DETAILS_PATH, request.to_wire(), external_order_id, lang)
 
-    async def create_cashout_or_resolve(self, order: CashoutOrder, *, lang: str = "en") -> OrderObject:
+    async def create_cashout_or_resolve(self, order: Payout, *, lang: str = "en") -> OrderObject:
         """Create; if the outcome is unknown, ask for the order instead of creating it a second time.
 
         Raises `AlixPayOrderNotFound` when Alix Pay confirms the create never took effect.

@@ -48,23 +48,11 @@ class OidcError(Exception):
 
 @dataclass(frozen=True)
 class PendingLogin:
-    """What the callback needs to finish a sign-in; kept in the session between the two requests."""
+    """What the callback needs to finish a sign-in; kept in a sealed cookie between the two requests (`pending.py`)."""
 
     state: str
     nonce: str
     code_verifier: str
-
-    def to_session(self) -> dict[str, str]:
-        return {"state": self.state, "nonce": self.nonce, "code_verifier": self.code_verifier}
-
-    @classmethod
-    def from_session(cls, data: Any) -> "PendingLogin | None":
-        if not isinstance(data, dict):
-            return None
-        try:
-            return cls(state=data["state"], nonce=data["nonce"], code_verifier=data["code_verifier"])
-        except KeyError:
-            return None
 
 
 @dataclass(frozen=True)

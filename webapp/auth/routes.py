@@ -15,10 +15,10 @@ from webapp.auth.guards import CSRF_SESSION_KEY, person_of, safe_next
 from webapp.auth.oidc import OidcClient, OidcError, PendingLogin
 from webapp.auth.pending import CALLBACK_PATH, PENDING_COOKIE, pending_cookie, seal, unseal
 from webapp.auth.service import record_sign_in, roles_for
-from webapp.auth.session import SESSION_USER_KEY, CurrentUser, session_id_token
+from webapp.auth.session import CurrentUser, session_id_token, signed_in_session
 from webapp.config import AppSettings
 from webapp.db import DbSession
-from webapp.sessions import rotate_session_id
+from webapp.sessions import from_session, rotate_session_id, to_session
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class AuthController(Controller):
             url, pending = await oidc.start()
         except OidcError as error:
             return failure_page(error)
-        sealed = seal({PENDING_KEY: pending.to_session(), NEXT_KEY: target}, settings.session.secret.get_secret_value())
+        sealed = seal({PENDING_KEY: to_session(pending), NEXT_KEY: target}, settings.session.secret.get_secret_value())
         return Redirect(url, cookies=[pending_cookie(sealed, secure=settings.is_production)])
 
     @get(CALLBACK_PATH, name="auth.callback")
@@ -70,7 +70,7 @@ class AuthController(Controller):
     ) -> Response[Any]:
         # The sign-in in progress is cleared whatever happens next, so a callback URL works once only.
         kept = unseal(request.cookies.get(PENDING_COOKIE), settings.session.secret.get_secret_value()) or {}
-        pending = PendingLogin.from_session(kept.get(PENDING_KEY))
+        pending = from_session(PendingLogin, kept.get(PENDING_KEY))
         target = safe_next(kept.get(NEXT_KEY))
         cleared = pending_cookie("", secure=settings.is_production)
         try:
@@ -96,7 +96,7 @@ class AuthController(Controller):
         rotate_session_id(request)
         request.set_session(
             {
-                SESSION_USER_KEY: signed_in.to_session(identity.id_token),
+                **signed_in_session(signed_in, identity.id_token),
                 # The token this browser holds now: later unsafe requests must bring this one, no other.
                 CSRF_SESSION_KEY: ScopeState.from_scope(request.scope).csrf_token,
             }

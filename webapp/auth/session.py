@@ -6,7 +6,10 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 
+from webapp.sessions import from_session, to_session
+
 SESSION_USER_KEY = "user"
+ID_TOKEN_KEY = "id_token"  # noqa: S105 (where the ID token is kept, not a secret)
 
 
 @dataclass(frozen=True)
@@ -28,39 +31,21 @@ class CurrentUser:
     def is_admin(self) -> bool:
         return "admin" in self.roles
 
-    def to_session(self, id_token: str | None) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "email": self.email,
-            "roles": sorted(self.roles),
-            "signed_in_at": self.signed_in_at,
-            "id_token": id_token,
-            "partner": self.partner,
-            "partner_id": self.partner_id,
-            "partner_user_id": self.partner_user_id,
-        }
-
 
 def session_user(connection: ASGIConnection, absolute_timeout_seconds: int) -> CurrentUser | None:
     """The signed-in person, or None; a session older than the absolute timeout no longer counts."""
     session = connection.scope.get("session")
-    data = session.get(SESSION_USER_KEY) if isinstance(session, dict) else None
-    if not isinstance(data, dict):
+    user = from_session(CurrentUser, session.get(SESSION_USER_KEY)) if isinstance(session, dict) else None
+    if user is None or time.time() - user.signed_in_at > absolute_timeout_seconds:
         return None
-    if time.time() - float(data.get("signed_in_at", 0)) > absolute_timeout_seconds:
-        return None
-    return CurrentUser(
-        id=int(data["id"]),
-        email=str(data["email"]),
-        roles=frozenset(data.get("roles", [])),
-        signed_in_at=float(data["signed_in_at"]),
-        partner=data.get("partner"),
-        partner_id=data.get("partner_id"),
-        partner_user_id=data.get("partner_user_id"),
-    )
+    return user
+
+
+def signed_in_session(user: CurrentUser, id_token: str | None) -> dict[str, Any]:
+    """What a session holds once a person signed in (the ID token is the logout's `id_token_hint`)."""
+    return {SESSION_USER_KEY: to_session(user), ID_TOKEN_KEY: id_token}
 
 
 def session_id_token(connection: ASGIConnection) -> str | None:
     session = connection.scope.get("session")
-    data = session.get(SESSION_USER_KEY) if isinstance(session, dict) else None
-    return data.get("id_token") if isinstance(data, dict) else None
+    return session.get(ID_TOKEN_KEY) if isinstance(session, dict) else None

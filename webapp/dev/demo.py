@@ -7,10 +7,11 @@ import json
 import uuid
 from pathlib import Path
 
-from webapp.alixpay.client import AlixPayClient, CashoutOrder
+from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.crypto import Signer, Verifier
 from webapp.alixpay.schemas import OrderObject
 from webapp.config import DEV_ALIXPAY_WEBHOOK_SECRET_KEY
+from webapp.orders.models import Order
 
 
 async def create_demo_cashout(
@@ -27,7 +28,7 @@ async def create_demo_cashout(
     )
     try:
         order = await client.create_cashout(
-            CashoutOrder(
+            Order(
                 external_order_id=str(uuid.uuid4()),
                 user_email=email,
                 fiat_amount=amount,

@@ -15,7 +15,7 @@ from litestar.response import Redirect
 
 from webapp.auth.guards import SignedInRequest
 from webapp.auth.middleware import authentication
-from webapp.auth.session import SESSION_USER_KEY, CurrentUser
+from webapp.auth.session import CurrentUser, signed_in_session
 from webapp.config import AppSettings, Settings
 from webapp.db import Sessionmaker
 from webapp.embed.access import (
@@ -81,7 +81,7 @@ async def start(
     rotate_session_id(request)
     request.set_session(
         {
-            SESSION_USER_KEY: signed_in.to_session(None),
+            **signed_in_session(signed_in, None),
             EMBED_SESSION_KEY: new_embed_session(origin or partner.allowed_origins[0], claims.return_url),
             LOCALE_SESSION_KEY: supported(claims.locale),
             PREFILL_KEY: {"amount": str(claims.amount)} if claims.amount else {},

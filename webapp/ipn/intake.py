@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from webapp.alixpay.client import AlixPayClient
 from webapp.db import Database
-from webapp.ipn.service import BATCH_SIZE, Delivery, IpnVerdict, Judged, RetryPolicy, process_many, store_raw
+from webapp.ipn.service import BATCH_SIZE, Delivery, IntakeVerdict, Judged, RetryPolicy, process_many, store_raw
 from webapp.orders.transitions import StatusChanges
 
 Answer = asyncio.Future[tuple[int, Judged]]
@@ -51,7 +51,7 @@ class IpnIntake:
         to_judge = []
         for receipt_id, (delivery, answer) in zip(receipt_ids, batch, strict=True):
             if delivery.too_large:
-                _give(answer, (receipt_id, Judged(IpnVerdict.TOO_LARGE)))
+                _give(answer, (receipt_id, Judged(IntakeVerdict.TOO_LARGE)))
             else:
                 to_judge.append((receipt_id, answer))
         self._judging.put(to_judge)

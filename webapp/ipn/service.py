@@ -27,59 +27,63 @@ from webapp.ipn.models import IpnReceipt
 from webapp.jobs import each_on_its_own, where_it_failed
 from webapp.logs import about_order
 from webapp.metrics import IPN_RECEIPTS
+from webapp.orders.state import Verdict
 from webapp.orders.transitions import OrderUnit, StatusChanges
 
 logger = logging.getLogger(__name__)
 
 
-class IpnVerdict(StrEnum):
-    APPLIED = "applied"
-    DUPLICATE = "duplicate"
-    STALE = "stale"
-    MISMATCH = "mismatch"
+class IntakeVerdict(StrEnum):
+    """What became of a delivery that never reached an order as a status report (`Verdict` names what did)."""
+
     BAD_SIGNATURE = "bad_signature"
     MALFORMED = "malformed"
     UNKNOWN_ORDER = "unknown_order"
-    UNKNOWN_STATUS = "unknown_status"
     TOO_LARGE = "too_large"
     ERROR = "error"
     PARKED = "parked"
 
 
-for _verdict in IpnVerdict:  # every verdict exported from the start, at 0 (Prometheus sees no gaps)
+IpnVerdict = Verdict | IntakeVerdict
+IPN_VERDICTS: tuple[IpnVerdict, ...] = (*Verdict, *IntakeVerdict)
+VERDICT_OF_WORD: dict[str, IpnVerdict] = {verdict.value: verdict for verdict in IPN_VERDICTS}
+"""A stored verdict word back as its verdict."""
+
+
+for _verdict in IPN_VERDICTS:  # every verdict exported from the start, at 0 (Prometheus sees no gaps)
     IPN_RECEIPTS.labels(_verdict.value)
 
 VERDICT_LABELS = {
-    IpnVerdict.APPLIED: N_("applied"),
-    IpnVerdict.DUPLICATE: N_("duplicate, ignored"),
-    IpnVerdict.STALE: N_("older than what we knew, ignored"),
-    IpnVerdict.MISMATCH: N_("does not match the order, not applied"),
-    IpnVerdict.BAD_SIGNATURE: N_("bad signature, not applied"),
-    IpnVerdict.MALFORMED: N_("unreadable, not applied"),
-    IpnVerdict.UNKNOWN_ORDER: N_("unknown order"),
-    IpnVerdict.UNKNOWN_STATUS: N_("unknown status, not applied"),
-    IpnVerdict.TOO_LARGE: N_("too large, not applied"),
-    IpnVerdict.ERROR: N_("processing failed, will be retried"),
-    IpnVerdict.PARKED: N_("processing kept failing, needs a person"),
+    Verdict.APPLIED: N_("applied"),
+    Verdict.DUPLICATE: N_("duplicate, ignored"),
+    Verdict.STALE: N_("older than what we knew, ignored"),
+    Verdict.MISMATCH: N_("does not match the order, not applied"),
+    IntakeVerdict.BAD_SIGNATURE: N_("bad signature, not applied"),
+    IntakeVerdict.MALFORMED: N_("unreadable, not applied"),
+    IntakeVerdict.UNKNOWN_ORDER: N_("unknown order"),
+    Verdict.UNKNOWN_STATUS: N_("unknown status, not applied"),
+    IntakeVerdict.TOO_LARGE: N_("too large, not applied"),
+    IntakeVerdict.ERROR: N_("processing failed, will be retried"),
+    IntakeVerdict.PARKED: N_("processing kept failing, needs a person"),
 }
 """How each verdict reads to a person (support's timeline)."""
 
 # What Alix Pay hears back: 2xx stops its retries, anything else asks for another delivery. A mismatch is
 # acknowledged: delivering the same signed body again cannot help, a person has to look at it.
 HTTP_STATUS = {
-    IpnVerdict.APPLIED: 200,
-    IpnVerdict.DUPLICATE: 200,
-    IpnVerdict.STALE: 200,
-    IpnVerdict.UNKNOWN_STATUS: 200,
-    IpnVerdict.MISMATCH: 200,
-    IpnVerdict.BAD_SIGNATURE: 400,
-    IpnVerdict.MALFORMED: 400,
-    IpnVerdict.UNKNOWN_ORDER: 404,
-    IpnVerdict.TOO_LARGE: 413,
-    IpnVerdict.ERROR: 500,
-    IpnVerdict.PARKED: 500,
+    Verdict.APPLIED: 200,
+    Verdict.DUPLICATE: 200,
+    Verdict.STALE: 200,
+    Verdict.UNKNOWN_STATUS: 200,
+    Verdict.MISMATCH: 200,
+    IntakeVerdict.BAD_SIGNATURE: 400,
+    IntakeVerdict.MALFORMED: 400,
+    IntakeVerdict.UNKNOWN_ORDER: 404,
+    IntakeVerdict.TOO_LARGE: 413,
+    IntakeVerdict.ERROR: 500,
+    IntakeVerdict.PARKED: 500,
 }
-JUNK_VERDICTS = (IpnVerdict.MALFORMED, IpnVerdict.BAD_SIGNATURE, IpnVerdict.TOO_LARGE)
+JUNK_VERDICTS = (IntakeVerdict.MALFORMED, IntakeVerdict.BAD_SIGNATURE, IntakeVerdict.TOO_LARGE)
 """Receipts that never concerned an order we can trust: deleted after the retention period."""
 KEPT_HEADERS = ("content-type", "content-length", "user-agent", "x-forwarded-for", "x-request-id")
 
@@ -130,7 +134,7 @@ async def store_raw(db: Database, *deliveries: Delivery) -> list[int]:
             "headers": {name: value for name, value in delivery.headers.items() if name.lower() in KEPT_HEADERS},
             "source_address": delivery.source_address,
             "dedupe_key": dedupe_key(delivery.body),
-            "verdict": IpnVerdict.TOO_LARGE.value if delivery.too_large else None,
+            "verdict": IntakeVerdict.TOO_LARGE.value if delivery.too_large else None,
             "processed_at": utcnow() if delivery.too_large else None,
         }
         for delivery in deliveries
@@ -139,12 +143,12 @@ async def store_raw(db: Database, *deliveries: Delivery) -> list[int]:
         receipt_ids = (await connection.execute(INSERT_RECEIPTS, rows)).scalars().all()
     for delivery in deliveries:
         if delivery.too_large:
-            IPN_RECEIPTS.labels(IpnVerdict.TOO_LARGE.value).inc()
+            IPN_RECEIPTS.labels(IntakeVerdict.TOO_LARGE.value).inc()
     return [int(receipt_id) for receipt_id in receipt_ids]
 
 
 RECEIPT_IDS = bindparam("ids", expanding=True)
-UNJUDGED = or_(RECEIPTS.c.verdict.is_(None), RECEIPTS.c.verdict == IpnVerdict.ERROR)
+UNJUDGED = or_(RECEIPTS.c.verdict.is_(None), RECEIPTS.c.verdict == IntakeVerdict.ERROR)
 CLAIM = (
     select(RECEIPTS.c.id, RECEIPTS.c.body, RECEIPTS.c.dedupe_key)
     .where(RECEIPTS.c.id.in_(RECEIPT_IDS), UNJUDGED)
@@ -157,7 +161,7 @@ TOUCH_RECEIPTS = update(RECEIPTS).where(RECEIPTS.c.id.in_(RECEIPT_IDS)).values(a
 VERDICTS = select(RECEIPTS.c.id, RECEIPTS.c.verdict).where(RECEIPTS.c.id.in_(RECEIPT_IDS))
 RECORD_VERDICT = update(RECEIPTS).where(RECEIPTS.c.id == bindparam("receipt_id"))
 """The verdict's columns come as the other parameters."""
-SEEN_VERDICTS = (IpnVerdict.APPLIED, IpnVerdict.DUPLICATE, IpnVerdict.STALE)
+SEEN_VERDICTS = (Verdict.APPLIED, Verdict.DUPLICATE, Verdict.STALE)
 SEEN_BEFORE = select(RECEIPTS.c.dedupe_key).where(
     RECEIPTS.c.dedupe_key.in_(bindparam("keys", expanding=True)), RECEIPTS.c.verdict.in_(SEEN_VERDICTS)
 )
@@ -169,7 +173,7 @@ BATCH_SIZE = 64
 class Assessment:
     """What a body says before it touches any order: unreadable, not signed by Alix Pay, or a signed order object."""
 
-    refusal: IpnVerdict | None
+    refusal: IntakeVerdict | None
     provider: OrderObject | None
 
 
@@ -177,9 +181,9 @@ def assess(body: bytes, alixpay: AlixPayClient) -> Assessment:
     try:
         provider = OrderObject.model_validate(parse_json(body))
     except ValueError:  # also pydantic's ValidationError and a body that is not UTF-8
-        return Assessment(IpnVerdict.MALFORMED, None)
+        return Assessment(IntakeVerdict.MALFORMED, None)
     if not alixpay.verify_ipn(provider):
-        return Assessment(IpnVerdict.BAD_SIGNATURE, provider)
+        return Assessment(IntakeVerdict.BAD_SIGNATURE, provider)
     return Assessment(None, provider)
 
 
@@ -193,17 +197,17 @@ class Judged:
 async def _judge(change: OrderUnit, receipt_id: int, assessment: Assessment, *, seen_before: bool) -> Judged:
     provider = assessment.provider
     if assessment.refusal is not None or provider is None:
-        verdict = assessment.refusal or IpnVerdict.MALFORMED
+        verdict = assessment.refusal or IntakeVerdict.MALFORMED
         return Judged(verdict, *((provider.external_order_id[:64], provider.status[:64]) if provider else ()))
     about = (provider.external_order_id[:64], provider.status[:64])
     order = await change.lock_by_external_id(provider.external_order_id)
     if order is None:
-        return Judged(IpnVerdict.UNKNOWN_ORDER, *about)
+        return Judged(IntakeVerdict.UNKNOWN_ORDER, *about)
     if seen_before:
-        return Judged(IpnVerdict.DUPLICATE, *about)
+        return Judged(Verdict.DUPLICATE, *about)
     change.update(order, last_ipn_at=utcnow())
     outcome = await change.apply_provider_order(order, provider, source="ipn", receipt_id=receipt_id)
-    return Judged(IpnVerdict(outcome.value), *about)
+    return Judged(outcome, *about)
 
 
 async def process_many(
@@ -228,7 +232,7 @@ async def process_many(
     if judged_elsewhere := [receipt_id for receipt_id in receipt_ids if receipt_id not in judged]:
         async with db.reader.connect() as connection:
             stored = await connection.execute(VERDICTS, {"ids": judged_elsewhere})
-            judged |= {row.id: Judged(IpnVerdict(row.verdict)) for row in stored}
+            judged |= {row.id: Judged(VERDICT_OF_WORD[row.verdict]) for row in stored}
     return judged
 
 
@@ -282,9 +286,9 @@ async def _record_failure(db: Database, receipt_id: int, exc: Exception, retry: 
         receipt.attempts += 1
         receipt.last_error = error
         if receipt.attempts >= retry.max_attempts:
-            verdict, receipt.processed_at, receipt.next_attempt_at = IpnVerdict.PARKED, utcnow(), None
+            verdict, receipt.processed_at, receipt.next_attempt_at = IntakeVerdict.PARKED, utcnow(), None
         else:
-            verdict, receipt.next_attempt_at = IpnVerdict.ERROR, utcnow() + retry.next_delay(receipt.attempts)
+            verdict, receipt.next_attempt_at = IntakeVerdict.ERROR, utcnow() + retry.next_delay(receipt.attempts)
         receipt.verdict = verdict.value
         attempts = receipt.attempts
     IPN_RECEIPTS.labels(verdict.value).inc()
@@ -308,7 +312,7 @@ async def process_pending(
                 .where(
                     or_(
                         and_(col(IpnReceipt.verdict).is_(None), col(IpnReceipt.received_at) <= now - grace),
-                        and_(IpnReceipt.verdict == IpnVerdict.ERROR, col(IpnReceipt.next_attempt_at) <= now),
+                        and_(IpnReceipt.verdict == IntakeVerdict.ERROR, col(IpnReceipt.next_attempt_at) <= now),
                     )
                 )
                 .order_by(col(IpnReceipt.id))

@@ -8,18 +8,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.db import utcnow
 from webapp.ipn.models import IpnReceipt
-from webapp.ipn.service import IpnVerdict
 from webapp.orders.models import Order, OrderEvent
+from webapp.orders.state import Verdict
 from webapp.orders.statuses import FINAL_STATUSES, OrderStatus
 from webapp.support.search import DISAGREEMENT_KINDS
 
-VERIFIED = (
-    IpnVerdict.APPLIED,
-    IpnVerdict.DUPLICATE,
-    IpnVerdict.STALE,
-    IpnVerdict.MISMATCH,
-    IpnVerdict.UNKNOWN_STATUS,
-)
+VERIFIED = tuple(Verdict)
 """Verdicts of receipts whose signature was verified: proof that Alix Pay's notifications reach us."""
 AWAITING_IPNS = (OrderStatus.AWAITING_PAYMENT, OrderStatus.PAYMENT_COMPLETED, OrderStatus.PROCESSING_TOKEN_TRANSFER)
 """Statuses of orders Alix Pay has and is still to notify us about."""

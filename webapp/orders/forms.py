@@ -15,6 +15,11 @@ AMOUNT_RE = re.compile(r"^(?:\d+|\d{1,3}(?:[.,\u00a0\u202f ]\d{3})+)$")
 CONTENT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: read aloud to a bank without confusion
 
 
+def new_transfer_content() -> str:
+    """`RUT TIEN` and a random reference: ASCII, ≤ 19 characters, no personal data."""
+    return "RUT TIEN " + "".join(secrets.choice(CONTENT_ALPHABET) for _ in range(8))
+
+
 @dataclass(frozen=True)
 class FieldError:
     message: str
@@ -38,10 +43,18 @@ class CashoutInput:
 
 @dataclass(frozen=True)
 class Cashout:
+    """A cash-out that passed the form's rules: what the review page shows and Confirm places, kept in the session.
+
+    Each one is a new submission: its `submission_id` makes Confirm idempotent (a double click finds the same
+    order) and its `transfer_content` is the reference the recipient's bank statement shows.
+    """
+
     bank: Bank
     account_number: str
     recipient_name: str
     fiat_amount: int
+    submission_id: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    transfer_content: str = field(default_factory=new_transfer_content)
 
 
 def normalise_account(raw: str) -> str:
@@ -91,11 +104,6 @@ def validate(form: CashoutInput, *, min_vnd: int, max_vnd: int) -> tuple[Cashout
     if errors or bank is None or amount is None:
         return None, errors
     return Cashout(bank=bank, account_number=account, recipient_name=name, fiat_amount=amount), {}
-
-
-def new_transfer_content() -> str:
-    """`RUT TIEN` and a random reference: ASCII, ≤ 19 characters, no personal data."""
-    return "RUT TIEN " + "".join(secrets.choice(CONTENT_ALPHABET) for _ in range(8))
 
 
 def mask_account(account: str) -> str:

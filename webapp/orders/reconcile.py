@@ -17,8 +17,9 @@ from webapp.jobs import each_on_its_own
 from webapp.logs import about_order
 from webapp.metrics import POLLS
 from webapp.orders.models import Order
+from webapp.orders.state import Verdict
 from webapp.orders.statuses import FINAL_STATUSES, OrderStatus, is_final
-from webapp.orders.transitions import OrderUnit, ProviderOutcome, StatusChanges
+from webapp.orders.transitions import OrderUnit, StatusChanges
 
 logger = logging.getLogger(__name__)
 BATCH = 20
@@ -49,7 +50,7 @@ async def reconcile_order(
     source: str = "poll",
     include_final: bool = False,
     polled_before: datetime | None = None,
-) -> ProviderOutcome | None:
+) -> Verdict | None:
     """Poll one order and apply what Alix Pay says, through the one owner of status changes; None if not polled.
 
     Support's "Check status now" polls with `source="manual"`, also a final order (nothing is applied to it).
@@ -78,24 +79,23 @@ async def reconcile_order(
         change.record(claimed, "poll", f"Alix Pay says {provider.status[:64]}", source=source)
         note = f"poll found {provider.status}; no IPN had said so" if provider.status != previous else ""
         outcome = await change.apply_provider_order(claimed, provider, source=source, note=note)
-        if outcome is ProviderOutcome.APPLIED and note:
+        if outcome is Verdict.APPLIED and note:
             change.flag(claimed, "disagreement", note, source=source)
-        elif outcome is ProviderOutcome.STALE:
+        elif outcome is Verdict.STALE:
             change.flag(
                 claimed, "disagreement", f"poll says {provider.status[:64]} but we have {previous}", source=source
             )
         return outcome
 
 
-async def _unknown_at_alix_pay(change: OrderUnit, order: Order, source: str) -> ProviderOutcome | None:
+async def _unknown_at_alix_pay(change: OrderUnit, order: Order, source: str) -> Verdict | None:
     """Alix Pay has no such order: a create that never took effect is rejected; any other order is flagged."""
     change.record(order, "poll", "Alix Pay does not know this order", source=source)
     if order.status not in (OrderStatus.UNKNOWN, OrderStatus.CREATING):
         change.flag(order, "disagreement", f"we have {order.status}; Alix Pay has no such order", source=source)
         return None
     note = "Alix Pay has no such order: the create never took effect"
-    verdict = await change.apply_status(order, OrderStatus.REJECTED, source=source, note=note)
-    return ProviderOutcome(verdict.value)
+    return await change.apply_status(order, OrderStatus.REJECTED, source=source, note=note)
 
 
 async def reconcile_once(*, db: Database, changes: StatusChanges, alixpay: AlixPayClient, silence: timedelta) -> int:

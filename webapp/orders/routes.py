@@ -1,13 +1,14 @@
 """Cash-out pages: the form (with inline htmx validation), review, confirm, my orders, the live order page."""
 
-import secrets
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, FromQuery, QueryParameter, URLEncodedBody
+from litestar.params import Body, FromPath, FromQuery, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Stream, Template
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -22,23 +23,15 @@ from webapp.flows import flow_partner, flow_path
 from webapp.i18n import request_locale, translate
 from webapp.logs import bind_order
 from webapp.orders.figures import estimate, order_figures
-from webapp.orders.forms import (
-    Cashout,
-    CashoutInput,
-    FieldError,
-    mask_account,
-    new_transfer_content,
-    normalise_name,
-    parse_amount,
-    payable_bank,
-)
+from webapp.orders.forms import Cashout, CashoutInput, FieldError, mask_account, normalise_name, parse_amount
 from webapp.orders.forms import validate as validate_form
 from webapp.orders.live import LIVE_STREAM, LiveOrders, change_stream
 from webapp.orders.models import Order
-from webapp.orders.service import Review, create_cashout, order_for_user, orders_page
+from webapp.orders.service import create_cashout, order_for_user, orders_page
 from webapp.orders.statuses import OrderStatus, status_info, timeline
 from webapp.orders.storage import OrderHistory, own_order_history
 from webapp.orders.transitions import StatusChanges
+from webapp.sessions import from_session, to_session
 
 REVIEW_KEY = "cashout_review"
 PLACED_ORDER = "placed_order"
@@ -48,6 +41,8 @@ PREFILL_KEY = "cashout_prefill"
 """Values a new form starts with (an embedded session's launch token may name the amount)."""
 PER_PAGE = 10
 FIELDS = ("bank", "account_number", "recipient_name", "amount")
+CashoutForm = Annotated[CashoutInput, Body(media_type=RequestEncodingType.URL_ENCODED)]
+"""The form as posted: Litestar reads the fields it names and ignores the others (the CSRF token)."""
 
 
 async def own_order(session: AsyncSession, order_id: str, request: SignedInRequest) -> Order:
@@ -58,22 +53,22 @@ async def own_order(session: AsyncSession, order_id: str, request: SignedInReque
     return order
 
 
-def form_input(data: dict[str, str]) -> CashoutInput:
-    return CashoutInput(**{name: str(data.get(name, "")) for name in FIELDS})
-
-
 def form_context(
-    form: CashoutInput, errors: dict[str, FieldError], settings: Settings, *, notice: str | None = None
+    form: CashoutInput, errors: dict[str, FieldError], settings: Settings, *, shown: Iterable[str], notice: str = ""
 ) -> dict[str, Any]:
-    _, all_errors = validate_form(form, min_vnd=settings.cashout_min_vnd, max_vnd=settings.cashout_max_vnd)
+    """The form page's context from one validation: `errors` are all of them, the fields `shown` say them."""
     return {
         "form": form,
-        "errors": errors,
+        "errors": {name: error for name, error in errors.items() if name in shown},
         "banks": payable_banks(),
-        "preview": preview(form, all_errors),
+        "preview": preview(form, errors),
         "limits": {"minimum": settings.cashout_min_vnd, "maximum": settings.cashout_max_vnd},
-        "notice": notice,
+        "notice": notice or None,
     }
+
+
+def check(form: CashoutInput, settings: Settings) -> tuple[Cashout | None, dict[str, FieldError]]:
+    return validate_form(form, min_vnd=settings.cashout_min_vnd, max_vnd=settings.cashout_max_vnd)
 
 
 def preview(form: CashoutInput, errors: dict[str, FieldError]) -> dict[str, Any]:
@@ -84,31 +79,17 @@ def preview(form: CashoutInput, errors: dict[str, FieldError]) -> dict[str, Any]
     }
 
 
-def review_to_session(review: Review) -> dict[str, Any]:
-    cashout = review.cashout
-    return {
-        "submission_id": review.submission_id,
-        "bank": cashout.bank.bin,
-        "account_number": cashout.account_number,
-        "recipient_name": cashout.recipient_name,
-        "amount": cashout.fiat_amount,
-        "transfer_content": review.transfer_content,
-    }
+def kept_cashout(request: SignedInRequest) -> Cashout | None:
+    """The cash-out on the review page, as the session keeps it between the review and Confirm."""
+    return from_session(Cashout, request.session.get(REVIEW_KEY))
 
 
-def review_from_session(data: Any) -> Review | None:
-    if not isinstance(data, dict) or (bank := payable_bank(str(data.get("bank", "")))) is None:
-        return None
-    cashout = Cashout(bank, str(data["account_number"]), str(data["recipient_name"]), int(data["amount"]))
-    return Review(str(data["submission_id"]), cashout, str(data["transfer_content"]))
-
-
-def qr_for(review: Review, locale: str) -> str:
+def qr_for(cashout: Cashout, locale: str) -> str:
     payload = transfer_payload(
-        bank_bin=review.cashout.bank.bin,
-        account=review.cashout.account_number,
-        amount=review.cashout.fiat_amount,
-        content=review.transfer_content,
+        bank_bin=cashout.bank.bin,
+        account=cashout.account_number,
+        amount=cashout.fiat_amount,
+        content=cashout.transfer_content,
     )
     return qr_svg(payload, title=translate(locale, "VietQR of the payout details"))
 
@@ -144,22 +125,22 @@ class OrderController(Controller):
 
     @get("/new", name="orders.new")
     async def new(self, request: SignedInRequest, settings: AppSettings, edit: FromQuery[bool] = False) -> Template:
-        review = review_from_session(request.session.get(REVIEW_KEY)) if edit else None
+        cashout = kept_cashout(request) if edit else None
         prefill = request.session.get(PREFILL_KEY) or {}
-        form = CashoutInput.of(review.cashout) if review is not None else CashoutInput(**prefill)
-        return Template("orders/new.html", context=form_context(form, {}, settings))
+        form = CashoutInput.of(cashout) if cashout is not None else CashoutInput(**prefill)
+        _, errors = check(form, settings)
+        return Template("orders/new.html", context=form_context(form, errors, settings, shown=()))
 
     @post("/validate", name="orders.validate", status_code=200)
-    async def validate(self, settings: AppSettings, data: URLEncodedBody[dict[str, str]]) -> Template:
+    async def validate(self, settings: AppSettings, data: CashoutForm) -> Template:
         """Inline validation: new hints and errors for every field, swapped out of band so no input is replaced.
 
         Errors show for fields that have been filled in; an empty field is flagged when the form is submitted.
         """
-        form = form_input(data)
-        _, errors = validate_form(form, min_vnd=settings.cashout_min_vnd, max_vnd=settings.cashout_max_vnd)
-        shown = {name: error for name, error in errors.items() if getattr(form, name)}
-        context = {**form_context(form, shown, settings), "oob_fields": FIELDS}
-        return Template("orders/_feedback.html", context=context, status_code=422 if shown else 200)
+        _, errors = check(data, settings)
+        context = form_context(data, errors, settings, shown=[name for name in FIELDS if getattr(data, name)])
+        status = 422 if context["errors"] else 200
+        return Template("orders/_feedback.html", context={**context, "oob_fields": FIELDS}, status_code=status)
 
     @get("/banks", name="orders.banks")
     async def bank_options(self, q: FromQuery[str] = "", bank: FromQuery[str] = "") -> Template:
@@ -173,32 +154,28 @@ class OrderController(Controller):
         return Template("orders/_bank_options.html", context={"banks": banks, "selected": bank})
 
     @post("/review", name="orders.review", status_code=303)
-    async def review(
-        self, request: SignedInRequest, settings: AppSettings, data: URLEncodedBody[dict[str, str]]
-    ) -> Response[Any]:
-        """Keep the checked details in the session and show them at `GET /orders/review` (Back and reload work)."""
-        form = form_input(data)
-        cashout, errors = validate_form(form, min_vnd=settings.cashout_min_vnd, max_vnd=settings.cashout_max_vnd)
+    async def review(self, request: SignedInRequest, settings: AppSettings, data: CashoutForm) -> Response[Any]:
+        """Keep the checked cash-out in the session and show it at `GET /orders/review` (Back and reload work)."""
+        cashout, errors = check(data, settings)
         if cashout is None:
-            return Template("orders/new.html", context=form_context(form, errors, settings), status_code=422)
-        review = Review(secrets.token_urlsafe(24), cashout, new_transfer_content())
-        request.session[REVIEW_KEY] = review_to_session(review)
+            context = form_context(data, errors, settings, shown=FIELDS)
+            return Template("orders/new.html", context=context, status_code=422)
+        request.session[REVIEW_KEY] = to_session(cashout)
         return Redirect(flow_path(request, "orders.review_page"), status_code=303)
 
     @get("/review", name="orders.review_page", cache_control=NO_STORE)
     async def review_page(self, request: SignedInRequest, db_session: DbSession) -> Response[Any]:
         """The summary to confirm; once confirmed, this address leads to the order (Back never offers it again)."""
-        kept = request.session.get(REVIEW_KEY)
-        review = review_from_session(kept)
-        if review is None:
+        cashout = kept_cashout(request)
+        if cashout is None:
             return Redirect(flow_path(request, "orders.new"), status_code=303)
-        if placed := kept.get(PLACED_ORDER):
+        if placed := request.session[REVIEW_KEY].get(PLACED_ORDER):
             return Redirect(flow_path(request, "orders.detail", order_id=placed), status_code=303)
         context = {
-            "review": review,
-            "masked_account": mask_account(review.cashout.account_number),
-            "qr_svg": qr_for(review, request_locale(request)),
-            "estimate": await estimate(db_session, review.cashout.fiat_amount),
+            "cashout": cashout,
+            "masked_account": mask_account(cashout.account_number),
+            "qr_svg": qr_for(cashout, request_locale(request)),
+            "estimate": await estimate(db_session, cashout.fiat_amount),
         }
         return Template("orders/review.html", context=context)
 
@@ -212,8 +189,8 @@ class OrderController(Controller):
         alixpay: NamedDependency[AlixPayClient],
         data: URLEncodedBody[dict[str, str]],
     ) -> Response[Any]:
-        review = review_from_session(request.session.get(REVIEW_KEY))
-        if review is None or review.submission_id != data.get("submission_id"):
+        cashout = kept_cashout(request)
+        if cashout is None or cashout.submission_id != data.get("submission_id"):
             # An old or forged confirmation: if it was ours and already placed, show that order.
             return Redirect(flow_path(request, "orders.new"), status_code=303)
         locale = request_locale(request)
@@ -222,14 +199,16 @@ class OrderController(Controller):
             changes=changes,
             alixpay=alixpay,
             user=request.user,
-            review=review,
+            cashout=cashout,
             locale=locale,
         )
         if order.status == OrderStatus.REJECTED:
             request.session.pop(REVIEW_KEY, None)
-            form = CashoutInput.of(review.cashout)
+            form = CashoutInput.of(cashout)
+            _, errors = check(form, settings)
             notice = order.rejection_message or translate(locale, "Alix Pay did not accept this payout.")
-            return Template("orders/new.html", context=form_context(form, {}, settings, notice=notice), status_code=422)
+            context = form_context(form, errors, settings, shown=(), notice=notice)
+            return Template("orders/new.html", context=context, status_code=422)
         request.session[REVIEW_KEY] = {**request.session[REVIEW_KEY], PLACED_ORDER: order.external_order_id}
         detail = flow_path(request, "orders.detail", order_id=order.external_order_id)
         # Embedded, the order page tells the partner's page the order was just placed (`order.created`).

@@ -2,14 +2,13 @@
 
 import logging
 import uuid
-from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.alixpay.client import AlixPayClient, CashoutOrder, alixpay_lang
+from webapp.alixpay.client import AlixPayClient, alixpay_lang
 from webapp.alixpay.errors import AlixPayBadSignature, AlixPayOrderNotFound, AlixPayOutcomeUnknown, AlixPayRejected
 from webapp.alixpay.schemas import OrderObject
 from webapp.auth.session import CurrentUser
@@ -26,32 +25,23 @@ for _outcome in ("created", "rejected", "unknown"):  # exported from the start, 
     CREATIONS.labels(_outcome)
 
 
-@dataclass(frozen=True)
-class Review:
-    """What the person confirmed, kept in their session between the review page and Confirm."""
-
-    submission_id: str
-    cashout: Cashout
-    transfer_content: str
-
-
 async def create_cashout(
     *,
     db_sessionmaker: async_sessionmaker[AsyncSession],
     changes: StatusChanges,
     alixpay: AlixPayClient,
     user: CurrentUser,
-    review: Review,
+    cashout: Cashout,
     locale: str,
 ) -> Order:
     """Create the order once: committed as CREATING before Alix Pay is called, so nothing is ever created twice.
 
-    A second submission of the same review finds the first order. A timeout or 5xx is resolved at once with the
+    A second submission of the same cash-out finds the first order. A timeout or 5xx is resolved at once with the
     details call when it can be, else leaves the order UNKNOWN for the reconciler; a rejection leaves it
     REJECTED with Alix Pay's message in the person's language.
     """
-    bank_code = alix_bank_code(review.cashout.bank, alixpay.bank_code_style)
-    order, placed_now = await _place_once(db_sessionmaker, stored_order(review, user, locale, bank_code))
+    bank_code = alix_bank_code(cashout.bank, alixpay.bank_code_style)
+    order, placed_now = await _place_once(db_sessionmaker, stored_order(cashout, user, locale, bank_code))
     if not placed_now:
         return order
     bind_order(order.external_order_id)
@@ -70,12 +60,11 @@ async def create_cashout(
     return order
 
 
-def stored_order(review: Review, user: CurrentUser, locale: str, bank_code: str) -> Order:
+def stored_order(cashout: Cashout, user: CurrentUser, locale: str, bank_code: str) -> Order:
     """The checked cash-out as the order we store (CREATING until Alix Pay answers)."""
-    cashout = review.cashout
     return Order(
         external_order_id=str(uuid.uuid4()),
-        submission_id=review.submission_id,
+        submission_id=cashout.submission_id,
         user_id=user.id,
         user_email=user.email,
         status=OrderStatus.CREATING.value,
@@ -86,23 +75,10 @@ def stored_order(review: Review, user: CurrentUser, locale: str, bank_code: str)
         account_number=cashout.account_number,
         account_tail=cashout.account_number[-4:],
         recipient_name=cashout.recipient_name,
-        transfer_content=review.transfer_content,
+        transfer_content=cashout.transfer_content,
         locale=locale,
         partner_id=user.partner_id,
         partner_user_id=user.partner_user_id,
-    )
-
-
-def wire_request(order: Order) -> CashoutOrder:
-    """The stored order as the create request Alix Pay receives."""
-    return CashoutOrder(
-        external_order_id=order.external_order_id,
-        user_email=order.user_email,
-        fiat_amount=order.fiat_amount,
-        bank_code=order.bank_code,
-        account_number=order.account_number,
-        recipient_name=order.recipient_name,
-        transfer_content=order.transfer_content,
     )
 
 
@@ -130,7 +106,7 @@ async def _ask_alix_pay(alixpay: AlixPayClient, order: Order) -> tuple[OrderObje
     """Alix Pay's order object, or the status the answer leaves the order in and why."""
     try:
         return (
-            await alixpay.create_cashout_or_resolve(wire_request(order), lang=alixpay_lang(order.locale)),
+            await alixpay.create_cashout_or_resolve(order, lang=alixpay_lang(order.locale)),
             OrderStatus.UNKNOWN,
             "",
         )

@@ -10,9 +10,18 @@ from webapp.orders.statuses import OrderStatus, status_info
 
 
 class Verdict(StrEnum):
+    """What became of a status Alix Pay reported, by whatever path it came (create answer, IPN, poll).
+
+    `decide` answers the first three; an order object that contradicts the order, or names a status we do not
+    know, is never applied (`OrderUnit.apply_provider_order`). The IPN intake adds its own words for deliveries
+    it could not judge this far (`ipn/service.py`).
+    """
+
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     STALE = "stale"
+    UNKNOWN_STATUS = "unknown_status"
+    MISMATCH = "mismatch"
 
 
 def decide(current: OrderStatus, target: OrderStatus) -> Verdict:

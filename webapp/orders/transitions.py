@@ -14,7 +14,6 @@ is collected and sent before its commit, one executemany per statement, so a uni
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Column, Executable, Row
@@ -41,16 +40,6 @@ from webapp.orders.storage import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-class ProviderOutcome(StrEnum):
-    """What became of an order object from Alix Pay (values shared with the IPN verdicts)."""
-
-    APPLIED = "applied"
-    DUPLICATE = "duplicate"
-    STALE = "stale"
-    UNKNOWN_STATUS = "unknown_status"
-    MISMATCH = "mismatch"
 
 
 def disagreements(order: Order, provider: OrderObject) -> list[str]:
@@ -196,24 +185,24 @@ class OrderUnit:
         source: str,
         receipt_id: int | None = None,
         note: str = "",
-    ) -> ProviderOutcome:
+    ) -> Verdict:
         """Apply a verified order object, unless it contradicts the order or its status is unknown to us."""
         found = disagreements(order, provider)
         if found:
             self.flag(order, "mismatch", "; ".join(found), source=source, receipt_id=receipt_id)
-            return ProviderOutcome.MISMATCH
+            return Verdict.MISMATCH
         target = from_provider(provider.status)
         if target is None:
             self.update(order, provider_status=provider.status[:64])
             logger.warning("order %s: unknown Alix Pay status %r stored, not applied", order.id, provider.status[:64])
-            return ProviderOutcome.UNKNOWN_STATUS
+            return Verdict.UNKNOWN_STATUS
         verdict = await self.apply_status(order, target, source=source, receipt_id=receipt_id, note=note)
         if verdict is not Verdict.STALE:
             self.update(order, provider_status=provider.status[:64], provider_order=provider.to_wire())
             self.update(order, **references(provider))
             if provider.expires_at is not None:
                 self.update(order, expires_at=provider.expires_at)
-        return ProviderOutcome(verdict.value)
+        return verdict
 
     def record(self, order: Order, kind: str, detail: str, *, source: str, receipt_id: int | None = None) -> None:
         """Put something that happened to the order on its history (support's timeline shows every one)."""
