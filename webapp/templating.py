@@ -17,6 +17,7 @@ from webapp import i18n, rendering
 from webapp.auth.guards import person_of
 from webapp.auth.session import CurrentUser
 from webapp.embed.access import REFUSALS, EmbedContext, embed_context
+from webapp.embed.events import event_type
 from webapp.flows import flow_partner, flow_path
 from webapp.orders.forms import FieldError
 from webapp.orders.statuses import status_info
@@ -70,6 +71,7 @@ def make_environment() -> Environment:
         csp_nonce=_csp_nonce,
         error_text=_error_text,
         status_info=status_info,
+        partner_event=event_type,
         embedded=_embedded,
         page_layout=_page_layout,
         refusals=REFUSALS,

@@ -12,20 +12,17 @@
   }
   var reported = {};
   function reportStatus() {
+    // The server names the event (webapp/embed/events.py, the same rule as the webhooks): one per status.
     var card = document.getElementById("order-status");
-    if (!card || !card.dataset.orderId) { return; }
+    if (!card || !card.dataset.orderId || !card.dataset.partnerEvent) { return; }
     var order = {orderId: card.dataset.orderId, status: card.dataset.status};
     if (reported[order.orderId] === order.status) { return; }
     reported[order.orderId] = order.status;
-    post("order.status", order);
-    if (card.dataset.outcome === "succeeded") { post("order.completed", order); }
-    if (card.dataset.outcome === "failed") { post("order.failed", order); }
+    post(card.dataset.partnerEvent, order);
   }
-  function reportPlaced() {
-    var card = document.getElementById("order-status");
+  function forgetPlaced() {
     var url = new URL(window.location.href);
-    if (!card || url.searchParams.get("placed") !== "1") { return; }
-    post("order.created", {orderId: card.dataset.orderId, status: card.dataset.status});
+    if (url.searchParams.get("placed") !== "1") { return; }
     url.searchParams.delete("placed");  // a reload is not a new order
     window.history.replaceState(null, "", url.pathname + url.search + url.hash);
   }
@@ -36,8 +33,8 @@
   }
   document.addEventListener("DOMContentLoaded", function () {
     post("ready", {});
-    reportPlaced();
     reportStatus();
+    forgetPlaced();
     reportSize();
     if (window.ResizeObserver) { new ResizeObserver(reportSize).observe(document.body); }
     document.querySelectorAll("[data-embed-close]").forEach(function (button) {

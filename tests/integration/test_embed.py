@@ -257,6 +257,28 @@ async def test_webhooks_are_written_once_per_change_and_delivered_once_after_fai
     assert b'"status":"SUCCESS"' in body and b'"partnerUserId":"wallet-user-7"' in body
 
 
+async def test_the_page_and_the_webhooks_name_each_status_with_the_same_event(embed: Embed) -> None:
+    """One rule (`embed/events.py`): the event the embedded page posts for a status is the webhook's for it."""
+    partner = await embed.partner(webhook_url="http://127.0.0.1:9/hooks")
+    async with embed.client() as client:
+        await start(client, token())
+        async with embed.sessionmaker() as session, session.begin():
+            user = (await session.exec(select(User))).one()
+            order = make_order(user_id=user.id, email=user.email, partner_id=partner.id, status="CREATING")
+            session.add(order)
+        changes = status_changes(Database.on(embed.engine), embed.app.plugins.get("ChannelsPlugin"))
+        page_events, query = [], "?placed=1"  # the order page right after Confirm, then as it updates
+        for status in (OrderStatus.AWAITING_PAYMENT, OrderStatus.PAYMENT_COMPLETED, OrderStatus.FAIL):
+            async with changes.unit() as change:
+                await change.apply_status(await change.lock(order.id), status, source="ipn")
+            page = await client.get(f"/embed/acme/orders/{order.external_order_id}{query}")
+            page_events.append(re.search(r'data-partner-event="([^"]+)"', page.text).group(1))
+            query = ""
+    async with embed.sessionmaker() as session:
+        webhooks = (await session.exec(select(WebhookEvent).order_by(WebhookEvent.id))).all()
+    assert [event.type for event in webhooks] == page_events == ["order.created", "order.status", "order.failed"]
+
+
 async def test_redirect_mode_returns_to_the_partner_with_signed_order_and_status(embed: Embed) -> None:
     async with embed.client() as client:
         await start(client, token(return_url=RETURN_URL))

@@ -9,20 +9,13 @@ import uuid
 from sqlalchemy import bindparam, insert, select
 
 from webapp.db import utcnow
+from webapp.embed.events import event_type
 from webapp.embed.models import Partner, WebhookEvent
 from webapp.orders.events import StatusChanged, UnitWriter
 from webapp.orders.models import Order
-from webapp.orders.statuses import OrderStatus, Outcome, status_info
+from webapp.orders.statuses import OrderStatus, status_info
 
 EVENT_VERSION = 1
-
-
-def event_type(previous: str, status: str) -> str:
-    """The same names as the page events: created, completed, failed, else a plain status change."""
-    info = status_info(status)
-    if info.final:
-        return "order.completed" if info.outcome is Outcome.SUCCEEDED else "order.failed"
-    return "order.created" if previous == OrderStatus.CREATING else "order.status"
 
 
 def event_body(event_id: str, kind: str, order: Order, previous: str, status: str) -> str:
@@ -59,7 +52,7 @@ async def queue_partner_event(change: StatusChanged, unit: UnitWriter) -> None:
     if not (await unit.connection.execute(WEBHOOK_URL, {"partner_id": order.partner_id})).scalar():
         return
     event_id = f"evt_{uuid.uuid4().hex}"
-    kind = event_type(previous, status)
+    kind = event_type(status, first=previous == OrderStatus.CREATING)
     unit.add(
         INSERT_EVENT,
         {

@@ -48,6 +48,14 @@ class StatusInfo:
     wallet_untouched: bool = False
     """A failure in which no money left the wallet: the person may place the cash-out again."""
 
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome is Outcome.SUCCEEDED
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome is Outcome.FAILED
+
 
 def _info(
     status: OrderStatus,
