@@ -3,6 +3,7 @@
 import uuid
 from typing import Any
 
+from webapp.notifications.emails import PublicLinks
 from webapp.orders.models import Order
 
 
@@ -26,3 +27,9 @@ def make_order(*, user_id: int | None, email: str, **overrides: Any) -> Order:
         "provider_order": {"type": "CASH_OUT"},
     }
     return Order(**(values | overrides))
+
+
+def named_links(base_url: str) -> PublicLinks:
+    """Links that spell the route's name and parameters (`/orders.detail/<id>`): for tests of what a mail says,
+    not of where it leads (the live app's mails are checked against its real routes in `test_emails.py`)."""
+    return PublicLinks(base_url, lambda name, **params: "/".join(["", name, *map(str, params.values())]))

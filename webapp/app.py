@@ -13,6 +13,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.prometheus import PrometheusConfig
+from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
@@ -27,7 +28,7 @@ from webapp.embed.routes import embed_router
 from webapp.errors import EXCEPTION_HANDLERS
 from webapp.flows import EMBED_PREFIX
 from webapp.ipn.routes import IPN_PATH, receive_ipn
-from webapp.logs import with_request_id
+from webapp.logs import SECRET_QUERY, redact_queries_on, with_request_id
 from webapp.notifications.routes import NotificationPreferences
 from webapp.operations import routes as operations
 from webapp.orders.live import LIVE_STREAM
@@ -123,8 +124,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         debug=False,
     )
     exempt_other_routes(app, settings)
+    redact_queries_on(paths_marked(app, SECRET_QUERY))
     app.asgi_handler = with_request_id(app.asgi_handler, trust_header=settings.trust_request_id_header)
     return app
+
+
+def paths_marked(app: Litestar, key: str) -> list[str]:
+    """The paths (`/embed/{slug}/start`) of the HTTP routes with a handler marked `opt={key: True}`."""
+    return [
+        route.path_format
+        for route in app.routes
+        if isinstance(route, HTTPRoute) and any(handler.opt.get(key) for handler in route.route_handlers)
+    ]
 
 
 async def freeze_startup_heap() -> None:

@@ -8,7 +8,7 @@ the code knows it, the `order` (an externalOrderId), from context variables.
 import logging
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -27,18 +27,29 @@ SHARED_PROCESSORS: list[Any] = [
 ]
 
 
-SECRET_QUERY_PATHS = re.compile(r"^(/auth/callback|/embed/[^/?]+/start|/support/(export\.csv)?)\?")
-"""Paths whose query string carries a secret or personal data: an OIDC code and state, a partner's launch token,
-what support searched for (an email, an account number)."""
+SECRET_QUERY = "secret_query"  # noqa: S105 (a route mark, not a secret)
+"""`opt={SECRET_QUERY: True}` on a route: its query string carries a secret or personal data (an OIDC code and
+state, a partner's launch token, what support searched for), so access lines never show it."""
+_secret_query_paths: set[str] = set()
+_secret_queries = re.compile(r"(?!)")
+
+
+def redact_queries_on(path_formats: Iterable[str]) -> None:
+    """Redact the query strings of these route paths (`/embed/{slug}/start`) from access lines from now on."""
+    global _secret_queries
+    for path in path_formats:
+        _secret_query_paths.add(re.sub(r"\\\{[^}]*\\\}", "[^/?]+", re.escape(path.rstrip("/"))))
+    if _secret_query_paths:
+        _secret_queries = re.compile(rf"^(?:{'|'.join(sorted(_secret_query_paths))})/?\?")
 
 
 class RedactSecretQueries(logging.Filter):
-    """Uvicorn's access log prints the whole path: drop the query string of the paths above."""
+    """Uvicorn's access log prints the whole path: drop the query string of the routes marked `SECRET_QUERY`."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
             path = record.args[2]
-            if SECRET_QUERY_PATHS.match(path):
+            if _secret_queries.match(path):
                 record.args = (*record.args[:2], path.split("?", 1)[0] + "?[redacted]", *record.args[3:])
         return True
 

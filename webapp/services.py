@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
-from typing import Any
 
 import httpx
+from litestar import Litestar
 from litestar.channels import ChannelsPlugin
 from litestar.di import Provide
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -31,6 +31,7 @@ from webapp.ipn.intake import IpnIntake
 from webapp.ipn.service import RetryPolicy, delete_junk_receipts, process_pending
 from webapp.jobs import Job, JobHealth, running
 from webapp.metrics import observe_alixpay_call
+from webapp.notifications.emails import PublicLinks
 from webapp.notifications.mailer import Mailer
 from webapp.notifications.outbox import queue_status_email
 from webapp.operations.alarms import Alarms
@@ -86,7 +87,6 @@ class Services:
     oidc: OidcClient
     webhooks: WebhookSender
     template_engine: JinjaTemplateEngine
-    mailer: Mailer | None
     stores: dict[str, DatabaseStore]
     """Litestar's stores by name: sessions and rate-limit counters, in the database every instance shares."""
     job_health: JobHealth = field(default_factory=JobHealth)
@@ -109,8 +109,22 @@ class Services:
         providers = {name: Provide(_value(value), sync_to_thread=False) for name, value in given.items()}
         return providers | {"db_session": Provide(provide_db_session)}
 
-    def jobs(self) -> list[Job]:
-        """The background jobs, each its own task (webapp/jobs.py)."""
+    def mailer(self, reverse: Callable[..., str]) -> Mailer | None:
+        """The mailer, when `SMTP_URL` is set; its links name routes of the app (`reverse` is its `route_reverse`)."""
+        settings = self.settings
+        if settings.smtp_server is None:
+            return None
+        return Mailer(
+            self.db.sessionmaker,
+            settings.smtp_server,
+            env=self.template_engine.engine,
+            sender=settings.mail_from,
+            links=PublicLinks(settings.public_base_url, reverse),
+            support_contact=settings.support_contact_email or "",
+        )
+
+    def jobs(self, app: Litestar) -> list[Job]:
+        """The background jobs of the app, each its own task (webapp/jobs.py)."""
         settings, db = self.settings, self.db
         retry = RetryPolicy.of(settings)
         grace = timedelta(seconds=settings.ipn_replay_grace_seconds)
@@ -125,7 +139,8 @@ class Services:
         )
         background = {"db": db, "changes": self.changes, "alixpay": self.alixpay}
         every = settings.cleanup_interval_seconds
-        mail = [Job("emails", settings.mail_interval_seconds, self.mailer.deliver_due)] if self.mailer else []
+        mailer = self.mailer(app.route_reverse)
+        mail = [Job("emails", settings.mail_interval_seconds, mailer.deliver_due)] if mailer else []
         return [
             *mail,
             Job(
@@ -145,10 +160,10 @@ class Services:
         ]
 
     @contextlib.asynccontextmanager
-    async def running(self, _app: Any = None) -> AsyncIterator[None]:
+    async def running(self, app: Litestar) -> AsyncIterator[None]:
         """The app's lifespan: the background jobs run while it serves; then every client and the pool close."""
         try:
-            async with running(self.jobs(), self.job_health):
+            async with running(self.jobs(app), self.job_health):
                 yield
         finally:
             await self.aclose()
@@ -170,17 +185,6 @@ def build_services(settings: Settings) -> Services:
     changes = status_changes(db, channels)
     webhook_http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
     template_engine = make_template_engine()
-    smtp = settings.smtp_server
-    mailer = None
-    if smtp is not None:
-        mailer = Mailer(
-            db.sessionmaker,
-            smtp,
-            env=template_engine.engine,
-            sender=settings.mail_from,
-            base_url=settings.public_base_url,
-            support_contact=settings.support_contact_email or "",
-        )
     return Services(
         settings=settings,
         db=db,
@@ -192,7 +196,6 @@ def build_services(settings: Settings) -> Services:
         oidc=OidcClient(settings.oidc, redirect_uri=settings.public_base_url.rstrip("/") + CALLBACK_PATH),
         webhooks=WebhookSender(db.sessionmaker, webhook_http),
         template_engine=template_engine,
-        mailer=mailer,
         stores={"sessions": DatabaseStore(db.engine), RATE_LIMIT_STORE: DatabaseStore(db.engine, RateLimitCounter)},
         http_clients=[webhook_http],
     )

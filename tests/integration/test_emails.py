@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from tests.builders import make_order
+from tests.builders import make_order, named_links
 from tests.conftest import RsaKeys, create_schema
 from tests.integration.conftest import LiveApp, live_settings, serving_live_app
 from tests.integration.flow import Db, place_order, signed_in_client
@@ -292,7 +292,7 @@ def mailer_to(smtp_url: str, sessionmaker: async_sessionmaker[AsyncSession], tim
         SmtpServer.from_url(smtp_url),
         env=make_environment(),
         sender="Cash-out <cashout@example.com>",
-        base_url="https://cashout.example.com",
+        links=named_links("https://cashout.example.com"),
         policy=DeliveryPolicy(base_delay=timedelta(0)),
         timeout=timeout,
     )

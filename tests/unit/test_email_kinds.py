@@ -8,7 +8,7 @@ from email.message import EmailMessage as MimeMessage
 
 import pytest
 
-from tests.builders import make_order
+from tests.builders import make_order, named_links
 from webapp.i18n import LOCALES, translate
 from webapp.notifications.emails import compose
 from webapp.notifications.kinds import MAILED_STATUSES
@@ -18,11 +18,15 @@ from webapp.rendering import make_environment
 
 SUPPORT = "help@cashout.example"
 ENV = make_environment()
+LINKS = named_links("https://cashout.example")
+ORDER_ID = "5f0c4a52-9a27-4b0e-8d53-3c1d2f6a7b8e"
 CASES = list(itertools.product(MAILED_STATUSES.items(), LOCALES, [SUPPORT, ""]))
 
 
 def build(status: str, kind: str, locale: str, support: str) -> tuple[MimeMessage, str, str]:
-    order = make_order(user_id=1, email="person@example.com", status=status, locale=locale, id=7)
+    order = make_order(
+        user_id=1, email="person@example.com", status=status, locale=locale, id=7, external_order_id=ORDER_ID
+    )
     message = EmailMessage(
         id=3, order_id=7, kind=kind, status=status, recipient="person@example.com", locale=locale, state="pending"
     )
@@ -31,7 +35,7 @@ def build(status: str, kind: str, locale: str, support: str) -> tuple[MimeMessag
         order,
         env=ENV,
         sender="Cash-out <cashout@example.com>",
-        base_url="https://cashout.example",
+        links=LINKS,
         support_contact=support,
     )
     text_part, html_part = mail.iter_parts()
@@ -49,7 +53,8 @@ def test_every_kind_builds_in_every_language(mailed: tuple, locale: str, support
     headline = translate(locale, status_info(status.value).headline)
     assert mail["Content-Language"] == locale
     assert headline in text and headline in html
-    assert "https://cashout.example/orders/" in text and 'href="https://cashout.example/orders/' in html
+    order_link = "https://cashout.example/orders.detail/" + ORDER_ID
+    assert order_link in text and f'href="{order_link}"' in html
     assert f'<html lang="{locale}' in html
     for part in (text, html):
         assert "None" not in part and "Undefined" not in part

@@ -18,6 +18,7 @@ from webapp.auth.service import record_sign_in, roles_for
 from webapp.auth.session import CurrentUser, session_id_token, signed_in_session
 from webapp.config import AppSettings
 from webapp.db import DbSession
+from webapp.logs import SECRET_QUERY
 from webapp.sessions import from_session, rotate_session_id, to_session
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class AuthController(Controller):
         sealed = seal({PENDING_KEY: to_session(pending), NEXT_KEY: target}, settings.session.secret.get_secret_value())
         return Redirect(url, cookies=[pending_cookie(sealed, secure=settings.is_production)])
 
-    @get(CALLBACK_PATH, name="auth.callback")
+    @get(CALLBACK_PATH, name="auth.callback", opt={SECRET_QUERY: True})
     async def callback(
         self,
         request: Request,

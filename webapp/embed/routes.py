@@ -31,13 +31,14 @@ from webapp.embed.signatures import signed_return_url
 from webapp.embed.tokens import LaunchRefused, verification_key, verify_launch_token
 from webapp.flows import EMBED_PREFIX, flow_path
 from webapp.i18n import LOCALE_SESSION_KEY, supported
+from webapp.logs import SECRET_QUERY
 from webapp.orders.routes import PREFILL_KEY, OrderController, own_order
 from webapp.sessions import EMBED_SESSION_COOKIE, PartitionedSessionConfig, rotate_session_id
 
 logger = logging.getLogger(__name__)
 
 
-@get("/start", name="embed.start", opt={STARTS_SESSION: True})
+@get("/start", name="embed.start", opt={STARTS_SESSION: True, SECRET_QUERY: True})
 async def start(
     request: Request,
     settings: AppSettings,

@@ -21,7 +21,7 @@ from webapp.config import SmtpServer
 from webapp.db import utcnow
 from webapp.jobs import each_on_its_own, where_it_failed
 from webapp.metrics import MAIL_FAILURES
-from webapp.notifications.emails import compose
+from webapp.notifications.emails import PublicLinks, compose
 from webapp.notifications.kinds import KINDS
 from webapp.notifications.models import EmailMessage
 from webapp.orders.models import Order
@@ -38,7 +38,7 @@ class Mailer:
         *,
         env: Environment,
         sender: str,
-        base_url: str,
+        links: PublicLinks,
         support_contact: str = "",
         policy: DeliveryPolicy | None = None,
         timeout: float = 30.0,
@@ -48,7 +48,7 @@ class Mailer:
         self._server = server
         self._env = env
         self._sender = sender
-        self._base_url = base_url
+        self._links = links
         self.policy = policy or DeliveryPolicy()
         self._timeout = timeout
 
@@ -75,7 +75,7 @@ class Mailer:
                 order,
                 env=self._env,
                 sender=self._sender,
-                base_url=self._base_url,
+                links=self._links,
                 support_contact=self._support_contact,
             )
         error, permanent = await self._send(mail)

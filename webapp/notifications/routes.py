@@ -7,11 +7,10 @@ from litestar.response import Template
 from webapp.auth.guards import SignedInRequest, requires_user
 from webapp.auth.models import User
 from webapp.db import DbSession
-from webapp.notifications.emails import PREFERENCES_PATH
 
 
 class NotificationPreferences(Controller):
-    path = PREFERENCES_PATH
+    path = "/account/notifications"
     guards = [requires_user]  # noqa: RUF012 (Litestar reads it as a class attribute)
 
     @get("/", name="account.notifications")

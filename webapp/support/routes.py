@@ -23,7 +23,7 @@ from webapp.embed.models import Partner
 from webapp.i18n import LANGUAGE_NAMES, N_, request_locale, translate
 from webapp.ipn.models import IpnReceipt
 from webapp.ipn.service import VERDICT_LABELS
-from webapp.logs import bind_order
+from webapp.logs import SECRET_QUERY, bind_order
 from webapp.orders.live import LIVE_STREAM, LiveOrders, change_stream
 from webapp.orders.models import Order
 from webapp.orders.statuses import OrderStatus
@@ -103,7 +103,7 @@ class SupportController(Controller):
     path = "/support"
     guards = [requires_support]  # noqa: RUF012 (Litestar reads it as a class attribute)
 
-    @get("/", name="support.search")
+    @get("/", name="support.search", opt={SECRET_QUERY: True})
     async def search_page(self, request: HTMXRequest, db_session: DbSession, settings: AppSettings) -> Template:
         """The search page; an htmx request gets the results alone (the URL is pushed, so it can be shared)."""
         query = SearchQuery.from_params(dict(request.query_params))
@@ -121,7 +121,7 @@ class SupportController(Controller):
         template = "support/_results.html" if request.htmx else "support/search.html"
         return Template(template, context=context)
 
-    @get("/export.csv", name="support.export")
+    @get("/export.csv", name="support.export", opt={SECRET_QUERY: True})
     async def export_masked(
         self, request: SignedInRequest, db_sessionmaker: Sessionmaker, db_session: DbSession, settings: AppSettings
     ) -> Stream:
