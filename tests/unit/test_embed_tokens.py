@@ -44,6 +44,7 @@ def test_each_registered_algorithm_is_accepted(rsa: RSAKey, ed: OKPKey) -> None:
         "vi",
     )
     assert hs.return_url == RETURN_URLS[0]
+    assert verify(mint(OctKey.import_key(HS_SECRET), aud=["https://other.example", AUDIENCE])).subject
     assert verify(mint(rsa, "RS256"), "RS256", rsa.as_pem(private=False).decode()).subject == "wallet-user-7"
     with warnings.catch_warnings():  # partners' libraries still write EdDSA, which RFC 9864 deprecates
         warnings.simplefilter("ignore")
@@ -68,6 +69,14 @@ HS = OctKey.import_key(HS_SECRET)
         (lambda: mint(HS, exp=int(time.time()) + 3600), "too_long_lived"),
         (lambda: mint(HS, exp=None), "missing_claim"),
         (lambda: mint(HS, iat=int(time.time()) + 600), "not_yet_valid"),
+        (lambda: mint(HS, nbf=int(time.time()) + 600), "not_yet_valid"),
+        (lambda: mint(HS, nbf="soon"), "malformed"),
+        (lambda: mint(HS, exp="later"), "malformed"),
+        (lambda: mint(HS, iss=None), "wrong_issuer"),
+        (lambda: mint(HS, aud=["https://other.example"]), "wrong_audience"),
+        (lambda: mint(HS, sub="   "), "missing_claim"),
+        (lambda: mint(HS, sub=7), "missing_claim"),
+        (lambda: mint(HS, email_verified=1), "email_unverified"),
         (lambda: mint(HS, sub=None), "missing_claim"),
         (lambda: mint(HS, jti=None), "missing_claim"),
         (lambda: mint(HS, email=None), "missing_claim"),

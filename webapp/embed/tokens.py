@@ -10,8 +10,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from joserfc import jwt
-from joserfc.errors import BadSignatureError, JoseError, SecurityWarning
+from joserfc.errors import (
+    BadSignatureError,
+    ClaimError,
+    ExpiredTokenError,
+    JoseError,
+    MissingClaimError,
+    SecurityWarning,
+)
 from joserfc.jwk import Key, OctKey, OKPKey, RSAKey
+from joserfc.jwt import ClaimsOption
 
 MAX_TOKEN_CHARS = 8192
 MAX_LIFETIME_SECONDS = 300
@@ -66,21 +74,43 @@ def _decode(token: str, alg: str, key: Key) -> jwt.Token:
 
 
 def _text(claims: dict[str, object], name: str, limit: int) -> str:
-    value = claims.get(name)
-    if not isinstance(value, str) or not value.strip():
+    value = str(claims[name]).strip()  # present and not empty: the claims registry saw to that
+    if not value:
         raise LaunchRefused("missing_claim", name)
     if len(value) > limit:
         raise LaunchRefused("malformed", f"{name} is longer than {limit}")
-    return value.strip()
+    return value
 
 
-def _time(claims: dict[str, object], name: str) -> float | None:
-    value = claims.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise LaunchRefused("malformed", f"{name} is not a number")
-    return float(value)
+def _claims_registry(slug: str, audience: str, now: float) -> jwt.JWTClaimsRegistry:
+    """RFC 7519's checks, by joserfc: who issued it, for whom, until when, since when, about whom."""
+    required: dict[str, ClaimsOption] = {"essential": True}
+    return jwt.JWTClaimsRegistry(
+        now=int(now),
+        leeway=LEEWAY_SECONDS,
+        iss={"essential": True, "value": slug},
+        aud={"essential": True, "value": audience},
+        exp=required,
+        sub=required,
+        jti=required,
+        email=required,
+    )
+
+
+def _refusal(error: ClaimError, claims: dict[str, object]) -> LaunchRefused:
+    """What the person is told for the first claim joserfc refused."""
+    names = error.claim.split(",")  # a missing-claims error names every missing one
+    for name, reason in (("iss", "wrong_issuer"), ("aud", "wrong_audience")):
+        if name in names:
+            return LaunchRefused(reason)
+    if isinstance(error, ExpiredTokenError):
+        return LaunchRefused("expired")
+    if isinstance(error, MissingClaimError) or error.claim in ("sub", "jti", "email"):  # absent, blank or no text
+        return LaunchRefused("missing_claim", error.claim)
+    at = claims.get(error.claim)
+    if error.claim in ("nbf", "iat") and isinstance(at, int | float) and not isinstance(at, bool):
+        return LaunchRefused("not_yet_valid", error.claim)
+    return LaunchRefused("malformed", error.claim)
 
 
 def verify_launch_token(
@@ -96,22 +126,13 @@ def verify_launch_token(
     except (JoseError, ValueError) as error:  # an unexpected alg, a broken header or payload
         raise LaunchRefused("malformed", type(error).__name__) from error
     claims = decoded.claims
-    if claims.get("iss") != slug:
-        raise LaunchRefused("wrong_issuer")
-    audiences = claims.get("aud")
-    if audience not in (audiences if isinstance(audiences, list) else [audiences]):
-        raise LaunchRefused("wrong_audience")
-    expires = _time(claims, "exp")
-    if expires is None:
-        raise LaunchRefused("missing_claim", "exp")
-    if expires < now - LEEWAY_SECONDS:
-        raise LaunchRefused("expired")
+    try:
+        _claims_registry(slug, audience, now).validate(claims)
+    except ClaimError as error:
+        raise _refusal(error, claims) from error
+    expires = float(claims["exp"])
     if expires > now + MAX_LIFETIME_SECONDS + LEEWAY_SECONDS:
         raise LaunchRefused("too_long_lived")
-    for name in ("nbf", "iat"):
-        at = _time(claims, name)
-        if at is not None and at > now + LEEWAY_SECONDS:
-            raise LaunchRefused("not_yet_valid", name)
     subject, email, jti = _text(claims, "sub", 200), _text(claims, "email", 320), _text(claims, "jti", 200)
     if "@" not in email or any(char.isspace() for char in email):
         raise LaunchRefused("malformed", "email")
