@@ -105,6 +105,7 @@ class Services:
             "ipn_intake": self.ipn_intake,
             "job_health": self.job_health,
             "webhooks": self.webhooks,
+            "templates": self.template_engine.engine,
         }
         providers = {name: Provide(_value(value), sync_to_thread=False) for name, value in given.items()}
         return providers | {"db_session": Provide(provide_db_session)}

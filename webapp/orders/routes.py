@@ -3,6 +3,7 @@
 from collections.abc import Iterable
 from typing import Annotated, Any
 
+from jinja2 import Environment
 from litestar import Controller, Response, get, post
 from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
@@ -246,12 +247,13 @@ class OrderController(Controller):
         request: SignedInRequest,
         db_reader: DbReader,
         live_orders: NamedDependency[LiveOrders],
+        templates: NamedDependency[Environment],
         order_id: FromPath[str],
     ) -> Stream:
         """The status fragment each time a transition is stored; ends (event `done`) once the order is final."""
         user = request.user
         order = (await own_history(db_reader, order_id, request)).order  # a 404 comes before the stream's headers
-        template = request.app.template_engine.engine.get_template("orders/_status.html")  # type: ignore[union-attr]
+        template = templates.get_template("orders/_status.html")
 
         async def render() -> tuple[str, bool]:
             context = status_context(await own_history(db_reader, order_id, request))

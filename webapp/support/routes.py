@@ -3,6 +3,7 @@
 from datetime import timedelta
 from typing import Any
 
+from jinja2 import Environment
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
@@ -214,12 +215,13 @@ class SupportController(Controller):
         request: SignedInRequest,
         db_sessionmaker: Sessionmaker,
         live_orders: NamedDependency[LiveOrders],
+        templates: NamedDependency[Environment],
         order_id: FromPath[str],
     ) -> Stream:
         """The timeline after every change of the order; support keeps watching a final order (actions go on)."""
         async with db_sessionmaker() as session:
             order = await found(session, order_id)
-        template = request.app.template_engine.engine.get_template("support/_timeline.html")  # type: ignore[union-attr]
+        template = templates.get_template("support/_timeline.html")
 
         async def render() -> tuple[str, bool]:
             async with db_sessionmaker() as session:
