@@ -62,7 +62,7 @@ PAGES = {
     "new_cashout": "/orders/new",
     "order": "/orders/{order}",
     "failed_order": "/orders/{failed}",
-    "receipt": "/orders/{order}/receipt",
+    "printable": "/orders/{order}/printable",
     "my_cashouts": "/orders",
     "email_settings": "/account/notifications",
     "support_search": "/support/?q=admin%40example.com",

@@ -72,7 +72,7 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/orders/{order_id:str}"): OWNER,
     ("GET", "/orders/{order_id:str}/status"): OWNER,
     ("GET", "/orders/{order_id:str}/events"): OWNER,
-    ("GET", "/orders/{order_id:str}/receipt"): OWNER,
+    ("GET", "/orders/{order_id:str}/printable"): OWNER,
     ("GET", "/support"): SUPPORT,
     ("GET", "/support/export.csv"): SUPPORT,
     ("POST", "/support/export.csv"): SUPPORT,
@@ -107,7 +107,7 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/embed/{partner:str}/orders/{order_id:str}"): EMBEDDED,
     ("GET", "/embed/{partner:str}/orders/{order_id:str}/status"): EMBEDDED,
     ("GET", "/embed/{partner:str}/orders/{order_id:str}/events"): EMBEDDED,
-    ("GET", "/embed/{partner:str}/orders/{order_id:str}/receipt"): EMBEDDED,
+    ("GET", "/embed/{partner:str}/orders/{order_id:str}/printable"): EMBEDDED,
     ("GET", "/embed/{partner:str}/orders/{order_id:str}/return"): EMBEDDED,
 }
 # Litestar's API schema pages: development only (`openapi_config=None` in production, test_app.py checks).

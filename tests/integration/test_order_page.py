@@ -42,10 +42,10 @@ async def test_the_order_page_reads_as_a_receipt_in_the_persons_numbers(live_app
     for figure in ("4 USDT", "0,5 USDT", "0,2 USDT", "4,7 USDT", "1 USDT = 25.000\xa0₫"):
         assert figure in page, figure  # a decimal comma beside "100.000 ₫", each amount with its unit
     assert steps(page) == ["done"] * 4
-    receipt = await client.get(f"/orders/{order_id}/receipt")
+    receipt = await client.get(f"/orders/{order_id}/printable")
     assert receipt.status_code == 200 and "Biên nhận rút tiền" in receipt.text and "4,7 USDT" in receipt.text
     stranger = await signed_in_client(live_app, email="someone.else@example.com")
-    for part in ("", "/receipt", "/status", "/events"):  # another person's order is as good as absent
+    for part in ("", "/printable", "/status", "/events"):  # another person's order is as good as absent
         assert (await stranger.get(f"/orders/{order_id}{part}")).status_code == 404, part
 
 

@@ -64,7 +64,7 @@ async def test_nothing_secret_is_logged_or_shown_at_debug(
 
     order_id = await place_order(client)
     await db.final(order_id, "SUCCESS")
-    for path in ("/", f"/orders/{order_id}", f"/orders/{order_id}/status", f"/orders/{order_id}/receipt", "/orders"):
+    for path in ("/", f"/orders/{order_id}", f"/orders/{order_id}/status", f"/orders/{order_id}/printable", "/orders"):
         pages.append((await client.get(path)).text)
     pages.append((await client.get("/no-such-page")).text)
     pages.append((await client.get("/orders/new", headers={"hx-request": "true"})).text)

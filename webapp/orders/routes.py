@@ -229,11 +229,11 @@ class OrderController(Controller):
         bind_order(history.order.external_order_id)
         return Template("orders/detail.html", context=status_context(history))
 
-    @get("/{order_id:str}/receipt", name="orders.receipt")
-    async def receipt(self, request: SignedInRequest, db_reader: DbReader, order_id: FromPath[str]) -> Template:
+    @get("/{order_id:str}/printable", name="orders.printable")
+    async def printable(self, request: SignedInRequest, db_reader: DbReader, order_id: FromPath[str]) -> Template:
         """The order as a printable receipt: what was paid, to whom, when, and how it ended."""
         history = await own_history(db_reader, order_id, request)
-        return Template("orders/receipt.html", context=status_context(history))
+        return Template("orders/printable.html", context=status_context(history))
 
     @get("/{order_id:str}/status", name="orders.status")
     async def status(self, request: SignedInRequest, db_reader: DbReader, order_id: FromPath[str]) -> Template:
