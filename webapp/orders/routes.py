@@ -224,10 +224,13 @@ class OrderController(Controller):
         return Template("orders/list.html", context={"orders": orders, "page": page, "pages": pages, "total": total})
 
     @get("/{order_id:str}", name="orders.detail")
-    async def detail(self, request: SignedInRequest, db_reader: DbReader, order_id: FromPath[str]) -> Template:
+    async def detail(
+        self, request: SignedInRequest, db_reader: DbReader, order_id: FromPath[str], placed: FromQuery[bool] = False
+    ) -> Template:
+        """The order page; `placed`: just confirmed (embedded, the page tells the partner `order.created`)."""
         history = await own_history(db_reader, order_id, request)
         bind_order(history.order.external_order_id)
-        return Template("orders/detail.html", context=status_context(history))
+        return Template("orders/detail.html", context={**status_context(history), "placed": placed})
 
     @get("/{order_id:str}/printable", name="orders.printable")
     async def printable(self, request: SignedInRequest, db_reader: DbReader, order_id: FromPath[str]) -> Template:

@@ -1,17 +1,17 @@
 """Fast SQL of the order hot paths, in one place: statements built once, and rows made the way the ORM loads them.
 
-The owner of status changes (`transitions.py`) locks and writes orders with these Core statements, and an order's
-page (drawn again after every change while it is watched) reads the order and its history in one round trip.
+The owner of status changes (`transitions.py`) locks orders with these Core statements and writes in batches; an
+order's page (drawn again after every change while it is watched) reads the order and its history in one round trip.
 Everything else reads through the plain ORM. Figures: docs/PERFORMANCE.md.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import Executable, Row, bindparam, func, insert, update
 from sqlalchemy import select as sa_select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm.attributes import manager_of_class
 from sqlmodel import SQLModel
 
@@ -54,6 +54,44 @@ LOCK_MANY = (
 TOUCH_MANY = update(ORDERS).where(ORDERS.c.external_order_id.in_(EXTERNAL_IDS)).values(updated_at=ORDERS.c.updated_at)
 INSERT_TRANSITION = insert(OrderTransition.__table__)
 INSERT_EVENT = insert(OrderEvent.__table__)
+
+
+async def hold(
+    connection: AsyncConnection, query: Executable, params: dict[str, Any], *, touch: Executable
+) -> Sequence[Row[Any]]:
+    """The rows of `query` (a SELECT … FOR UPDATE), locked until the commit.
+
+    SQLite has no row locks, and its transaction only begins at the first write: `touch`, a write that changes
+    nothing, goes first, so the read happens under the database's write lock and the next unit waits for this
+    one's commit.
+    """
+    if connection.dialect.name == "sqlite":
+        await connection.execute(touch, params)
+    return (await connection.execute(query, params)).all()
+
+
+class Batch:
+    """Rows a unit of work writes before its commit: one executemany per statement and set of columns, in order."""
+
+    def __init__(self) -> None:
+        self._orders: dict[int, dict[str, Any]] = {}
+        """Columns changed per order id: one UPDATE per order, however many changes."""
+        self._rows: dict[tuple[Executable, tuple[str, ...]], list[dict[str, Any]]] = {}
+
+    def update_order(self, order_id: int, values: Mapping[str, Any]) -> None:
+        self._orders.setdefault(order_id, {}).update(values)
+
+    def add(self, statement: Executable, values: dict[str, Any]) -> None:
+        """A row to write: an insert, or an update by bound parameters."""
+        self._rows.setdefault((statement, tuple(sorted(values))), []).append(values)
+
+    async def write(self, connection: AsyncConnection) -> None:
+        for order_id, values in self._orders.items():
+            self.add(UPDATE_ORDER, {"order_id_": order_id, **values})
+        self._orders.clear()
+        for (statement, _columns), rows in self._rows.items():
+            await connection.execute(statement, rows)
+        self._rows.clear()
 
 
 @dataclass(frozen=True)

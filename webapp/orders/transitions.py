@@ -6,9 +6,9 @@ provider's order object against ours before applying it. It knows none of a chan
 subscribers (`orders/events.py`, registered in `services.py`) write theirs in the same transaction (a partner's
 webhook event, the person's email) or hear of it after the commit (live updates).
 
-It speaks SQL Core, not the ORM unit of work: this is the IPN's hot path (docs/PERFORMANCE.md). What a unit writes
-is collected and sent before its commit, one executemany per statement, so a unit that judges many IPNs at once
-(`ipn/intake.py`) pays the round trips once. Nothing in a unit reads what it wrote itself.
+It writes through `orders/storage.py` (SQL Core, not the ORM unit of work: this is the IPN's hot path,
+docs/PERFORMANCE.md): what a unit writes is collected in a `Batch` and sent before its commit, so a unit that judges
+many IPNs at once (`ipn/intake.py`) pays the round trips once. Nothing in a unit reads what it wrote itself.
 """
 
 import logging
@@ -35,7 +35,8 @@ from webapp.orders.storage import (
     ORDERS,
     TOUCH,
     TOUCH_MANY,
-    UPDATE_ORDER,
+    Batch,
+    hold,
     loaded,
 )
 
@@ -82,10 +83,7 @@ class OrderUnit:
         self.applied: list[tuple[str, str]] = []
         """(new status, source) of every transition, counted once committed."""
         self.flagged: list[tuple[str, str]] = []
-        self._pending: dict[int, dict[str, Any]] = {}
-        """Columns changed per order id, written by `write()`."""
-        self._rows: dict[tuple[Executable, tuple[str, ...]], list[dict[str, Any]]] = {}
-        """Rows to write, per statement and set of columns, in the order they came."""
+        self._batch = Batch()
         self._locked: dict[str, Order | None] = {}
         """Orders this unit holds (None: no such order), by external id: found again without a round trip, with
         what the unit changed on them."""
@@ -113,15 +111,8 @@ class OrderUnit:
             self._locked[row.external_order_id] = loaded(Order, row._mapping)
 
     async def hold(self, query: Executable, params: dict[str, Any], *, touch: Executable) -> Sequence[Row[Any]]:
-        """The rows of `query` (a SELECT … FOR UPDATE), locked until the commit.
-
-        SQLite has no row locks, and its transaction only begins at the first write: `touch`, a write that changes
-        nothing, goes first, so the read happens under the database's write lock and the next unit waits for this
-        one's commit.
-        """
-        if self.connection.dialect.name == "sqlite":
-            await self.connection.execute(touch, params)
-        return (await self.connection.execute(query, params)).all()
+        """The rows of `query` (a SELECT … FOR UPDATE), locked until the commit (`storage.hold`)."""
+        return await hold(self.connection, query, params, touch=touch)
 
     async def _lock_row(self, key: Column[Any], value: object, *, skip_locked: bool = False) -> Order | None:
         rows = await self.hold(LOCK[key.name, skip_locked], {"key": value}, touch=TOUCH[key.name])
@@ -137,20 +128,15 @@ class OrderUnit:
             if name not in ORDER_COLUMNS:
                 raise AttributeError(f"cashout_order has no column {name!r}")
             setattr(order, name, value)
-        self._pending.setdefault(order.id or 0, {}).update(values)
+        self._batch.update_order(order.id or 0, values)
 
     def add(self, statement: Executable, values: dict[str, Any]) -> None:
         """Write a row (an insert, or an update by bound parameters) with the others before the commit."""
-        self._rows.setdefault((statement, tuple(sorted(values))), []).append(values)
+        self._batch.add(statement, values)
 
     async def write(self) -> None:
         """Write the collected rows and order columns (the unit calls this before it commits)."""
-        for order_id, values in self._pending.items():
-            self.add(UPDATE_ORDER, {"order_id_": order_id, **values})
-        self._pending.clear()
-        for (statement, _columns), rows in self._rows.items():
-            await self.connection.execute(statement, rows)
-        self._rows.clear()
+        await self._batch.write(self.connection)
 
     async def apply_status(
         self, order: Order, target: OrderStatus, *, source: str, receipt_id: int | None = None, note: str = ""
