@@ -122,6 +122,12 @@ class SandboxServer:
         )
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
 def running_process(
     args: list[str], *, env: dict[str, str], log_file: Path, ready_url: str, what: str

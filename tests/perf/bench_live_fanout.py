@@ -32,7 +32,7 @@ from tests.integration.conftest import LiveApp, app_env, new_postgres_database, 
 from tests.integration.flow import signed_in_client  # noqa: E402
 from tests.integration.ipn_bodies import ipn_body  # noqa: E402
 from tests.oidc_support import running_idp  # noqa: E402
-from tests.processes import running_process  # noqa: E402
+from tests.processes import cpu_seconds, running_process  # noqa: E402
 from webapp.config import Settings  # noqa: E402
 from webapp.dev.stack import free_port  # noqa: E402
 
@@ -86,11 +86,6 @@ class Watcher:
 
 def rss_kib(pid: int) -> int:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE // 1024
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass

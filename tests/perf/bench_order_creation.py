@@ -38,7 +38,7 @@ from tests.integration.conftest import (  # noqa: E402
 from tests.integration.flow import FORM, signed_in_client  # noqa: E402
 from tests.integration.test_alixpay_sandbox import new_order  # noqa: E402
 from tests.oidc_support import running_idp  # noqa: E402
-from tests.processes import running_process, running_sandbox  # noqa: E402
+from tests.processes import cpu_seconds, running_process, running_sandbox  # noqa: E402
 from webapp.alixpay.crypto import Signer  # noqa: E402
 from webapp.dev.stack import free_port  # noqa: E402
 
@@ -98,7 +98,7 @@ async def session_writes(dsn: str) -> int:
         await connection.close()
 
 
-async def run(app_url: str, rsa_keys: RsaKeys, sandbox, dsn: str) -> None:
+async def run(app_url: str, app_pid: int, rsa_keys: RsaKeys, sandbox, dsn: str) -> None:
     live = LiveApp(app_url, None, sandbox)  # type: ignore[arg-type]
     clients = [await signed_in_client(live) for _ in range(max(LEVELS))]
     for client in clients:
@@ -111,15 +111,18 @@ async def run(app_url: str, rsa_keys: RsaKeys, sandbox, dsn: str) -> None:
     async def client_alone(_index: int) -> None:
         await alixpay.create_cashout_or_resolve(new_order(), lang="en")
 
-    columns = ("ours/s", "p50 ms", "p95 ms", "client/s", "p50 ms", "p95 ms", "ratio")
+    columns = ("ours/s", "p50 ms", "p95 ms", "CPU ms", "client/s", "p50 ms", "p95 ms", "ratio")
     print(f"{'conc':>4} " + " ".join(f"{column:>8}" for column in columns))  # noqa: T201
     placed = 0
     for level in LEVELS:
+        cpu_before = cpu_seconds(app_pid)
         rate, p50, p95, count = await load(level, ours)
+        cpu_per_order = (cpu_seconds(app_pid) - cpu_before) / max(count, 1) * 1000
         placed += count
         alone, alone_p50, alone_p95, _ = await load(level, client_alone)
         print(  # noqa: T201
-            f"{level:>4} {rate:>8.1f} {p50:>8.1f} {p95:>8.1f} {alone:>8.1f} {alone_p50:>8.1f} {alone_p95:>8.1f}"
+            f"{level:>4} {rate:>8.1f} {p50:>8.1f} {p95:>8.1f} {cpu_per_order:>8.1f}"
+            f" {alone:>8.1f} {alone_p50:>8.1f} {alone_p95:>8.1f}"
             f" {rate / alone:>8.2f}"
         )
     print(f"RSA-2048 signatures on one core: {sign_rate(rsa_keys.partner.private):.0f}/s")  # noqa: T201
@@ -173,12 +176,12 @@ def main() -> None:
             args = [sys.executable, "-m", "webapp", "serve", "--port", str(port)]
             with running_process(
                 args, env=env, log_file=directory / "app.log", ready_url=f"{app_url}/healthz", what="app"
-            ):
+            ) as app:
                 print(  # noqa: T201
                     f"Order creation on {os.cpu_count()} cores, Python {platform.python_version()}, PostgreSQL;"
                     f" one app instance, the sandbox and the IdP on the same machine, {DURATION:.0f} s per level"
                 )
-                asyncio.run(run(app_url, rsa_keys, sandbox, dsn))
+                asyncio.run(run(app_url, app.pid, rsa_keys, sandbox, dsn))
     finally:
         drop()
 

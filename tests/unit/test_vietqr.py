@@ -1,7 +1,11 @@
+import re
+
+import numpy
 import pytest
 import segno
+import zxingcpp
 
-from webapp.banks.vietqr import crc16_ccitt_false, crc_is_valid, parse_tlv, qr_svg, transfer_payload
+from webapp.banks.vietqr import QR_MASK, crc16_ccitt_false, crc_is_valid, parse_tlv, qr_svg, transfer_payload
 
 PUBLISHED = [
     "00020101021238560010A0000007270126000697041501121133666688880208QRIBFTTA53037045405790005802VN62220818Ung Ho Quy Vac Xin63043ACF",
@@ -64,6 +68,20 @@ def test_svg_is_self_contained_and_titled() -> None:
     svg = qr_svg(PUBLISHED[1], title="VietQR")
     assert svg.startswith("<svg") and "<title>VietQR</title>" in svg
     assert "<script" not in svg and "href" not in svg
+
+
+@pytest.mark.parametrize("content", ["RUT TIEN ABCDEFGH", "RUT TIEN 2345WXYZ", "CASHOUT"])
+def test_the_drawn_picture_scans_back_to_its_payload(content: str) -> None:
+    """The mask is fixed rather than chosen per picture (`QR_MASK`): a real decoder still reads every one."""
+    payload = transfer_payload(bank_bin="970407", account="19030413601018", amount=1_234_000, content=content)
+    qr_svg.cache_clear()
+    svg = qr_svg(payload, title="VietQR")
+    modules = re.search(r' d="([^"]+)"', svg).group(1)
+    drawn = segno.make(payload, error="m", mask=QR_MASK)
+    assert modules in drawn.svg_inline(scale=4, title="VietQR", omitsize=True)  # the SVG is this matrix
+    pixels = numpy.array([[0 if dark else 255 for dark in row] for row in drawn.matrix_iter(scale=4, border=4)])
+    (read,) = zxingcpp.read_barcodes(pixels.astype(numpy.uint8))
+    assert read.text == payload
 
 
 def test_a_payload_is_drawn_once_for_its_title(monkeypatch: pytest.MonkeyPatch) -> None:
