@@ -3,6 +3,7 @@
 import asyncio
 import json
 
+import httpx
 import pytest
 from sqlmodel import select
 
@@ -110,6 +111,28 @@ async def test_a_csrf_token_works_only_with_the_session_it_was_signed_in_with(li
     refused = await review(alice)
     assert refused.status_code == 403
     assert (await review(bob)).status_code == 200
+
+
+async def test_a_csrf_token_planted_before_sign_in_is_replaced_at_sign_in(live_app: LiveApp) -> None:
+    """Someone who set the browser's CSRF cookie beforehand (a sibling domain can) cannot post for the session."""
+    attacker = live_app.client()
+    await attacker.get("/")
+    planted = attacker.cookies["csrftoken"]  # a valid token, minted for the attacker's own visit
+    victim = live_app.client()
+    victim.cookies.jar.set_cookie(next(c for c in attacker.cookies.jar if c.name == "csrftoken"))
+    start = await victim.get("/login", follow_redirects=False)
+    chosen = httpx.post(start.headers["location"], data={"sub": "user@example.com"}, follow_redirects=False)
+    signed_in = await victim.get(chosen.headers["location"].removeprefix(live_app.url), follow_redirects=False)
+    assert signed_in.status_code in (302, 303)
+    fresh = victim.cookies["csrftoken"]
+    assert fresh != planted
+    assert signed_in.cookies["csrftoken"] == fresh  # sent with the sign-in's answer
+    forger = live_app.client()  # the victim's session cookie with the planted token, as a forged form would send
+    forger.cookies.set("session", victim.cookies["session"])
+    forger.cookies.set("csrftoken", planted)
+    forged = await forger.post("/orders/review", data={**FORM, "_csrf_token": planted})
+    assert forged.status_code == 403
+    assert (await review(victim)).status_code == 200  # the page's own token, from the new cookie
 
 
 async def test_a_session_without_a_bound_csrf_token_is_asked_to_sign_in_again(live_app: LiveApp, db: Db) -> None:

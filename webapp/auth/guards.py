@@ -8,9 +8,10 @@ from urllib.parse import urlsplit
 
 from litestar import Request
 from litestar.connection import ASGIConnection
-from litestar.datastructures import State
+from litestar.datastructures import Cookie, State
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware.csrf import generate_csrf_token
 from litestar.utils.scope.state import ScopeState
 
 from webapp.auth.session import CurrentUser
@@ -74,6 +75,28 @@ async def csrf_bound_to_session(connection: ASGIConnection, _handler: BaseRouteH
     sent = ScopeState.from_scope(connection.scope).csrf_token
     if not isinstance(sent, str) or not secrets.compare_digest(bound, sent):
         raise PermissionDeniedException("CSRF token of another session")
+
+
+def csrf_token_for_sign_in(request: Request[Any, Any, Any]) -> tuple[str, list[Cookie]]:
+    """The CSRF token a new session is bound to, and the cookie that carries it (none if this request set one).
+
+    A token the browser held before signing in is replaced: someone who planted it (a sibling domain can set
+    cookies) must not know the token of the session that follows.
+    """
+    config = request.app.csrf_config
+    if config is None or config.cookie_name not in request.cookies:  # the middleware gave this request a new one
+        return str(ScopeState.from_scope(request.scope).csrf_token), []
+    token = generate_csrf_token(config.secret)
+    cookie = Cookie(
+        key=config.cookie_name,
+        value=token,
+        path=config.cookie_path,
+        secure=config.cookie_secure,
+        httponly=config.cookie_httponly,
+        samesite=config.cookie_samesite,
+        domain=config.cookie_domain,
+    )
+    return token, [cookie]
 
 
 async def requires_user(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:

@@ -9,9 +9,8 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Redirect, Template
-from litestar.utils.scope.state import ScopeState
 
-from webapp.auth.guards import CSRF_SESSION_KEY, person_of, safe_next
+from webapp.auth.guards import CSRF_SESSION_KEY, csrf_token_for_sign_in, person_of, safe_next
 from webapp.auth.oidc import OidcClient, OidcError, PendingLogin
 from webapp.auth.pending import CALLBACK_PATH, PENDING_COOKIE, pending_cookie, seal, unseal
 from webapp.auth.service import record_sign_in, roles_for
@@ -93,17 +92,13 @@ class AuthController(Controller):
             roles=roles_for(identity.email, identity.claims, settings),
             signed_in_at=time.time(),
         )
+        csrf_token, csrf_cookies = csrf_token_for_sign_in(request)
         request.clear_session()
         rotate_session_id(request)
-        request.set_session(
-            {
-                **signed_in_session(signed_in, identity.id_token),
-                # The token this browser holds now: later unsafe requests must bring this one, no other.
-                CSRF_SESSION_KEY: ScopeState.from_scope(request.scope).csrf_token,
-            }
-        )
+        # Later unsafe requests must bring this session's own token, no other.
+        request.set_session({**signed_in_session(signed_in, identity.id_token), CSRF_SESSION_KEY: csrf_token})
         logger.info("signed in user %s with roles %s", user.id, sorted(signed_in.roles))
-        return Redirect(target, cookies=[cleared])
+        return Redirect(target, cookies=[cleared, *csrf_cookies])
 
     @post("/logout", name="auth.logout", status_code=303)
     async def logout(self, request: Request, oidc: Oidc, settings: AppSettings) -> Redirect:
