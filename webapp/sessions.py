@@ -1,10 +1,12 @@
 """Server-side HTTP sessions kept in our database, so several app instances share them."""
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, TypeVar
 
+from litestar.channels import ChannelsPlugin
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
@@ -227,6 +229,24 @@ class PartitionedSessionBackend(LazySessionBackend):
         for cookie in cookies:
             ours = cookie.startswith(f"{self.config.key}=") and "partitioned" not in cookie.lower()
             headers.add("set-cookie", f"{cookie}; Partitioned" if ours else cookie)
+
+
+SESSIONS_ENDED = "sessions-ended"
+"""The channel on which a signed-out session is announced to every instance: its live streams end at once."""
+
+
+def session_tag(connection: ASGIConnection, cookie: str) -> str | None:
+    """What a shared channel may say about this request's session: a digest of its id, never the id.
+
+    The id is a bearer token, and NOTIFY payloads are visible to the database's users.
+    """
+    key = connection.cookies.get(cookie)
+    return hashlib.sha256(f"cashout session\0{key}".encode()).hexdigest()[:32] if key else None
+
+
+def announce_session_end(channels: ChannelsPlugin, tag: str | None) -> None:
+    if tag is not None:
+        channels.publish({"session": tag}, [SESSIONS_ENDED])
 
 
 async def session_exists(connection: ASGIConnection, cookie: str) -> bool:

@@ -107,6 +107,41 @@ async def test_an_ipn_received_by_one_instance_updates_a_page_open_on_the_other(
         await person.aclose()
 
 
+async def test_signing_out_on_one_instance_ends_the_sessions_streams_on_both_within_a_second(
+    cluster: Cluster, rsa_keys: RsaKeys
+) -> None:
+    with cluster.instance("a") as (url_a, _), cluster.instance("b") as (url_b, _):
+        person = await signed_in(url_a, cluster.settings)
+        (order_id,) = await seed_orders(cluster.database_url, "user@example.com", 1)
+        someone_else = await signed_in(url_b, cluster.settings)  # another session of the same person
+        async with contextlib.AsyncExitStack() as stack:
+            streams = {}
+            for name, client in [("a", person), ("b", person), ("other", someone_else)]:
+                base = url_a if name == "a" else url_b
+                viewer = await stack.enter_async_context(
+                    httpx.AsyncClient(base_url=base, cookies=client.cookies, timeout=20)
+                )
+                response = await stack.enter_async_context(viewer.stream("GET", f"/orders/{order_id}/events"))
+                streams[name] = response.aiter_lines()
+                await next_status(streams[name], "sending VND to your bank")
+            await asyncio.sleep(0.5)  # every instance has subscribed to the announcements
+            out = await person.post("/logout", headers={"x-csrftoken": person.cookies["csrftoken"]})
+            assert out.status_code == 303
+
+            async def ended(lines: AsyncIterator[str]) -> bool:
+                async for line in lines:
+                    if line == "event: done":
+                        return True
+                return False
+
+            assert await asyncio.wait_for(asyncio.gather(ended(streams["a"]), ended(streams["b"])), 1) == [True, True]
+            body = ipn_body(cluster.settings, rsa_keys.alix.private, order_id=order_id)
+            assert httpx.post(f"{url_a}/ipn/alixpay", content=body).json() == {"verdict": "applied"}
+            await next_status(streams["other"], "Money sent — finishing up")  # the other session watches on
+        await person.aclose()
+        await someone_else.aclose()
+
+
 async def test_with_two_workers_every_stream_hears_every_update(cluster: Cluster, rsa_keys) -> None:
     with cluster.instance("workers", workers=2) as (url, _):
         person = await signed_in(url, cluster.settings)

@@ -2,10 +2,11 @@
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from sqlmodel import select
+from sqlmodel import delete, select
 
 from tests.builders import make_order
 from tests.conftest import create_schema
@@ -70,32 +71,52 @@ async def test_a_signed_in_request_that_changes_nothing_writes_no_session_row(
     assert len(writes) == 1
 
 
-async def test_a_live_stream_ends_once_its_session_is_signed_out(
-    live_app: LiveApp, db: Db, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(live, "KEEP_ALIVE_SECONDS", 0.3)
-    client = await signed_in_client(live_app)
+async def open_stream(client: httpx.AsyncClient, db: Db) -> str:
+    """An order of the signed-in person that waits for Alix Pay, so its stream stays open."""
     async with db.sessionmaker() as session, session.begin():
         user = (await session.exec(select(User).where(User.email == "user@example.com"))).one()
-        order = make_order(user_id=user.id, email=user.email)  # waits for Alix Pay: its stream stays open
+        order = make_order(user_id=user.id, email=user.email)
         session.add(order)
-    async with client.stream("GET", f"/orders/{order.external_order_id}/events", timeout=10) as stream:
+    return order.external_order_id
+
+
+async def lines_until(lines: AsyncIterator[str], wanted: str) -> list[str]:
+    seen = []
+    async for line in lines:
+        seen.append(line)
+        if line.startswith(wanted):
+            return seen
+    return seen
+
+
+async def test_a_live_stream_ends_at_once_when_its_session_is_signed_out(live_app: LiveApp, db: Db) -> None:
+    client = await signed_in_client(live_app)
+    order_id = await open_stream(client, db)
+    async with client.stream("GET", f"/orders/{order_id}/events", timeout=10) as stream:
         lines = stream.aiter_lines()
         assert await anext(lines) == "event: status"
-
-        async def until(wanted: str) -> list[str]:
-            seen = []
-            async for line in lines:
-                seen.append(line)
-                if line.startswith(wanted):
-                    return seen
-            return seen
-
-        before = await asyncio.wait_for(until(": keep-alive"), 5)  # signed in: the stream stays open
-        assert "event: done" not in before
+        await asyncio.sleep(0.2)
         out = await client.post("/logout", headers={"x-csrftoken": client.cookies["csrftoken"]})
         assert out.status_code in (200, 303)
-        after = await asyncio.wait_for(until("event: done"), 5)  # ended by the server within a keep-alive interval
+        after = await asyncio.wait_for(lines_until(lines, "event: done"), 1)  # not the next keep-alive, 15 s away
+        assert after[-1] == "event: done"
+
+
+async def test_a_live_stream_ends_within_a_keep_alive_once_its_session_is_gone(
+    live_app: LiveApp, db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Expired (or removed) rather than signed out: nobody announces it; the keep-alive's check ends the stream."""
+    monkeypatch.setattr(live, "KEEP_ALIVE_SECONDS", 0.3)
+    client = await signed_in_client(live_app)
+    order_id = await open_stream(client, db)
+    async with client.stream("GET", f"/orders/{order_id}/events", timeout=10) as stream:
+        lines = stream.aiter_lines()
+        assert await anext(lines) == "event: status"
+        before = await asyncio.wait_for(lines_until(lines, ": keep-alive"), 5)  # signed in: the stream stays open
+        assert "event: done" not in before
+        async with db.sessionmaker() as session, session.begin():
+            await session.exec(delete(HttpSession))  # type: ignore[call-overload]
+        after = await asyncio.wait_for(lines_until(lines, "event: done"), 5)
         assert after[-1] == "event: done"
 
 

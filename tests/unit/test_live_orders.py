@@ -7,7 +7,16 @@ import pytest
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.memory import MemoryChannelsBackend
 
-from webapp.orders.live import LiveOrders, OrderWatch, change_stream, order_channel, publish_change
+from webapp.orders.live import (
+    DONE,
+    KEEP_ALIVE,
+    LiveOrders,
+    OrderWatch,
+    change_stream,
+    order_channel,
+    publish_change,
+)
+from webapp.sessions import announce_session_end
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -183,7 +192,9 @@ async def test_streams_on_one_instance_share_the_drawing_of_a_change(channels: C
         return True
 
     async def body(language: str) -> str:
-        response = change_stream(live, 1, stream_of(language), event="status", variant=language, alive=alive)
+        response = change_stream(
+            live, 1, stream_of(language), event="status", variant=language, alive=alive, session=None
+        )
         return "".join([chunk.decode() async for chunk in response.iterator])  # type: ignore[union-attr]
 
     async def change_once_all_opened() -> None:
@@ -196,3 +207,34 @@ async def test_streams_on_one_instance_share_the_drawing_of_a_change(channels: C
     assert all(body.count("event: status") == 2 and body.endswith("event: done\r\ndata: \r\n\r\n") for body in bodies)
     assert bodies[0] == bodies[1]
     assert live.watched() == 0
+
+
+async def test_a_stream_ends_at_once_when_its_session_is_announced_over(channels: ChannelsPlugin) -> None:
+    """Signed out on any instance: that session's streams end now, not at the next keep-alive; others go on."""
+    live = LiveOrders(channels)
+    asked: list[str] = []
+
+    async def render() -> tuple[str, bool]:
+        return "the status", False
+
+    async def alive() -> bool:
+        asked.append("alive")
+        return True
+
+    def stream(tag: str) -> AsyncIterator[bytes]:
+        return change_stream(live, 1, render, event="status", variant=tag, alive=alive, session=tag).iterator  # type: ignore[return-value]
+
+    mine, theirs = stream("mine"), stream("theirs")
+    assert b"event: status" in await anext(mine) and b"event: status" in await anext(theirs)
+    rest, next_of_theirs = asyncio.ensure_future(collect(mine)), asyncio.ensure_future(anext(theirs))
+    await asyncio.sleep(0.05)  # both wait for a change; the instance's subscription to announcements is made
+    announce_session_end(channels, "mine")
+    assert await asyncio.wait_for(rest, 1) == [DONE]
+    assert await asyncio.wait_for(next_of_theirs, 1) == KEEP_ALIVE  # woken, still open
+    assert asked == []  # no store read was needed to end it
+    await theirs.aclose()  # type: ignore[attr-defined]
+    assert live.watched() == 0
+
+
+async def collect(chunks: AsyncIterator[bytes]) -> list[bytes]:
+    return [chunk async for chunk in chunks]

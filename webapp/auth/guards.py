@@ -16,7 +16,7 @@ from litestar.utils.scope.state import ScopeState
 
 from webapp.auth.session import CurrentUser
 from webapp.flows import flow_partner
-from webapp.sessions import EMBED_SESSION_COOKIE, SESSION_COOKIE, session_exists
+from webapp.sessions import EMBED_SESSION_COOKIE, SESSION_COOKIE, session_exists, session_tag
 
 
 class LoginRequired(NotAuthorizedException):
@@ -40,6 +40,11 @@ SignedInRequest: TypeAlias = Request[CurrentUser, Any, State]
 def person_of(connection: ASGIConnection) -> CurrentUser | None:
     """The person the authentication middleware found, or None (also on routes that need nobody)."""
     return connection.scope.get("user")  # type: ignore[return-value]
+
+
+def session_of(connection: ASGIConnection) -> str | None:
+    """The tag by which the end of this request's session is announced (`sessions.SESSIONS_ENDED`)."""
+    return session_tag(connection, EMBED_SESSION_COOKIE if flow_partner(connection) else SESSION_COOKIE)
 
 
 def still_signed_in(connection: ASGIConnection) -> Callable[[], Awaitable[bool]]:

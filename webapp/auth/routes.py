@@ -6,11 +6,12 @@ import time
 from typing import Annotated, Any, TypeAlias
 
 from litestar import Controller, Request, Response, get, post
+from litestar.channels import ChannelsPlugin
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
-from webapp.auth.guards import CSRF_SESSION_KEY, csrf_token_for_sign_in, person_of, safe_next
+from webapp.auth.guards import CSRF_SESSION_KEY, csrf_token_for_sign_in, person_of, safe_next, session_of
 from webapp.auth.oidc import OidcClient, OidcError, PendingLogin
 from webapp.auth.pending import CALLBACK_PATH, PENDING_COOKIE, pending_cookie, seal, unseal
 from webapp.auth.service import record_sign_in, roles_for
@@ -18,7 +19,7 @@ from webapp.auth.session import CurrentUser, session_id_token, signed_in_session
 from webapp.config import AppSettings
 from webapp.db import DbSession
 from webapp.logs import SECRET_QUERY
-from webapp.sessions import from_session, rotate_session_id, to_session
+from webapp.sessions import announce_session_end, from_session, rotate_session_id, to_session
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +102,11 @@ class AuthController(Controller):
         return Redirect(target, cookies=[cleared, *csrf_cookies])
 
     @post("/logout", name="auth.logout", status_code=303)
-    async def logout(self, request: Request, oidc: Oidc, settings: AppSettings) -> Redirect:
-        id_token = session_id_token(request)
+    async def logout(
+        self, request: Request, oidc: Oidc, settings: AppSettings, channels: NamedDependency[ChannelsPlugin]
+    ) -> Redirect:
+        id_token, ended = session_id_token(request), session_of(request)
         request.clear_session()
+        announce_session_end(channels, ended)  # its live streams, on every instance, end now
         home = f"{settings.public_base_url.rstrip('/')}/"
         return Redirect(await oidc.end_session_url(id_token, home) or "/", status_code=303)

@@ -10,6 +10,7 @@ message once per stream, hop to a thread to open it, and keep the last message a
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Set
 
@@ -23,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from webapp.metrics import SSE_STREAMS
 from webapp.orders.events import CommitSubscriber
+from webapp.sessions import SESSIONS_ENDED
 
 KEEP_ALIVE_SECONDS = 15
 LIVE_STREAM = "live_stream"
@@ -190,6 +192,10 @@ class OrderWatch:
     def changed(self) -> None:
         self.generation += 1
         self._drawn.clear()  # a fragment drawn before this change may not show it
+        self.wake()
+
+    def wake(self) -> None:
+        """Let every stream waiting on this order look again (at a change, or a viewer's session ending)."""
         self._changed.set()
         self._changed = asyncio.Event()
 
@@ -220,6 +226,37 @@ class LiveOrders:
     def __init__(self, channels: ChannelsPlugin) -> None:
         self.channels = channels
         self._watches: dict[int, OrderWatch] = {}
+        self._sessions: dict[str, set[tuple[asyncio.Event, OrderWatch]]] = {}
+        """The streams open on this instance per session tag: woken, and ended, when it is announced over."""
+        self._endings: asyncio.Task[None] | None = None
+
+    @contextlib.asynccontextmanager
+    async def session_end(self, tag: str | None, watch: OrderWatch) -> AsyncIterator[asyncio.Event]:
+        """An event set (and `watch` woken) once the session `tag` is announced over, on any instance."""
+        ended = asyncio.Event()
+        if tag is None:
+            yield ended
+            return
+        if self._endings is None:  # one subscription per instance, whatever the number of sessions
+            self._endings = asyncio.create_task(self._hear_endings())
+        entry = (ended, watch)
+        self._sessions.setdefault(tag, set()).add(entry)
+        try:
+            yield ended
+        finally:
+            streams = self._sessions.get(tag, set())
+            streams.discard(entry)
+            if not streams:
+                self._sessions.pop(tag, None)
+
+    async def _hear_endings(self) -> None:
+        subscriber = await self.channels.subscribe([SESSIONS_ENDED])
+        async for message in subscriber.iter_events():
+            with contextlib.suppress(ValueError, AttributeError, TypeError):
+                tag = json.loads(message)["session"]
+                for ended, watch in self._sessions.pop(tag, ()):
+                    ended.set()
+                    watch.wake()
 
     @contextlib.asynccontextmanager
     async def watch(self, order_id: int) -> AsyncIterator[OrderWatch]:
@@ -268,15 +305,17 @@ def change_stream(
     event: str,
     variant: Hashable,
     alive: Callable[[], Awaitable[bool]],
+    session: str | None,
 ) -> Stream:
     """An SSE response: `render()`'s fragment now and after every change of the order, until it says it is done.
 
     `render` returns (html, done); the stream then sends the event `done` so the page stops listening. After a
     change, streams of this instance whose `variant` is equal share one `render()` and its encoded message (the
     variant must name everything the fragment depends on besides the order: template, language, flow, viewer).
-    The stream also ends, within a keep-alive interval, once `alive()` says the viewer's session is over (signed
-    out, expired): a stream must not outlive the right to see it. `alive()` is asked at every keep-alive and
-    before a change once an interval has passed since it was last asked, not on every change of a busy order.
+    A stream must not outlive the right to see it: it ends at once when its `session` (a tag,
+    `sessions.session_tag`) is announced signed out on any instance, and within a keep-alive interval once
+    `alive()` says the session is over otherwise (expired). `alive()` is asked once an interval has passed since
+    it was last asked, not on every change of a busy order.
     """
 
     async def message() -> tuple[bytes, bool]:
@@ -286,14 +325,16 @@ def change_stream(
     async def stream() -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         with SSE_STREAMS.track_inprogress():
-            async with live.watch(order_id) as watch:
+            async with live.watch(order_id) as watch, live.session_end(session, watch) as ended:
                 seen = watch.generation
                 body, done = await message()  # drawn for this viewer alone: the page opens on the current state
                 yield body
                 checked = loop.time()
-                while not done:
+                while not done and not ended.is_set():
                     changed = await watch.changed_since(seen, KEEP_ALIVE_SECONDS)
-                    if not changed or loop.time() - checked >= KEEP_ALIVE_SECONDS:
+                    if ended.is_set():
+                        break
+                    if loop.time() - checked >= KEEP_ALIVE_SECONDS:
                         if not await alive():
                             break
                         checked = loop.time()

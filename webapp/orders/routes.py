@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.alixpay.client import AlixPayClient
-from webapp.auth.guards import SignedInRequest, requires_user, still_signed_in
+from webapp.auth.guards import SignedInRequest, requires_user, session_of, still_signed_in
 from webapp.banks.directory import payable_banks
 from webapp.banks.vietqr import qr_svg, transfer_payload
 from webapp.config import AppSettings, Settings
@@ -265,5 +265,11 @@ class OrderController(Controller):
 
         variant = (template.name, request_locale(request), flow_partner(request), user.id)
         return change_stream(
-            live_orders, order.id or 0, render, event="status", variant=variant, alive=still_signed_in(request)
+            live_orders,
+            order.id or 0,
+            render,
+            event="status",
+            variant=variant,
+            alive=still_signed_in(request),
+            session=session_of(request),
         )

@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp import audit
 from webapp.alixpay.client import AlixPayClient
-from webapp.auth.guards import SignedInRequest, requires_admin, requires_support, still_signed_in
+from webapp.auth.guards import SignedInRequest, requires_admin, requires_support, session_of, still_signed_in
 from webapp.config import AppSettings, Settings
 from webapp.db import DbSession, Sessionmaker
 from webapp.embed.models import Partner
@@ -231,7 +231,13 @@ class SupportController(Controller):
         # The timeline's forms carry the viewer's CSRF token: streams share a drawing only within one browser.
         variant = (template.name, request_locale(request), ScopeState.from_scope(request.scope).csrf_token)
         return change_stream(
-            live_orders, order.id or 0, render, event="timeline", variant=variant, alive=still_signed_in(request)
+            live_orders,
+            order.id or 0,
+            render,
+            event="timeline",
+            variant=variant,
+            alive=still_signed_in(request),
+            session=session_of(request),
         )
 
     @post("/orders/{order_id:str}/check", name="support.check", status_code=303)
