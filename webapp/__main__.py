@@ -119,9 +119,14 @@ def _audit_verify(_args: argparse.Namespace) -> int:
 
 
 def _partners(args: argparse.Namespace) -> int:
+    """On the app's database (`DATABASE_URL`), or on the development stack's of `--state-dir`."""
     from webapp.embed.cli import run
 
-    return asyncio.run(run(args))
+    if args.state_dir is None:
+        return asyncio.run(run(args, Settings().database.url))
+    from webapp.dev import stack as devstack
+
+    return asyncio.run(run(args, devstack.stack_database_url(Path(args.state_dir))))
 
 
 def _add_stack_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

@@ -53,7 +53,7 @@ class Embed:
         spec = PartnerSpec(
             slug=slug,
             name="Acme Wallet",
-            origins=ORIGINS,
+            origins=overrides.pop("origins", ORIGINS),
             return_urls=[RETURN_URL],
             token_alg="HS256",
             token_key=HS_SECRET,
@@ -109,6 +109,15 @@ async def test_a_launch_token_opens_an_embedded_session_framed_only_by_the_partn
     async with embed.sessionmaker() as session:
         user = (await session.exec(select(User))).one()
     assert (user.issuer, user.subject, user.email) == ("partner:acme", "wallet-user-7", "wallet.user@example.com")
+
+
+async def test_a_launch_without_origin_posts_to_the_first_origin_the_partner_registered(embed: Embed) -> None:
+    await embed.partner("zeta", origins=["https://wallet.zeta.example", "https://m.zeta.example"])
+    async with embed.client() as client:
+        started = await start(client, token(iss="zeta"), slug="zeta")  # no `origin`: the default one
+        assert started.status_code == 303, started.text
+        form = await client.get("/embed/zeta/orders/new")
+        assert 'data-parent-origin="https://wallet.zeta.example"' in form.text  # not the first in sorted order
 
 
 @pytest.mark.parametrize(

@@ -109,3 +109,29 @@ def test_partners_from_the_command_line(tmp_path: Path, monkeypatch: pytest.Monk
     assert main(["partners", "show", "nobody"]) == 1
     assert main(["partners", "list"]) == 0
     assert capsys.readouterr().out.count("\n") >= 1
+
+
+def test_the_command_line_adds_once_updates_only_what_it_is_given_and_names_its_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    state_dir = tmp_path / "stack"
+    state_dir.mkdir()
+    url = f"sqlite+aiosqlite:///{state_dir / 'app.db'}"  # where `dev --state-dir` keeps the app's database
+    asyncio.run(create_schema(url))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    partners = ["partners", "--state-dir", str(state_dir)]
+    origins = ["--origin", "https://wallet.acme.example", "--origin", "https://m.acme.example"]
+    add = [*partners, "add", "acme", "--name", "Acme", *origins, "--return-url", "https://wallet.acme.example/back"]
+    assert main([*add, "--webhook-url", "https://acme.example/hooks"]) == 0
+    added = capsys.readouterr()
+    assert str(state_dir / "app.db") in added.err  # it says which database it used
+    assert main([*add]) == 2  # the same slug again: refused, nothing wiped
+    assert "partners update acme" in capsys.readouterr().out
+    assert main([*partners, "update", "acme", "--logo-url", "https://acme.example/logo.png"]) == 0
+    updated = json.loads(capsys.readouterr().out)
+    assert updated["webhook_url"] == "https://acme.example/hooks" and updated["name"] == "Acme"
+    assert updated["return_urls"] == ["https://wallet.acme.example/back"]
+    assert updated["allowed_origins"] == ["https://wallet.acme.example", "https://m.acme.example"]  # as registered
+    assert updated["logo_url"] == "https://acme.example/logo.png"
+    assert "webhook_secret" not in updated and "launch_token_secret" not in updated  # secrets stay as they were
+    assert main([*partners, "update", "nobody", "--name", "N"]) == 1

@@ -1,15 +1,18 @@
-"""`python -m webapp partners add|list|show|disable|enable|rotate-secret`: partners from the command line.
+"""`python -m webapp partners add|update|list|show|disable|enable|rotate-secret`: partners from the command line.
 
-Secrets are printed once, when they are made (add, rotate-secret); `show` never prints them.
+Secrets are printed once, when they are made (add, rotate-secret); `show` never prints them. `add` refuses a slug
+that exists; `update` changes only the options it is given.
 """
 
 import argparse
 import json
+import sys
+from dataclasses import replace
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.config import Settings
 from webapp.db import make_engine, make_sessionmaker
 from webapp.embed.models import Partner
 from webapp.embed.partners import (
@@ -20,6 +23,7 @@ from webapp.embed.partners import (
     rotate_webhook_secret,
     save_partner,
     set_enabled,
+    spec_of,
 )
 from webapp.embed.theme import ThemeError
 from webapp.embed.tokens import ALGORITHMS
@@ -41,26 +45,59 @@ def public_view(partner: Partner) -> dict[str, object]:
 
 
 def add_arguments(partners: argparse.ArgumentParser) -> None:
+    partners.add_argument("--state-dir", help="use the database of the development stack started with this --state-dir")
     commands = partners.add_subparsers(dest="partners_command", required=True)
-    add = commands.add_parser("add", help="add a partner, or update the one with this slug")
-    add.add_argument("slug")
-    add.add_argument("--name", required=True)
-    add.add_argument("--origin", action="append", required=True, help="an origin that may frame us (repeatable)")
-    add.add_argument("--return-url", action="append", default=[], help="a URL tokens may return to (repeatable)")
-    add.add_argument("--token-alg", choices=ALGORITHMS, default="HS256")
-    add.add_argument("--public-key-file", type=Path, help="the partner's PEM public key (EdDSA, RS256)")
-    add.add_argument("--webhook-url")
-    add.add_argument("--logo-url")
-    add.add_argument("--primary-color", default="#0b57d0")
-    add.add_argument("--theme", choices=("light", "dark"), default="light")
+    add = commands.add_parser("add", help="add a partner (a slug that exists is refused: see update)")
+    _partner_options(add, adding=True)
+    update = commands.add_parser("update", help="change a partner: only the options given")
+    _partner_options(update, adding=False)
     for name in ("list", "show", "disable", "enable", "rotate-secret"):
         command = commands.add_parser(name)
         if name != "list":
             command.add_argument("slug")
 
 
-async def run(args: argparse.Namespace) -> int:
-    engine = make_engine(Settings().database.url)
+def _partner_options(command: argparse.ArgumentParser, *, adding: bool) -> None:
+    """`add` requires a name and an origin and has defaults; `update` has none, so what is not given stays."""
+    default = (lambda value: value) if adding else (lambda _value: None)
+    command.add_argument("slug")
+    command.add_argument("--name", required=adding)
+    command.add_argument(
+        "--origin",
+        action="append",
+        required=adding,
+        help="an origin that may frame us (repeatable; the first is the default)",
+    )
+    command.add_argument(
+        "--return-url", action="append", default=default([]), help="a URL tokens may return to (repeatable)"
+    )
+    command.add_argument("--token-alg", choices=ALGORITHMS, default=default("HS256"))
+    command.add_argument("--public-key-file", type=Path, help="the partner's PEM public key (EdDSA, RS256)")
+    command.add_argument("--webhook-url")
+    command.add_argument("--logo-url")
+    command.add_argument("--primary-color", default=default("#0b57d0"))
+    command.add_argument("--theme", choices=("light", "dark"), default=default("light"))
+
+
+def _given(args: argparse.Namespace) -> dict[str, object]:
+    """The spec's fields the command line gives (for `update`, only those)."""
+    values = {
+        "name": args.name,
+        "origins": args.origin,
+        "return_urls": args.return_url,
+        "token_alg": args.token_alg,
+        "token_key": args.public_key_file.read_text() if args.public_key_file else None,
+        "webhook_url": args.webhook_url,
+        "logo_url": args.logo_url,
+        "primary_color": args.primary_color,
+        "theme_mode": args.theme,
+    }
+    return {name: value for name, value in values.items() if value is not None}
+
+
+async def run(args: argparse.Namespace, database_url: str) -> int:
+    print(f"partners: database {make_url(database_url).render_as_string(hide_password=True)}", file=sys.stderr)  # noqa: T201
+    engine = make_engine(database_url)
     try:
         async with make_sessionmaker(engine)() as session, session.begin():
             return await _run(session, args)
@@ -70,30 +107,8 @@ async def run(args: argparse.Namespace) -> int:
 
 async def _run(session: AsyncSession, args: argparse.Namespace) -> int:
     command = args.partners_command
-    if command == "add":
-        spec = PartnerSpec(
-            slug=args.slug,
-            name=args.name,
-            origins=args.origin,
-            return_urls=args.return_url,
-            token_alg=args.token_alg,
-            token_key=args.public_key_file.read_text() if args.public_key_file else "",
-            webhook_url=args.webhook_url,
-            logo_url=args.logo_url,
-            primary_color=args.primary_color,
-            theme_mode=args.theme,
-        )
-        is_new = await partner_by_slug(session, spec.slug.strip().lower()) is None
-        try:
-            partner = await save_partner(session, spec)
-        except (PartnerError, ThemeError) as error:
-            print(f"not saved: {error}")  # noqa: T201
-            return 2
-        secrets = {"webhook_secret": partner.webhook_secret} if is_new else {}
-        if is_new and partner.token_alg == "HS256":  # noqa: S105 (an algorithm's name)
-            secrets["launch_token_secret"] = partner.token_key
-        print(json.dumps(public_view(partner) | secrets, indent=2))  # noqa: T201
-        return 0
+    if command in ("add", "update"):
+        return await _save(session, args)
     if command == "list":
         for partner in await all_partners(session):
             state = "on" if partner.enabled else "off"
@@ -113,4 +128,27 @@ async def _run(session: AsyncSession, args: argparse.Namespace) -> int:
         print(f"no partner {args.slug!r}")  # noqa: T201
         return 1
     print(json.dumps(public_view(partner), indent=2))  # noqa: T201
+    return 0
+
+
+async def _save(session: AsyncSession, args: argparse.Namespace) -> int:
+    slug = args.slug.strip().lower()
+    existing = await partner_by_slug(session, slug)
+    if args.partners_command == "add" and existing is not None:
+        print(f"not saved: partner {slug!r} exists; change it with `partners update {slug}`")  # noqa: T201
+        return 2
+    if args.partners_command == "update" and existing is None:
+        print(f"no partner {slug!r}")  # noqa: T201
+        return 1
+    given = _given(args)
+    spec = replace(spec_of(existing), **given) if existing else PartnerSpec(slug=slug, **given)  # type: ignore[arg-type]
+    try:
+        partner = await save_partner(session, spec)
+    except (PartnerError, ThemeError) as error:
+        print(f"not saved: {error}")  # noqa: T201
+        return 2
+    secrets = {"webhook_secret": partner.webhook_secret} if existing is None else {}
+    if existing is None and partner.token_alg == "HS256":  # noqa: S105 (an algorithm's name)
+        secrets["launch_token_secret"] = partner.token_key
+    print(json.dumps(public_view(partner) | secrets, indent=2))  # noqa: T201
     return 0

@@ -85,7 +85,7 @@ class PartnerSpec:
         return PartnerSpec(
             slug=slug,
             name=self.name.strip()[:100],
-            origins=sorted({checked_origin(origin) for origin in self.origins}),
+            origins=list(dict.fromkeys(checked_origin(origin) for origin in self.origins)),  # the first is the default
             token_alg=self.token_alg,
             token_key=token_key,
             return_urls=[checked_url(url, "return URL") for url in self.return_urls],
@@ -94,6 +94,22 @@ class PartnerSpec:
             primary_color=theme.primary,
             theme_mode=theme.mode,
         )
+
+
+def spec_of(partner: Partner) -> PartnerSpec:
+    """What a partner was saved with, to change some of it (`partners update`)."""
+    return PartnerSpec(
+        slug=partner.slug,
+        name=partner.name,
+        origins=partner.allowed_origins,
+        token_alg=partner.token_alg,
+        token_key=partner.token_key,
+        return_urls=partner.return_urls,
+        webhook_url=partner.webhook_url,
+        logo_url=partner.logo_url,
+        primary_color=partner.primary_color,
+        theme_mode=partner.theme_mode,
+    )
 
 
 def apply_spec(partner: Partner, spec: PartnerSpec) -> None:
