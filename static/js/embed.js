@@ -1,5 +1,6 @@
 // Embedded in a partner's page: tell the parent what happens, as versioned messages to its exact origin only.
 // Messages: ready, resize, order.created, order.status, order.completed, order.failed, close ({v: 1, type, ...}).
+// `ready` once per frame (the first page after the launch), `resize` the content's own height (docs/embedding.md).
 // A browser message is no proof of payment: partners act on our signed webhooks, not on these.
 (function () {
   "use strict";
@@ -20,21 +21,25 @@
     reported[order.orderId] = order.status;
     post(card.dataset.partnerEvent, order);
   }
-  function forgetPlaced() {
+  function once(flag) {
+    // Whether this address carries `flag=1`, which is then dropped: a reload is not a new launch or order.
     var url = new URL(window.location.href);
-    if (url.searchParams.get("placed") !== "1") { return; }
-    url.searchParams.delete("placed");  // a reload is not a new order
+    if (url.searchParams.get(flag) !== "1") { return false; }
+    url.searchParams.delete(flag);
     window.history.replaceState(null, "", url.pathname + url.search + url.hash);
+    return true;
   }
   var lastHeight = 0;
   function reportSize() {
-    var height = Math.ceil(document.documentElement.scrollHeight);
+    // The document's own height, not the frame's: embedded pages do not stretch to the frame (app.css), so a
+    // parent that sizes the frame to it settles instead of growing it again and again.
+    var height = Math.ceil(document.documentElement.getBoundingClientRect().height);
     if (height !== lastHeight) { lastHeight = height; post("resize", {height: height}); }
   }
   document.addEventListener("DOMContentLoaded", function () {
-    post("ready", {});
+    if (once("launched")) { post("ready", {}); }
     reportStatus();
-    forgetPlaced();
+    once("placed");
     reportSize();
     if (window.ResizeObserver) { new ResizeObserver(reportSize).observe(document.body); }
     document.querySelectorAll("[data-embed-close]").forEach(function (button) {

@@ -1,6 +1,7 @@
 """A partner's page on one origin embeds the cash-out from another: the person cashes out inside the frame,
 the parent page hears each step, and the partner's server receives our signed webhooks."""
 
+import math
 import time
 
 import httpx
@@ -53,6 +54,42 @@ def test_a_cash_out_inside_a_partners_frame_tells_the_partner(
     assert ours[0]["type"] == "order.created"
     assert ours[-1]["type"] == "order.completed" and ours[-1]["data"]["status"] == "SUCCESS"
     assert len({event["id"] for event in ours}) == len(ours)
+    context.close()
+
+
+def test_a_frame_sized_by_resize_settles_and_ready_comes_once(
+    dev_stack: dict[str, dict[str, str]], browser: Browser
+) -> None:
+    """A partner page that sizes the frame to each `resize` plus room of its own (32 px), as one did: with the
+    frame's height reported, that page grew the frame without end (971 → 3 803 px in 3 s)."""
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.add_init_script(  # the partner's own sizing, after the example page's (which sets the height as given)
+        "window.addEventListener('message', function (event) {"
+        " if (!event.data || event.data.type !== 'resize') { return; }"
+        " setTimeout(function () {"
+        " document.getElementById('cashout').style.height = (event.data.height + 32) + 'px'; }, 0); });"
+    )
+    page.goto(dev_stack["partner"]["url"])
+    frame = page.frame_locator("#cashout")
+    expect(frame.get_by_role("heading", name="Cash out USDT to a bank account")).to_be_visible(timeout=20_000)
+    page.wait_for_timeout(1_000)  # a second to settle
+    heights = []
+    for _ in range(4):
+        heights.append(page.evaluate("document.getElementById('cashout').getBoundingClientRect().height"))
+        page.wait_for_timeout(250)
+    assert len(set(heights)) == 1, heights  # settled: no longer growing
+    content = frame.locator("html").evaluate("element => element.getBoundingClientRect().height")
+    assert heights[0] == math.ceil(content) + 32 + 2  # the content's height, the partner's room and its border
+
+    frame.get_by_label("Recipient's bank").select_option(label="Techcombank — Ngân hàng TMCP Kỹ thương Việt Nam")
+    frame.get_by_label("Account number").fill("1903 0413 6010 18")
+    frame.get_by_label("Recipient's name").fill("Nguyễn Văn Ánh")
+    frame.get_by_label("Amount (VND)").fill("100000")
+    frame.get_by_role("button", name="Review").click()
+    expect(frame.get_by_role("button", name="Confirm and send")).to_be_visible()
+    types = [message["type"] for message in page.evaluate("window.cashoutMessages")]
+    assert types.count("ready") == 1  # the frame moved to another page: still one `ready`
     context.close()
 
 

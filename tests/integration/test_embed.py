@@ -86,7 +86,7 @@ async def test_a_launch_token_opens_an_embedded_session_framed_only_by_the_partn
     async with embed.client() as client:
         started = await start(client, token(amount=250_000), origin=ORIGINS[1])
         assert started.status_code == 303, started.text
-        assert started.headers["location"] == "/embed/acme/orders/new"
+        assert started.headers["location"] == "/embed/acme/orders/new?launched=1"
         cookie = next(value for value in started.headers.get_list("set-cookie") if value.startswith("embed_session="))
         for attribute in ("Path=/embed", "SameSite=none", "Secure", "HttpOnly", "Partitioned"):
             assert attribute.lower() in cookie.lower(), cookie

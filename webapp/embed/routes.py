@@ -89,7 +89,8 @@ async def start(
         }
     )
     logger.info("embedded session opened for partner %s, user %s", partner.slug, user.id)
-    return Redirect(flow_path(request, "orders.new"), status_code=303)
+    # `launched`: the page tells the partner's page `ready`, once per frame (embed.js).
+    return Redirect(flow_path(request, "orders.new") + "?launched=1", status_code=303)
 
 
 @get("/orders/{order_id:str}/return", name="embed.return")
