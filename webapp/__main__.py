@@ -6,6 +6,8 @@ import logging
 import sys
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from webapp.config import DEV_DIR, Settings
 
 
@@ -92,10 +94,22 @@ def _demo_cashout(args: argparse.Namespace) -> int:
     return 0
 
 
-def _migrate(_args: argparse.Namespace) -> int:
+def _database_url(args: argparse.Namespace) -> str:
+    """The app's database (`DATABASE_URL`), or the development stack's of `--state-dir`; said on stderr."""
+    if args.state_dir is None:
+        url = Settings().database.url
+    else:
+        from webapp.dev import stack as devstack
+
+        url = devstack.stack_database_url(Path(args.state_dir))
+    print(f"database: {make_url(url).render_as_string(hide_password=True)}", file=sys.stderr)  # noqa: T201
+    return url
+
+
+def _migrate(args: argparse.Namespace) -> int:
     from webapp.schema import upgrade
 
-    upgrade(Settings().database.url)
+    upgrade(_database_url(args))
     return 0
 
 
@@ -106,11 +120,11 @@ def _i18n(_args: argparse.Namespace) -> int:
     return 0
 
 
-def _audit_verify(_args: argparse.Namespace) -> int:
+def _audit_verify(args: argparse.Namespace) -> int:
     """Exit 1 and name the first broken row when the audit log's hash chain does not hold."""
     from webapp.audit import verify_database
 
-    check = asyncio.run(verify_database(Settings().database.url))
+    check = asyncio.run(verify_database(_database_url(args)))
     if check.broken_at is None:
         print(f"audit log intact: {check.rows} rows")  # noqa: T201
         return 0
@@ -119,14 +133,9 @@ def _audit_verify(_args: argparse.Namespace) -> int:
 
 
 def _partners(args: argparse.Namespace) -> int:
-    """On the app's database (`DATABASE_URL`), or on the development stack's of `--state-dir`."""
     from webapp.embed.cli import run
 
-    if args.state_dir is None:
-        return asyncio.run(run(args, Settings().database.url))
-    from webapp.dev import stack as devstack
-
-    return asyncio.run(run(args, devstack.stack_database_url(Path(args.state_dir))))
+    return asyncio.run(run(args, _database_url(args)))
 
 
 def _add_stack_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -158,6 +167,12 @@ def _add_stack_commands(commands: "argparse._SubParsersAction[argparse.ArgumentP
     mail.set_defaults(run=_mailbox)
 
 
+def _database_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--state-dir", help="use the database of the development stack started with this --state-dir (not DATABASE_URL)"
+    )
+
+
 def _add_tool_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """One-off commands: a demo cash-out, migrations, catalogues, the audit log, partners."""
     demo = commands.add_parser("demo-cashout", help="create a cash-out at the running dev stack's sandbox")
@@ -169,6 +184,7 @@ def _add_tool_commands(commands: "argparse._SubParsersAction[argparse.ArgumentPa
     demo.set_defaults(run=_demo_cashout)
 
     migrate = commands.add_parser("migrate", help="upgrade the database schema to the latest revision")
+    _database_option(migrate)
     migrate.set_defaults(run=_migrate)
 
     i18n = commands.add_parser("i18n", help="extract messages and update the en/vi/zh catalogues")
@@ -176,13 +192,14 @@ def _add_tool_commands(commands: "argparse._SubParsersAction[argparse.ArgumentPa
 
     audit = commands.add_parser("audit", help="the support audit log")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
-    audit_commands.add_parser("verify", help="check the hash chain; exit 1 naming the first broken row").set_defaults(
-        run=_audit_verify
-    )
+    verify = audit_commands.add_parser("verify", help="check the hash chain; exit 1 naming the first broken row")
+    _database_option(verify)
+    verify.set_defaults(run=_audit_verify)
 
     partners = commands.add_parser("partners", help="partners who embed the cash-out (add, list, show, ...)")
     from webapp.embed.cli import add_arguments
 
+    _database_option(partners)
     add_arguments(partners)
     partners.set_defaults(run=_partners)
 

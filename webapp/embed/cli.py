@@ -6,11 +6,9 @@ that exists; `update` changes only the options it is given.
 
 import argparse
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.db import make_engine, make_sessionmaker
@@ -45,7 +43,6 @@ def public_view(partner: Partner) -> dict[str, object]:
 
 
 def add_arguments(partners: argparse.ArgumentParser) -> None:
-    partners.add_argument("--state-dir", help="use the database of the development stack started with this --state-dir")
     commands = partners.add_subparsers(dest="partners_command", required=True)
     add = commands.add_parser("add", help="add a partner (a slug that exists is refused: see update)")
     _partner_options(add, adding=True)
@@ -96,7 +93,6 @@ def _given(args: argparse.Namespace) -> dict[str, object]:
 
 
 async def run(args: argparse.Namespace, database_url: str) -> int:
-    print(f"partners: database {make_url(database_url).render_as_string(hide_password=True)}", file=sys.stderr)  # noqa: T201
     engine = make_engine(database_url)
     try:
         async with make_sessionmaker(engine)() as session, session.begin():
