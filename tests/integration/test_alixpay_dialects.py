@@ -88,6 +88,8 @@ async def test_the_whole_cash_out_in_every_dialect_error_shape_and_ipn_secret(
     assert order.provider_order["bankTransfer"]["contentPayment"] == order.transfer_content  # or `content`
     if combination.dialect == "observed":
         assert order.provider_order["bankTransfer"]["bankCode"] == order.bank_code
+        sent = [json.loads(receipt.body)["bankTransfer"] for receipt in await db.receipts(order_id)]  # as the IPNs came
+        assert all(bank["content"] == bank["contentPayment"] == order.transfer_content for bank in sent)
 
     contract_app.sandbox.set_faults(drop=True)  # no IPN: only details, through reconciliation, can finish it
     quiet_id = await place_order(person)

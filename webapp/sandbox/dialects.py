@@ -4,7 +4,8 @@ Dialects of successful answers and IPNs:
 - `documented` (the seed page): a bare order object; `description`, `bankTransfer.qrUrl`.
 - `observed` (a third-party client written against the live API): the envelope
   `{"success", "message", "data", "errorCode"}`; `descriptions`, `bankTransfer.qrCodeUrl`, and
-  `bankTransfer.bankCode` / `bankTransfer.content`.
+  `bankTransfer.bankCode` / `bankTransfer.content` beside `bankTransfer.contentPayment` (a public client of the
+  live API reads the latter).
 
 Error shapes: `envelope-4xx` (the envelope with `success: false` on HTTP 4xx), `envelope-200` (the same on
 HTTP 200) and `bare-400` (HTTP 400 `{"error": message}`, as on the seed page).
@@ -40,7 +41,7 @@ def order_fields(data: dict[str, Any], dialect: str) -> dict[str, Any]:
     data["descriptions"] = data.pop("description", "")
     bank = dict(data.get("bankTransfer") or {})
     bank["qrCodeUrl"] = bank.pop("qrUrl", "")
-    bank["content"] = bank.pop("contentPayment", "")
+    bank["content"] = bank.get("contentPayment", "")
     bank.setdefault("bankCode", bank.get("bankName", ""))
     data["bankTransfer"] = bank
     return data
