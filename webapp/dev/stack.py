@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 from webapp.alixpay.keys import generate_key_pair
 from webapp.config import DEV_ACCOUNTS, AlixPaySettings
@@ -42,6 +43,36 @@ class Service:
     ready_url: str
     env: dict[str, str] = field(default_factory=dict)
     details: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    """The port it listens on, chosen with the command-line option `flag` (`dev --app-port`)."""
+    flag: str = ""
+
+
+def port_taken(service: Service) -> str | None:
+    """Why the service cannot listen on its port, naming who holds it and the option to change; None if free."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((LOOPBACK, service.port))
+        except OSError:
+            pass
+        else:
+            return None
+    holder = next(
+        (
+            connection.pid
+            for connection in psutil.net_connections(kind="tcp")
+            if connection.laddr and connection.laddr.port == service.port and connection.status == psutil.CONN_LISTEN
+        ),
+        None,
+    )
+    who = "another process"
+    if holder is not None:
+        with contextlib.suppress(psutil.Error):
+            who = f"{' '.join(psutil.Process(holder).cmdline()) or psutil.Process(holder).name()} (pid {holder})"
+    return (
+        f"{service.name}: port {service.port} is taken by {who}. Stop it, or start with"
+        f" {service.flag} <another port> ({service.flag} 0 picks a free one)."
+    )
 
 
 def wait_until_ready(service: Service, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -91,7 +122,14 @@ def running(services: list[Service], stack_file: Path) -> Iterator[Stack]:
 
 
 def serve_forever(services: list[Service], stack_file: Path) -> int:
-    """Run until Ctrl-C, SIGTERM, or one service dying (which stops the others and returns 1)."""
+    """Run until Ctrl-C, SIGTERM, or one service dying (which stops the others and returns 1).
+
+    A port already taken is said before anything starts (returns 1): who holds it, and the option to change.
+    """
+    if taken := [reason for service in services if service.port and (reason := port_taken(service))]:
+        for reason in taken:
+            print(reason, file=sys.stderr)  # noqa: T201
+        return 1
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with running(services, stack_file) as stack:
         print(f"The embedded stack is running ({stack_file}):")  # noqa: T201
@@ -136,6 +174,8 @@ def idp_service(port: int) -> Service:
         url=url,
         ready_url=f"{url}/.well-known/openid-configuration",
         details={"accounts": ", ".join(DEV_ACCOUNTS)},
+        port=port,
+        flag="--idp-port",
     )
 
 
@@ -160,6 +200,8 @@ def mailbox_service(state_dir: Path, *, http_port: int) -> Service:
             "MAILBOX_DIRECTORY": str(state_dir / "mailbox"),
         },
         details={"smtp_url": f"smtp://{LOOPBACK}:{smtp_port}"},
+        port=http_port,
+        flag="--mailbox-port",
     )
 
 
@@ -204,6 +246,8 @@ def embedded_services(
             "alix_private_key_file": str(keys.alix_private),
             "alix_public_key_file": str(keys.alix_public),
         },
+        port=sandbox_port,
+        flag="--sandbox-port",
     )
     app = Service(
         name="app",
@@ -225,6 +269,8 @@ def embedded_services(
             "ADMIN_EMAILS": ",".join(email for email, role in DEV_ACCOUNTS.items() if role == "admin"),
             "IPN_ALLOWED_SOURCES": LOOPBACK,  # the sandbox is this stack's Alix Pay
         },
+        port=app_port,
+        flag="--app-port",
     )
     partner_secrets = asyncio.run(register_example_partner(database_url, state_dir, partner_port=partner_port))
     partner = partner_service(partner_secrets, partner_port=partner_port, app_port=app_port, app_url=app_url)
@@ -284,4 +330,6 @@ def partner_service(secrets: dict[str, str], *, partner_port: int, app_port: int
             "CASHOUT_AUDIENCE": app_url,
         },
         details={"slug": EXAMPLE_PARTNER_SLUG, "embeds": f"http://localhost:{app_port}"},
+        port=partner_port,
+        flag="--partner-port",
     )
