@@ -157,6 +157,12 @@ async def test_search_page_links_results_and_pushes_a_shareable_url(live_app: Li
     fragment = await agent.get("/support/", params={"q": "1018"}, headers={"hx-request": "true"})
     assert fragment.text.lstrip().startswith('<section id="results"')
     assert f"/support/orders/{placed}" in fragment.text
+    assert "1 order shown, newest first." in fragment.text  # one order: not "1 orders"
+    await place_order(await signed_in_client(live_app))
+    two = await agent.get("/support/", params={"q": "1018"}, headers={"hx-request": "true"})
+    assert "2 orders shown, newest first." in two.text
+    vietnamese = await agent.get("/support/", params={"q": "1018", "lang": "vi"}, headers={"hx-request": "true"})
+    assert "Hiển thị 2 lệnh, mới nhất trước." in vietnamese.text
 
 
 async def test_a_bad_signature_ipn_for_an_order_is_shown_to_support(
