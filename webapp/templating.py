@@ -6,6 +6,7 @@ environment, so they look like the page they are part of.
 """
 
 from typing import Any
+from urllib.parse import urlencode
 
 from babel.numbers import format_decimal
 from jinja2 import Environment, pass_context
@@ -49,6 +50,14 @@ def _flow_url(context: dict[str, Any], name: str, **params: Any) -> str:
 
 
 @pass_context
+def _this_page_in(context: Context, locale: str) -> str:
+    """This page's address in another language, keeping what it shows (a search, its filters)."""
+    request = context["request"]
+    query = {name: value for name, value in request.query_params.items() if name != "lang"}
+    return f"{request.url.path}?{urlencode({**query, 'lang': locale})}"
+
+
+@pass_context
 def _csp_nonce(context: Context) -> str:
     request = context.get("request")
     return csp_nonce(request.scope) if isinstance(request, ASGIConnection) else ""
@@ -74,6 +83,7 @@ def make_environment() -> Environment:
         partner_event=event_type,
         embedded=_embedded,
         page_layout=_page_layout,
+        this_page_in=_this_page_in,
         refusals=REFUSALS,
     )
     return env

@@ -2,6 +2,7 @@
 
 import asyncio
 import csv
+import html
 import io
 import re
 
@@ -163,6 +164,26 @@ async def test_search_page_links_results_and_pushes_a_shareable_url(live_app: Li
     assert "2 orders shown, newest first." in two.text
     vietnamese = await agent.get("/support/", params={"q": "1018", "lang": "vi"}, headers={"hx-request": "true"})
     assert "Hiển thị 2 lệnh, mới nhất trước." in vietnamese.text
+
+
+async def test_the_language_switch_and_back_to_search_keep_the_search(live_app: LiveApp, placed: str) -> None:
+    agent = await signed_in_client(live_app, "support@example.com")
+    search = {"q": "user@exam", "status": "SUCCESS", "stuck": "1"}
+    page = await agent.get("/support/", params=search)
+    switch = re.search(r'<nav class="lang-switch".*?</nav>', page.text, re.S).group(0)
+    assert 'href="/support?q=user%40exam&amp;status=SUCCESS&amp;stuck=1&amp;lang=vi"' in switch
+    # After a search made in place (htmx pushes its URL), the switch is drawn again for that search.
+    fragment = await agent.get("/support/", params={"q": "1018"}, headers={"hx-request": "true"})
+    assert 'id="lang-switch" aria-label="Language" hx-swap-oob="true"' in fragment.text
+    assert 'href="/support?q=1018&amp;lang=zh"' in fragment.text
+
+    link = re.search(rf'href="(/support/orders/{placed}\?back=[^"]+)"', fragment.text).group(1)
+    order_page = await agent.get(html.unescape(link))
+    back = re.search(r'<a href="([^"]*)">Back to search</a>', order_page.text).group(1)
+    assert html.unescape(back) == "/support?q=1018"
+    forged = await agent.get(f"/support/orders/{placed}", params={"back": "q=x&next=https://evil.example"})
+    back = re.search(r'<a href="([^"]*)">Back to search</a>', forged.text).group(1)
+    assert html.unescape(back) == "/support?q=x"  # only what a search holds comes back
 
 
 async def test_a_bad_signature_ipn_for_an_order_is_shown_to_support(

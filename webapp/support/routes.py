@@ -2,12 +2,13 @@
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 from jinja2 import Environment
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, URLEncodedBody
+from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Stream, Template
 from litestar.utils.scope.state import ScopeState
@@ -174,9 +175,12 @@ class SupportController(Controller):
         )
 
     @get("/orders/{order_id:str}", name="support.order")
-    async def order_page(self, db_session: DbSession, order_id: FromPath[str]) -> Template:
+    async def order_page(self, db_session: DbSession, order_id: FromPath[str], back: FromQuery[str] = "") -> Template:
+        """The order's whole story; `back` is the search it was found by (its query string), for "Back to search"."""
         order = await found(db_session, order_id)
-        return Template("support/order.html", context=await timeline_context(db_session, order))
+        search = SearchQuery.from_params(dict(parse_qsl(back[:2000]))).params()  # only what a search can hold
+        context = {**await timeline_context(db_session, order), "back": search}
+        return Template("support/order.html", context=context)
 
     @post("/orders/{order_id:str}/reveal", name="support.reveal", status_code=200)
     async def reveal(
