@@ -21,6 +21,7 @@ from webapp import audit
 from webapp.auth.models import User
 from webapp.db import make_engine, make_sessionmaker
 from webapp.orders.models import Order, OrderEvent
+from webapp.rendering import DISPLAY_TIMEZONE
 from webapp.support.search import SearchQuery, search
 
 pytestmark = both_databases
@@ -122,11 +123,25 @@ async def test_filters_combine(sessionmaker: async_sessionmaker[AsyncSession]) -
     assert await found(sessionmaker, replace(bob, status="SUCCESS", stuck=True)) == []
     assert await found(sessionmaker, SearchQuery(disagreement=True)) == [named["hash"].external_order_id]
     assert await found(sessionmaker, replace(bob, disagreement=True, status="SUCCESS")) == []
-    today, yesterday = NOW.date(), NOW.date() - timedelta(days=1)
-    ages = {o.external_order_id for o in named.values() if o.created_at.date() == today}
+    today = NOW.astimezone(DISPLAY_TIMEZONE).date()  # the days of the console's clock
+    yesterday = today - timedelta(days=1)
+    ages = {o.external_order_id for o in named.values() if o.created_at.astimezone(DISPLAY_TIMEZONE).date() == today}
     assert set(await found(sessionmaker, replace(bob, date_from=today, date_to=today))) == ages
     assert await found(sessionmaker, replace(bob, date_to=date(2000, 1, 1))) == []
     assert len(await found(sessionmaker, SearchQuery(date_from=yesterday))) == 3 + len(named)
+
+
+async def test_a_day_is_a_vietnam_day_as_the_console_shows_it(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    """An order placed at 04:19 Vietnam time (21:19 UTC the day before) is found under its Vietnam date."""
+    async with sessionmaker() as session, session.begin():
+        user = User(issuer="https://idp.example", subject="early", email="early@example.vn")
+        session.add(user)
+        await session.flush()
+        early = order(user, 1, created_at=datetime(2026, 12, 4, 21, 19, tzinfo=UTC))
+        session.add(early)
+    day = date(2026, 12, 5)
+    assert await found(sessionmaker, SearchQuery(date_from=day, date_to=day)) == [early.external_order_id]
+    assert await found(sessionmaker, SearchQuery(date_to=day - timedelta(days=1))) == []
 
 
 async def test_pages_stay_stable_while_new_orders_arrive(sessionmaker: async_sessionmaker[AsyncSession]) -> None:

@@ -23,6 +23,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from webapp.i18n import N_
 from webapp.orders.models import Order, OrderEvent
 from webapp.orders.statuses import FINAL_STATUSES, OrderStatus
+from webapp.rendering import DISPLAY_TIMEZONE
 
 PAGE_SIZE = 25
 KIND_LABELS = {
@@ -144,6 +145,11 @@ def interpret(text: str) -> Interpretation:
     return Interpretation(tuple(kinds), or_(*conditions) if conditions else false())
 
 
+def day_start(day: date) -> datetime:
+    """Midnight of `day` where the console shows its times (Vietnam): "placed today" is the agent's today."""
+    return datetime.combine(day, time(), DISPLAY_TIMEZONE)
+
+
 def filtered(query: SearchQuery, *, stuck_after: timedelta, now: datetime | None = None) -> SelectOfScalar[Order]:
     """Every condition of the search, without paging."""
     now = now or datetime.now(UTC)
@@ -153,10 +159,9 @@ def filtered(query: SearchQuery, *, stuck_after: timedelta, now: datetime | None
     if query.status:
         statement = statement.where(col(Order.status) == query.status)
     if query.date_from:
-        statement = statement.where(col(Order.created_at) >= datetime.combine(query.date_from, time(), UTC))
+        statement = statement.where(col(Order.created_at) >= day_start(query.date_from))
     if query.date_to:
-        end = datetime.combine(query.date_to + timedelta(days=1), time(), UTC)
-        statement = statement.where(col(Order.created_at) < end)
+        statement = statement.where(col(Order.created_at) < day_start(query.date_to + timedelta(days=1)))
     if query.stuck:
         statement = statement.where(
             col(Order.status).not_in([status.value for status in FINAL_STATUSES]),
