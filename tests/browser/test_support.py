@@ -75,7 +75,9 @@ def test_support_agent_finds_reveals_checks_and_exports(
         page.get_by_role("button", name="Download CSV (personal data masked)").click()
     saved = tmp_path / "export.csv"
     download.value.save_as(saved)
-    rows = list(csv.DictReader(saved.read_text(encoding="utf-8").splitlines()))
+    rows = list(
+        csv.DictReader(saved.read_text(encoding="utf-8-sig").splitlines())
+    )  # with its BOM, as a spreadsheet reads it
     ours = next(row for row in rows if row["order_id"] == order_id)
     assert (ours["account"], ours["recipient"], ours["email"]) == ("•••••••••3456", "T. T. B.", "us•••@example.com")
     expect(page.get_by_text(f"Export finished: {len(rows)} rows.")).to_be_visible()

@@ -19,6 +19,7 @@ from webapp.audit import AuditEntry
 from webapp.db import Database
 from webapp.ipn.models import IpnReceipt
 from webapp.ipn.service import Delivery, store_raw
+from webapp.orders.figures import order_figures
 from webapp.orders.models import OrderEvent
 
 
@@ -68,7 +69,13 @@ async def test_csv_export_is_masked_and_unmasked_only_with_a_reason(live_app: Li
     agent = await signed_in_client(live_app, "support@example.com")
     masked = await agent.get("/support/export.csv", params={"q": "user@example.com"})
     assert masked.status_code == 200 and masked.headers["x-total-rows"] == "1"
-    (row,) = list(csv.DictReader(io.StringIO(masked.text)))
+    assert masked.content.startswith(b"\xef\xbb\xbfcreated_at,")  # a UTF-8 BOM: spreadsheets keep the accents
+    (row,) = list(csv.DictReader(io.StringIO(masked.text.removeprefix("\ufeff"))))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+07:00", row["created_at"])  # Vietnam time, to the second
+    order = await db.order(placed)
+    figures = order_figures(order)
+    assert row["usdt_amount"] == str(figures.token_amount) and row["total_usdt"] == str(figures.total)
+    assert row["reason"] == ""  # not failed
     assert (row["order_id"], row["account"], row["recipient"]) == (placed, "••••••••••1018", "N. V. A.")
     assert row["email"] == "us•••@example.com"
 
@@ -77,7 +84,7 @@ async def test_csv_export_is_masked_and_unmasked_only_with_a_reason(live_app: Li
     clear = await agent.post(
         "/support/export.csv", data={"q": "user@example.com", "reason": "court order 12"}, headers=csrf(agent)
     )
-    (row,) = list(csv.DictReader(io.StringIO(clear.text)))
+    (row,) = list(csv.DictReader(io.StringIO(clear.text.removeprefix("\ufeff"))))
     assert (row["account"], row["email"]) == ("19030413601018", "user@example.com")
     assert [(entry.action, entry.reason) for entry in await audit_rows(db)] == [
         ("export", ""),

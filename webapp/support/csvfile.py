@@ -10,6 +10,10 @@ def spreadsheet_safe(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
+BOM = "\ufeff"
+"""First in the file: spreadsheets then read it as UTF-8, so Vietnamese names keep their letters."""
+
+
 async def csv_stream(header: Sequence[str], rows: AsyncIterable[Sequence[str]]) -> AsyncIterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -20,6 +24,6 @@ async def csv_stream(header: Sequence[str], rows: AsyncIterable[Sequence[str]]) 
         writer.writerow([spreadsheet_safe(value) for value in values])
         return buffer.getvalue()
 
-    yield line(header)
+    yield BOM + line(header)
     async for row in rows:
         yield line(row)

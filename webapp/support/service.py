@@ -18,11 +18,13 @@ from webapp.db import utcnow
 from webapp.ipn.models import IpnReceipt
 from webapp.ipn.service import assess
 from webapp.notifications.models import EmailMessage
+from webapp.orders.figures import order_figures
 from webapp.orders.models import Order
 from webapp.orders.reconcile import reconcile_order
 from webapp.orders.state import decide, from_provider
-from webapp.orders.statuses import OrderStatus
+from webapp.orders.statuses import OrderStatus, status_info
 from webapp.orders.transitions import StatusChanges, disagreements
+from webapp.rendering import DISPLAY_TIMEZONE
 from webapp.support.csvfile import csv_stream
 from webapp.support.masking import mask_account, mask_email, mask_name
 from webapp.support.search import SearchQuery, every_match
@@ -138,7 +140,12 @@ CSV_COLUMNS = (
     "order_id",
     "status",
     "provider_status",
+    "reason",
     "amount_vnd",
+    "usdt_amount",
+    "rate_vnd_per_usdt",
+    "fees_usdt",
+    "total_usdt",
     "bank",
     "account",
     "recipient",
@@ -146,15 +153,22 @@ CSV_COLUMNS = (
     "transfer_content",
     "tx_hash",
 )
+"""Times in Vietnam time to the second, as the console shows them; USDT figures as Alix Pay reported them."""
 
 
 def csv_row(order: Order, *, revealed: bool) -> list[str]:
+    figures = order_figures(order)
     return [
-        order.created_at.isoformat(),
+        order.created_at.astimezone(DISPLAY_TIMEZONE).isoformat(timespec="seconds"),
         order.external_order_id,
         order.status,
         order.provider_status or "",
+        failure_reason(order),
         str(order.fiat_amount),
+        *(
+            "" if value is None else str(value)
+            for value in (figures.token_amount, figures.rate, figures.fees, figures.total)
+        ),
         order.bank_name,
         order.account_number if revealed else mask_account(order.account_number),
         order.recipient_name if revealed else mask_name(order.recipient_name),
@@ -162,6 +176,16 @@ def csv_row(order: Order, *, revealed: bool) -> list[str]:
         order.transfer_content,
         order.provider_tx_hash or "",
     ]
+
+
+def failure_reason(order: Order) -> str:
+    """Why it failed, as Alix Pay put it (its refusal, or the failed order's description); empty otherwise."""
+    if order.rejection_message:
+        return order.rejection_message
+    if not status_info(order.status).failed:
+        return ""
+    provider = order.provider_order or {}
+    return str(provider.get("description") or provider.get("descriptions") or "")[:500]
 
 
 async def csv_lines(
