@@ -135,3 +135,6 @@ def test_the_command_line_adds_once_updates_only_what_it_is_given_and_names_its_
     assert updated["logo_url"] == "https://acme.example/logo.png"
     assert "webhook_secret" not in updated and "launch_token_secret" not in updated  # secrets stay as they were
     assert main([*partners, "update", "nobody", "--name", "N"]) == 1
+    capsys.readouterr()
+    assert main([*partners, "update", "acme", "--token-alg", "EdDSA"]) == 2  # no key: the secret never becomes one
+    assert "--public-key-file" in capsys.readouterr().out

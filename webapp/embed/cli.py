@@ -137,6 +137,12 @@ async def _save(session: AsyncSession, args: argparse.Namespace) -> int:
         print(f"no partner {slug!r}")  # noqa: T201
         return 1
     given = _given(args)
+    new_alg = existing is not None and given.get("token_alg", existing.token_alg) != existing.token_alg
+    if new_alg and "token_key" not in given:  # the old key never carries over to another algorithm
+        if given["token_alg"] != "HS256":  # noqa: S105 (an algorithm's name)
+            print("not saved: another launch token algorithm needs its --public-key-file")  # noqa: T201
+            return 2
+        given["token_key"] = ""  # a new shared secret is made
     spec = replace(spec_of(existing), **given) if existing else PartnerSpec(slug=slug, **given)  # type: ignore[arg-type]
     try:
         partner = await save_partner(session, spec)
@@ -144,7 +150,7 @@ async def _save(session: AsyncSession, args: argparse.Namespace) -> int:
         print(f"not saved: {error}")  # noqa: T201
         return 2
     secrets = {"webhook_secret": partner.webhook_secret} if existing is None else {}
-    if existing is None and partner.token_alg == "HS256":  # noqa: S105 (an algorithm's name)
+    if (existing is None or new_alg) and partner.token_alg == "HS256":  # noqa: S105 (an algorithm's name)
         secrets["launch_token_secret"] = partner.token_key
     print(json.dumps(public_view(partner) | secrets, indent=2))  # noqa: T201
     return 0
