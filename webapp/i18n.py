@@ -14,6 +14,11 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.types import Message, Scope
 
+KEEPS_QUERY = "language_switch_keeps_query"
+"""`opt={KEEPS_QUERY: True}` on a page whose query string is what it shows (a search): its language links keep
+it. Every other page's links carry `lang` alone, so a token in an address (a launch, a sign-in's callback) never
+ends up in a page."""
+
 LOCALES = ("en", "vi", "zh")
 DEFAULT_LOCALE = "en"
 BABEL_LOCALES = {"en": "en_US", "vi": "vi_VN", "zh": "zh_Hans_CN"}

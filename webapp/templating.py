@@ -51,9 +51,11 @@ def _flow_url(context: dict[str, Any], name: str, **params: Any) -> str:
 
 @pass_context
 def _this_page_in(context: Context, locale: str) -> str:
-    """This page's address in another language, keeping what it shows (a search, its filters)."""
+    """This page's address in another language; a search page keeps what it shows (`i18n.KEEPS_QUERY`)."""
     request = context["request"]
-    query = {name: value for name, value in request.query_params.items() if name != "lang"}
+    handler = request.scope.get("route_handler")
+    kept = handler is not None and handler.opt.get(i18n.KEEPS_QUERY)
+    query = {name: value for name, value in request.query_params.items() if name != "lang"} if kept else {}
     return f"{request.url.path}?{urlencode({**query, 'lang': locale})}"
 
 

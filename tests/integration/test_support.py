@@ -188,6 +188,7 @@ async def test_the_language_switch_and_back_to_search_keep_the_search(live_app: 
     order_page = await agent.get(html.unescape(link))
     back = re.search(r'<a href="([^"]*)">Back to search</a>', order_page.text).group(1)
     assert html.unescape(back) == "/support?q=1018"
+    assert f'href="/support/orders/{placed}?lang=vi"' in order_page.text  # a page that is not a search: `lang` alone
     forged = await agent.get(f"/support/orders/{placed}", params={"back": "q=x&next=https://evil.example"})
     back = re.search(r'<a href="([^"]*)">Back to search</a>', forged.text).group(1)
     assert html.unescape(back) == "/support?q=x"  # only what a search holds comes back

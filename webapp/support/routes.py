@@ -22,7 +22,7 @@ from webapp.auth.guards import SignedInRequest, requires_admin, requires_support
 from webapp.config import AppSettings, Settings
 from webapp.db import DbSession, Sessionmaker
 from webapp.embed.models import Partner
-from webapp.i18n import LANGUAGE_NAMES, N_, request_locale, translate
+from webapp.i18n import KEEPS_QUERY, LANGUAGE_NAMES, N_, request_locale, translate
 from webapp.ipn.models import IpnReceipt
 from webapp.ipn.service import VERDICT_LABELS
 from webapp.logs import SECRET_QUERY, bind_order
@@ -105,7 +105,7 @@ class SupportController(Controller):
     path = "/support"
     guards = [requires_support]  # noqa: RUF012 (Litestar reads it as a class attribute)
 
-    @get("/", name="support.search", opt={SECRET_QUERY: True})
+    @get("/", name="support.search", opt={SECRET_QUERY: True, KEEPS_QUERY: True})
     async def search_page(self, request: HTMXRequest, db_session: DbSession, settings: AppSettings) -> Template:
         """The search page; an htmx request gets the results alone (the URL is pushed, so it can be shared)."""
         query = SearchQuery.from_params(dict(request.query_params))
