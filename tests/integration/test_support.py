@@ -166,6 +166,7 @@ async def test_search_page_links_results_and_pushes_a_shareable_url(live_app: Li
     assert fragment.text.lstrip().startswith('<section id="results"')
     assert f"/support/orders/{placed}" in fragment.text
     assert "1 order shown, newest first." in fragment.text  # one order: not "1 orders"
+    assert f"<td><code>{placed[:8].upper()}</code></td>" in fragment.text  # the reference the customer reads out
     await place_order(await signed_in_client(live_app))
     two = await agent.get("/support/", params={"q": "1018"}, headers={"hx-request": "true"})
     assert "2 orders shown, newest first." in two.text
