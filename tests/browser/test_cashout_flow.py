@@ -1,7 +1,7 @@
 """A person cashes out in a real browser: sign in, fill the form, review, confirm, watch the order complete live."""
 
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, FrameLocator, Page, expect
 
 from tests.browser.conftest import ARTIFACTS
 
@@ -13,6 +13,20 @@ def sign_in(page: Page, stack: dict[str, dict[str, str]], email: str = "user@exa
     page.get_by_role("link", name="Sign in").first.click()
     page.get_by_role("button", name=email).click()
     expect(page.get_by_text(f"Signed in as {email}", exact=True)).to_be_visible()
+
+
+def fill_cashout_form(
+    where: Page | FrameLocator,
+    *,
+    account: str = "1903 0413 6010 18",
+    name: str = "Nguyễn Văn Ánh",
+    amount: str = "100000",
+) -> None:
+    """Fill the new cash-out form (on our page, or inside a partner's frame) to Techcombank, as a person types it."""
+    where.get_by_label("Recipient's bank").select_option(label="Techcombank — Ngân hàng TMCP Kỹ thương Việt Nam")
+    where.get_by_label("Account number").fill(account)
+    where.get_by_label("Recipient's name").fill(name)
+    where.get_by_label("Amount (VND)").fill(amount)
 
 
 def assert_accessible(page: Page) -> None:
@@ -31,10 +45,7 @@ def test_cash_out_and_watch_the_order_reach_success_without_reloading(
 
     page.get_by_label("Find a bank").fill("techcom")
     expect(page.locator("#bank option")).to_have_count(2)  # the prompt and Techcombank
-    page.get_by_label("Recipient's bank").select_option(label="Techcombank — Ngân hàng TMCP Kỹ thương Việt Nam")
-    page.get_by_label("Account number").fill("1903 0413 6010 18")
-    page.get_by_label("Recipient's name").fill("Nguyễn Văn Ánh")
-    page.get_by_label("Amount (VND)").fill("100000")
+    fill_cashout_form(page)
     page.get_by_label("Account number").focus()  # leaving the amount field validates inline
     expect(page.get_by_text("The bank will see: NGUYEN VAN ANH")).to_be_visible()
     expect(page.get_by_text("You are sending ₫100,000.")).to_be_visible()

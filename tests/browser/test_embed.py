@@ -10,7 +10,7 @@ from joserfc.jwk import OctKey
 from playwright.sync_api import Browser, expect
 
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.test_cashout_flow import assert_accessible, sign_in
+from tests.browser.test_cashout_flow import assert_accessible, fill_cashout_form, sign_in
 
 
 def test_a_cash_out_inside_a_partners_frame_tells_the_partner(
@@ -24,10 +24,7 @@ def test_a_cash_out_inside_a_partners_frame_tells_the_partner(
     expect(frame.get_by_role("heading", name="Cash out USDT to a bank account")).to_be_visible(timeout=20_000)
     expect(frame.get_by_role("link", name="My cash-outs")).to_have_count(0)  # none of our own navigation
 
-    frame.get_by_label("Recipient's bank").select_option(label="Techcombank — Ngân hàng TMCP Kỹ thương Việt Nam")
-    frame.get_by_label("Account number").fill("1903 0413 6010 18")
-    frame.get_by_label("Recipient's name").fill("Nguyễn Văn Ánh")
-    frame.get_by_label("Amount (VND)").fill("100000")
+    fill_cashout_form(frame)
     frame.get_by_role("button", name="Review").click()
     frame.get_by_role("button", name="Confirm and send").click()
     status = frame.locator("#order-status")
@@ -82,10 +79,7 @@ def test_a_frame_sized_by_resize_settles_and_ready_comes_once(
     content = frame.locator("html").evaluate("element => element.getBoundingClientRect().height")
     assert heights[0] == math.ceil(content) + 32 + 2  # the content's height, the partner's room and its border
 
-    frame.get_by_label("Recipient's bank").select_option(label="Techcombank — Ngân hàng TMCP Kỹ thương Việt Nam")
-    frame.get_by_label("Account number").fill("1903 0413 6010 18")
-    frame.get_by_label("Recipient's name").fill("Nguyễn Văn Ánh")
-    frame.get_by_label("Amount (VND)").fill("100000")
+    fill_cashout_form(frame)
     frame.get_by_role("button", name="Review").click()
     expect(frame.get_by_role("button", name="Confirm and send")).to_be_visible()
     types = [message["type"] for message in page.evaluate("window.cashoutMessages")]
@@ -141,10 +135,7 @@ def test_partner_pages_and_a_dark_embedded_page_pass_axe(
     expect(embedded.get_by_role("heading", name="Cash out USDT to a bank account")).to_be_visible()
     assert "theme-dark" in embedded.locator("body").get_attribute("class")
     assert_accessible(embedded)
-    embedded.get_by_label("Recipient's bank").select_option(label="Techcombank — Ngân hàng TMCP Kỹ thương Việt Nam")
-    embedded.get_by_label("Account number").fill("1903 0413 6010 18")
-    embedded.get_by_label("Recipient's name").fill("Nguyễn Văn Ánh")
-    embedded.get_by_label("Amount (VND)").fill("100000")
+    fill_cashout_form(embedded)
     embedded.get_by_role("button", name="Review").click()
     expect(embedded.get_by_role("heading", name="Check your cash-out")).to_be_visible()
     assert_accessible(embedded)

@@ -6,7 +6,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, expect
 
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.test_cashout_flow import assert_accessible, sign_in
+from tests.browser.test_cashout_flow import assert_accessible, fill_cashout_form, sign_in
 
 CUSTOMER = "user@example.com"
 
@@ -16,10 +16,7 @@ def place_order(browser: Browser, stack: dict[str, dict[str, str]]) -> str:
     page = context.new_page()
     sign_in(page, stack, CUSTOMER)
     page.get_by_role("link", name="New cash-out").click()
-    page.get_by_label("Recipient's bank").select_option(label="Techcombank — Ngân hàng TMCP Kỹ thương Việt Nam")
-    page.get_by_label("Account number").fill("0071000123456")
-    page.get_by_label("Recipient's name").fill("Trần Thị Bích")
-    page.get_by_label("Amount (VND)").fill("250000")
+    fill_cashout_form(page, account="0071000123456", name="Trần Thị Bích", amount="250000")
     page.get_by_role("button", name="Review").click()
     page.get_by_role("button", name="Confirm and send").click()
     expect(page.get_by_role("heading", name="Cash-out of ₫250,000")).to_be_visible()

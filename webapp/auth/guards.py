@@ -42,14 +42,19 @@ def person_of(connection: ASGIConnection) -> CurrentUser | None:
     return connection.scope.get("user")  # type: ignore[return-value]
 
 
+def session_cookie(connection: ASGIConnection) -> str:
+    """The cookie of this request's session: our own pages', or a partner's embedded pages'."""
+    return EMBED_SESSION_COOKIE if flow_partner(connection) else SESSION_COOKIE
+
+
 def session_of(connection: ASGIConnection) -> str | None:
     """The tag by which the end of this request's session is announced (`sessions.SESSIONS_ENDED`)."""
-    return session_tag(connection, EMBED_SESSION_COOKIE if flow_partner(connection) else SESSION_COOKIE)
+    return session_tag(connection, session_cookie(connection))
 
 
 def still_signed_in(connection: ASGIConnection) -> Callable[[], Awaitable[bool]]:
     """For a long-lived response (a live stream): whether its session still stands (not signed out, not expired)."""
-    cookie = EMBED_SESSION_COOKIE if flow_partner(connection) else SESSION_COOKIE
+    cookie = session_cookie(connection)
     user = person_of(connection)
     ends_at = user.signed_in_at + connection.app.state.settings.session.absolute_timeout_seconds if user else 0.0
 
