@@ -39,6 +39,7 @@ from webapp.security_headers import security_headers
 from webapp.services import Services, build_services
 from webapp.sessions import SESSION_COOKIE, LazySessionConfig
 from webapp.support.routes import SupportController
+from webapp.support.work import WorkController
 
 STATIC_DIR = TEMPLATES_DIR.parent / "static"
 NO_SESSION = [IPN_PATH, "/healthz", "/readyz", "/static/", operations.METRICS_PATH, f"^{EMBED_PREFIX}/"]
@@ -51,6 +52,7 @@ ROUTES: list[ControllerRouterHandler] = [
     AuthController,
     OrderController,
     SupportController,
+    WorkController,
     NotificationPreferences,
     PartnerAdminController,
     operations.metrics,

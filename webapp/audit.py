@@ -36,6 +36,10 @@ ACTION_LABELS = {
     "partner_secret_rotated": N_("made a new webhook secret for a partner"),
     "webhook_resent": N_("sent a partner webhook again"),
     "email_resent": N_("sent an email to the customer again"),
+    "case_taken": N_("took a problem"),
+    "case_released": N_("gave a problem back"),
+    "case_resolved": N_("resolved a problem"),
+    "note_added": N_("wrote an internal note"),
 }
 APPEND_TRIES = 40
 
@@ -48,7 +52,7 @@ class AuditEntry(SQLModel, table=True):
     actor: str = Field(max_length=320)
     """The email of the person who acted."""
     action: str = Field(max_length=32, index=True)
-    """reveal | check_status | reverify | review | export | reveal_export"""
+    """One of `ACTION_LABELS`."""
     order_id: int | None = Field(default=None, foreign_key="cashout_order.id", index=True)
     receipt_id: int | None = Field(default=None, foreign_key="ipn_receipt.id")
     reason: str = ""

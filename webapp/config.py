@@ -10,6 +10,7 @@ from ipaddress import ip_address
 from pathlib import Path
 from typing import Annotated, Literal, TypeAlias
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from litestar.di import NamedDependency
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -195,6 +196,8 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 10.0
     support_stuck_after_minutes: float = 60.0
     """Support's "stuck" filter: orders not final and without any change for longer than this."""
+    support_timezone: str = "Asia/Ho_Chi_Minh"
+    """The console's time zone (an IANA name): its dates, its "today" and its CSV times."""
     rate_limit_sign_in: int = 30
     """Sign-ins (and partner launches) per minute from one address."""
     rate_limit_orders: int = 20
@@ -219,6 +222,19 @@ class Settings(BaseSettings):
     _split_emails = field_validator("support_emails", "admin_emails", "ipn_allowed_sources", mode="before")(
         _comma_separated
     )
+
+    @field_validator("support_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name, such as Asia/Ho_Chi_Minh)") from error
+        return value
+
+    @property
+    def console_timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.support_timezone)
 
     @field_validator("smtp_url")
     @classmethod

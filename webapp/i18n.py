@@ -1,7 +1,8 @@
 """Locale negotiation and babel translations: `?lang=`, the session's or cookie's choice, `Accept-Language`, `en`."""
 
 import io
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -129,3 +130,35 @@ async def remember_chosen_locale(message: Message, scope: Scope) -> None:
     if chosen:
         cookie = Cookie(key=LOCALE_COOKIE, value=chosen, max_age=365 * 24 * 3600, samesite="lax", httponly=True)
         MutableScopeHeaders.from_message(message).add("set-cookie", cookie.to_header(header=""))
+
+
+class Phrase:
+    """A sentence the history stores in English (it is a log too) and a page shows in the reader's language.
+
+    `phrase(**values)` is the stored English; `explain` finds the phrase again in a stored text and translates it,
+    so the words live once, here and in the catalogues, and rows written before a translation existed read too.
+    """
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        pattern = re.escape(message)
+        for name in re.findall(r"%\\\((\w+)\\\)s", pattern):
+            pattern = pattern.replace(rf"%\({name}\)s", f"(?P<{name}>(?:(?!; ).)+?)", 1)  # "; " joins phrases
+        self.pattern = re.compile(pattern)
+
+    def __call__(self, **values: object) -> str:
+        return self.message % values
+
+    def explain(self, text: str, locale: str) -> str | None:
+        if (match := self.pattern.fullmatch(text)) is None:
+            return None
+        values = {name: translations(locale).gettext(value) for name, value in match.groupdict().items()}
+        return translate(locale, self.message, **values) if values else translate(locale, self.message)
+
+
+def explain(text: str, phrases: Iterable[Phrase], locale: str) -> str | None:
+    """`text` in the reader's language if it is one phrase, or phrases joined by "; "; None if it is not."""
+    phrases = tuple(phrases)
+    parts = [text] if any(phrase.pattern.fullmatch(text) for phrase in phrases) else text.split("; ")
+    said = [next((found for phrase in phrases if (found := phrase.explain(part, locale))), None) for part in parts]
+    return None if not text or None in said else "; ".join(str(part) for part in said)

@@ -4,13 +4,13 @@ Emails and live fragments are drawn here outside any request; the web layer (`te
 needs from its request (the person, the flow, the CSP nonce, `url_for`) to the same environment.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime, format_time, get_timezone_gmt
+from babel.dates import format_datetime, format_time, format_timedelta, get_timezone_gmt
 from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, pass_context
 from jinja2.runtime import Context
@@ -66,12 +66,17 @@ def _vnd(context: Context, amount: int | float | None) -> str:
     return "" if amount is None else i18n.format_vnd(amount, locale_of(context))
 
 
+def timezone_of(context: Context) -> ZoneInfo:
+    """The page's time zone: the console's own (`timezone` in its context), else Vietnam's."""
+    return context.get("timezone") or DISPLAY_TIMEZONE
+
+
 @pass_context
 def _datetime(context: Context, value: datetime | None) -> str:
-    """Vietnam time, where the money lands, with its offset so nobody has to guess."""
+    """Vietnam time, where the money lands (or the console's), with its offset so nobody has to guess."""
     if value is None:
         return ""
-    local = value.astimezone(DISPLAY_TIMEZONE)
+    local = value.astimezone(timezone_of(context))
     locale = babel_locale(context)
     return f"{format_datetime(local, 'medium', locale=locale)} ({get_timezone_gmt(local, locale=locale)})"
 
@@ -89,11 +94,19 @@ def _when(context: Context, value: datetime | None) -> str:
     """Compact Vietnam time: the time alone today, else a short date and time (the page says the zone once)."""
     if value is None:
         return ""
-    local = value.astimezone(DISPLAY_TIMEZONE)
+    local = value.astimezone(timezone_of(context))
     locale = babel_locale(context)
-    if local.date() == datetime.now(DISPLAY_TIMEZONE).date():
+    if local.date() == datetime.now(local.tzinfo).date():
         return format_time(local, "short", locale=locale)
     return format_datetime(local, "short", locale=locale)
+
+
+@pass_context
+def _age(context: Context, value: datetime | None) -> str:
+    """How long ago, in words of the reader's language ("3 hours"), for a queue or a list of orders."""
+    if value is None:
+        return ""
+    return format_timedelta(datetime.now(UTC) - value, locale=babel_locale(context))
 
 
 def make_environment() -> Environment:
@@ -112,7 +125,7 @@ def make_environment() -> Environment:
         locale_choices=i18n.locale_choices,
         support_contact=_support_contact,
     )
-    env.filters.update(vnd=_vnd, datetime=_datetime, token=_token, when=_when)
+    env.filters.update(vnd=_vnd, datetime=_datetime, token=_token, when=_when, age=_age)
     return env
 
 

@@ -20,6 +20,7 @@ from webapp.notifications.models import EmailMessage
 from webapp.operations.alarms import AlarmState
 from webapp.orders.models import Order, OrderEvent, OrderTransition
 from webapp.sessions import HttpSession, RateLimitCounter
+from webapp.support.models import SupportCase, SupportNote
 
 __all__ = [
     "AlarmState",
@@ -33,6 +34,8 @@ __all__ = [
     "OrderTransition",
     "Partner",
     "RateLimitCounter",
+    "SupportCase",
+    "SupportNote",
     "User",
     "WebhookAttempt",
     "WebhookEvent",

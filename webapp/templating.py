@@ -55,8 +55,8 @@ def _this_page_in(context: Context, locale: str) -> str:
     request = context["request"]
     handler = request.scope.get("route_handler")
     kept = handler is not None and handler.opt.get(i18n.KEEPS_QUERY)
-    query = {name: value for name, value in request.query_params.items() if name != "lang"} if kept else {}
-    return f"{request.url.path}?{urlencode({**query, 'lang': locale})}"
+    query = [(name, value) for name, value in request.query_params.multi_items() if name != "lang"] if kept else []
+    return f"{request.url.path}?{urlencode([*query, ('lang', locale)])}"
 
 
 @pass_context

@@ -45,13 +45,15 @@
     });
   }
   document.addEventListener("htmx:oobAfterSwap", function () { setTimeout(markInvalidFields, 0); });
-  // "Copy" beside a read-only text (support's summary): shown only where the clipboard can be used.
+  // "Copy" beside a read-only text or an identifier: shown only where the clipboard can be used.
   function enableCopyButtons() {
     document.querySelectorAll("[data-copy]").forEach(function (button) {
       if (!navigator.clipboard) { return; }
       button.hidden = false;
       button.onclick = function () {
-        navigator.clipboard.writeText(document.getElementById(button.dataset.copy).value).then(function () {
+        var source = document.getElementById(button.dataset.copy);
+        var text = "value" in source ? source.value : source.textContent.trim();
+        navigator.clipboard.writeText(text).then(function () {
           if (button.dataset.copiedText) { button.textContent = button.dataset.copiedText; }
         });
       };
@@ -93,6 +95,17 @@
     status.textContent = box.dataset.doneText.replace("%(rows)s", Math.max(rows, 0));
   }
   document.addEventListener("submit", exportWithProgress);
+  // "/" jumps to the page's search box (support's console), unless the person is typing somewhere.
+  document.addEventListener("keydown", function (event) {
+    var box = document.querySelector("[data-slash-focus]");
+    var field = event.target;
+    var typing = field.isContentEditable || /^(TEXTAREA|SELECT)$/.test(field.tagName) ||
+      (field.tagName === "INPUT" && !/^(checkbox|radio|button|submit|reset)$/.test(field.type));
+    if (event.key !== "/" || !box || typing || event.ctrlKey || event.metaKey || event.altKey) { return; }
+    event.preventDefault();
+    box.focus();
+    box.select();
+  });
   document.addEventListener("DOMContentLoaded", enableCopyButtons);
   document.addEventListener("htmx:afterSwap", enableCopyButtons);
   document.addEventListener("DOMContentLoaded", titleFromStatus);

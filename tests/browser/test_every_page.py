@@ -24,6 +24,8 @@ class Site:
     url: str
     order: str
     failed: str
+    customer: str
+    """The administrator's own customer page (`/support/customers/<id>`): they placed both orders."""
 
 
 def fill_form(page: Page, *, account: str = "1903 0413 6010 18", amount: str = "100000") -> None:
@@ -53,7 +55,9 @@ def site(dev_stack: dict[str, dict[str, str]], browser: Browser) -> Iterator[Sit
     expect(page.locator("#order-status")).to_have_attribute("data-status", "SUCCESS", timeout=30_000)
     failed = place(page, url, account="1234560000")  # the sandbox's bank refusal
     expect(page.locator("#order-status")).to_have_attribute("data-status", "FAIL", timeout=30_000)
-    yield Site(context, page, url, order, failed)
+    page.goto(f"{url}/support/orders/{failed}?lang=en")
+    customer = page.get_by_role("link", name="The customer's page").get_attribute("href")
+    yield Site(context, page, url, order, failed, customer)
     context.close()
 
 
@@ -66,7 +70,11 @@ PAGES = {
     "my_cashouts": "/orders",
     "email_settings": "/account/notifications",
     "support_search": "/support/?q=admin%40example.com",
+    "support_queue": "/support/",
     "support_order": "/support/orders/{order}",
+    "support_failed_order": "/support/orders/{failed}",
+    "support_customer": "{customer}",
+    "support_as_customer": "/support/orders/{failed}/as-customer",
     "audit_log": "/support/audit",
     "operations": "/operations",
     "partners": "/admin/partners",
@@ -93,7 +101,7 @@ def test_every_page_is_accessible_and_fits_320_px(site: Site, locale: str) -> No
     page = site.page
     page.set_viewport_size(WIDE)
     for name, path in PAGES.items():
-        address = site.url + path.format(order=site.order, failed=site.failed)
+        address = site.url + path.format(order=site.order, failed=site.failed, customer=site.customer)
         page.goto(f"{address}{'&' if '?' in address else '?'}lang={locale}")
         check(page, name, locale)
     page.goto(f"{site.url}/orders/new?lang={locale}")

@@ -82,8 +82,12 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/support/orders/{order_id:str}/reveal"): SUPPORT,
     ("POST", "/support/orders/{order_id:str}/check"): SUPPORT,
     ("POST", "/support/receipts/{receipt_id:int}/reverify"): SUPPORT,
-    ("POST", "/support/receipts/{receipt_id:int}/review"): SUPPORT,
     ("POST", "/support/emails/{email_id:int}/resend"): SUPPORT,
+    ("POST", "/support/cases/{kind:str}/{ref:int}"): SUPPORT,
+    ("POST", "/support/orders/{order_id:str}/notes"): SUPPORT,
+    ("GET", "/support/orders/{order_id:str}/as-customer"): SUPPORT,
+    ("GET", "/support/customers/{user_id:int}"): SUPPORT,
+    ("POST", "/support/customers/{user_id:int}/notes"): SUPPORT,
     ("GET", "/support/audit"): ADMIN,
     ("GET", "/support/audit.csv"): ADMIN,
     ("GET", "/operations"): ADMIN,
@@ -140,6 +144,9 @@ class World:
     embedded_order: str
     event: str
     email: int
+    webhook: int
+    """The partner's webhook event, given up: a problem in support's queue."""
+    customer: int
 
 
 async def embedded_client(app: LiveApp) -> tuple[httpx.AsyncClient, str]:
@@ -175,10 +182,19 @@ async def build_world(app: LiveApp, db: Db) -> World:
         await session.flush()
         event = WebhookEvent(event_id="evt_matrix", partner_id=partner.id or 0, order_id=embedded.id or 0, type="x")
         session.add(event)
-        event.payload = "{}"
+        event.payload, event.state = "{}", "gave_up"
         placed = (await session.exec(select(Order).where(Order.external_order_id == order))).one()
         email = (await session.exec(select(EmailMessage).where(EmailMessage.order_id == placed.id))).first()
-    return World(order, receipts[0].id or 0, embedded.external_order_id, "evt_matrix", email.id or 0)
+        await session.flush()
+    return World(
+        order,
+        receipts[0].id or 0,
+        embedded.external_order_id,
+        "evt_matrix",
+        email.id or 0,
+        event.id or 0,
+        placed.user_id,
+    )
 
 
 ENDS_SESSIONS = [("POST", "/admin/partners/{slug:str}/enabled"), ("POST", "/logout")]
@@ -218,6 +234,9 @@ async def test_every_route_fragment_and_stream_answers_each_visitor_as_its_polic
         "partner": "acme",
         "event_id": world.event,
         "email_id": str(world.email),
+        "kind": "webhook",
+        "ref": str(world.webhook),
+        "user_id": str(world.customer),
     }
     wrong = []
     for (method, template), policy in rows_in_order():

@@ -5,6 +5,7 @@ import csv
 import html
 import io
 import re
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
@@ -16,9 +17,6 @@ from tests.integration.flow import Db, place_order, signed_in_client
 from tests.integration.ipn_bodies import ipn_body
 from tests.processes import async_wait_for
 from webapp.audit import AuditEntry
-from webapp.db import Database
-from webapp.ipn.models import IpnReceipt
-from webapp.ipn.service import Delivery, store_raw
 from webapp.orders.figures import order_figures
 from webapp.orders.models import OrderEvent
 
@@ -56,11 +54,32 @@ async def test_personal_data_is_masked_until_revealed_with_a_reason_which_is_aud
     assert refused.status_code == 422 and "19030413601018" not in refused.text
     assert await audit_rows(db) == []
 
-    shown = await agent.post(f"/support/orders/{placed}/reveal", data={"reason": "ticket 4711"}, headers=csrf(agent))
-    assert shown.status_code == 200
-    assert "19030413601018" in shown.text and "NGUYEN VAN ANH" in shown.text
-    (entry,) = await audit_rows(db)
-    assert (entry.action, entry.reason, entry.actor) == ("reveal", "ticket 4711", "support@example.com")
+    no_field = await agent.post(f"/support/orders/{placed}/reveal", data={"reason": "ticket 4711"}, headers=csrf(agent))
+    assert no_field.status_code == 422 and await audit_rows(db) == []
+
+    # One field at a time, each with its own audited reason: the account alone leaves the name and email masked.
+    account = await agent.post(
+        f"/support/orders/{placed}/reveal", data={"reason": "ticket 4711", "field": "account"}, headers=csrf(agent)
+    )
+    assert account.status_code == 200 and account.headers["cache-control"] == "no-store"
+    assert "19030413601018" in account.text and "NGUYEN VAN ANH" not in account.text
+    assert "user@example.com" not in account.text.replace("Signed in as", "")
+    name = await agent.post(
+        f"/support/orders/{placed}/reveal", data={"reason": "ticket 4712", "field": "name"}, headers=csrf(agent)
+    )
+    assert "NGUYEN VAN ANH" in name.text and "19030413601018" not in name.text
+    email = await agent.post(
+        f"/support/orders/{placed}/reveal", data={"reason": "ticket 4713", "field": "email"}, headers=csrf(agent)
+    )
+    assert 'data-personal="email">user@example.com<' in email.text and "NGUYEN VAN ANH" not in email.text
+    entries = await audit_rows(db)
+    assert [(entry.action, entry.reason, entry.detail, entry.actor) for entry in entries] == [
+        ("reveal", "ticket 4711", "account number shown", "support@example.com"),
+        ("reveal", "ticket 4712", "recipient's name shown", "support@example.com"),
+        ("reveal", "ticket 4713", "email address shown", "support@example.com"),
+    ]
+    vietnamese = await agent.get(f"/support/orders/{placed}", params={"lang": "vi"})
+    assert "số tài khoản" in vietnamese.text  # the audit rows on the timeline read in the agent's language
     again = await agent.get(f"/support/orders/{placed}")
     assert "19030413601018" not in again.text  # that view only
 
@@ -143,13 +162,13 @@ async def test_timeline_shows_duplicate_bad_signature_and_mismatch_receipts_with
     dry_run = await agent.post(f"/support/receipts/{mismatch.id}/reverify", headers=csrf(agent))
     assert "would give: mismatch" in dry_run.text and "fiatAmount" in dry_run.text
     reviewed = await agent.post(
-        f"/support/receipts/{mismatch.id}/review",
-        data={"reason": "sandbox fault"},
+        f"/support/cases/receipt/{mismatch.id}",
+        data={"action": "resolve", "note": "sandbox fault", "next": f"/support/orders/{order_id}"},
         headers=csrf(agent),
         follow_redirects=True,
     )
     assert "Reviewed by support@example.com: sandbox fault" in reviewed.text
-    assert [entry.action for entry in await audit_rows(db)] == ["reverify", "review"]
+    assert [entry.action for entry in await audit_rows(db)] == ["reverify", "case_resolved"]
     assert (await db.order(order_id)).status == "SUCCESS"  # a dry run and a review change nothing
 
 
@@ -176,10 +195,11 @@ async def test_search_page_links_results_and_pushes_a_shareable_url(live_app: Li
 
 async def test_the_language_switch_and_back_to_search_keep_the_search(live_app: LiveApp, placed: str) -> None:
     agent = await signed_in_client(live_app, "support@example.com")
-    search = {"q": "user@exam", "status": "SUCCESS", "stuck": "1"}
+    search = [("q", "user@exam"), ("status", "SUCCESS"), ("status", "FAIL"), ("stuck", "1")]
     page = await agent.get("/support/", params=search)
     switch = re.search(r'<nav class="lang-switch".*?</nav>', page.text, re.S).group(0)
-    assert 'href="/support?q=user%40exam&amp;status=SUCCESS&amp;stuck=1&amp;lang=vi"' in switch
+    to_vietnamese = html.unescape(re.search(r'href="(/support\?[^"]*lang=vi)"', switch).group(1))
+    assert sorted(parse_qsl(to_vietnamese.split("?")[1])) == sorted([*search, ("lang", "vi")])  # both statuses kept
     # After a search made in place (htmx pushes its URL), the switch is drawn again for that search.
     fragment = await agent.get("/support/", params={"q": "1018"}, headers={"hx-request": "true"})
     assert 'id="lang-switch" aria-label="Language" hx-swap-oob="true"' in fragment.text
@@ -208,27 +228,9 @@ async def test_a_bad_signature_ipn_for_an_order_is_shown_to_support(
     assert [receipt.verdict for receipt in forged] == ["bad_signature"]
 
 
-async def test_parked_notifications_are_listed_for_support_until_reviewed(live_app: LiveApp, db: Db) -> None:
-    (receipt_id,) = await store_raw(Database.on(db.engine), Delivery(b'{"broken": true}'))
-    async with db.sessionmaker() as session, session.begin():
-        receipt = await session.get(IpnReceipt, receipt_id)
-        receipt.verdict, receipt.attempts, receipt.last_error = "parked", 8, "RuntimeError at service.py:1"
-    agent = await signed_in_client(live_app, "support@example.com")
-    page = await agent.get("/support/")
-    assert "Notifications that need a person" in page.text and f"Notification (IPN) #{receipt_id}" in page.text
-    reviewed = await agent.post(
-        f"/support/receipts/{receipt_id}/review",
-        data={"reason": "known bug, fixed"},
-        headers=csrf(agent),
-        follow_redirects=True,
-    )
-    assert reviewed.status_code == 200  # back on the search page
-    assert f"Notification (IPN) #{receipt_id}" not in reviewed.text
-    (entry,) = await audit_rows(db)
-    assert (entry.action, entry.receipt_id, entry.reason) == ("review", receipt_id, "known bug, fixed")
-
-
-async def test_the_support_timeline_updates_live(live_app: LiveApp, db: Db, placed: str, rsa_keys: RsaKeys) -> None:
+async def test_the_support_timeline_and_status_card_update_live(
+    live_app: LiveApp, db: Db, placed: str, rsa_keys: RsaKeys
+) -> None:
     agent = await signed_in_client(live_app, "support@example.com")
     async with agent.stream("GET", f"/support/orders/{placed}/events") as events:
         lines = events.aiter_lines()
@@ -242,3 +244,5 @@ async def test_the_support_timeline_updates_live(live_app: LiveApp, db: Db, plac
         body = ipn_body(live_app.settings, rsa_keys.alix.private, order_id=placed, status="SUCCESS", fiat_amount=1)
         assert (await agent.post("/ipn/alixpay", content=body)).json() == {"verdict": "mismatch"}
         await asyncio.wait_for(until("verdict-mismatch"), 10)  # pushed, not reloaded
+        # The status card is redrawn beside the timeline (out of band) when the order moves on.
+        await asyncio.wait_for(until('<section id="support-status" class="card status-success"'), 30)

@@ -19,10 +19,11 @@ from tests.integration.conftest import both_databases
 from tests.processes import ROOT
 from webapp import audit
 from webapp.auth.models import User
+from webapp.config import Settings
 from webapp.db import make_engine, make_sessionmaker
 from webapp.orders.models import Order, OrderEvent
 from webapp.rendering import DISPLAY_TIMEZONE
-from webapp.support.search import SearchQuery, search
+from webapp.support.search import Console, SearchQuery, search
 
 pytestmark = both_databases
 STUCK_AFTER = timedelta(hours=1)
@@ -70,9 +71,14 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession], count: int = 30) 
     return named
 
 
-async def found(sessionmaker: async_sessionmaker[AsyncSession], query: SearchQuery) -> list[str]:
+CONSOLE = Console(STUCK_AFTER)
+
+
+async def found(
+    sessionmaker: async_sessionmaker[AsyncSession], query: SearchQuery, console: Console = CONSOLE
+) -> list[str]:
     async with sessionmaker() as session:
-        page = await search(session, query, stuck_after=STUCK_AFTER, size=100)
+        page = await search(session, query, console=console, size=100)
     return [order.external_order_id for order in page.orders]
 
 
@@ -114,15 +120,15 @@ async def test_search_by_order_id_whole_start_and_number(sessionmaker: async_ses
 async def test_filters_combine(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     named = await seed(sessionmaker, count=3)
     bob = SearchQuery(text="bob@example.vn")
-    assert set(await found(sessionmaker, replace(bob, status="AWAITING_PAYMENT"))) == {
+    assert set(await found(sessionmaker, replace(bob, statuses=("AWAITING_PAYMENT",)))) == {
         named["stuck"].external_order_id,
         named["fresh"].external_order_id,
     }
     stuck = {named["stuck"].external_order_id, named["hash"].external_order_id}  # not final, quiet for hours
     assert set(await found(sessionmaker, replace(bob, stuck=True))) == stuck
-    assert await found(sessionmaker, replace(bob, status="SUCCESS", stuck=True)) == []
+    assert await found(sessionmaker, replace(bob, statuses=("SUCCESS",), stuck=True)) == []
     assert await found(sessionmaker, SearchQuery(disagreement=True)) == [named["hash"].external_order_id]
-    assert await found(sessionmaker, replace(bob, disagreement=True, status="SUCCESS")) == []
+    assert await found(sessionmaker, replace(bob, disagreement=True, statuses=("SUCCESS",))) == []
     today = NOW.astimezone(DISPLAY_TIMEZONE).date()  # the days of the console's clock
     yesterday = today - timedelta(days=1)
     ages = {o.external_order_id for o in named.values() if o.created_at.astimezone(DISPLAY_TIMEZONE).date() == today}
@@ -142,18 +148,25 @@ async def test_a_day_is_a_vietnam_day_as_the_console_shows_it(sessionmaker: asyn
     day = date(2026, 12, 5)
     assert await found(sessionmaker, SearchQuery(date_from=day, date_to=day)) == [early.external_order_id]
     assert await found(sessionmaker, SearchQuery(date_to=day - timedelta(days=1))) == []
+    # The console's time zone is a setting: an agent in UTC finds it under the 4th, as their clock says.
+    in_utc = Console(STUCK_AFTER, Settings(support_timezone="UTC").console_timezone)
+    assert await found(sessionmaker, SearchQuery(date_from=day, date_to=day), in_utc) == []
+    fourth = day - timedelta(days=1)
+    assert await found(sessionmaker, SearchQuery(date_from=fourth, date_to=fourth), in_utc) == [early.external_order_id]
 
 
 async def test_pages_stay_stable_while_new_orders_arrive(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     await seed(sessionmaker, count=30)
     query = SearchQuery(text="alice.nguyen@example.com")
     async with sessionmaker() as session:
-        first = await search(session, query, stuck_after=STUCK_AFTER, size=25)
+        first = await search(session, query, console=Console(STUCK_AFTER), size=25)
     async with sessionmaker() as session, session.begin():  # a new order arrives between the two pages
         alice = (await session.exec(text("SELECT id FROM user_account WHERE subject = 'alice'"))).scalar_one()
         session.add(order(User(id=alice, issuer="i", subject="alice", email="alice.nguyen@example.com"), -5))
     async with sessionmaker() as session:
-        second = await search(session, replace(query, after=first.next_after or ""), stuck_after=STUCK_AFTER, size=25)
+        second = await search(
+            session, replace(query, after=first.next_after or ""), console=Console(STUCK_AFTER), size=25
+        )
     seen = [o.id for o in first.orders] + [o.id for o in second.orders]
     assert len(first.orders) == 25 and len(second.orders) == 5 and second.next_after is None
     assert len(set(seen)) == 30  # nothing twice, nothing skipped, the newcomer not pushed into page two

@@ -103,3 +103,15 @@ def test_production_error_does_not_echo_secret_values(
         Settings(_env_file=None)
     for name in ("SESSION_SECRET", "ALIXPAY_SECRET_KEY", "OIDC_CLIENT_SECRET"):
         assert production_env[name] not in str(caught.value)
+
+
+def test_the_console_time_zone_is_vietnam_unless_set_and_a_wrong_name_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert Settings().console_timezone.key == "Asia/Ho_Chi_Minh"
+    monkeypatch.setenv("SUPPORT_TIMEZONE", "Asia/Manila")
+    assert Settings().console_timezone.key == "Asia/Manila"
+    monkeypatch.setenv("SUPPORT_TIMEZONE", "Mars/Olympus")
+    with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
+        Settings()

@@ -49,8 +49,8 @@ def update_catalogs() -> None:
         catalog.fuzzy = False
         catalog.obsolete.clear()
         if locale == SOURCE_LOCALE:
-            for message in catalog:
-                if message.id and not message.string:
+            for message in catalog:  # a plural's string is a tuple, empty strings in it when new
+                if message.id and not (all(message.string) if isinstance(message.string, tuple) else message.string):
                     message.string = message.id
         buffer = io.BytesIO()
         write_po(buffer, catalog, omit_header=False, no_location=True, sort_output=True, width=120)

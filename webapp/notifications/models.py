@@ -31,3 +31,5 @@ class EmailMessage(SQLModel, table=True):
     """As sent, in the person's language (support's timeline shows it)."""
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+    resent_at: datetime | None = None
+    """When support last asked for it again (a resend is refused for a while after: `support/service.py`)."""

@@ -8,9 +8,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.db import utcnow
 from webapp.ipn.models import IpnReceipt
-from webapp.orders.models import Order, OrderEvent
+from webapp.orders.models import Order, OrderEvent, stuck
 from webapp.orders.state import Verdict
-from webapp.orders.statuses import FINAL_STATUSES, OrderStatus
+from webapp.orders.statuses import OrderStatus
 from webapp.support.search import DISAGREEMENT_KINDS
 
 VERIFIED = tuple(Verdict)
@@ -61,9 +61,7 @@ async def overview(session: AsyncSession, *, silence_after: timedelta, stuck_aft
         .where(col(IpnReceipt.received_at) >= now - timedelta(hours=1))
         .group_by(IpnReceipt.verdict)
     )
-    stuck = select(func.count()).where(
-        col(Order.status).not_in([s.value for s in FINAL_STATUSES]), col(Order.updated_at) < now - stuck_after
-    )
+    quiet = select(func.count()).where(stuck(stuck_after, now))
     disagreements = select(func.count()).where(
         col(OrderEvent.kind).in_(DISAGREEMENT_KINDS), col(OrderEvent.at) >= now - timedelta(days=1)
     )
@@ -71,6 +69,6 @@ async def overview(session: AsyncSession, *, silence_after: timedelta, stuck_aft
         silence=await ipn_silence(session, after=silence_after),
         waiting_orders=(await session.exec(waiting.select_from(Order))).one(),
         receipts_last_hour={verdict or "pending": count for verdict, count in (await session.exec(verdicts)).all()},
-        stuck_orders=(await session.exec(stuck.select_from(Order))).one(),
+        stuck_orders=(await session.exec(quiet.select_from(Order))).one(),
         disagreements_last_day=(await session.exec(disagreements.select_from(OrderEvent))).one(),
     )

@@ -1,12 +1,13 @@
 """Orders and their status transitions (tables). Other features are referenced by foreign key only."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index
-from sqlmodel import Field, SQLModel
+from sqlalchemy import JSON, Column, ColumnElement, Index, and_
+from sqlmodel import Field, SQLModel, col
 
 from webapp.db import utcnow
+from webapp.orders.statuses import FINAL_STATUSES
 
 
 class Order(SQLModel, table=True):
@@ -61,6 +62,13 @@ class Order(SQLModel, table=True):
     def reference(self) -> str:
         """The short reference a person reads out or pastes: the id's first 8 characters (support finds it)."""
         return self.external_order_id[:8].upper()
+
+
+def stuck(quiet_for: timedelta, now: datetime) -> ColumnElement[bool]:
+    """An order is stuck when it is not final and nothing changed it for longer than `quiet_for`."""
+    return and_(
+        col(Order.status).not_in([status.value for status in FINAL_STATUSES]), col(Order.updated_at) < now - quiet_for
+    )
 
 
 class OrderTransition(SQLModel, table=True):

@@ -16,6 +16,7 @@ from webapp.db import Database, utcnow
 from webapp.jobs import each_on_its_own
 from webapp.logs import about_order
 from webapp.metrics import POLLS
+from webapp.orders import phrases
 from webapp.orders.models import Order
 from webapp.orders.state import Verdict
 from webapp.orders.statuses import FINAL_STATUSES, OrderStatus, is_final
@@ -72,29 +73,28 @@ async def reconcile_order(
             return await _unknown_at_alix_pay(change, claimed, source)
         except AlixPayError as exc:
             POLLS.labels("failed").inc()
-            change.record(claimed, "poll", f"poll failed: {type(exc).__name__}", source=source)
+            change.record(claimed, "poll", phrases.POLL_FAILED(error=type(exc).__name__), source=source)
             logger.warning("order %s: poll failed (%s)", claimed.external_order_id, exc)
             return None
         POLLS.labels("answered").inc()
-        change.record(claimed, "poll", f"Alix Pay says {provider.status[:64]}", source=source)
-        note = f"poll found {provider.status}; no IPN had said so" if provider.status != previous else ""
+        change.record(claimed, "poll", phrases.POLL_SAYS(status=provider.status[:64]), source=source)
+        note = phrases.POLL_FOUND(status=provider.status) if provider.status != previous else ""
         outcome = await change.apply_provider_order(claimed, provider, source=source, note=note)
         if outcome is Verdict.APPLIED and note:
             change.flag(claimed, "disagreement", note, source=source)
         elif outcome is Verdict.STALE:
-            change.flag(
-                claimed, "disagreement", f"poll says {provider.status[:64]} but we have {previous}", source=source
-            )
+            behind = phrases.POLL_BEHIND(status=provider.status[:64], ours=previous)
+            change.flag(claimed, "disagreement", behind, source=source)
         return outcome
 
 
 async def _unknown_at_alix_pay(change: OrderUnit, order: Order, source: str) -> Verdict | None:
     """Alix Pay has no such order: a create that never took effect is rejected; any other order is flagged."""
-    change.record(order, "poll", "Alix Pay does not know this order", source=source)
+    change.record(order, "poll", phrases.NOT_KNOWN(), source=source)
     if order.status not in (OrderStatus.UNKNOWN, OrderStatus.CREATING):
-        change.flag(order, "disagreement", f"we have {order.status}; Alix Pay has no such order", source=source)
+        change.flag(order, "disagreement", phrases.NO_SUCH_ORDER(ours=order.status), source=source)
         return None
-    note = "Alix Pay has no such order: the create never took effect"
+    note = phrases.NEVER_TOOK_EFFECT()
     return await change.apply_status(order, OrderStatus.REJECTED, source=source, note=note)
 
 

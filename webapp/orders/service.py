@@ -15,6 +15,7 @@ from webapp.auth.session import CurrentUser
 from webapp.banks.directory import alix_bank_code
 from webapp.logs import bind_order
 from webapp.metrics import CREATIONS
+from webapp.orders import phrases
 from webapp.orders.forms import Cashout
 from webapp.orders.models import Order, OrderEvent
 from webapp.orders.statuses import OrderStatus
@@ -49,7 +50,7 @@ async def create_cashout(
     CREATIONS.labels("created" if provider else "rejected" if outcome is OrderStatus.REJECTED else "unknown").inc()
     async with changes.unit() as change:
         order = await change.lock(order.id or 0) or order
-        answer = f"Alix Pay accepted it: {provider.status[:64]}" if provider else f"{outcome.value}: {note}"
+        answer = phrases.ACCEPTED(status=provider.status[:64]) if provider else f"{outcome.value}: {note}"
         change.record(order, "create_answer", answer[:500], source="create")
         if provider is not None:
             await change.apply_provider_order(order, provider, source="create")
@@ -91,8 +92,8 @@ async def _place_once(db_sessionmaker: async_sessionmaker[AsyncSession], order: 
         session.add(order)
         try:
             await session.flush()
-            summary = (
-                f"{order.fiat_amount} VND to {order.bank_code}, content {order.transfer_content}, lang {order.locale}"
+            summary = phrases.CREATE_REQUEST(
+                amount=order.fiat_amount, bank=order.bank_code, content=order.transfer_content, lang=order.locale
             )
             session.add(OrderEvent(order_id=order.id or 0, kind="create_request", source="create", detail=summary))
             await session.commit()
@@ -111,7 +112,7 @@ async def _ask_alix_pay(alixpay: AlixPayClient, order: Order) -> tuple[OrderObje
             "",
         )
     except AlixPayOrderNotFound:  # the create may still be on its way: only the reconciler may give up on it
-        return None, OrderStatus.UNKNOWN, "create outcome unknown; details did not know the order yet"
+        return None, OrderStatus.UNKNOWN, phrases.OUTCOME_UNKNOWN()
     except AlixPayRejected as rejection:
         return None, OrderStatus.REJECTED, rejection.message
     except (AlixPayOutcomeUnknown, AlixPayBadSignature) as unknown:

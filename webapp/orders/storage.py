@@ -129,7 +129,12 @@ FLAGS = (
 
 
 async def own_order_history(reader: AsyncEngine, external_order_id: str, user: CurrentUser) -> OrderHistory | None:
-    """The person's order and its history, or None when it is not theirs (as good as absent: a 404).
+    """The person's order and its history, or None when it is not theirs (as good as absent: a 404)."""
+    return await order_history(reader, external_order_id, user_id=user.id)
+
+
+async def order_history(reader: AsyncEngine, external_order_id: str, *, user_id: int) -> OrderHistory | None:
+    """The order of `user_id` and its history (what its page shows), or None.
 
     `reader` is an `autocommit` engine: no transaction is opened around the read (flags, read by a second
     statement only when there are some, can only have grown since the first).
@@ -137,7 +142,7 @@ async def own_order_history(reader: AsyncEngine, external_order_id: str, user: C
     async with reader.connect() as connection:
         rows = (
             await connection.execute(
-                OWN_ORDER_WITH_TRANSITIONS, {"external_order_id": external_order_id, "user_id": user.id}
+                OWN_ORDER_WITH_TRANSITIONS, {"external_order_id": external_order_id, "user_id": user_id}
             )
         ).all()
         if not rows:

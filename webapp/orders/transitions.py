@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from webapp.alixpay.schemas import CRYPTO_CURRENCY, FIAT_CURRENCY, OrderObject
 from webapp.db import Database, utcnow
 from webapp.metrics import FLAGS, TRANSITIONS
+from webapp.orders import phrases
 from webapp.orders.events import CommitSubscriber, StatusChanged, StatusSubscriber
 from webapp.orders.models import Order
 from webapp.orders.state import Verdict, decide, from_provider
@@ -51,15 +52,15 @@ def disagreements(order: Order, provider: OrderObject) -> list[str]:
     """
     found = []
     if provider.fiat_amount != order.fiat_amount:
-        found.append(f"fiatAmount {provider.fiat_amount} is not the order's {order.fiat_amount}")
+        found.append(phrases.AMOUNT_DIFFERS(theirs=provider.fiat_amount, ours=order.fiat_amount))
     known_type = order.provider_order.get("type")
     if known_type and provider.type != known_type:
-        found.append(f"type {provider.type!r} is not the order's {known_type!r}")
+        found.append(phrases.TYPE_DIFFERS(theirs=repr(provider.type), ours=repr(known_type)))
     if provider.fiat_currency not in (None, FIAT_CURRENCY):
-        found.append(f"fiatCurrency {provider.fiat_currency!r} is not {FIAT_CURRENCY}")
+        found.append(phrases.FIAT_CURRENCY_DIFFERS(theirs=repr(provider.fiat_currency), ours=FIAT_CURRENCY))
     token_currency = provider.token_transfer.currency if provider.token_transfer else None
     if token_currency not in (None, CRYPTO_CURRENCY):
-        found.append(f"tokenTransfer.currency {token_currency!r} is not {CRYPTO_CURRENCY}")
+        found.append(phrases.TOKEN_CURRENCY_DIFFERS(theirs=repr(token_currency), ours=CRYPTO_CURRENCY))
     return found
 
 

@@ -1,8 +1,7 @@
 """The support console: search, an order's whole story (live), actions, masked data with audited reveals, exports."""
 
-from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from jinja2 import Environment
 from litestar import Controller, Response, get, post
@@ -22,64 +21,74 @@ from webapp.auth.guards import SignedInRequest, requires_admin, requires_support
 from webapp.config import AppSettings, Settings
 from webapp.db import DbSession, Sessionmaker
 from webapp.embed.models import Partner
-from webapp.i18n import KEEPS_QUERY, LANGUAGE_NAMES, N_, request_locale, translate
+from webapp.i18n import KEEPS_QUERY, LANGUAGE_NAMES, N_, known_or_default, request_locale, translate
 from webapp.ipn.models import IpnReceipt
 from webapp.ipn.service import VERDICT_LABELS
-from webapp.logs import SECRET_QUERY, bind_order
+from webapp.logs import SECRET_QUERY
+from webapp.orders.figures import order_figures
 from webapp.orders.live import LIVE_STREAM, LiveOrders, change_stream
 from webapp.orders.models import Order
-from webapp.orders.statuses import OrderStatus
+from webapp.orders.statuses import OrderStatus, status_info
 from webapp.orders.transitions import StatusChanges
-from webapp.support.masking import mask_account, mask_body, mask_email, mask_name
-from webapp.support.search import KIND_LABELS, SearchQuery, count, interpret, search
+from webapp.support.masking import mask_body
+from webapp.support.notes import notes_on
+from webapp.support.pages import (
+    PERSONAL_FIELDS,
+    console_page,
+    found,
+    personal_data,
+    reason_of,
+    refusal,
+)
+from webapp.support.phrases import REVEALED, explainer
+from webapp.support.queue import PROBLEM_KINDS, WHO, open_problems
+from webapp.support.search import KIND_LABELS, Console, SearchQuery, count, interpret, search
 from webapp.support.service import (
+    Resend,
     audit_csv_lines,
     check_status_now,
     csv_lines,
-    mark_reviewed,
+    failure_reason,
     order_by_external_id,
     reverify_receipt,
     send_email_again,
 )
-from webapp.support.timeline import EMAIL_STATES, SOURCE_NAMES, copy_summary, receipts_needing_attention, timeline
-
-MAX_REASON_CHARS = 500
+from webapp.support.timeline import EMAIL_STATES, SOURCE_NAMES, copy_summary, timeline
 
 
-def stuck_after(settings: Settings) -> timedelta:
-    return timedelta(minutes=settings.support_stuck_after_minutes)
-
-
-def personal_data(order: Order, *, revealed: bool) -> dict[str, str]:
-    """What the page shows of the customer: masked unless revealed (for that one view) with a reason."""
-    if revealed:
-        return {"email": order.user_email, "account": order.account_number, "name": order.recipient_name}
+def status_card(order: Order) -> dict[str, Any]:
+    """The order's status as support reads it: the status, why it failed in both words, and its money."""
+    info = status_info(order.status)
+    locale = known_or_default(order.locale)
     return {
-        "email": mask_email(order.user_email),
-        "account": mask_account(order.account_number),
-        "name": mask_name(order.recipient_name),
+        "status": info,
+        "figures": order_figures(order),
+        "customer_words": translate(locale, info.explanation),
+        "customer_locale": locale,
+        "customer_language": LANGUAGE_NAMES.get(locale, locale),
+        "provider_reason": failure_reason(order),
     }
 
 
-async def found(session: AsyncSession, order_id: str) -> Order:
-    order = await order_by_external_id(session, order_id)
-    if order is None:
-        raise NotFoundException()
-    bind_order(order.external_order_id)
-    return order
-
-
-async def timeline_context(session: AsyncSession, order: Order, *, revealed: bool = False) -> dict[str, Any]:
+async def timeline_context(
+    session: AsyncSession, order: Order, *, locale: str, revealed: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """The order's live part (status card and timeline) with what the page around it needs."""
     items = await timeline(session, order)
     shown = personal_data(order, revealed=revealed)
+    everything_shown = revealed == PERSONAL_FIELDS.keys()
     return {
+        **status_card(order),
         "order": order,
         "partner": await session.get(Partner, order.partner_id) if order.partner_id is not None else None,
         "items": items,
         "shown": shown,
         "revealed": revealed,
+        "personal_fields": PERSONAL_FIELDS,
         "bodies": {
-            item.receipt.id: mask_body(item.receipt.body.decode("utf-8", "replace"), None if revealed else order)
+            item.receipt.id: mask_body(
+                item.receipt.body.decode("utf-8", "replace"), None if everything_shown else order
+            )
             for item in items
             if item.receipt is not None
         },
@@ -89,16 +98,16 @@ async def timeline_context(session: AsyncSession, order: Order, *, revealed: boo
         "verdict_labels": VERDICT_LABELS,
         "email_states": EMAIL_STATES,
         "action_labels": audit.ACTION_LABELS,
+        "explain": explainer(locale),
     }
 
 
-def refusal(request: SignedInRequest, message: str) -> Response[str]:
-    """A 422 in the agent's language, as plain text (the export's progress script shows it as it is)."""
-    return Response(translate(request_locale(request), message), status_code=422, media_type="text/plain")
-
-
-def reason_of(data: dict[str, str]) -> str:
-    return " ".join(str(data.get("reason", "")).split())[:MAX_REASON_CHARS]
+async def order_context(
+    session: AsyncSession, order: Order, request: SignedInRequest, *, revealed: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """The whole order page: its live part, and the internal notes."""
+    live = await timeline_context(session, order, locale=request_locale(request), revealed=revealed)
+    return {**live, "notes": await notes_on(session, order_id=order.id)}
 
 
 class SupportController(Controller):
@@ -106,42 +115,49 @@ class SupportController(Controller):
     guards = [requires_support]  # noqa: RUF012 (Litestar reads it as a class attribute)
 
     @get("/", name="support.search", opt={SECRET_QUERY: True, KEEPS_QUERY: True})
-    async def search_page(self, request: HTMXRequest, db_session: DbSession, settings: AppSettings) -> Template:
-        """The search page; an htmx request gets the results alone (the URL is pushed, so it can be shared)."""
-        query = SearchQuery.from_params(dict(request.query_params))
-        page = None if query.is_empty else await search(db_session, query, stuck_after=stuck_after(settings))
+    async def search_page(
+        self, request: HTMXRequest, db_session: DbSession, settings: AppSettings, who: FromQuery[str] = "all"
+    ) -> Template:
+        """The search page, with the queue while nothing is searched; an htmx request gets the results alone."""
+        query = SearchQuery.from_params(request.query_params.multi_items())
+        console = Console.of(settings)
+        page = None if query.is_empty else await search(db_session, query, console=console)
+        who = who if who in WHO else "all"
+        show_queue = query.is_empty and not request.htmx
         context = {
             "query": query,
             "page": page,
             "searched_as": [KIND_LABELS[kind] for kind in interpret(query.text).kinds] if query.text else [],
             "statuses": list(OrderStatus),
-            "masked": {order.id: personal_data(order, revealed=False) for order in page.orders} if page else {},
-            "attention": [] if request.htmx else await receipts_needing_attention(db_session),
-            "verdict_labels": VERDICT_LABELS,
-            "email_states": EMAIL_STATES,
+            "masked": {order.id: personal_data(order) for order in page.orders} if page else {},
+            "problems": await open_problems(
+                db_session, stuck_after=console.stuck_after, who=who, agent=request.user.email
+            )
+            if show_queue
+            else None,
+            "who": who,
+            "problem_kinds": PROBLEM_KINDS,
         }
         template = "support/_results.html" if request.htmx else "support/search.html"
-        return Template(template, context=context)
+        return console_page(template, settings, context)
 
     @get("/export.csv", name="support.export", opt={SECRET_QUERY: True})
     async def export_masked(
         self, request: SignedInRequest, db_sessionmaker: Sessionmaker, db_session: DbSession, settings: AppSettings
     ) -> Stream:
-        return await self._export(request, db_sessionmaker, db_session, settings, dict(request.query_params), "")
+        query = SearchQuery.from_params(request.query_params.multi_items())
+        return await self._export(request, db_sessionmaker, db_session, settings, query, "")
 
     @post("/export.csv", name="support.export_revealed", status_code=200)
     async def export_revealed(
-        self,
-        request: SignedInRequest,
-        db_sessionmaker: Sessionmaker,
-        db_session: DbSession,
-        settings: AppSettings,
-        data: URLEncodedBody[dict[str, str]],
+        self, request: SignedInRequest, db_sessionmaker: Sessionmaker, db_session: DbSession, settings: AppSettings
     ) -> Response[Any]:
-        reason = reason_of(data)
+        form = await request.form()
+        reason = reason_of(form)
         if not reason:
             return refusal(request, N_("Give a reason to export personal data unmasked."))
-        return await self._export(request, db_sessionmaker, db_session, settings, data, reason)
+        query = SearchQuery.from_params(form.multi_items())
+        return await self._export(request, db_sessionmaker, db_session, settings, query, reason)
 
     async def _export(
         self,
@@ -149,21 +165,21 @@ class SupportController(Controller):
         db_sessionmaker: async_sessionmaker[AsyncSession],
         db_session: AsyncSession,
         settings: Settings,
-        params: dict[str, Any],
+        query: SearchQuery,
         reason: str,
     ) -> Stream:
         """Streamed CSV; the row count goes ahead in a header so the page can show progress."""
-        query = SearchQuery.from_params(params)
-        total = await count(db_session, query, stuck_after=stuck_after(settings))
+        console = Console.of(settings)
+        total = await count(db_session, query, console=console)
         action = "reveal_export" if reason else "export"
         await audit.append(
             db_sessionmaker,
             actor=request.user.email,
             action=action,
             reason=reason,
-            detail=f"{total} orders; search {query.params(after='')}",
+            detail=f"{total} orders; search {urlencode(query.params(after=''))}",
         )
-        lines = csv_lines(db_sessionmaker, query, stuck_after=stuck_after(settings), revealed=bool(reason))
+        lines = csv_lines(db_sessionmaker, query, console=console, revealed=bool(reason))
         return Stream(
             lines,
             media_type="text/csv; charset=utf-8",
@@ -175,12 +191,19 @@ class SupportController(Controller):
         )
 
     @get("/orders/{order_id:str}", name="support.order")
-    async def order_page(self, db_session: DbSession, order_id: FromPath[str], back: FromQuery[str] = "") -> Template:
+    async def order_page(
+        self,
+        request: SignedInRequest,
+        db_session: DbSession,
+        settings: AppSettings,
+        order_id: FromPath[str],
+        back: FromQuery[str] = "",
+    ) -> Template:
         """The order's whole story; `back` is the search it was found by (its query string), for "Back to search"."""
         order = await found(db_session, order_id)
-        search = SearchQuery.from_params(dict(parse_qsl(back[:2000]))).params()  # only what a search can hold
-        context = {**await timeline_context(db_session, order), "back": search}
-        return Template("support/order.html", context=context)
+        search = SearchQuery.from_params(parse_qsl(back[:2000])).params()  # only what a search can hold
+        context = {**await order_context(db_session, order, request), "back": search}
+        return console_page("support/order.html", settings, context)
 
     @post("/orders/{order_id:str}/reveal", name="support.reveal", status_code=200)
     async def reveal(
@@ -188,52 +211,58 @@ class SupportController(Controller):
         request: SignedInRequest,
         db_session: DbSession,
         db_sessionmaker: Sessionmaker,
+        settings: AppSettings,
         order_id: FromPath[str],
         data: URLEncodedBody[dict[str, str]],
     ) -> Template:
-        """Personal data in clear for this one view, with the reason written to the audit log first."""
+        """One personal field in clear for this one view, with the reason written to the audit log first."""
         order = await found(db_session, order_id)
-        reason = reason_of(data)
-        if not reason:
-            context = {**await timeline_context(db_session, order), "reason_missing": True}
-            return Template("support/order.html", context=context, status_code=422)
+        reason, field = reason_of(data), data.get("field", "")
+        if not reason or field not in PERSONAL_FIELDS:
+            context = {**await order_context(db_session, order, request), "reason_missing": True}
+            return console_page("support/order.html", settings, context, status_code=422)
         await audit.append(
             db_sessionmaker,
             actor=request.user.email,
             action="reveal",
             order_id=order.id,
             reason=reason,
-            detail="account number, name and email shown",
+            detail=REVEALED(field=PERSONAL_FIELDS[field]),
         )
-        context = await timeline_context(db_session, order, revealed=True)
-        return Template("support/order.html", context=context, headers={"cache-control": "no-store"})
+        context = await order_context(db_session, order, request, revealed=frozenset({field}))
+        return console_page("support/order.html", settings, context, headers={"cache-control": "no-store"})
 
     @get("/orders/{order_id:str}/timeline", name="support.timeline")
-    async def timeline_fragment(self, db_session: DbSession, order_id: FromPath[str]) -> Template:
+    async def timeline_fragment(
+        self, request: SignedInRequest, db_session: DbSession, settings: AppSettings, order_id: FromPath[str]
+    ) -> Template:
         order = await found(db_session, order_id)
-        return Template("support/_timeline.html", context=await timeline_context(db_session, order))
+        context = await timeline_context(db_session, order, locale=request_locale(request))
+        return console_page("support/_live.html", settings, context)
 
     @get("/orders/{order_id:str}/events", name="support.events", opt={LIVE_STREAM: True})
     async def events(
         self,
         request: SignedInRequest,
         db_sessionmaker: Sessionmaker,
+        settings: AppSettings,
         live_orders: NamedDependency[LiveOrders],
         templates: NamedDependency[Environment],
         order_id: FromPath[str],
     ) -> Stream:
-        """The timeline after every change of the order; support keeps watching a final order (actions go on)."""
+        """The status card and the timeline after every change; support keeps watching a final order."""
         async with db_sessionmaker() as session:
             order = await found(session, order_id)
-        template = templates.get_template("support/_timeline.html")
+        template = templates.get_template("support/_live.html")
+        timezone, locale = settings.console_timezone, request_locale(request)
 
         async def render() -> tuple[str, bool]:
             async with db_sessionmaker() as session:
-                context = await timeline_context(session, await found(session, order_id))
-            return template.render(request=request, **context), False
+                context = await timeline_context(session, await found(session, order_id), locale=locale)
+            return template.render(request=request, timezone=timezone, **context), False
 
         # The timeline's forms carry the viewer's CSRF token: streams share a drawing only within one browser.
-        variant = (template.name, request_locale(request), ScopeState.from_scope(request.scope).csrf_token)
+        variant = (template.name, locale, ScopeState.from_scope(request.scope).csrf_token)
         return change_stream(
             live_orders,
             order.id or 0,
@@ -278,44 +307,43 @@ class SupportController(Controller):
         )
         return Template("support/_reverify.html", context={"receipt": receipt, "result": result})
 
-    @post("/receipts/{receipt_id:int}/review", name="support.review", status_code=303)
-    async def review(
+    @post("/emails/{email_id:int}/resend", name="support.resend_email", status_code=303)
+    async def resend_email(
         self,
         request: SignedInRequest,
         db_sessionmaker: Sessionmaker,
-        receipt_id: FromPath[int],
+        email_id: FromPath[int],
         data: URLEncodedBody[dict[str, str]],
     ) -> Response[Any]:
-        note = reason_of(data)
-        if not note:
-            return refusal(request, N_("Write a note to mark this receipt reviewed."))
-        receipt = await mark_reviewed(receipt_id, note=note, agent=request.user, db_sessionmaker=db_sessionmaker)
-        if receipt is None:
+        """The email goes out again, once; then back where the agent was (the order or the customer's page)."""
+        sent = await send_email_again(email_id, agent=request.user, db_sessionmaker=db_sessionmaker)
+        if sent is None:
             raise NotFoundException()
-        target = (
-            request.app.route_reverse("support.order", order_id=receipt.external_order_id)
-            if receipt.external_order_id
-            else request.app.route_reverse("support.search")
-        )
+        order, outcome = sent
+        if outcome is Resend.TOO_SOON:
+            return refusal(
+                request, N_("This email was sent again a few minutes ago. Wait before sending it again."), 429
+            )
+        target = request.app.route_reverse("support.order", order_id=order.external_order_id)
+        if data.get("from") == "customer":
+            target = request.app.route_reverse("support.customer", user_id=order.user_id)
         return Redirect(target, status_code=303)
 
-    @post("/emails/{email_id:int}/resend", name="support.resend_email", status_code=303)
-    async def resend_email(
-        self, request: SignedInRequest, db_sessionmaker: Sessionmaker, email_id: FromPath[int]
-    ) -> Redirect:
-        order = await send_email_again(email_id, agent=request.user, db_sessionmaker=db_sessionmaker)
-        if order is None:
-            raise NotFoundException()
-        return Redirect(request.app.route_reverse("support.order", order_id=order.external_order_id), status_code=303)
-
     @get("/audit", name="support.audit", guards=[requires_admin])
-    async def audit_page(self, db_session: DbSession) -> Template:
+    async def audit_page(self, db_session: DbSession, settings: AppSettings) -> Template:
         check = await audit.verify_chain(db_session)
         entries = (
             await db_session.exec(select(audit.AuditEntry).order_by(col(audit.AuditEntry.id).desc()).limit(200))
         ).all()
-        context = {"check": check, "entries": entries, "action_labels": audit.ACTION_LABELS}
-        return Template("support/audit.html", context=context)
+        order_ids = {entry.order_id for entry in entries if entry.order_id is not None}
+        orders = (await db_session.exec(select(Order).where(col(Order.id).in_(order_ids)))).all() if order_ids else []
+        context = {
+            "check": check,
+            "entries": entries,
+            "action_labels": audit.ACTION_LABELS,
+            "orders": {order.id: order for order in orders},
+        }
+        return console_page("support/audit.html", settings, context)
 
     @get("/audit.csv", name="support.audit_export", guards=[requires_admin])
     async def audit_export(self, db_sessionmaker: Sessionmaker) -> Stream:

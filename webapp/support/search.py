@@ -10,19 +10,21 @@ What a typed text is taken for (every interpretation that fits is searched, each
 """
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
+from webapp.config import Settings
 from webapp.i18n import N_
-from webapp.orders.models import Order, OrderEvent
-from webapp.orders.statuses import FINAL_STATUSES, OrderStatus
+from webapp.orders.models import Order, OrderEvent, stuck
+from webapp.orders.statuses import OrderStatus
 from webapp.rendering import DISPLAY_TIMEZONE
 
 PAGE_SIZE = 25
@@ -51,7 +53,8 @@ TX_HASH = re.compile(r"(?:0x)?[0-9a-f]{16,128}")
 @dataclass(frozen=True)
 class SearchQuery:
     text: str = ""
-    status: str = ""
+    statuses: tuple[str, ...] = ()
+    """Any of these statuses (none: every status)."""
     date_from: date | None = None
     date_to: date | None = None
     stuck: bool = False
@@ -60,36 +63,42 @@ class SearchQuery:
     """The keyset cursor: `<created_at ISO>_<id>` of the last row of the previous page."""
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> "SearchQuery":
-        """From a URL's query string; anything malformed is dropped, never an error."""
-        status = str(params.get("status", ""))
+    def from_params(cls, pairs: Iterable[tuple[str, Any]]) -> "SearchQuery":
+        """From a query string's pairs (a name may repeat: `status`); anything malformed is dropped, never an error."""
+        params: dict[str, str] = {}
+        statuses: list[str] = []
+        for name, value in pairs:
+            if name == "status":
+                statuses.append(str(value))
+            else:
+                params.setdefault(name, str(value))
         return cls(
-            text=" ".join(str(params.get("q", "")).split())[:MAX_QUERY_CHARS],
-            status=status if status in OrderStatus.__members__ else "",
+            text=" ".join(params.get("q", "").split())[:MAX_QUERY_CHARS],
+            statuses=tuple(status.value for status in OrderStatus if status.value in statuses),
             date_from=_date(params.get("from")),
             date_to=_date(params.get("to")),
-            stuck=str(params.get("stuck", "")) in ("1", "on", "true"),
-            disagreement=str(params.get("disagreement", "")) in ("1", "on", "true"),
-            after=str(params.get("after", ""))[:80],
+            stuck=params.get("stuck", "") in ("1", "on", "true"),
+            disagreement=params.get("disagreement", "") in ("1", "on", "true"),
+            after=params.get("after", "")[:80],
         )
 
-    def params(self, **changes: Any) -> dict[str, str]:
-        """The query string that reproduces this search (for shareable URLs and the next page)."""
+    def params(self, **changes: Any) -> list[tuple[str, str]]:
+        """The query string's pairs that reproduce this search (for shareable URLs, the next page, hidden fields)."""
         query = replace(self, **changes)
-        values = {
-            "q": query.text,
-            "status": query.status,
-            "from": query.date_from.isoformat() if query.date_from else "",
-            "to": query.date_to.isoformat() if query.date_to else "",
-            "stuck": "1" if query.stuck else "",
-            "disagreement": "1" if query.disagreement else "",
-            "after": query.after,
-        }
-        return {name: value for name, value in values.items() if value}
+        values = [
+            ("q", query.text),
+            *(("status", status) for status in query.statuses),
+            ("from", query.date_from.isoformat() if query.date_from else ""),
+            ("to", query.date_to.isoformat() if query.date_to else ""),
+            ("stuck", "1" if query.stuck else ""),
+            ("disagreement", "1" if query.disagreement else ""),
+            ("after", query.after),
+        ]
+        return [(name, value) for name, value in values if value]
 
     @property
     def is_empty(self) -> bool:
-        return not any(self.params(after=""))
+        return not self.params(after="")
 
 
 def _date(value: object) -> date | None:
@@ -145,28 +154,36 @@ def interpret(text: str) -> Interpretation:
     return Interpretation(tuple(kinds), or_(*conditions) if conditions else false())
 
 
-def day_start(day: date) -> datetime:
-    """Midnight of `day` where the console shows its times (Vietnam): "placed today" is the agent's today."""
-    return datetime.combine(day, time(), DISPLAY_TIMEZONE)
+@dataclass(frozen=True)
+class Console:
+    """What the console's settings decide for a search: when an order is stuck, and whose days its dates are."""
+
+    stuck_after: timedelta = timedelta(hours=1)
+    timezone: ZoneInfo = DISPLAY_TIMEZONE
+
+    @classmethod
+    def of(cls, settings: Settings) -> "Console":
+        return cls(timedelta(minutes=settings.support_stuck_after_minutes), settings.console_timezone)
+
+    def day_start(self, day: date) -> datetime:
+        """Midnight of `day` in the console's time zone: "placed today" is the agent's today."""
+        return datetime.combine(day, time(), self.timezone)
 
 
-def filtered(query: SearchQuery, *, stuck_after: timedelta, now: datetime | None = None) -> SelectOfScalar[Order]:
+def filtered(query: SearchQuery, *, console: Console, now: datetime | None = None) -> SelectOfScalar[Order]:
     """Every condition of the search, without paging."""
     now = now or datetime.now(UTC)
     statement = select(Order)
     if query.text:
         statement = statement.where(interpret(query.text).condition)
-    if query.status:
-        statement = statement.where(col(Order.status) == query.status)
+    if query.statuses:
+        statement = statement.where(col(Order.status).in_(query.statuses))
     if query.date_from:
-        statement = statement.where(col(Order.created_at) >= day_start(query.date_from))
+        statement = statement.where(col(Order.created_at) >= console.day_start(query.date_from))
     if query.date_to:
-        statement = statement.where(col(Order.created_at) < day_start(query.date_to + timedelta(days=1)))
+        statement = statement.where(col(Order.created_at) < console.day_start(query.date_to + timedelta(days=1)))
     if query.stuck:
-        statement = statement.where(
-            col(Order.status).not_in([status.value for status in FINAL_STATUSES]),
-            col(Order.updated_at) < now - stuck_after,
-        )
+        statement = statement.where(stuck(console.stuck_after, now))
     if query.disagreement:
         statement = statement.where(
             exists().where(col(OrderEvent.order_id) == Order.id, col(OrderEvent.kind).in_(DISAGREEMENT_KINDS))
@@ -193,12 +210,10 @@ class Page:
     next_after: str | None
 
 
-async def search(session: AsyncSession, query: SearchQuery, *, stuck_after: timedelta, size: int = PAGE_SIZE) -> Page:
+async def search(session: AsyncSession, query: SearchQuery, *, console: Console, size: int = PAGE_SIZE) -> Page:
     """One page, newest first; `next_after` continues after its last row (new orders never shift the pages)."""
     statement = (
-        _after(filtered(query, stuck_after=stuck_after), query.after)
-        if query.after
-        else filtered(query, stuck_after=stuck_after)
+        _after(filtered(query, console=console), query.after) if query.after else filtered(query, console=console)
     )
     rows = list(
         (
@@ -208,18 +223,18 @@ async def search(session: AsyncSession, query: SearchQuery, *, stuck_after: time
     return Page(rows[:size], _cursor(rows[size - 1]) if len(rows) > size else None)
 
 
-async def count(session: AsyncSession, query: SearchQuery, *, stuck_after: timedelta) -> int:
-    statement = filtered(replace(query, after=""), stuck_after=stuck_after)
+async def count(session: AsyncSession, query: SearchQuery, *, console: Console) -> int:
+    statement = filtered(replace(query, after=""), console=console)
     return (await session.exec(select(func.count()).select_from(statement.subquery()))).one()
 
 
 async def every_match(
-    session: AsyncSession, query: SearchQuery, *, stuck_after: timedelta, batch: int = 500
+    session: AsyncSession, query: SearchQuery, *, console: Console, batch: int = 500
 ) -> AsyncIterator[Order]:
     """Every matching order, newest first, fetched a batch at a time (for streaming exports)."""
     query = replace(query, after="")
     while True:
-        page = await search(session, query, stuck_after=stuck_after, size=batch)
+        page = await search(session, query, console=console, size=batch)
         for order in page.orders:
             yield order
         if page.next_after is None:

@@ -1,11 +1,13 @@
 """Support actions, each recorded in the audit log.
 
-Check status now, re-verify a receipt, mark one reviewed, send an undelivered email again.
+Check status now, re-verify a receipt, send an email again.
 """
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -24,11 +26,10 @@ from webapp.orders.reconcile import reconcile_order
 from webapp.orders.state import decide, from_provider
 from webapp.orders.statuses import OrderStatus, status_info
 from webapp.orders.transitions import StatusChanges, disagreements
-from webapp.rendering import DISPLAY_TIMEZONE
 from webapp.support.csvfile import csv_stream
 from webapp.support.masking import mask_account, mask_email, mask_name
-from webapp.support.search import SearchQuery, every_match
-from webapp.support.timeline import EMAIL_ATTENTION
+from webapp.support.phrases import DRY_RUN
+from webapp.support.search import Console, SearchQuery, every_match
 
 
 async def order_by_external_id(session: AsyncSession, external_order_id: str) -> Order | None:
@@ -84,55 +85,49 @@ async def reverify_receipt(
         action="reverify",
         order_id=order.id if order else None,
         receipt_id=receipt.id,
-        detail=f"dry run: {result.would_be}",
+        detail=DRY_RUN(verdict=result.would_be),
     )
     return result
 
 
-async def mark_reviewed(
-    receipt_id: int, *, note: str, agent: CurrentUser, db_sessionmaker: async_sessionmaker[AsyncSession]
-) -> IpnReceipt | None:
-    async with db_sessionmaker() as session, session.begin():
-        receipt = await session.get(IpnReceipt, receipt_id)
-        if receipt is None:
-            return None
-        receipt.reviewed_at, receipt.reviewed_by, receipt.review_note = utcnow(), agent.email, note
-        order = await order_by_external_id(session, receipt.external_order_id or "")
-    await audit.append(
-        db_sessionmaker,
-        actor=agent.email,
-        action="review",
-        order_id=order.id if order else None,
-        receipt_id=receipt_id,
-        reason=note,
-        detail=f"receipt {receipt_id} ({receipt.verdict}) marked reviewed",
-    )
-    return receipt
+RESEND_PAUSE = timedelta(minutes=10)
+"""After support sends an email again, another resend of it waits this long: a double click, or two agents on
+one ticket, send the customer one mail."""
+
+
+class Resend(StrEnum):
+    QUEUED = "queued"
+    WAITING = "waiting"
+    """Already in the outbox: it goes out on the mailer's next round."""
+    TOO_SOON = "too_soon"
 
 
 async def send_email_again(
     email_id: int, *, agent: CurrentUser, db_sessionmaker: async_sessionmaker[AsyncSession]
-) -> Order | None:
-    """Put an undelivered (rejected, given up or parked) email back in the outbox with a fresh count of tries.
+) -> tuple[Order, Resend] | None:
+    """Put an email back in the outbox with a fresh count of tries, whatever became of it (sent, refused, parked).
 
-    Returns its order (None when there is no such email). An email already back in the outbox, or sent, is left
-    as it is: a second click changes nothing.
+    None when there is no such email. One in the outbox already, or one sent again less than `RESEND_PAUSE` ago,
+    is left as it is.
     """
     async with db_sessionmaker() as session, session.begin():
         message = await session.get(EmailMessage, email_id)
         if message is None:
             return None
-        order = await session.get(Order, message.order_id)
-        if message.state not in EMAIL_ATTENTION:
-            return order
+        order = await session.get_one(Order, message.order_id)  # an email belongs to its order (foreign key)
+        now = utcnow()
+        if message.state == "pending":
+            return order, Resend.WAITING
+        if message.resent_at is not None and now - message.resent_at < RESEND_PAUSE:
+            return order, Resend.TOO_SOON
         before = f"{message.kind} email {email_id}: was {message.state} after {message.attempts} tries"
         if message.last_error:
             before += f" ({message.last_error})"
-        message.state, message.attempts, message.next_attempt_at = "pending", 0, utcnow()
+        message.state, message.attempts, message.next_attempt_at, message.resent_at = "pending", 0, now, now
     await audit.append(
         db_sessionmaker, actor=agent.email, action="email_resent", order_id=message.order_id, detail=before
     )
-    return order
+    return order, Resend.QUEUED
 
 
 CSV_COLUMNS = (
@@ -153,13 +148,13 @@ CSV_COLUMNS = (
     "transfer_content",
     "tx_hash",
 )
-"""Times in Vietnam time to the second, as the console shows them; USDT figures as Alix Pay reported them."""
+"""Times in the console's time zone to the second, with their offset; USDT figures as Alix Pay reported them."""
 
 
-def csv_row(order: Order, *, revealed: bool) -> list[str]:
+def csv_row(order: Order, *, revealed: bool, timezone: ZoneInfo) -> list[str]:
     figures = order_figures(order)
     return [
-        order.created_at.astimezone(DISPLAY_TIMEZONE).isoformat(timespec="seconds"),
+        order.created_at.astimezone(timezone).isoformat(timespec="seconds"),
         order.external_order_id,
         order.status,
         order.provider_status or "",
@@ -189,14 +184,14 @@ def failure_reason(order: Order) -> str:
 
 
 async def csv_lines(
-    db_sessionmaker: async_sessionmaker[AsyncSession], query: SearchQuery, *, stuck_after: timedelta, revealed: bool
+    db_sessionmaker: async_sessionmaker[AsyncSession], query: SearchQuery, *, console: Console, revealed: bool
 ) -> AsyncIterator[str]:
     """The search as CSV, personal data masked unless `revealed`."""
 
     async def rows() -> AsyncIterator[list[str]]:
         async with db_sessionmaker() as session:
-            async for order in every_match(session, query, stuck_after=stuck_after):
-                yield csv_row(order, revealed=revealed)
+            async for order in every_match(session, query, console=console):
+                yield csv_row(order, revealed=revealed, timezone=console.timezone)
 
     async for line in csv_stream(CSV_COLUMNS, rows()):
         yield line

@@ -38,7 +38,9 @@ EMAIL_STATES = {
 }
 EMAIL_ATTENTION = ("rejected", "gave_up", "parked")
 """A mail in one of these states was not delivered and will not be tried again unless a person sends it again."""
-RECEIPT_ATTENTION = ("mismatch", "parked", "error", "bad_signature", "malformed")
+RECEIPT_ATTENTION = ("mismatch", "parked", "error")
+"""A signed IPN that disagreed with the order, or one whose processing failed for good: a person looks until it is
+reviewed. Bad signatures are not among them: anyone can send one, and they change nothing."""
 
 
 @dataclass(frozen=True)
@@ -54,17 +56,6 @@ class TimelineItem:
     email: EmailMessage | None = None
     attention: bool = False
     """Shown highlighted: something a person should look at."""
-
-
-async def receipts_needing_attention(session: AsyncSession, limit: int = 20) -> list[IpnReceipt]:
-    """Notifications whose processing failed or was parked and that nobody has reviewed yet, newest first."""
-    query = (
-        select(IpnReceipt)
-        .where(col(IpnReceipt.verdict).in_(("parked", "error")), col(IpnReceipt.reviewed_at).is_(None))
-        .order_by(col(IpnReceipt.id).desc())
-        .limit(limit)
-    )
-    return list((await session.exec(query)).all())
 
 
 async def order_receipts(session: AsyncSession, order: Order) -> list[IpnReceipt]:
