@@ -20,6 +20,7 @@ from litestar.types import ControllerRouterHandler
 
 from webapp import health, home, i18n
 from webapp.auth.guards import csrf_bound_to_session
+from webapp.auth.language import remember_language
 from webapp.auth.middleware import authentication
 from webapp.auth.routes import AuthController
 from webapp.config import Settings
@@ -32,6 +33,7 @@ from webapp.logs import SECRET_QUERY, redact_queries_on, with_request_id
 from webapp.notifications.routes import NotificationPreferences
 from webapp.operations import routes as operations
 from webapp.orders.live import LIVE_STREAM
+from webapp.orders.recipient_pages import RecipientPages
 from webapp.orders.routes import OrderController
 from webapp.ratelimits import exempt_other_routes, rate_limit_configs
 from webapp.rendering import TEMPLATES_DIR
@@ -54,6 +56,7 @@ ROUTES: list[ControllerRouterHandler] = [
     SupportController,
     WorkController,
     NotificationPreferences,
+    RecipientPages,
     PartnerAdminController,
     operations.metrics,
     operations.operations_page,
@@ -117,6 +120,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         stores=dict(services.stores),
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[security_headers(hsts=settings.is_production), i18n.remember_chosen_locale],
+        before_request=remember_language,
         # The API schema describes our internals; development only.
         openapi_config=None if settings.is_production else OpenAPIConfig(title="Cash-out dashboard", version="1"),
         lifespan=[services.running],

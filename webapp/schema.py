@@ -19,6 +19,7 @@ from webapp.ipn.models import IpnReceipt
 from webapp.notifications.models import EmailMessage
 from webapp.operations.alarms import AlarmState
 from webapp.orders.models import Order, OrderEvent, OrderTransition
+from webapp.orders.recipients import SavedRecipient
 from webapp.sessions import HttpSession, RateLimitCounter
 from webapp.support.models import SupportCase, SupportNote
 
@@ -34,6 +35,7 @@ __all__ = [
     "OrderTransition",
     "Partner",
     "RateLimitCounter",
+    "SavedRecipient",
     "SupportCase",
     "SupportNote",
     "User",

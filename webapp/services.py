@@ -36,6 +36,7 @@ from webapp.notifications.mailer import Mailer
 from webapp.notifications.outbox import queue_status_email
 from webapp.operations.alarms import Alarms
 from webapp.orders.live import LiveOrders, live_publisher, make_channels
+from webapp.orders.recipients import keep_recipient
 from webapp.orders.reconcile import reconcile_once
 from webapp.orders.transitions import StatusChanges
 from webapp.ratelimits import RATE_LIMIT_STORE
@@ -62,10 +63,13 @@ def alixpay_client(settings: Settings) -> AlixPayClient:
 def status_changes(db: Database, channels: ChannelsPlugin) -> StatusChanges:
     """The one owner of status changes, with every consequence subscribed (add a new one here).
 
-    In the change's transaction: the partner's webhook event and the person's email (outboxes). After the commit:
+    In the change's transaction: the partner's webhook event and the person's email (outboxes), the recipient of a
+    paid-out cash-out kept for the next one. After the commit:
     the live update of every page that shows the order.
     """
-    return StatusChanges(db, on_change=[queue_partner_event, queue_status_email], on_commit=[live_publisher(channels)])
+    return StatusChanges(
+        db, on_change=[queue_partner_event, queue_status_email, keep_recipient], on_commit=[live_publisher(channels)]
+    )
 
 
 def _value(value: object) -> Callable[[], object]:

@@ -37,9 +37,12 @@ async def review(client: httpx.AsyncClient, **overrides: str) -> httpx.Response:
     return await client.post("/orders/review", data=data, follow_redirects=True)  # to GET /orders/review
 
 
-async def confirm(client: httpx.AsyncClient, review_page: httpx.Response) -> httpx.Response:
+async def confirm(client: httpx.AsyncClient, review_page: httpx.Response, *, untick: bool = False) -> httpx.Response:
+    """Confirm as a browser would: the "Save this recipient" box sent as the page has it, unless `untick`."""
     submission_id = re.search(r'name="submission_id" value="([^"]+)"', review_page.text).group(1)
     data = {"submission_id": submission_id, "_csrf_token": client.cookies["csrftoken"]}
+    if 'name="save_recipient" value="1" checked' in review_page.text and not untick:
+        data["save_recipient"] = "1"
     return await client.post("/orders", data=data, follow_redirects=False)
 
 

@@ -27,6 +27,7 @@ from webapp.embed.models import WebhookEvent
 from webapp.embed.partners import PartnerSpec, save_partner
 from webapp.notifications.models import EmailMessage
 from webapp.orders.models import Order
+from webapp.orders.recipients import SavedRecipient
 
 ROLES = ("anonymous", "user", "other_user", "support", "admin", "embedded")
 RETURN_URL = "https://wallet.acme.example/back"
@@ -63,11 +64,15 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/orders"): SIGNED_IN,
     ("POST", "/orders"): SIGNED_IN,
     ("GET", "/orders/new"): SIGNED_IN,
+    ("GET", "/orders/history.csv"): SIGNED_IN,
     ("GET", "/orders/banks"): SIGNED_IN,
     ("POST", "/orders/validate"): SIGNED_IN,
     ("POST", "/orders/review"): SIGNED_IN,
     ("GET", "/orders/review"): SIGNED_IN,
     ("GET", "/account/notifications"): SIGNED_IN,
+    ("GET", "/account/recipients"): SIGNED_IN,
+    ("POST", "/account/recipients/{recipient_id:int}/label"): OWNER,
+    ("POST", "/account/recipients/{recipient_id:int}/delete"): OWNER,
     ("POST", "/account/notifications"): SIGNED_IN,
     ("GET", "/orders/{order_id:str}"): OWNER,
     ("GET", "/orders/{order_id:str}/status"): OWNER,
@@ -104,6 +109,7 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/embed/{partner:str}/orders"): EMBEDDED,
     ("POST", "/embed/{partner:str}/orders"): EMBEDDED,
     ("GET", "/embed/{partner:str}/orders/new"): EMBEDDED,
+    ("GET", "/embed/{partner:str}/orders/history.csv"): EMBEDDED,
     ("GET", "/embed/{partner:str}/orders/banks"): EMBEDDED,
     ("POST", "/embed/{partner:str}/orders/validate"): EMBEDDED,
     ("POST", "/embed/{partner:str}/orders/review"): EMBEDDED,
@@ -147,6 +153,8 @@ class World:
     webhook: int
     """The partner's webhook event, given up: a problem in support's queue."""
     customer: int
+    recipient: int
+    """A recipient `user@example.com` saved."""
 
 
 async def embedded_client(app: LiveApp) -> tuple[httpx.AsyncClient, str]:
@@ -185,6 +193,10 @@ async def build_world(app: LiveApp, db: Db) -> World:
         event.payload, event.state = "{}", "gave_up"
         placed = (await session.exec(select(Order).where(Order.external_order_id == order))).one()
         email = (await session.exec(select(EmailMessage).where(EmailMessage.order_id == placed.id))).first()
+        saved = SavedRecipient(
+            user_id=placed.user_id, bank_bin="970407", bank_name="Techcombank", account_number="1", recipient_name="A"
+        )
+        session.add(saved)
         await session.flush()
     return World(
         order,
@@ -194,6 +206,7 @@ async def build_world(app: LiveApp, db: Db) -> World:
         email.id or 0,
         event.id or 0,
         placed.user_id,
+        saved.id or 0,
     )
 
 
@@ -237,6 +250,7 @@ async def test_every_route_fragment_and_stream_answers_each_visitor_as_its_polic
         "kind": "webhook",
         "ref": str(world.webhook),
         "user_id": str(world.customer),
+        "recipient_id": str(world.recipient),
     }
     wrong = []
     for (method, template), policy in rows_in_order():

@@ -417,3 +417,27 @@ async def test_support_sends_a_delivered_email_again_once_audited_and_not_twice_
     finally:
         await db.close()
     assert [(entry.actor, entry.order_id) for entry in entries] == [("support@example.com", order.id)]
+
+
+async def test_the_language_a_person_chooses_follows_them_to_another_device_and_into_the_next_email(
+    mail_app: LiveApp, mailbox: MailboxServer
+) -> None:
+    email = unique_email("en")
+    laptop = await signed_in_client(mail_app, email=email)  # the browser asks for English
+    order_id = await place_order(laptop)
+    assert '<html lang="vi">' in (await laptop.get("/orders", params={"lang": "vi"})).text  # the switch, once
+    assert '<html lang="vi">' in (await laptop.get("/orders")).text
+    phone = await signed_in_client(mail_app, email=email)  # another device, English again, no cookie
+    assert '<html lang="vi">' in (await phone.get("/orders")).text
+    _, rows = await completed_and_mailed(mail_app, order_id)
+    done = next(row for row in rows if row.kind == "done")
+    assert done.locale == "vi" and SUBJECT_WORDS["vi"] in done.subject  # placed in English, told in Vietnamese
+    assert any(mail["subject"] == done.subject for mail in mailbox.messages(email))
+    assert '<html lang="zh-Hans">' in (await phone.get("/orders", params={"lang": "zh"})).text
+    db = Db(mail_app)
+    try:
+        async with db.sessionmaker() as session:
+            person = (await session.exec(select(User).where(User.email == email))).one()
+    finally:
+        await db.close()
+    assert person.locale == "zh"  # the latest choice is the one kept

@@ -15,6 +15,7 @@ from webapp.db import Database
 from webapp.notifications.models import EmailMessage
 from webapp.orders.live import make_channels
 from webapp.orders.models import Order, OrderTransition
+from webapp.orders.recipients import SavedRecipient
 from webapp.orders.statuses import OrderStatus
 from webapp.orders.transitions import StatusChanges
 from webapp.services import status_changes
@@ -77,3 +78,33 @@ async def test_a_locked_order_is_the_order_the_orm_loads(db: Database, changes: 
         assert locked.status == "PAYMENT_COMPLETED"
     async with db.sessionmaker() as session:
         assert (await session.exec(select(Order.status))).one() == "PAYMENT_COMPLETED"
+
+
+@both_databases
+async def test_paying_out_two_orders_to_one_account_at_once_keeps_one_recipient(
+    db: Database, changes: StatusChanges
+) -> None:
+    """Two concurrent payouts to the same account: one saved recipient, refreshed, and no status change refused."""
+    first = await placed_order(db)
+    async with db.sessionmaker() as session, session.begin():
+        user_id = (await session.get(Order, first)).user_id
+        second = make_order(user_id=user_id, email="someone@example.com")
+        unsaved = make_order(
+            user_id=user_id, email="someone@example.com", account_number="55555555", save_recipient=False
+        )
+        session.add_all([second, unsaved])
+        await session.flush()
+        ids = [first, second.id or 0, unsaved.id or 0]
+
+    async def pay_out(order_id: int) -> None:
+        async with changes.unit() as change:
+            locked = await change.lock(order_id)
+            await change.apply_status(locked, OrderStatus.PAYMENT_COMPLETED, source="ipn")
+
+    await asyncio.gather(*(pay_out(order_id) for order_id in ids))
+    await pay_out(first)  # a duplicate IPN: nothing new
+    async with db.sessionmaker() as session:
+        kept = (await session.exec(select(SavedRecipient))).all()
+        moved = (await session.exec(select(OrderTransition.order_id))).all()
+    assert sorted(moved) == sorted(ids)
+    assert [(row.user_id, row.account_number) for row in kept] == [(user_id, "19030413601018")]

@@ -21,3 +21,5 @@ class User(SQLModel, table=True):
     last_login_at: datetime = Field(default_factory=utcnow)
     email_updates: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
     """Progress emails (order placed, money sent); the outcome (done, failed) is always mailed."""
+    locale: str | None = Field(default=None, max_length=8)
+    """The language the person chose in the language switch: their pages on any device and their emails use it."""

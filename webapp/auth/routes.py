@@ -18,6 +18,7 @@ from webapp.auth.service import record_sign_in, roles_for
 from webapp.auth.session import CurrentUser, session_id_token, signed_in_session
 from webapp.config import AppSettings
 from webapp.db import DbSession
+from webapp.i18n import LOCALE_COOKIE, LOCALE_SESSION_KEY, supported
 from webapp.logs import SECRET_QUERY
 from webapp.sessions import announce_session_end, from_session, rotate_session_id, to_session
 
@@ -86,7 +87,7 @@ class AuthController(Controller):
             page = failure_page(failure)
             page.cookies.append(cleared)
             return page
-        user = await record_sign_in(db_session, identity)
+        user = await record_sign_in(db_session, identity, supported(request.cookies.get(LOCALE_COOKIE)))
         signed_in = CurrentUser(
             id=user.id or 0,
             email=identity.email,
@@ -97,7 +98,8 @@ class AuthController(Controller):
         request.clear_session()
         rotate_session_id(request)
         # Later unsafe requests must bring this session's own token, no other.
-        request.set_session({**signed_in_session(signed_in, identity.id_token), CSRF_SESSION_KEY: csrf_token})
+        kept = {CSRF_SESSION_KEY: csrf_token} | ({LOCALE_SESSION_KEY: user.locale} if user.locale else {})
+        request.set_session({**signed_in_session(signed_in, identity.id_token), **kept})
         logger.info("signed in user %s with roles %s", user.id, sorted(signed_in.roles))
         return Redirect(target, cookies=[cleared, *csrf_cookies])
 

@@ -37,8 +37,12 @@ async def remember_user(session: AsyncSession, *, issuer: str, subject: str, ema
     return user
 
 
-async def record_sign_in(session: AsyncSession, identity: Identity) -> User:
+async def record_sign_in(session: AsyncSession, identity: Identity, chosen_locale: str | None = None) -> User:
+    """The person, kept current; a language they chose before signing in becomes theirs if they had none."""
     async with session.begin():
-        return await remember_user(
+        user = await remember_user(
             session, issuer=identity.issuer, subject=identity.subject, email=identity.email, name=identity.name
         )
+        if user.locale is None and chosen_locale:
+            user.locale = chosen_locale
+        return user

@@ -70,6 +70,8 @@ class Mailer:
                 message.state, message.next_attempt_at = "opted_out", None
                 logger.info("email %s (%s): not sent, the person turned progress emails off", message.id, message.kind)
                 return
+            if user is not None and user.locale:  # the language the person chose last, wherever they chose it
+                message.locale = user.locale
             mail = compose(
                 message,
                 order,

@@ -55,6 +55,8 @@ class Cashout:
     fiat_amount: int
     submission_id: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     transfer_content: str = field(default_factory=new_transfer_content)
+    save_recipient: bool = True
+    """Keep the recipient once paid out: the review page's "Save this recipient" box, read at Confirm."""
 
 
 def normalise_account(raw: str) -> str:

@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Column, ColumnElement, Index, and_
+from sqlalchemy import JSON, Column, ColumnElement, Index, and_, true
 from sqlmodel import Field, SQLModel, col
 
 from webapp.db import utcnow
@@ -48,6 +48,8 @@ class Order(SQLModel, table=True):
     provider_tx_hash: str | None = Field(default=None, max_length=128, index=True)
     """Alix Pay's references, copied out of `provider_order` so support can search them."""
     provider_content: str | None = Field(default=None, max_length=64, index=True)
+    save_recipient: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
+    """The person left "Save this recipient" ticked: once paid out, the recipient is kept (`orders/recipients.py`)."""
     partner_id: int | None = Field(default=None, foreign_key="partner.id", index=True)
     """The partner whose hosted page placed the order (their server gets its webhooks)."""
     partner_user_id: str | None = Field(default=None, max_length=200)

@@ -1,6 +1,7 @@
 """Cash-out pages: the form (with inline htmx validation), review, confirm, my orders, the live order page."""
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Annotated, Any
 
 from jinja2 import Environment
@@ -9,7 +10,7 @@ from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body, FromPath, FromQuery, QueryParameter, URLEncodedBody
+from litestar.params import Body, FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Stream, Template
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,14 +22,16 @@ from webapp.banks.vietqr import qr_svg, transfer_payload
 from webapp.config import AppSettings, Settings
 from webapp.db import DbReader, DbSession
 from webapp.flows import flow_partner, flow_path
-from webapp.i18n import request_locale, translate
+from webapp.i18n import KEEPS_QUERY, request_locale, translate
 from webapp.logs import bind_order
 from webapp.orders.figures import estimate, order_figures
 from webapp.orders.forms import Cashout, CashoutInput, FieldError, mask_account, normalise_name, parse_amount
 from webapp.orders.forms import validate as validate_form
+from webapp.orders.listing import OUTCOMES, OwnOrdersQuery, history_csv, own_orders_page
 from webapp.orders.live import LIVE_STREAM, LiveOrders, change_stream
 from webapp.orders.models import Order
-from webapp.orders.service import create_cashout, order_for_user, orders_page
+from webapp.orders.recipients import own_recipient, saved_recipients
+from webapp.orders.service import create_cashout, order_for_user
 from webapp.orders.statuses import OrderStatus, status_info, timeline
 from webapp.orders.storage import OrderHistory, own_order_history
 from webapp.orders.transitions import StatusChanges
@@ -40,7 +43,6 @@ PLACED_ORDER = "placed_order"
 NO_STORE = CacheControlHeader(no_store=True)
 PREFILL_KEY = "cashout_prefill"
 """Values a new form starts with (an embedded session's launch token may name the amount)."""
-PER_PAGE = 10
 FIELDS = ("bank", "account_number", "recipient_name", "amount")
 CashoutForm = Annotated[CashoutInput, Body(media_type=RequestEncodingType.URL_ENCODED)]
 """The form as posted: Litestar reads the fields it names and ignores the others (the CSRF token)."""
@@ -52,6 +54,24 @@ async def own_order(session: AsyncSession, order_id: str, request: SignedInReque
     if order is None:
         raise NotFoundException()
     return order
+
+
+async def starting_form(
+    session: AsyncSession, request: SignedInRequest, *, edit: bool, recipient: int | None, again: str
+) -> CashoutInput:
+    """What the new form starts with: empty, the kept review (`edit`), a saved recipient or a repeated order.
+
+    A saved recipient fills the payee (the amount stays the person's choice); "cash out again" fills the payee and
+    the amount of one of the person's orders; an id that is not theirs is ignored.
+    """
+    prefill = request.session.get(PREFILL_KEY) or {}
+    if edit and (cashout := kept_cashout(request)) is not None:
+        return CashoutInput.of(cashout)
+    if recipient is not None and (saved := await own_recipient(session, recipient, request.user.id)):
+        return CashoutInput(saved.bank_bin, saved.account_number, saved.recipient_name, prefill.get("amount", ""))
+    if again and (order := await order_for_user(session, again, request.user)) is not None:
+        return CashoutInput(order.bank_bin, order.account_number, order.recipient_name, str(order.fiat_amount))
+    return CashoutInput(**prefill)
 
 
 def form_context(
@@ -125,12 +145,21 @@ class OrderController(Controller):
     guards = [requires_user]  # noqa: RUF012 (Litestar reads it as a class attribute)
 
     @get("/new", name="orders.new")
-    async def new(self, request: SignedInRequest, settings: AppSettings, edit: FromQuery[bool] = False) -> Template:
-        cashout = kept_cashout(request) if edit else None
-        prefill = request.session.get(PREFILL_KEY) or {}
-        form = CashoutInput.of(cashout) if cashout is not None else CashoutInput(**prefill)
+    async def new(
+        self,
+        request: SignedInRequest,
+        settings: AppSettings,
+        db_session: DbSession,
+        edit: FromQuery[bool] = False,
+        recipient: FromQuery[int | None] = None,
+        again: FromQuery[str] = "",
+    ) -> Template:
+        """The form: empty, or filled from the kept review (`edit`), a saved recipient, or an order to repeat."""
+        form = await starting_form(db_session, request, edit=edit, recipient=recipient, again=again)
         _, errors = check(form, settings)
-        return Template("orders/new.html", context=form_context(form, errors, settings, shown=()))
+        context = form_context(form, errors, settings, shown=())
+        recipients = await saved_recipients(db_session, request.user.id)
+        return Template("orders/new.html", context={**context, "recipients": recipients})
 
     @post("/validate", name="orders.validate", status_code=200)
     async def validate(self, settings: AppSettings, data: CashoutForm) -> Template:
@@ -200,7 +229,7 @@ class OrderController(Controller):
             changes=changes,
             alixpay=alixpay,
             user=request.user,
-            cashout=cashout,
+            cashout=replace(cashout, save_recipient=data.get("save_recipient") == "1"),
             locale=locale,
         )
         if order.status == OrderStatus.REJECTED:
@@ -215,13 +244,29 @@ class OrderController(Controller):
         # Embedded, the order page tells the partner's page the order was just placed (`order.created`).
         return Redirect(f"{detail}?placed=1" if flow_partner(request) else detail, status_code=303)
 
-    @get("/", name="orders.list")
-    async def list_orders(
-        self, request: SignedInRequest, db_session: DbSession, page: Annotated[int, QueryParameter(ge=1)] = 1
-    ) -> Template:
-        orders, total = await orders_page(db_session, request.user, page=page, per_page=PER_PAGE)
-        pages = max(1, -(-total // PER_PAGE))
-        return Template("orders/list.html", context={"orders": orders, "page": page, "pages": pages, "total": total})
+    @get("/", name="orders.list", opt={KEEPS_QUERY: True})
+    async def list_orders(self, request: SignedInRequest, db_session: DbSession) -> Template:
+        """The person's cash-outs, newest first, filtered and searched; keyset pages (`after`)."""
+        query = OwnOrdersQuery.from_params(request.query_params.multi_items())
+        page = await own_orders_page(db_session, request.user.id, query)
+        context = {"query": query, "page": page, "outcomes": OUTCOMES}
+        return Template("orders/list.html", context=context)
+
+    @get("/history.csv", name="orders.history")
+    async def history(
+        self, request: SignedInRequest, db_sessionmaker: NamedDependency[async_sessionmaker[AsyncSession]]
+    ) -> Stream:
+        """Download my history: the person's own orders (as filtered), in their language's number format."""
+        query = replace(OwnOrdersQuery.from_params(request.query_params.multi_items()), after="")
+        lines = history_csv(db_sessionmaker, request.user.id, query, request_locale(request))
+        return Stream(
+            lines,
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "content-disposition": 'attachment; filename="my-cash-outs.csv"',
+                "cache-control": "no-store",
+            },
+        )
 
     @get("/{order_id:str}", name="orders.detail")
     async def detail(

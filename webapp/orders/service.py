@@ -5,7 +5,7 @@ import uuid
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, func, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.alixpay.client import AlixPayClient, alixpay_lang
@@ -78,6 +78,7 @@ def stored_order(cashout: Cashout, user: CurrentUser, locale: str, bank_code: st
         recipient_name=cashout.recipient_name,
         transfer_content=cashout.transfer_content,
         locale=locale,
+        save_recipient=cashout.save_recipient,
         partner_id=user.partner_id,
         partner_user_id=user.partner_user_id,
     )
@@ -125,16 +126,3 @@ async def order_for_user(session: AsyncSession, external_order_id: str, user: Cu
     return (
         await session.exec(select(Order).where(Order.external_order_id == external_order_id, Order.user_id == user.id))
     ).first()
-
-
-async def orders_page(session: AsyncSession, user: CurrentUser, *, page: int, per_page: int) -> tuple[list[Order], int]:
-    query = select(Order).where(Order.user_id == user.id)
-    total = (await session.exec(select(func.count()).select_from(query.subquery()))).one()
-    rows = (
-        await session.exec(
-            query.order_by(col(Order.created_at).desc(), col(Order.id).desc())
-            .offset((page - 1) * per_page)
-            .limit(per_page)
-        )
-    ).all()
-    return list(rows), total

@@ -149,6 +149,12 @@ STATUS_TABLE: dict[OrderStatus, StatusInfo] = {
 }
 FINAL_STATUSES = tuple(status for status, info in STATUS_TABLE.items() if info.final)
 STEPS = tuple(status for status, info in STATUS_TABLE.items() if info.step)
+PAID_OUT_STATUSES = tuple(
+    status
+    for status, info in STATUS_TABLE.items()
+    if not info.failed and info.rank >= STATUS_TABLE[OrderStatus.PAYMENT_COMPLETED].rank
+)
+"""The money reached the recipient's bank: the statuses from PAYMENT_COMPLETED on, failures aside."""
 
 
 def status_info(status: str) -> StatusInfo:

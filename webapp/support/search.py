@@ -12,7 +12,7 @@ What a typed text is taken for (every interpretation that fits is searched, each
 import re
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from webapp.config import Settings
 from webapp.i18n import N_
+from webapp.orders.keyset import Page, day_start, page_of
 from webapp.orders.models import Order, OrderEvent, stuck
 from webapp.orders.statuses import OrderStatus
 from webapp.rendering import DISPLAY_TIMEZONE
@@ -167,7 +168,7 @@ class Console:
 
     def day_start(self, day: date) -> datetime:
         """Midnight of `day` in the console's time zone: "placed today" is the agent's today."""
-        return datetime.combine(day, time(), self.timezone)
+        return day_start(day, self.timezone)
 
 
 def filtered(query: SearchQuery, *, console: Console, now: datetime | None = None) -> SelectOfScalar[Order]:
@@ -191,36 +192,9 @@ def filtered(query: SearchQuery, *, console: Console, now: datetime | None = Non
     return statement
 
 
-def _cursor(order: Order) -> str:
-    return f"{order.created_at.astimezone(UTC).isoformat()}_{order.id}"
-
-
-def _after(statement: SelectOfScalar[Order], cursor: str) -> SelectOfScalar[Order]:
-    at_text, _, id_text = cursor.rpartition("_")
-    try:
-        at, order_id = datetime.fromisoformat(at_text), int(id_text)
-    except ValueError:
-        return statement
-    return statement.where(or_(col(Order.created_at) < at, and_(col(Order.created_at) == at, col(Order.id) < order_id)))
-
-
-@dataclass(frozen=True)
-class Page:
-    orders: list[Order]
-    next_after: str | None
-
-
 async def search(session: AsyncSession, query: SearchQuery, *, console: Console, size: int = PAGE_SIZE) -> Page:
     """One page, newest first; `next_after` continues after its last row (new orders never shift the pages)."""
-    statement = (
-        _after(filtered(query, console=console), query.after) if query.after else filtered(query, console=console)
-    )
-    rows = list(
-        (
-            await session.exec(statement.order_by(col(Order.created_at).desc(), col(Order.id).desc()).limit(size + 1))
-        ).all()
-    )
-    return Page(rows[:size], _cursor(rows[size - 1]) if len(rows) > size else None)
+    return await page_of(session, filtered(query, console=console), query.after, size)
 
 
 async def count(session: AsyncSession, query: SearchQuery, *, console: Console) -> int:

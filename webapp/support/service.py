@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from webapp import audit
 from webapp.alixpay.client import AlixPayClient
 from webapp.auth.session import CurrentUser
+from webapp.csvfile import csv_stream
 from webapp.db import utcnow
 from webapp.ipn.models import IpnReceipt
 from webapp.ipn.service import assess
@@ -26,7 +27,6 @@ from webapp.orders.reconcile import reconcile_order
 from webapp.orders.state import decide, from_provider
 from webapp.orders.statuses import OrderStatus, status_info
 from webapp.orders.transitions import StatusChanges, disagreements
-from webapp.support.csvfile import csv_stream
 from webapp.support.masking import mask_account, mask_email, mask_name
 from webapp.support.phrases import DRY_RUN
 from webapp.support.search import Console, SearchQuery, every_match
