@@ -2,6 +2,7 @@
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -74,6 +75,22 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, di
         with pytest.raises(httpx.ConnectError):
             httpx.get(entry["url"], timeout=2)
             pytest.fail(f"{name} still answers after the stack stopped")
+
+
+@pytest.fixture(autouse=True)
+def accounts_without_a_chosen_language(request: pytest.FixtureRequest) -> None:
+    """Each test on the stack starts with accounts that never chose a language: an account keeps the last choice
+    (`webapp/auth/language.py`), and a test that switched to Vietnamese must not decide the next one's."""
+    if "dev_stack" not in request.fixturenames:
+        return
+    stack = request.getfixturevalue("dev_stack")
+    database = Path(stack["sandbox"]["partner_private_key_file"]).parent / "app.db"  # the stack's state directory
+    connection = sqlite3.connect(database, timeout=10)
+    try:
+        with connection:
+            connection.execute("UPDATE user_account SET locale = NULL")
+    finally:
+        connection.close()
 
 
 @pytest.fixture(scope="session")

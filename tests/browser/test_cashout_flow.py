@@ -4,15 +4,18 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, FrameLocator, Page, expect
 
 from tests.browser.conftest import ARTIFACTS
+from webapp.i18n import translate
 
 AXE = Axe()
 
 
-def sign_in(page: Page, stack: dict[str, dict[str, str]], email: str = "user@example.com") -> None:
-    page.goto(stack["app"]["url"])
-    page.get_by_role("link", name="Sign in").first.click()
+def sign_in(page: Page, stack: dict[str, dict[str, str]], email: str = "user@example.com", lang: str = "en") -> None:
+    """Sign in, then choose `lang`: an account keeps the language last chosen (an earlier test's, too)."""
+    page.goto(f"{stack['app']['url']}/?lang={lang}")
+    page.get_by_role("link", name=translate(lang, "Sign in")).first.click()
     page.get_by_role("button", name=email).click()
-    expect(page.get_by_text(f"Signed in as {email}", exact=True)).to_be_visible()
+    page.goto(f"{stack['app']['url']}/?lang={lang}")
+    expect(page.get_by_text(translate(lang, "Signed in as %(email)s", email=email), exact=True)).to_be_visible()
 
 
 def fill_cashout_form(
@@ -75,9 +78,7 @@ def test_cash_out_and_watch_the_order_reach_success_without_reloading(
 def test_inline_validation_speaks_the_persons_language(dev_stack: dict[str, dict[str, str]], browser: Browser) -> None:
     context = browser.new_context(locale="vi-VN")
     page = context.new_page()
-    page.goto(dev_stack["app"]["url"])
-    page.get_by_role("link", name="Đăng nhập").first.click()
-    page.get_by_role("button", name="user@example.com").click()
+    sign_in(page, dev_stack, lang="vi")
     page.get_by_role("link", name="Rút tiền mới").click()
     page.get_by_label("Số tài khoản").fill("12345")
     page.get_by_label("Tên người nhận").focus()

@@ -5,12 +5,14 @@ import math
 import time
 
 import httpx
+import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey
 from playwright.sync_api import Browser, expect
 
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_cashout_flow import assert_accessible, fill_cashout_form, sign_in
+from tests.browser.test_every_page import fill_form
 
 
 def test_a_cash_out_inside_a_partners_frame_tells_the_partner(
@@ -139,4 +141,36 @@ def test_partner_pages_and_a_dark_embedded_page_pass_axe(
     embedded.get_by_role("button", name="Review").click()
     expect(embedded.get_by_role("heading", name="Check your cash-out")).to_be_visible()
     assert_accessible(embedded)
+    context.close()
+
+
+@pytest.mark.parametrize("locale", ["en", "vi", "zh"])
+def test_embedded_pages_fit_a_narrow_frame_in_every_language(
+    dev_stack: dict[str, dict[str, str]], browser: Browser, locale: str
+) -> None:
+    """The partner's page on a 320 px phone: the frame is narrower still, and no embedded page scrolls sideways."""
+    context = browser.new_context(locale="en-US", viewport={"width": 320, "height": 640})
+    page = context.new_page()
+    page.goto(dev_stack["partner"]["url"])
+    expect(page.frame_locator("#cashout").locator("#cashout-form")).to_be_visible(timeout=20_000)
+    frame = next(frame for frame in page.frames if "/embed/" in frame.url)
+    flow = frame.url.split("/orders", 1)[0]  # http://localhost:Q/embed/<partner>
+
+    def fits(name: str) -> None:
+        overflow = frame.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"embedded {name} ({locale}) is {overflow} px wider than its frame"
+        page.screenshot(path=ARTIFACTS / "pages" / f"embedded_{name}-{locale}-320.png", full_page=True)
+
+    (ARTIFACTS / "pages").mkdir(parents=True, exist_ok=True)
+    frame.goto(f"{flow}/orders/new?lang={locale}")
+    fits("new_cashout")
+    fill_form(frame)  # by the fields' ids: their labels are in the page's language
+    frame.locator("#cashout-form button[type=submit]").click()
+    expect(frame.locator("figure.qr svg")).to_be_visible()
+    fits("review")
+    frame.locator("form[action$='/orders'] button[type=submit]").click()
+    expect(frame.locator("#order-status")).to_be_visible()
+    fits("order")
+    frame.goto(f"{flow}/orders?lang={locale}")
+    fits("my_cashouts")
     context.close()

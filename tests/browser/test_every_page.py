@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Frame, Page, expect
 
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_cashout_flow import assert_accessible, sign_in
@@ -28,7 +28,7 @@ class Site:
     """The administrator's own customer page (`/support/customers/<id>`): they placed both orders."""
 
 
-def fill_form(page: Page, *, account: str = "1903 0413 6010 18", amount: str = "100000") -> None:
+def fill_form(page: Page | Frame, *, account: str = "1903 0413 6010 18", amount: str = "100000") -> None:
     page.locator("#bank").select_option(label="Techcombank — Ngân hàng TMCP Kỹ thương Việt Nam")
     page.locator("#account_number").fill(account)
     page.locator("#recipient_name").fill("Nguyễn Văn Ánh")
