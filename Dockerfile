@@ -32,4 +32,6 @@ EXPOSE 8000
 # Liveness here; route traffic by readiness, GET /readyz (database, schema at the newest migration, keys), at the
 # load balancer or orchestrator (docs/deploy.md).
 HEALTHCHECK --interval=30s --timeout=3s CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
-CMD ["python", "-m", "webapp", "serve", "--host", "0.0.0.0", "--port", "8000", "--forwarded-allow-ips", "*"]
+# X-Forwarded-* is trusted from these proxies only: set it to your proxy's address (docs/deploy.md).
+ENV FORWARDED_ALLOW_IPS=127.0.0.1
+CMD ["python", "-m", "webapp", "serve", "--host", "0.0.0.0", "--port", "8000"]

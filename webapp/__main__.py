@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -35,6 +36,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     from webapp.logs import configure_logging
 
+    if args.no_jobs:
+        os.environ["RUN_JOBS"] = "false"  # for this process and its workers (they read the settings anew)
     settings = Settings()
     if args.workers > 1 and settings.database.url.startswith("sqlite"):
         print("--workers needs PostgreSQL: SQLite serves one process (see docs/deploy.md)", file=sys.stderr)  # noqa: T201
@@ -48,6 +51,7 @@ def _serve(args: argparse.Namespace) -> int:
         proxy_headers=True,
         forwarded_allow_ips=args.forwarded_allow_ips,
         workers=args.workers,
+        timeout_graceful_shutdown=args.graceful_timeout,
         log_level=settings.log_level.lower(),
         access_log=settings.log_access,
         log_config=None,  # our handler (configure_logging) formats uvicorn's lines too
@@ -156,7 +160,18 @@ def _add_stack_commands(commands: "argparse._SubParsersAction[argparse.ArgumentP
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument(
-        "--forwarded-allow-ips", default="127.0.0.1", help="proxies whose X-Forwarded-* headers are trusted"
+        "--no-jobs", action="store_true", help="serve requests only: the background jobs run on other instances"
+    )
+    serve.add_argument(
+        "--graceful-timeout",
+        type=int,
+        default=5,
+        help="on SIGTERM, seconds to let requests finish before open streams are cut (browsers reconnect elsewhere)",
+    )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        help="proxies whose X-Forwarded-* headers are trusted (default: $FORWARDED_ALLOW_IPS, else loopback)",
     )
     serve.set_defaults(run=_serve)
 

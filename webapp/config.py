@@ -194,6 +194,8 @@ class Settings(BaseSettings):
     webhook_interval_seconds: float = 5.0
     """How often due partner webhook events are sent."""
     webhook_timeout_seconds: float = 10.0
+    run_jobs: bool = True
+    """Run the background jobs in this instance (`serve --no-jobs` turns them off: run them on chosen instances)."""
     support_stuck_after_minutes: float = 60.0
     """Support's "stuck" filter: orders not final and without any change for longer than this."""
     support_timezone: str = "Asia/Ho_Chi_Minh"

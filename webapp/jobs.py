@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from webapp.metrics import JOB_FAILURES, JOB_ITEM_FAILURES, JOB_ROUNDS, JOB_SECONDS
 
@@ -102,19 +102,51 @@ class JobHealth:
         return state
 
 
-async def run_job(job: Job, health: JobHealth, stopping: asyncio.Event | None = None) -> None:
-    """Rounds of `job` until `stopping` is set; a round under way is finished first (see `running`)."""
+class Leases(Protocol):
+    """Who runs a job's round when several instances share the work (`webapp/job_board.py`)."""
+
+    async def claim(self, name: str, interval: float) -> bool: ...
+
+    async def release(self, name: str) -> None: ...
+
+
+class Board(Protocol):
+    """Where each round's outcome is shared with every instance (`webapp/job_board.py`)."""
+
+    async def record(self, name: str, failed: str | None) -> None:
+        """`failed`: the exception class of a failed round; None when it succeeded."""
+
+
+async def run_job(
+    job: Job,
+    health: JobHealth,
+    stopping: asyncio.Event | None = None,
+    leases: Leases | None = None,
+    board: Board | None = None,
+) -> None:
+    """Rounds of `job` until `stopping` is set; a round under way is finished first (see `running`).
+
+    With `leases`, a round runs only where it was claimed: once per interval across the instances. With `board`,
+    each round's outcome is shared (this process's `health` still paces its own retries).
+    """
     stopping = stopping or asyncio.Event()
     JOB_FAILURES.labels(job.name)  # exported from the start, at 0
     JOB_ITEM_FAILURES.labels(job.name)
     while not stopping.is_set():
         started = time.perf_counter()
-        JOB_ROUNDS.labels(job.name).inc()
         try:
-            handled = await job.run()
+            if leases is not None and not await leases.claim(job.name, job.interval):
+                await _pause(stopping, job.interval)  # another instance has this round
+                continue
+            JOB_ROUNDS.labels(job.name).inc()
+            try:
+                handled = await job.run()
+            finally:
+                if leases is not None:
+                    await leases.release(job.name)
         except Exception as exc:
             JOB_FAILURES.labels(job.name).inc()
-            state = health.record(job.name, exc)
+            state, failed = health.record(job.name, exc), type(exc).__name__
             logger.exception(
                 "job %s: round failed after %.3f s (%d in a row)",
                 job.name,
@@ -122,7 +154,7 @@ async def run_job(job: Job, health: JobHealth, stopping: asyncio.Event | None = 
                 state.failures_in_a_row,
             )
         else:
-            state = health.record(job.name, None)
+            state, failed = health.record(job.name, None), None
             logger.log(
                 logging.INFO if handled else logging.DEBUG,
                 "job %s: %d handled in %.3f s",
@@ -131,14 +163,32 @@ async def run_job(job: Job, health: JobHealth, stopping: asyncio.Event | None = 
                 time.perf_counter() - started,
             )
         JOB_SECONDS.labels(job.name).observe(time.perf_counter() - started)
-        pause = job.interval * min(2**state.failures_in_a_row, MAX_BACKOFF_FACTOR)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), pause)
+        if board is not None:
+            await _share(board, job.name, failed)
+        await _pause(stopping, job.interval * min(2**state.failures_in_a_row, MAX_BACKOFF_FACTOR))
+
+
+async def _share(board: Board, name: str, failed: str | None) -> None:
+    """The round's outcome on the board; a board that cannot be written (the database is down) stops nothing."""
+    try:
+        await board.record(name, failed)
+    except Exception as exc:
+        logger.warning("job %s: the round's outcome could not be shared (%s)", name, where_it_failed(exc))
+
+
+async def _pause(stopping: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), seconds)
 
 
 @contextlib.asynccontextmanager
 async def running(
-    jobs: list[Job], health: JobHealth, *, grace: float = STOP_GRACE_SECONDS
+    jobs: list[Job],
+    health: JobHealth,
+    *,
+    grace: float = STOP_GRACE_SECONDS,
+    leases: Leases | None = None,
+    board: Board | None = None,
 ) -> AsyncIterator[list[asyncio.Task[None]]]:
     """Run every job until the block ends; then let each finish the round it is in, and cancel what hangs.
 
@@ -146,7 +196,7 @@ async def running(
     SQLite, a lost connection): only a round still running after `grace` seconds is cancelled.
     """
     stopping = asyncio.Event()
-    tasks = [asyncio.create_task(run_job(job, health, stopping), name=f"job:{job.name}") for job in jobs]
+    tasks = [asyncio.create_task(run_job(job, health, stopping, leases, board), name=f"job:{job.name}") for job in jobs]
     try:
         yield tasks
     finally:

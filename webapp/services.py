@@ -7,6 +7,8 @@ settings they need, instead of repeating the wiring.
 """
 
 import contextlib
+import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -17,6 +19,7 @@ from litestar import Litestar
 from litestar.channels import ChannelsPlugin
 from litestar.di import Provide
 from litestar.plugins.jinja import JinjaTemplateEngine
+from sqlalchemy.orm import configure_mappers
 
 from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.crypto import Signer, Verifier
@@ -29,6 +32,7 @@ from webapp.embed.outbox import queue_partner_event
 from webapp.embed.webhooks import WebhookSender
 from webapp.ipn.intake import IpnIntake
 from webapp.ipn.service import RetryPolicy, delete_junk_receipts, process_pending
+from webapp.job_board import ClusterLeases, JobBoard
 from webapp.jobs import Job, JobHealth, running
 from webapp.metrics import observe_alixpay_call
 from webapp.notifications.emails import PublicLinks
@@ -107,7 +111,6 @@ class Services:
             "changes": self.changes,
             "live_orders": self.live_orders,
             "ipn_intake": self.ipn_intake,
-            "job_health": self.job_health,
             "webhooks": self.webhooks,
             "templates": self.template_engine.engine,
         }
@@ -137,7 +140,6 @@ class Services:
         retention = timedelta(days=settings.ipn_junk_retention_days)
         alarms = Alarms(
             db.sessionmaker,
-            health=self.job_health,
             silence_after=timedelta(minutes=settings.alarm_ipn_silence_minutes),
             job_failures=settings.alarm_job_failures,
             webhook_url=settings.alarm_webhook_url,
@@ -167,8 +169,12 @@ class Services:
     @contextlib.asynccontextmanager
     async def running(self, app: Litestar) -> AsyncIterator[None]:
         """The app's lifespan: the background jobs run while it serves; then every client and the pool close."""
+        jobs = self.jobs(app) if self.settings.run_jobs else []
+        instance = f"{socket.gethostname()}:{os.getpid()}"
+        # Rounds are claimed across instances sharing PostgreSQL; SQLite serves one instance: no claims there.
+        leases = ClusterLeases(self.db.engine, instance) if self.db.engine.dialect.name == "postgresql" else None
         try:
-            async with running(self.jobs(app), self.job_health):
+            async with running(jobs, self.job_health, leases=leases, board=JobBoard(self.db.engine, instance)):
                 yield
         finally:
             await self.aclose()
@@ -183,6 +189,9 @@ class Services:
 
 def build_services(settings: Settings) -> Services:
     """Every collaborator, built once from the settings."""
+    # The hot paths build orders without an ORM query (`orders/storage.py::loaded`), which needs the mappers
+    # configured: an instance whose jobs all ran elsewhere (job board) may serve such a page before any query.
+    configure_mappers()
     database = settings.database
     db = Database.connect(database.url, echo=database.echo, pool_size=database.pool_size)
     alixpay = alixpay_client(settings)

@@ -36,6 +36,7 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, di
         **{name: value for name, value in os.environ.items() if name != "DATABASE_URL"},  # the state dir holds it
         "SANDBOX_SPEED": "0.7",
         "RATE_LIMIT_SIGN_IN": "1000",  # every browser test signs in from this one address within minutes
+        "RATE_LIMIT_ORDERS": "1000",  # and user@example.com reviews and confirms dozens of cash-outs in them
     }
     process = subprocess.Popen(
         [

@@ -103,7 +103,7 @@ def test_admin_sees_the_audit_log_intact(dev_stack: dict[str, dict[str, str]], b
     expect(page.get_by_text("The hash chain holds")).to_be_visible()
     assert_accessible(page)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Operations").click()
-    expect(page.get_by_role("heading", name="Background jobs (this instance)")).to_be_visible()
+    expect(page.get_by_role("heading", name="Background jobs (every instance)")).to_be_visible()
     expect(page.get_by_role("cell", name="reconcile")).to_be_visible()
     assert_accessible(page)
     context.close()

@@ -27,6 +27,7 @@ from webapp.embed.models import LaunchTokenUse, Partner, WebhookAttempt, Webhook
 from webapp.embed.partners import PartnerSpec, save_partner, set_enabled
 from webapp.embed.signatures import signed_return_url
 from webapp.embed.webhooks import DeliveryPolicy, WebhookSender
+from webapp.orders.recipients import SavedRecipient
 from webapp.orders.statuses import OrderStatus
 from webapp.services import status_changes
 
@@ -308,3 +309,29 @@ async def test_redirect_mode_returns_to_the_partner_with_signed_order_and_status
         partner.webhook_secret, RETURN_URL, order_id=params["order_id"], status="SUCCESS", timestamp=int(params["t"])
     )
     assert httpx.URL(expected).params["sig"] == params["sig"]
+
+
+async def test_an_embedded_session_keeps_its_saved_recipients_apart_from_the_persons_own(embed: Embed) -> None:
+    """The same email signed in on our site and launched by a partner are two people: neither sees the other's."""
+    async with embed.client() as client:
+        await start(client, token())
+        async with embed.sessionmaker() as session, session.begin():
+            wallet_user = (await session.exec(select(User).where(User.issuer == "partner:acme"))).one()
+            own = User(issuer="https://idp.example", subject="s1", email=wallet_user.email)
+            session.add(own)
+            await session.flush()
+            mine, theirs = (
+                SavedRecipient(
+                    user_id=user.id or 0,
+                    bank_bin="970407",
+                    bank_name="Techcombank",
+                    account_number=account,
+                    recipient_name="NGUYEN VAN ANH",
+                )
+                for user, account in ((own, "19030413601018"), (wallet_user, "0071000123456"))
+            )
+            session.add_all([mine, theirs])
+        page = await client.get("/embed/acme/orders/new")
+        assert f"/embed/acme/orders/new?recipient={theirs.id}" in page.text and "••••1018" not in page.text
+        filled = await client.get("/embed/acme/orders/new", params={"recipient": mine.id})
+        assert 'value="19030413601018"' not in filled.text  # the person's own recipient fills nothing here

@@ -26,7 +26,7 @@ from webapp.app import create_app
 from webapp.config import Settings
 from webapp.db import make_engine, make_sessionmaker
 from webapp.dev.stack import free_port
-from webapp.jobs import JobHealth
+from webapp.job_board import JobBoard, job_rows
 from webapp.operations.alarms import Alarms
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-")
@@ -178,7 +178,6 @@ async def test_silence_alarm_fires_once_and_clears_when_an_ipn_arrives(
     with running_receiver() as receiver, caplog.at_level(logging.INFO, logger="webapp.operations.alarms"):
         alarms = Alarms(
             sessionmaker,
-            health=JobHealth(),
             silence_after=timedelta(minutes=30),
             job_failures=3,
             webhook_url=receiver.url,
@@ -199,21 +198,32 @@ async def test_silence_alarm_fires_once_and_clears_when_an_ipn_arrives(
     await engine.dispose()
 
 
-async def test_a_job_that_keeps_failing_raises_its_alarm_once(seeded: Settings) -> None:
+async def test_a_job_that_keeps_failing_on_one_instance_raises_one_alarm_whichever_instance_checks(
+    seeded: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two instances share the job board: the rounds of one fail, the alarm rounds of both look, and the
+    incident opens once and closes once (with health kept per process it opened and closed on every round)."""
     engine = make_engine(seeded.database.url)
-    health = JobHealth()
-    alarms = Alarms(
-        make_sessionmaker(engine), health=health, silence_after=timedelta(days=1), job_failures=3, webhook_url=None
+    sessionmaker = make_sessionmaker(engine)
+    board_a, board_b = JobBoard(engine, "host-a:1"), JobBoard(engine, "host-b:2")
+    alarms_a, alarms_b = (
+        Alarms(sessionmaker, silence_after=timedelta(days=1), job_failures=3, webhook_url=None) for _ in range(2)
     )
-    for _ in range(2):
-        health.record("reconcile", RuntimeError("down"))
-    assert await alarms.check() == 0
-    health.record("reconcile", RuntimeError("down"))
-    assert await alarms.check() == 1
-    health.record("reconcile", RuntimeError("down"))
-    assert await alarms.check() == 0
-    health.record("reconcile", None)
-    assert await alarms.check() == 1  # resolved
+    with caplog.at_level(logging.INFO, logger="webapp.operations.alarms"):
+        for _ in range(2):
+            await board_a.record("session-cleanup", "OperationalError")
+        assert await alarms_a.check() + await alarms_b.check() == 0
+        await board_a.record("session-cleanup", "OperationalError")
+        assert [await alarms_b.check(), await alarms_a.check()] == [1, 0]  # opened once, by whichever looked first
+        await board_a.record("session-cleanup", "OperationalError")
+        assert [await alarms_a.check(), await alarms_b.check(), await alarms_a.check()] == [0, 0, 0]  # no flapping
+        await board_b.record("session-cleanup", None)  # the next round, on the other instance, went well
+        assert [await alarms_a.check(), await alarms_b.check()] == [1, 0]  # resolved once
+    firing = [r for r in caplog.records if "job:session-cleanup firing" in r.getMessage()]
+    assert len(firing) == 1 and "last on host-a:1" in firing[0].getMessage()
+    async with sessionmaker() as session:
+        (job,) = await job_rows(session)
+    assert (job.failures_in_a_row, job.last_instance, job.last_error) == (0, "host-b:2", "OperationalError")
     await engine.dispose()
 
 

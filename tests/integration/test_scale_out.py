@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -140,6 +141,25 @@ async def test_signing_out_on_one_instance_ends_the_sessions_streams_on_both_wit
             await next_status(streams["other"], "Money sent — finishing up")  # the other session watches on
         await person.aclose()
         await someone_else.aclose()
+
+
+async def test_sigterm_stops_an_instance_with_an_open_stream_within_its_graceful_timeout(cluster: Cluster) -> None:
+    """A rolling restart: the stopping instance cuts its streams after `--graceful-timeout` (5 s), so the pages
+    reconnect to another instance, instead of holding the restart up until it is killed."""
+    with cluster.instance("a") as (url, process):
+        person = await signed_in(url, cluster.settings)
+        (order_id,) = await seed_orders(cluster.database_url, "user@example.com", 1)
+        viewer = httpx.AsyncClient(base_url=url, cookies=person.cookies, timeout=30)
+        async with viewer:
+            with contextlib.suppress(httpx.HTTPError):
+                async with viewer.stream("GET", f"/orders/{order_id}/events") as events:
+                    await next_status(events.aiter_lines(), "sending VND to your bank")
+                    asked = time.monotonic()
+                    process.send_signal(signal.SIGTERM)
+                    await asyncio.to_thread(process.wait, 30)
+                    stopped_after = time.monotonic() - asked
+        await person.aclose()
+    assert stopped_after < 9, stopped_after  # 5 s of grace, then the lifespan closes the pool and the clients
 
 
 async def test_with_two_workers_every_stream_hears_every_update(cluster: Cluster, rsa_keys) -> None:

@@ -2,12 +2,16 @@
 
 import ast
 import inspect
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from litestar.exceptions import HTTPException
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.utils.sync import AsyncCallable
 
+from tests.conftest import RsaKeys
 from webapp.app import create_app
 from webapp.auth.guards import LoginRequired
 from webapp.config import Settings
@@ -222,3 +226,24 @@ def test_a_rate_limit_steps_aside_at_once_on_routes_outside_it(settings: Setting
     assert set(marks.values()) == {True, False}  # every route marked (never None), for every limit
     configs = zip(rate_limit_configs(settings), limits(settings), strict=True)
     assert all(config.exclude_opt_key == exempt_key(limit) for config, limit in configs)
+
+
+def test_a_fresh_process_reads_an_order_built_without_a_query(rsa_keys: RsaKeys) -> None:
+    """`loaded` makes orders without the ORM (the order page's hot path): the composition root configures the
+    mappers, so an instance whose first request comes before any ORM query (its jobs ran elsewhere) serves it."""
+    script = (
+        "from webapp.config import Settings; from webapp.services import build_services;"
+        "from webapp.orders.models import Order; from webapp.orders.storage import loaded;"
+        "build_services(Settings());"
+        "print(loaded(Order, {'id': 7, 'status': 'SUCCESS'}).id)"
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": "sqlite+aiosqlite:///:memory:",
+        "ALIXPAY_PRIVATE_KEY_FILE": str(rsa_keys.partner.private),
+        "ALIXPAY_PUBLIC_KEY_FILES": str(rsa_keys.alix.public),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False, env=env
+    )
+    assert done.stdout.strip() == "7", done.stderr[-2000:]

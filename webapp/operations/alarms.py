@@ -1,4 +1,4 @@
-"""Alarms, once per incident: silent IPNs, parked emails, or a background job that keeps failing.
+"""Alarms, once per incident: silent IPNs, parked emails, or a background job that keeps failing (on any instance).
 
 An incident opens with one ERROR log line and (when `ALARM_WEBHOOK_URL` is set) one POST, and closes with one
 INFO line and one POST, however many rounds it lasts. Its state lives in the database, so several instances
@@ -15,7 +15,7 @@ from sqlmodel import Field, SQLModel, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.db import utcnow
-from webapp.jobs import JobHealth
+from webapp.job_board import job_rows
 from webapp.metrics import ALARMS_OPEN
 from webapp.notifications.models import EmailMessage
 from webapp.operations.overview import ipn_silence
@@ -40,13 +40,11 @@ class Alarms:
         self,
         db_sessionmaker: async_sessionmaker[AsyncSession],
         *,
-        health: JobHealth,
         silence_after: timedelta,
         job_failures: int,
         webhook_url: str | None,
     ) -> None:
         self._sessionmaker = db_sessionmaker
-        self._health = health
         self._silence_after = silence_after
         self._job_failures = job_failures
         self._webhook_url = webhook_url
@@ -56,6 +54,7 @@ class Alarms:
         async with self._sessionmaker() as session:
             silence = await ipn_silence(session, after=self._silence_after)
             parked = (await session.exec(select(func.count()).where(EmailMessage.state == "parked"))).one()
+            jobs = await job_rows(session)  # every instance's rounds: one state, one incident
         waiting = silence.waiting_since.isoformat() if silence.waiting_since else "-"
         last = silence.last_ipn_at.isoformat() if silence.last_ipn_at else "never"
         conditions = {
@@ -68,11 +67,11 @@ class Alarms:
                 f"{parked} emails could not be built and wait for a person (support: the order's timeline)",
             ),
         }
-        for name, state in self._health.jobs.items():
-            failing = state.failures_in_a_row >= self._job_failures
-            conditions[f"job:{name}"] = (
+        for job in jobs:
+            failing = job.failures_in_a_row >= self._job_failures
+            conditions[f"job:{job.name}"] = (
                 failing,
-                f"{state.failures_in_a_row} failed rounds in a row ({state.last_error})",
+                f"{job.failures_in_a_row} failed rounds in a row ({job.last_error}, last on {job.last_instance})",
             )
         changed = 0
         for name, (firing, detail) in conditions.items():

@@ -13,7 +13,7 @@ from webapp.auth.guards import requires_admin
 from webapp.config import Settings
 from webapp.db import DbSession
 from webapp.ipn.service import VERDICT_LABELS
-from webapp.jobs import JobHealth
+from webapp.job_board import job_rows
 from webapp.operations.alarms import open_alarms
 from webapp.operations.overview import overview
 
@@ -31,14 +31,14 @@ async def metrics(request: Request, settings: NamedDependency[Settings]) -> Resp
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
-async def overview_context(db_session: DbSession, settings: Settings, health: JobHealth) -> dict[str, object]:
+async def overview_context(db_session: DbSession, settings: Settings) -> dict[str, object]:
     return {
         "overview": await overview(
             db_session,
             silence_after=timedelta(minutes=settings.alarm_ipn_silence_minutes),
             stuck_after=timedelta(minutes=settings.support_stuck_after_minutes),
         ),
-        "jobs": sorted(health.jobs.items()),
+        "jobs": await job_rows(db_session),  # every instance's, from the job board
         "alarms": await open_alarms(db_session),
         "verdict_labels": VERDICT_LABELS,
         "silence_minutes": settings.alarm_ipn_silence_minutes,
@@ -46,15 +46,11 @@ async def overview_context(db_session: DbSession, settings: Settings, health: Jo
 
 
 @get("/operations", name="operations.index", guards=[requires_admin])
-async def operations_page(
-    db_session: DbSession, settings: NamedDependency[Settings], job_health: NamedDependency[JobHealth]
-) -> Template:
-    return Template("operations/index.html", context=await overview_context(db_session, settings, job_health))
+async def operations_page(db_session: DbSession, settings: NamedDependency[Settings]) -> Template:
+    return Template("operations/index.html", context=await overview_context(db_session, settings))
 
 
 @get("/operations/overview", name="operations.overview", guards=[requires_admin])
-async def operations_overview(
-    db_session: DbSession, settings: NamedDependency[Settings], job_health: NamedDependency[JobHealth]
-) -> Template:
+async def operations_overview(db_session: DbSession, settings: NamedDependency[Settings]) -> Template:
     """The live part of the page, polled every few seconds."""
-    return Template("operations/_overview.html", context=await overview_context(db_session, settings, job_health))
+    return Template("operations/_overview.html", context=await overview_context(db_session, settings))
