@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: dev test install lint format migrate i18n chromium postgres vendor-htmx bench clean
+.PHONY: dev test install lint format migrate i18n chromium postgres promtool vendor-htmx bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ install: $(BIN)/.installed
 dev: install
 	$(BIN)/python -m webapp dev
 
-test: install chromium postgres lint
+test: install chromium postgres promtool lint
 	$(BIN)/pytest
 
 lint: install
@@ -40,6 +40,11 @@ i18n: install
 chromium:
 	@command -v chromium >/dev/null 2>&1 && [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || \
 		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium fonts-wqy-microhei; }
+
+# promtool checks and unit-tests the operators' alerting rules (docs/ops/alerts.yml): Debian's prometheus package.
+promtool:
+	@command -v promtool >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
 
 # The PostgreSQL tests need the local server on 127.0.0.1:5432.
 postgres:

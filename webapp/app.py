@@ -44,7 +44,7 @@ from webapp.support.routes import SupportController
 from webapp.support.work import WorkController
 
 STATIC_DIR = TEMPLATES_DIR.parent / "static"
-NO_SESSION = [IPN_PATH, "/healthz", "/readyz", "/static/", operations.METRICS_PATH, f"^{EMBED_PREFIX}/"]
+NO_SESSION = [IPN_PATH, "/healthz", "/readyz", "/static/", health.METRICS_PATH, f"^{EMBED_PREFIX}/"]
 """Routes without our session cookie: Alix Pay's, probes, files, metrics; embedded pages have their own."""
 ROUTES: list[ControllerRouterHandler] = [
     home.index,
@@ -58,7 +58,7 @@ ROUTES: list[ControllerRouterHandler] = [
     NotificationPreferences,
     RecipientPages,
     PartnerAdminController,
-    operations.metrics,
+    health.metrics,
     operations.operations_page,
     operations.operations_overview,
     receive_ipn,
@@ -85,7 +85,7 @@ def middleware(settings: Settings) -> list[DefineMiddleware]:
         app_name="cashout",
         prefix="cashout_http",
         group_path=True,
-        exclude=[operations.METRICS_PATH, "/static"],
+        exclude=[health.METRICS_PATH, "/static"],
         exclude_opt_key=LIVE_STREAM,
     )
     return [

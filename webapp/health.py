@@ -1,19 +1,30 @@
-"""Liveness (`/healthz`: the process answers) and readiness (`/readyz`: it can do its job) for load balancers.
+"""What the infrastructure asks: liveness (`/healthz`), readiness (`/readyz`) and Prometheus (`/metrics`).
 
 Ready means: the database answers, its schema is at the newest migration this code ships, and the keys load.
+`/metrics` (a bearer token when set; off in production without one) also measures, at each scrape, readiness
+and the outboxes' backlog from the database: the cluster's numbers, the same on every instance (alert on the
+maximum over instances).
 """
 
+import hmac
 import logging
 
-from litestar import Response, get
+from litestar import Request, Response, get
 from litestar.di import NamedDependency
+from litestar.exceptions import NotAuthorizedException, NotFoundException
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import col, func, select
 
 from webapp.alixpay.keys import KeyLoadError, load_private_key, load_public_key
 from webapp.config import Settings
-from webapp.db import DbSession
+from webapp.db import DbSession, utcnow
+from webapp.embed.models import WebhookEvent
+from webapp.metrics import OUTBOX_OLDEST_SECONDS, OUTBOX_PENDING
+from webapp.metrics import READY as READY_GAUGE
+from webapp.notifications.models import EmailMessage
 from webapp.schema import head_revision
 
 logger = logging.getLogger(__name__)
@@ -54,11 +65,52 @@ def keys_state(settings: Settings) -> str:
     return "ok"
 
 
-@get("/readyz", name="health.ready")
-async def readyz(db_session: DbSession, settings: NamedDependency[Settings]) -> Response[dict[str, str]]:
+READY = {"database": "ok", "schema": "current", "keys": "ok"}
+"""What every check says when the instance is ready."""
+
+
+async def readiness(db_session: DbSession, settings: Settings) -> dict[str, str]:
+    """Each check's state (`READY` when all pass): `/readyz` answers with it, `/metrics` exports it as gauges."""
     checks = {"database": "unreachable", "schema": "unknown", "keys": keys_state(settings)}
     if await database_is_ready(db_session):
         checks["database"], checks["schema"] = "ok", await schema_state(db_session)
-    ready = checks == {"database": "ok", "schema": "current", "keys": "ok"}
+    return checks
+
+
+OUTBOXES = {"emails": EmailMessage, "partner_webhooks": WebhookEvent}
+METRICS_PATH = "/metrics"
+
+
+async def measure(session: DbSession, settings: Settings) -> None:
+    """Readiness and each outbox's backlog (rows pending, the oldest one's age) into their gauges."""
+    checks = await readiness(session, settings)
+    for check, good in READY.items():
+        READY_GAUGE.labels(check).set(1 if checks[check] == good else 0)
+    if checks["database"] != "ok":
+        return
+    now = utcnow()
+    for name, model in OUTBOXES.items():
+        pending = select(func.count(), func.min(col(model.created_at))).where(col(model.state) == "pending")
+        count, oldest = (await session.exec(pending)).one()
+        OUTBOX_PENDING.labels(name).set(count)
+        OUTBOX_OLDEST_SECONDS.labels(name).set((now - oldest).total_seconds() if oldest else 0)
+
+
+@get(METRICS_PATH, name="health.metrics", exclude_from_auth=True)
+async def metrics(request: Request, db_session: DbSession, settings: NamedDependency[Settings]) -> Response[bytes]:
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
+    if not token:
+        if settings.is_production:  # never open to the internet by accident
+            raise NotFoundException()
+    elif not hmac.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}"):
+        raise NotAuthorizedException(headers={"www-authenticate": "Bearer"})
+    await measure(db_session, settings)
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+@get("/readyz", name="health.ready")
+async def readyz(db_session: DbSession, settings: NamedDependency[Settings]) -> Response[dict[str, str]]:
+    checks = await readiness(db_session, settings)
+    ready = checks == READY
     status = HTTP_200_OK if ready else HTTP_503_SERVICE_UNAVAILABLE
     return Response({"status": "ready" if ready else "unavailable", **checks}, status_code=status)

@@ -9,11 +9,14 @@ is replaced when that round's lease (`busy_until`) runs out. SQLite serves one i
 **Shared health.** Each round's outcome is written to the same row (`JobBoard.record`): when, where, the
 failures in a row, the error class. The alarms and `/operations` read these rows, so every instance sees the
 same state: an alarm opens once and closes once, whichever instance ran the failing round.
+
+**Instances.** Every instance writes a heartbeat (`AppInstance`): `/operations` lists them all, alive or gone.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from importlib.metadata import version
 
-from sqlalchemy import Insert, text
+from sqlalchemy import Insert, delete, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,6 +27,29 @@ from webapp.db import utcnow
 
 ROUND_LEASE_SECONDS = 60.0
 """The longest a round may hold its job before another instance may take it (a holder killed mid-round)."""
+
+
+HEARTBEAT_SECONDS = 15.0
+GONE_AFTER_BEATS = 3
+"""An instance not heard from for this many heartbeats is shown as gone (stopped, killed, or cut off)."""
+FORGOTTEN_AFTER = timedelta(days=1)
+
+
+class AppInstance(SQLModel, table=True):
+    """One running instance (process) of the app, as its heartbeats tell it."""
+
+    __tablename__ = "app_instance"
+
+    id: str = Field(primary_key=True, max_length=120)
+    """`host:pid`"""
+    host: str = Field(max_length=255)
+    version: str = Field(max_length=40)
+    started_at: datetime
+    last_seen_at: datetime = Field(index=True)
+
+    @property
+    def alive(self) -> bool:
+        return utcnow() - self.last_seen_at <= timedelta(seconds=HEARTBEAT_SECONDS * GONE_AFTER_BEATS)
 
 
 class BackgroundJob(SQLModel, table=True):
@@ -96,11 +122,38 @@ RECORD = {
 """Built once: a round's outcome added to the job's row, the failures in a row counted by the database."""
 
 
+def _beat(dialect: str) -> Insert:
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(AppInstance.__table__)  # type: ignore[arg-type]
+    return statement.on_conflict_do_update(
+        index_elements=["id"], set_={"last_seen_at": statement.excluded.last_seen_at}
+    )
+
+
+BEAT = {dialect: _beat(dialect) for dialect in ("postgresql", "sqlite")}
+
+
 class JobBoard:
-    """Where every instance writes how its rounds went, and where the alarms and `/operations` read it."""
+    """Where every instance writes how its rounds went and that it is alive; the alarms and `/operations` read it."""
 
     def __init__(self, engine: AsyncEngine, instance: str) -> None:
         self.engine, self.instance = engine, instance
+        self.started_at = utcnow()
+
+    async def heartbeat(self) -> int:
+        """This instance is alive (a job every instance runs); instances gone for a day are forgotten."""
+        row = {
+            "id": self.instance,
+            "host": self.instance.rpartition(":")[0],
+            "version": version("webapp"),
+            "started_at": self.started_at,
+            "last_seen_at": utcnow(),
+        }
+        async with self.engine.begin() as connection:
+            await connection.execute(BEAT[connection.dialect.name], row)
+            forgotten = delete(AppInstance).where(col(AppInstance.last_seen_at) < utcnow() - FORGOTTEN_AFTER)
+            await connection.execute(forgotten)
+        return 1
 
     async def record(self, name: str, failed: str | None) -> None:
         """A round of `name` ran here: it succeeded (`failed` None) or raised the exception class `failed`."""
@@ -116,6 +169,12 @@ class JobBoard:
         }
         async with self.engine.begin() as connection:
             await connection.execute(RECORD[(connection.dialect.name, failed is None)], row)
+
+
+async def instances(session: AsyncSession) -> list[AppInstance]:
+    """Every instance heard from in the last day, the most recently started first."""
+    statement = select(AppInstance).order_by(col(AppInstance.started_at).desc(), col(AppInstance.id))
+    return list((await session.exec(statement)).all())
 
 
 async def job_rows(session: AsyncSession) -> list[BackgroundJob]:

@@ -74,6 +74,8 @@ class Job:
     interval: float
     run: Callable[[], Awaitable[int]]
     """One round; returns how many items it handled (receipts, orders, rows)."""
+    each_instance: bool = False
+    """Runs on every instance (a heartbeat), never claimed once for the cluster."""
 
 
 @dataclass
@@ -135,14 +137,14 @@ async def run_job(
     while not stopping.is_set():
         started = time.perf_counter()
         try:
-            if leases is not None and not await leases.claim(job.name, job.interval):
+            if leases is not None and not job.each_instance and not await leases.claim(job.name, job.interval):
                 await _pause(stopping, job.interval)  # another instance has this round
                 continue
             JOB_ROUNDS.labels(job.name).inc()
             try:
                 handled = await job.run()
             finally:
-                if leases is not None:
+                if leases is not None and not job.each_instance:
                     await leases.release(job.name)
         except Exception as exc:
             JOB_FAILURES.labels(job.name).inc()

@@ -43,6 +43,17 @@ ALIXPAY_SECONDS = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
 )
 ALARMS_OPEN = Gauge("cashout_alarm_open", "1 while an alarm's incident is open.", ["alarm"])
+READY = Gauge(
+    "cashout_ready", "1 when the readiness check passes at the scrape (database, schema, keys), else 0.", ["check"]
+)
+OUTBOX_PENDING = Gauge(
+    "cashout_outbox_pending",
+    "Rows waiting to be sent, by outbox (emails, partner_webhooks): the database's.",
+    ["outbox"],
+)
+OUTBOX_OLDEST_SECONDS = Gauge(
+    "cashout_outbox_oldest_seconds", "Age of the oldest row waiting to be sent, by outbox (0 when none).", ["outbox"]
+)
 
 
 def observe_alixpay_call(path: str, outcome: str, seconds: float) -> None:

@@ -16,7 +16,7 @@ from webapp.audit import AuditEntry
 from webapp.auth.models import User
 from webapp.embed.models import LaunchTokenUse, Partner, WebhookAttempt, WebhookEvent
 from webapp.ipn.models import IpnReceipt
-from webapp.job_board import BackgroundJob
+from webapp.job_board import AppInstance, BackgroundJob
 from webapp.notifications.models import EmailMessage
 from webapp.operations.alarms import AlarmState
 from webapp.orders.models import Order, OrderEvent, OrderTransition
@@ -26,6 +26,7 @@ from webapp.support.models import SupportCase, SupportNote
 
 __all__ = [
     "AlarmState",
+    "AppInstance",
     "AuditEntry",
     "BackgroundJob",
     "EmailMessage",

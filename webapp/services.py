@@ -32,7 +32,7 @@ from webapp.embed.outbox import queue_partner_event
 from webapp.embed.webhooks import WebhookSender
 from webapp.ipn.intake import IpnIntake
 from webapp.ipn.service import RetryPolicy, delete_junk_receipts, process_pending
-from webapp.job_board import ClusterLeases, JobBoard
+from webapp.job_board import HEARTBEAT_SECONDS, ClusterLeases, JobBoard
 from webapp.jobs import Job, JobHealth, running
 from webapp.metrics import observe_alixpay_call
 from webapp.notifications.emails import PublicLinks
@@ -98,7 +98,12 @@ class Services:
     stores: dict[str, DatabaseStore]
     """Litestar's stores by name: sessions and rate-limit counters, in the database every instance shares."""
     job_health: JobHealth = field(default_factory=JobHealth)
+    board: JobBoard = field(init=False)
+    """This instance on the job board (its id is `host:pid`: each worker of `serve --workers` is one)."""
     http_clients: list[httpx.AsyncClient] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.board = JobBoard(self.db.engine, f"{socket.gethostname()}:{os.getpid()}")
 
     def dependencies(self) -> dict[str, Provide]:
         """What a handler gets by naming it: one provider per collaborator, built once."""
@@ -170,11 +175,12 @@ class Services:
     async def running(self, app: Litestar) -> AsyncIterator[None]:
         """The app's lifespan: the background jobs run while it serves; then every client and the pool close."""
         jobs = self.jobs(app) if self.settings.run_jobs else []
-        instance = f"{socket.gethostname()}:{os.getpid()}"
+        beat = Job("heartbeat", HEARTBEAT_SECONDS, self.board.heartbeat, each_instance=True)  # also without jobs
         # Rounds are claimed across instances sharing PostgreSQL; SQLite serves one instance: no claims there.
-        leases = ClusterLeases(self.db.engine, instance) if self.db.engine.dialect.name == "postgresql" else None
+        postgresql = self.db.engine.dialect.name == "postgresql"
+        leases = ClusterLeases(self.db.engine, self.board.instance) if postgresql else None
         try:
-            async with running(jobs, self.job_health, leases=leases, board=JobBoard(self.db.engine, instance)):
+            async with running([*jobs, beat], self.job_health, leases=leases, board=self.board):
                 yield
         finally:
             await self.aclose()

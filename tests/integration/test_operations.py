@@ -27,6 +27,7 @@ from webapp.config import Settings
 from webapp.db import make_engine, make_sessionmaker
 from webapp.dev.stack import free_port
 from webapp.job_board import JobBoard, job_rows
+from webapp.notifications.models import EmailMessage
 from webapp.operations.alarms import Alarms
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-")
@@ -126,6 +127,32 @@ async def test_metrics_ask_for_the_token_when_one_is_set(settings: Settings) -> 
         assert (await client.get("/metrics", headers={"authorization": "Bearer wrong"})).status_code == 401
         answer = await client.get("/metrics", headers={"authorization": "Bearer s3cret-metrics-token"})
     assert answer.status_code == 200 and "cashout_ipn_receipts_total" in answer.text
+
+
+async def test_each_scrape_measures_readiness_and_the_outboxes_backlog(seeded: Settings) -> None:
+    engine = make_engine(seeded.database.url)
+    async with make_sessionmaker(engine)() as session, session.begin():
+        order_id = (await session.exec(text("SELECT id FROM cashout_order"))).scalar_one()
+        session.add_all(
+            EmailMessage(
+                order_id=order_id,
+                kind=kind,
+                status="SUCCESS",
+                recipient="a@example.com",
+                locale="en",
+                state=state,
+                created_at=datetime.now(UTC) - timedelta(minutes=minutes),
+            )
+            for kind, state, minutes in (("placed", "pending", 10), ("done", "pending", 2), ("failed", "sent", 60))
+        )
+    await engine.dispose()
+    async with AsyncTestClient(app=create_app(seeded)) as client:
+        scraped = samples((await client.get("/metrics")).text)
+    assert [value(scraped, "cashout_ready", check=check) for check in ("database", "schema", "keys")] == [1, 1, 1]
+    assert value(scraped, "cashout_outbox_pending", outbox="emails") == 2  # the sent one is not waiting
+    assert 600 <= value(scraped, "cashout_outbox_oldest_seconds", outbox="emails") < 700
+    assert value(scraped, "cashout_outbox_pending", outbox="partner_webhooks") == 0
+    assert value(scraped, "cashout_outbox_oldest_seconds", outbox="partner_webhooks") == 0
 
 
 @pytest.fixture

@@ -1,34 +1,18 @@
-"""`/metrics` for Prometheus (a bearer token when set; off in production without one) and the operations page."""
+"""The operations page (administrators): alarms, IPNs, orders that need a look, instances and jobs, live."""
 
-import hmac
 from datetime import timedelta
 
-from litestar import Request, Response, get
+from litestar import get
 from litestar.di import NamedDependency
-from litestar.exceptions import NotAuthorizedException, NotFoundException
 from litestar.response import Template
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from webapp.auth.guards import requires_admin
 from webapp.config import Settings
 from webapp.db import DbSession
 from webapp.ipn.service import VERDICT_LABELS
-from webapp.job_board import job_rows
+from webapp.job_board import instances, job_rows
 from webapp.operations.alarms import open_alarms
 from webapp.operations.overview import overview
-
-METRICS_PATH = "/metrics"
-
-
-@get(METRICS_PATH, name="operations.metrics", exclude_from_auth=True)
-async def metrics(request: Request, settings: NamedDependency[Settings]) -> Response[bytes]:
-    token = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
-    if not token:
-        if settings.is_production:  # never open to the internet by accident
-            raise NotFoundException()
-    elif not hmac.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}"):
-        raise NotAuthorizedException(headers={"www-authenticate": "Bearer"})
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
 async def overview_context(db_session: DbSession, settings: Settings) -> dict[str, object]:
@@ -39,6 +23,7 @@ async def overview_context(db_session: DbSession, settings: Settings) -> dict[st
             stuck_after=timedelta(minutes=settings.support_stuck_after_minutes),
         ),
         "jobs": await job_rows(db_session),  # every instance's, from the job board
+        "instances": await instances(db_session),
         "alarms": await open_alarms(db_session),
         "verdict_labels": VERDICT_LABELS,
         "silence_minutes": settings.alarm_ipn_silence_minutes,

@@ -1,14 +1,20 @@
-"""Background work once per cluster: instances sharing PostgreSQL run each job's round once per interval."""
+"""The job board: each job's round once per cluster (instances sharing PostgreSQL), and every instance's heartbeat."""
 
 import asyncio
+import os
+import re
+import socket
+from datetime import timedelta
 
 import pytest
 
 from tests.conftest import create_schema
+from tests.integration.conftest import LiveApp
+from tests.integration.flow import Db, signed_in_client
 from webapp.app import create_app
 from webapp.config import Settings
-from webapp.db import make_engine
-from webapp.job_board import ClusterLeases
+from webapp.db import make_engine, utcnow
+from webapp.job_board import GONE_AFTER_BEATS, HEARTBEAT_SECONDS, AppInstance, ClusterLeases, JobBoard, instances
 from webapp.jobs import Job, JobHealth, running
 from webapp.services import build_services
 
@@ -79,5 +85,26 @@ async def test_an_instance_started_without_jobs_runs_none(settings: Settings, ru
     app = create_app(services=services)
     async with services.running(app):
         await asyncio.sleep(0)
-        tasks = [task.get_name() for task in asyncio.all_tasks() if task.get_name().startswith("job:")]
-    assert bool(tasks) is run_jobs
+        tasks = {task.get_name() for task in asyncio.all_tasks() if task.get_name().startswith("job:")}
+    if run_jobs:
+        assert {"job:heartbeat", "job:reconcile"} <= tasks
+    else:
+        assert tasks == {"job:heartbeat"}  # it still says it is alive
+
+
+async def test_every_instance_is_listed_alive_until_its_heartbeats_stop(live_app: LiveApp, db: Db) -> None:
+    other = JobBoard(db.engine, "host-b:42")
+    await other.heartbeat()
+    admin = await signed_in_client(live_app, "admin@example.com")
+    page = await admin.get("/operations")
+    own = f"{socket.gethostname()}:{os.getpid()}"  # the live app runs in this process
+    assert f"<code>{own}</code>" in page.text and "<code>host-b:42</code>" in page.text
+    async with db.sessionmaker() as session, session.begin():
+        gone = await session.get(AppInstance, "host-b:42")
+        gone.last_seen_at = utcnow() - timedelta(seconds=HEARTBEAT_SECONDS * GONE_AFTER_BEATS + 1)
+    async with db.sessionmaker() as session:
+        states = {instance.id: instance.alive for instance in await instances(session)}
+    assert states == {own: True, "host-b:42": False}
+    later = await admin.get("/operations/overview")
+    row = re.search(r"<tr class=\"attention\">\s*<td><code>host-b:42</code>.*?</tr>", later.text, re.S)
+    assert row is not None and "gone" in row.group(0)
