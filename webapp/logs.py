@@ -6,9 +6,11 @@ the code knows it, the `order` (an externalOrderId), from context variables.
 """
 
 import logging
+import os
 import re
+import socket
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -25,6 +27,16 @@ SHARED_PROCESSORS: list[Any] = [
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]
+
+
+def instance_id() -> str:
+    """This process as operators see it (`host:pid`): on every JSON log line, the job board and `/operations`."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def add_instance(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    event.setdefault("instance", instance_id())  # read per line: each worker of `serve --workers` is its own
+    return event
 
 
 SECRET_QUERY = "secret_query"  # noqa: S105 (a route mark, not a secret)
@@ -62,10 +74,11 @@ LOG_LEVEL says (SQLAlchemy's INFO lines are statements, their parameters hidden 
 def configure_logging(*, json: bool, level: int = logging.INFO) -> None:
     """Send every logger's records to stderr as JSON lines (`json`) or readable lines."""
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    shared = [*SHARED_PROCESSORS, add_instance] if json else SHARED_PROCESSORS  # a console shows one process
     handler = logging.StreamHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=SHARED_PROCESSORS,
+            foreign_pre_chain=shared,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
@@ -87,7 +100,7 @@ def configure_logging(*, json: bool, level: int = logging.INFO) -> None:
     if not any(isinstance(existing, RedactSecretQueries) for existing in access.filters):
         access.addFilter(RedactSecretQueries())
     structlog.configure(
-        processors=[*SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

@@ -7,8 +7,6 @@ settings they need, instead of repeating the wiring.
 """
 
 import contextlib
-import os
-import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -34,6 +32,7 @@ from webapp.ipn.intake import IpnIntake
 from webapp.ipn.service import RetryPolicy, delete_junk_receipts, process_pending
 from webapp.job_board import HEARTBEAT_SECONDS, ClusterLeases, JobBoard
 from webapp.jobs import Job, JobHealth, running
+from webapp.logs import instance_id
 from webapp.metrics import observe_alixpay_call
 from webapp.notifications.emails import PublicLinks
 from webapp.notifications.mailer import Mailer
@@ -103,7 +102,7 @@ class Services:
     http_clients: list[httpx.AsyncClient] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.board = JobBoard(self.db.engine, f"{socket.gethostname()}:{os.getpid()}")
+        self.board = JobBoard(self.db.engine, instance_id())
 
     def dependencies(self) -> dict[str, Provide]:
         """What a handler gets by naming it: one provider per collaborator, built once."""

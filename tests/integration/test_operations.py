@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import re
+import socket
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -306,6 +307,7 @@ async def test_production_logs_are_json_lines_with_the_request_id_echoed(
     assert len(set(request_ids)) == 4
     lines = [line for line in log_file.read_text().splitlines() if line.strip()]
     records = [json.loads(line) for line in lines]  # every line is JSON
+    assert {record.get("instance") for record in records} == {f"{socket.gethostname()}:{process.pid}"}  # one named
     access = [record for record in records if record.get("logger") == "uvicorn.access"]
     if log_access:
         for request_id, answer in zip(request_ids, answers, strict=True):

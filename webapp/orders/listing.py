@@ -85,7 +85,7 @@ def _matching(text: str) -> ColumnElement[bool]:
         found.append(col(Order.external_order_id).startswith(lowered, autoescape=True))
     if digits.isdigit() and len(digits) >= 3:
         found.append(col(Order.account_number).contains(digits, autoescape=True))
-    if name:
+    if name and not any(char.isdigit() for char in text):  # a reference's letters alone are not a name
         found.append(col(Order.recipient_name).contains(name, autoescape=True))
     return or_(*found) if found else false()
 
