@@ -5,6 +5,7 @@ import asyncio
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -42,7 +43,10 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and settings.database.url.startswith("sqlite"):
         print("--workers needs PostgreSQL: SQLite serves one process (see docs/deploy.md)", file=sys.stderr)  # noqa: T201
         return 2
-    configure_logging(json=settings.logs_as_json, level=logging.getLevelNamesMapping()[settings.log_level])
+    level = logging.getLevelNamesMapping()[settings.log_level]
+    configure_logging(json=settings.logs_as_json, level=level, access=settings.log_access)
+    if args.workers > 1:
+        _shared_metrics_directory()
     uvicorn.run(
         "webapp.app:create_served_app",
         factory=True,
@@ -57,6 +61,18 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=None,  # our handler (configure_logging) formats uvicorn's lines too
     )
     return 0
+
+
+def _shared_metrics_directory() -> None:
+    """Workers keep their metrics in files of one directory, read together at each scrape (`metrics.exported`).
+
+    The operator's `PROMETHEUS_MULTIPROC_DIR`, or one of this `serve`'s own; emptied first (old files would count).
+    """
+    directory = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="cashout-metrics-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)  # before any worker imports prometheus_client
 
 
 def _sandbox(_args: argparse.Namespace) -> int:

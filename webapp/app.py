@@ -4,6 +4,7 @@ Every collaborator is built in `services.py` (the composition root); here they a
 """
 
 import gc
+import logging
 
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
@@ -29,7 +30,8 @@ from webapp.embed.routes import embed_router
 from webapp.errors import EXCEPTION_HANDLERS
 from webapp.flows import EMBED_PREFIX
 from webapp.ipn.routes import IPN_PATH, receive_ipn
-from webapp.logs import SECRET_QUERY, redact_queries_on, with_request_id
+from webapp.logs import SECRET_QUERY, configure_logging, redact_queries_on, with_request_id
+from webapp.metrics import worker_stopped
 from webapp.notifications.routes import NotificationPreferences
 from webapp.operations import routes as operations
 from webapp.orders.live import LIVE_STREAM
@@ -155,7 +157,15 @@ async def freeze_startup_heap() -> None:
 
 
 def create_served_app(settings: Settings | None = None) -> Litestar:
-    """The app of one server process (`python -m webapp serve`, each of its workers)."""
+    """The app of one server process (`python -m webapp serve`, each of its workers).
+
+    A worker is a process of its own: it sets up its logging like the parent (JSON lines naming the worker as
+    their `instance`), and its live gauges leave the shared sum when it stops.
+    """
+    settings = settings or Settings()
+    level = logging.getLevelNamesMapping()[settings.log_level]
+    configure_logging(json=settings.logs_as_json, level=level, access=settings.log_access)
     app = create_app(settings)
     app.on_startup.append(freeze_startup_heap)
+    app.on_shutdown.append(worker_stopped)
     return app

@@ -13,7 +13,7 @@ from litestar import Request, Response, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, NotFoundException
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, func, select
@@ -22,7 +22,7 @@ from webapp.alixpay.keys import KeyLoadError, load_private_key, load_public_key
 from webapp.config import Settings
 from webapp.db import DbSession, utcnow
 from webapp.embed.models import WebhookEvent
-from webapp.metrics import OUTBOX_OLDEST_SECONDS, OUTBOX_PENDING
+from webapp.metrics import OUTBOX_OLDEST_SECONDS, OUTBOX_PENDING, exported
 from webapp.metrics import READY as READY_GAUGE
 from webapp.notifications.models import EmailMessage
 from webapp.schema import head_revision
@@ -105,7 +105,7 @@ async def metrics(request: Request, db_session: DbSession, settings: NamedDepend
     elif not hmac.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}"):
         raise NotAuthorizedException(headers={"www-authenticate": "Bearer"})
     await measure(db_session, settings)
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    return Response(exported(), media_type=CONTENT_TYPE_LATEST)
 
 
 @get("/readyz", name="health.ready")

@@ -71,8 +71,19 @@ WIRE_LEVEL_LOGGERS = ("sqlalchemy.engine", "aiosqlite", "httpcore", "hpack", "as
 LOG_LEVEL says (SQLAlchemy's INFO lines are statements, their parameters hidden by the engine)."""
 
 
-def configure_logging(*, json: bool, level: int = logging.INFO) -> None:
-    """Send every logger's records to stderr as JSON lines (`json`) or readable lines."""
+class Silenced(logging.Filter):
+    """Drops every record of the logger it is on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+def configure_logging(*, json: bool, level: int = logging.INFO, access: bool = True) -> None:
+    """Send every logger's records to stderr as JSON lines (`json`) or readable lines.
+
+    `access`: uvicorn's line per request (`LOG_ACCESS`), decided here because a worker sets its logging up after
+    uvicorn did.
+    """
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     shared = [*SHARED_PROCESSORS, add_instance] if json else SHARED_PROCESSORS  # a console shows one process
     handler = logging.StreamHandler()
@@ -96,9 +107,13 @@ def configure_logging(*, json: bool, level: int = logging.INFO) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
-    access = logging.getLogger("uvicorn.access")
-    if not any(isinstance(existing, RedactSecretQueries) for existing in access.filters):
-        access.addFilter(RedactSecretQueries())
+    access_lines = logging.getLogger("uvicorn.access")
+    for silenced in [existing for existing in access_lines.filters if isinstance(existing, Silenced)]:
+        access_lines.removeFilter(silenced)
+    if not access:  # a filter, not `disabled`: Litestar's logging set-up at start-up re-enables existing loggers
+        access_lines.addFilter(Silenced())
+    if not any(isinstance(existing, RedactSecretQueries) for existing in access_lines.filters):
+        access_lines.addFilter(RedactSecretQueries())
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

@@ -4,7 +4,11 @@ Labels are bounded by construction: verdicts, statuses, sources, outcomes, job n
 never an order id, an email or anything else a request chooses. Docs: `docs/operations.md`.
 """
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 IPN_RECEIPTS = Counter("cashout_ipn_receipts_total", "IPN receipts by the verdict they got.", ["verdict"])
 IPN_ACK_SECONDS = Histogram(
@@ -35,25 +39,53 @@ MAIL_FAILURES = Counter(
 JOB_SECONDS = Histogram(
     "cashout_job_round_seconds", "Duration of background job rounds.", ["job"], buckets=(0.01, 0.1, 0.5, 1, 5, 30, 120)
 )
-SSE_STREAMS = Gauge("cashout_sse_streams_open", "Live update streams open now (this process).")
+SSE_STREAMS = Gauge("cashout_sse_streams_open", "Live update streams open now.", multiprocess_mode="livesum")
 ALIXPAY_SECONDS = Histogram(
     "cashout_alixpay_call_seconds",
     "Alix Pay API call latency by endpoint and outcome (ok, rejected, not_found, unknown, bad_signature).",
     ["endpoint", "outcome"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
 )
-ALARMS_OPEN = Gauge("cashout_alarm_open", "1 while an alarm's incident is open.", ["alarm"])
+ALARMS_OPEN = Gauge(
+    "cashout_alarm_open", "1 while an alarm's incident is open.", ["alarm"], multiprocess_mode="livemax"
+)
 READY = Gauge(
-    "cashout_ready", "1 when the readiness check passes at the scrape (database, schema, keys), else 0.", ["check"]
+    "cashout_ready",
+    "1 when the readiness check passes at the scrape (database, schema, keys), else 0.",
+    ["check"],
+    multiprocess_mode="livemin",
 )
 OUTBOX_PENDING = Gauge(
     "cashout_outbox_pending",
     "Rows waiting to be sent, by outbox (emails, partner_webhooks): the database's.",
     ["outbox"],
+    multiprocess_mode="livemax",
 )
 OUTBOX_OLDEST_SECONDS = Gauge(
-    "cashout_outbox_oldest_seconds", "Age of the oldest row waiting to be sent, by outbox (0 when none).", ["outbox"]
+    "cashout_outbox_oldest_seconds",
+    "Age of the oldest row waiting to be sent, by outbox (0 when none).",
+    ["outbox"],
+    multiprocess_mode="livemax",
 )
+
+
+def exported() -> bytes:
+    """The text format of every metric: this process's, or with `serve --workers N` every worker's, summed.
+
+    `serve` gives its workers a shared `PROMETHEUS_MULTIPROC_DIR` (emptied at start); whichever worker answers
+    `/metrics` then reads them all. A gauge says how its workers' values combine (`multiprocess_mode`).
+    """
+    if not os.environ.get(MULTIPROC_DIR):
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry)
+
+
+def worker_stopped() -> None:
+    """A worker's live gauges leave the sum when it stops (`serve --workers N`)."""
+    if os.environ.get(MULTIPROC_DIR):
+        multiprocess.mark_process_dead(os.getpid())
 
 
 def observe_alixpay_call(path: str, outcome: str, seconds: float) -> None:

@@ -5,6 +5,7 @@ Real processes (`python -m webapp serve`), the real IdP, a fresh PostgreSQL data
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import col, select
 
 from tests.builders import make_order
@@ -253,3 +255,30 @@ async def test_reconciliation_on_two_instances_at_once_polls_each_order_once(
 
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+async def test_with_two_workers_each_logs_json_and_the_metrics_sum_every_worker(cluster: Cluster) -> None:
+    """`serve --workers 2`: every worker writes JSON lines naming itself, and every scrape, whichever worker
+    answers it, counts the requests of both (each worker used to report its own count)."""
+    cluster.env["LOG_JSON"] = "true"
+    with cluster.instance("workers", workers=2) as (url, process):
+        async with httpx.AsyncClient(base_url=url, timeout=20) as client:
+            for _ in range(12):
+                async with httpx.AsyncClient(base_url=url, timeout=20) as fresh:  # new connections: both workers
+                    assert (await fresh.get("/readyz")).status_code == 200
+            scrapes = [(await client.get("/metrics")).text for _ in range(6)]
+        log = (cluster.log_dir / "workers.log").read_text()
+    counted = {
+        sum(
+            sample.value
+            for family in text_string_to_metric_families(scrape)
+            for sample in family.samples
+            if sample.name == "cashout_http_requests_total" and sample.labels.get("path") == "/readyz"
+        )
+        for scrape in scrapes
+    }
+    assert counted == {12.0}
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    workers = {record["instance"] for record in records if record.get("event") == "Application startup complete."}
+    assert len(workers) == 2 and all(instance.rsplit(":", 1)[1] != str(process.pid) for instance in workers)
+    assert not [line for line in log.splitlines() if line.strip() and not line.startswith("{")]  # no plain text
