@@ -68,11 +68,13 @@ def _shared_metrics_directory() -> None:
 
     The operator's `PROMETHEUS_MULTIPROC_DIR`, or one of this `serve`'s own; emptied first (old files would count).
     """
-    directory = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="cashout-metrics-"))
+    from webapp.metrics import MULTIPROC_DIR  # this process serves nothing: its own metrics stay in memory
+
+    directory = Path(os.environ.get(MULTIPROC_DIR) or tempfile.mkdtemp(prefix="cashout-metrics-"))
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob("*.db"):
         stale.unlink()
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)  # before any worker imports prometheus_client
+    os.environ[MULTIPROC_DIR] = str(directory)  # read by each worker's prometheus_client when it starts
 
 
 def _sandbox(_args: argparse.Namespace) -> int:
