@@ -4,6 +4,8 @@ import csv
 import io
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 
+from litestar.response import Stream
+
 
 def spreadsheet_safe(value: str) -> str:
     """A cell a spreadsheet will not run as a formula (CSV injection)."""
@@ -12,6 +14,15 @@ def spreadsheet_safe(value: str) -> str:
 
 BOM = "\ufeff"
 """First in the file: spreadsheets then read it as UTF-8, so Vietnamese names keep their letters."""
+
+
+def csv_download(lines: AsyncIterator[str], filename: str, **headers: str) -> Stream:
+    """A streamed CSV the browser saves as `filename`, never cached (it holds orders, maybe personal data)."""
+    return Stream(
+        lines,
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{filename}"', "cache-control": "no-store", **headers},
+    )
 
 
 async def csv_stream(header: Sequence[str], rows: AsyncIterable[Sequence[str]]) -> AsyncIterator[str]:

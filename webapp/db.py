@@ -1,13 +1,15 @@
 """Async database engine and sessions; SQLite (WAL, foreign keys) by default, PostgreSQL by `DATABASE_URL`."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeAlias
 
 from litestar.di import NamedDependency
-from sqlalchemy import MetaData, event
+from sqlalchemy import Insert, MetaData, event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
@@ -81,6 +83,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+DIALECTS = ("postgresql", "sqlite")
+"""The databases the app runs on: a statement that differs between them is built once for each."""
+
+
+def dialect_insert(dialect: str) -> Callable[..., Insert]:
+    """The dialect's INSERT, the one with `ON CONFLICT` (`on_conflict_do_nothing`, `on_conflict_do_update`)."""
+    return postgresql_insert if dialect == "postgresql" else sqlite_insert
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,11 @@ from datetime import datetime, timedelta
 from importlib.metadata import version
 
 from sqlalchemy import Insert, delete, text
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.db import utcnow
+from webapp.db import DIALECTS, dialect_insert, utcnow
 
 ROUND_LEASE_SECONDS = 60.0
 """The longest a round may hold its job before another instance may take it (a holder killed mid-round)."""
@@ -103,8 +101,7 @@ class ClusterLeases:
 
 
 def _recorder(dialect: str, *, succeeded: bool) -> Insert:
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(BackgroundJob.__table__)  # type: ignore[arg-type]
+    statement = dialect_insert(dialect)(BackgroundJob.__table__)  # type: ignore[arg-type]
     table, new = BackgroundJob.__table__.c, statement.excluded  # type: ignore[attr-defined]
     changes = {"last_round_at": new.last_round_at, "last_instance": new.last_instance}
     if succeeded:
@@ -115,22 +112,19 @@ def _recorder(dialect: str, *, succeeded: bool) -> Insert:
 
 
 RECORD = {
-    (dialect, succeeded): _recorder(dialect, succeeded=succeeded)
-    for dialect in ("postgresql", "sqlite")
-    for succeeded in (True, False)
+    (dialect, succeeded): _recorder(dialect, succeeded=succeeded) for dialect in DIALECTS for succeeded in (True, False)
 }
 """Built once: a round's outcome added to the job's row, the failures in a row counted by the database."""
 
 
 def _beat(dialect: str) -> Insert:
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(AppInstance.__table__)  # type: ignore[arg-type]
+    statement = dialect_insert(dialect)(AppInstance.__table__)  # type: ignore[arg-type]
     return statement.on_conflict_do_update(
         index_elements=["id"], set_={"last_seen_at": statement.excluded.last_seen_at}
     )
 
 
-BEAT = {dialect: _beat(dialect) for dialect in ("postgresql", "sqlite")}
+BEAT = {dialect: _beat(dialect) for dialect in DIALECTS}
 
 
 class JobBoard:

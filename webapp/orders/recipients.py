@@ -9,12 +9,10 @@ it never adds a twin. Deleting one never touches an order. A partner's embedded 
 from datetime import datetime
 
 from sqlalchemy import Insert, UniqueConstraint
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.db import utcnow
+from webapp.db import DIALECTS, dialect_insert, utcnow
 from webapp.orders.events import StatusChanged, UnitWriter
 from webapp.orders.forms import mask_account
 from webapp.orders.statuses import PAID_OUT_STATUSES, OrderStatus
@@ -43,15 +41,14 @@ class SavedRecipient(SQLModel, table=True):
 
 
 def _upsert(dialect: str) -> Insert:
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(SavedRecipient.__table__)  # type: ignore[arg-type]
+    statement = dialect_insert(dialect)(SavedRecipient.__table__)  # type: ignore[arg-type]
     return statement.on_conflict_do_update(
         index_elements=["user_id", "bank_bin", "account_number"],
         set_={"last_used_at": statement.excluded.last_used_at, "recipient_name": statement.excluded.recipient_name},
     )
 
 
-KEEP = {dialect: _upsert(dialect) for dialect in ("postgresql", "sqlite")}
+KEEP = {dialect: _upsert(dialect) for dialect in DIALECTS}
 """Built once per dialect: an insert that refreshes the row already kept for the account (no twin, no error)."""
 
 

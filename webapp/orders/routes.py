@@ -20,6 +20,7 @@ from webapp.auth.guards import SignedInRequest, requires_user, session_of, still
 from webapp.banks.directory import payable_banks
 from webapp.banks.vietqr import qr_svg, transfer_payload
 from webapp.config import AppSettings, Settings
+from webapp.csvfile import csv_download
 from webapp.db import DbReader, DbSession
 from webapp.flows import flow_partner, flow_path
 from webapp.i18n import KEEPS_QUERY, request_locale, translate
@@ -259,14 +260,7 @@ class OrderController(Controller):
         """Download my history: the person's own orders (as filtered), in their language's number format."""
         query = replace(OwnOrdersQuery.from_params(request.query_params.multi_items()), after="")
         lines = history_csv(db_sessionmaker, request.user.id, query, request_locale(request))
-        return Stream(
-            lines,
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "content-disposition": 'attachment; filename="my-cash-outs.csv"',
-                "cache-control": "no-store",
-            },
-        )
+        return csv_download(lines, "my-cash-outs.csv")
 
     @get("/{order_id:str}", name="orders.detail")
     async def detail(

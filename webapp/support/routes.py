@@ -19,6 +19,7 @@ from webapp import audit
 from webapp.alixpay.client import AlixPayClient
 from webapp.auth.guards import SignedInRequest, requires_admin, requires_support, session_of, still_signed_in
 from webapp.config import AppSettings, Settings
+from webapp.csvfile import csv_download
 from webapp.db import DbSession, Sessionmaker
 from webapp.embed.models import Partner
 from webapp.i18n import KEEPS_QUERY, LANGUAGE_NAMES, N_, known_or_default, request_locale, translate
@@ -180,15 +181,7 @@ class SupportController(Controller):
             detail=f"{total} orders; search {urlencode(query.params(after=''))}",
         )
         lines = csv_lines(db_sessionmaker, query, console=console, revealed=bool(reason))
-        return Stream(
-            lines,
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "content-disposition": 'attachment; filename="cashout-orders.csv"',
-                "x-total-rows": str(total),
-                "cache-control": "no-store",
-            },
-        )
+        return csv_download(lines, "cashout-orders.csv", **{"x-total-rows": str(total)})
 
     @get("/orders/{order_id:str}", name="support.order")
     async def order_page(
@@ -347,8 +340,4 @@ class SupportController(Controller):
 
     @get("/audit.csv", name="support.audit_export", guards=[requires_admin])
     async def audit_export(self, db_sessionmaker: Sessionmaker) -> Stream:
-        return Stream(
-            audit_csv_lines(db_sessionmaker),
-            media_type="text/csv; charset=utf-8",
-            headers={"content-disposition": 'attachment; filename="audit-log.csv"', "cache-control": "no-store"},
-        )
+        return csv_download(audit_csv_lines(db_sessionmaker), "audit-log.csv")
