@@ -7,7 +7,6 @@ import gc
 import logging
 
 from litestar import Litestar
-from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.logging.config import LoggingConfig
 from litestar.middleware import DefineMiddleware
@@ -24,7 +23,9 @@ from webapp.auth.guards import csrf_bound_to_session
 from webapp.auth.language import remember_language
 from webapp.auth.middleware import authentication
 from webapp.auth.routes import AuthController
+from webapp.auth.session import session_owner
 from webapp.config import Settings
+from webapp.csrf import csrf_middleware
 from webapp.embed.admin import PartnerAdminController
 from webapp.embed.routes import embed_router
 from webapp.errors import EXCEPTION_HANDLERS
@@ -82,6 +83,7 @@ def middleware(settings: Settings) -> list[DefineMiddleware]:
         samesite="lax",
         secure=settings.is_production,
         exclude=NO_SESSION,
+        owner_of=session_owner,
     )
     metrics = PrometheusConfig(
         app_name="cashout",
@@ -95,17 +97,8 @@ def middleware(settings: Settings) -> list[DefineMiddleware]:
         authentication(exclude=NO_SESSION),
         metrics.middleware,
         *(limit.middleware for limit in rate_limit_configs(settings)),
+        csrf_middleware(settings),  # innermost, where Litestar would place its own
     ]
-
-
-def csrf_config(settings: Settings) -> CSRFConfig:
-    """Embedded pages check a token kept in their session: this cookie is not sent inside a partner's frame."""
-    return CSRFConfig(
-        secret=settings.session.secret.get_secret_value(),
-        cookie_secure=settings.is_production,
-        cookie_samesite="lax",
-        exclude=["/healthz", "/readyz", f"^{EMBED_PREFIX}/"],
-    )
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Litestar:
@@ -117,7 +110,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         guards=[csrf_bound_to_session],
         plugins=[HTMXPlugin(), services.channels],
         template_config=TemplateConfig(instance=services.template_engine),
-        csrf_config=csrf_config(settings),
         middleware=middleware(settings),
         stores=dict(services.stores),
         exception_handlers=EXCEPTION_HANDLERS,

@@ -40,6 +40,7 @@ ACTION_LABELS = {
     "case_released": N_("gave a problem back"),
     "case_resolved": N_("resolved a problem"),
     "note_added": N_("wrote an internal note"),
+    "signed_out": N_("signed a customer out everywhere"),
 }
 APPEND_TRIES = 40
 
@@ -79,6 +80,12 @@ def entry_hash(entry: AuditEntry, prev_hash: str) -> str:
 
 async def _head(session: AsyncSession) -> AuditEntry | None:
     return (await session.exec(select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(1))).first()
+
+
+async def chain_head(session: AsyncSession) -> tuple[int, str]:
+    """The newest row's id and hash (0 and the genesis hash while the log is empty)."""
+    head = await _head(session)
+    return (head.id or 0, head.hash) if head else (0, GENESIS)
 
 
 async def append(

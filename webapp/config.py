@@ -96,6 +96,15 @@ class SessionSettings(_Group):
     model_config = SettingsConfigDict(env_prefix="SESSION_")
 
     secret: SecretStr = SecretStr(DEV_SESSION_SECRET)
+    previous_secret: SecretStr | None = None
+    """During a rotation, the secret before `secret`: what it signed still counts (docs/operations.md)."""
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What may have signed a token or sealed a cookie: the current secret first, then the previous one."""
+        kept = (self.secret, self.previous_secret) if self.previous_secret else (self.secret,)
+        return tuple(secret.get_secret_value() for secret in kept)
+
     idle_timeout_seconds: int = 30 * 60
     absolute_timeout_seconds: int = 12 * 60 * 60
 
@@ -185,6 +194,8 @@ class Settings(BaseSettings):
     trust_request_id_header: bool = False
     """Take `X-Request-ID` from requests: only when a proxy in front of every instance sets it."""
     alarm_interval_seconds: float = 60.0
+    audit_anchor_interval_seconds: float = 24 * 60 * 60.0
+    """How often the audit chain's head is written out (a log line and the alarm webhook)."""
     alarm_ipn_silence_minutes: float = 30.0
     """IPNs silent this long while orders wait opens the `ipn_silence` alarm."""
     alarm_job_failures: int = 3

@@ -43,7 +43,7 @@ from webapp.orders.recipients import keep_recipient
 from webapp.orders.reconcile import reconcile_once
 from webapp.orders.transitions import StatusChanges
 from webapp.ratelimits import RATE_LIMIT_STORE
-from webapp.sessions import DatabaseStore, RateLimitCounter
+from webapp.sessions import DatabaseStore, RateLimitCounter, end_expired_sessions
 from webapp.templating import make_template_engine
 
 
@@ -162,10 +162,11 @@ class Services:
             Job(
                 "reconcile", settings.reconcile_interval_seconds, partial(reconcile_once, **background, silence=silence)
             ),
-            Job("session-cleanup", every, self.stores["sessions"].delete_expired),
+            Job("session-cleanup", every, partial(end_expired_sessions, self.stores["sessions"], self.channels)),
             Job("rate-limit-cleanup", every, self.stores[RATE_LIMIT_STORE].delete_expired),
             Job("ipn-retention", every, partial(delete_junk_receipts, db, older_than=retention)),
             Job("alarms", settings.alarm_interval_seconds, alarms.check),
+            Job("audit-anchor", settings.audit_anchor_interval_seconds, alarms.anchor_audit_log),
             Job("partner-webhooks", settings.webhook_interval_seconds, self.webhooks.deliver_due),
             Job("launch-tokens", every, partial(delete_spent_tokens, db.sessionmaker)),
         ]

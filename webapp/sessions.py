@@ -1,6 +1,8 @@
 """Server-side HTTP sessions kept in our database, so several app instances share them."""
 
 import hashlib
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -14,7 +16,7 @@ from litestar.stores.base import Store
 from litestar.types import Empty, Message, ScopeSession
 from litestar.utils.dataclass import extract_dataclass_items
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import LargeBinary, bindparam, delete, insert, select, update
+from sqlalchemy import LargeBinary, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
@@ -32,6 +34,9 @@ class KeyedRow(SQLModel):
 
 class HttpSession(KeyedRow, table=True):
     __tablename__ = "http_session"
+
+    owner: int | None = Field(default=None, index=True)
+    """The signed-in person's id (`LazySessionConfig.owner_of`): support can end every session of one person."""
 
 
 class RateLimitCounter(KeyedRow, table=True):
@@ -96,9 +101,14 @@ class DatabaseStore(Store):
         self._insert = insert(rows)
         self._delete = delete(rows).where(at_key)
         self._delete_expired = delete(rows).where(rows.c.expires_at <= bindparam("now"))
+        self._owned = "owner" in rows.c
 
-    async def set(self, key: str, value: str | bytes, expires_in: int | timedelta | None = None) -> None:
+    async def set(
+        self, key: str, value: str | bytes, expires_in: int | timedelta | None = None, *, owner: int | None = None
+    ) -> None:
         values = {"data": value.encode() if isinstance(value, str) else value, "expires_at": _expiry(expires_in)}
+        if self._owned:
+            values["owner"] = owner
         async with self._engine.connect() as connection:
             if (await connection.execute(self._update.values(**values), {"at_key": key})).rowcount:
                 return
@@ -131,6 +141,25 @@ class DatabaseStore(Store):
     async def delete_expired(self) -> int:
         async with self._engine.connect() as connection:
             return int((await connection.execute(self._delete_expired, {"now": datetime.now(UTC)})).rowcount or 0)
+
+    async def delete_expired_keys(self) -> list[str]:
+        """Remove the expired rows and name them (a session's end is announced by its key's tag)."""
+        statement = self._delete_expired.returning(self._rows.c.key)
+        async with self._engine.connect() as connection:
+            return list((await connection.execute(statement, {"now": datetime.now(UTC)})).scalars())
+
+    async def count_owned_by(self, owner: int) -> int:
+        """How many live (unexpired) sessions one person has."""
+        live = (self._rows.c.expires_at.is_(None)) | (self._rows.c.expires_at > datetime.now(UTC))
+        statement = select(func.count()).select_from(self._rows).where(self._rows.c.owner == owner, live)
+        async with self._engine.connect() as connection:
+            return int((await connection.execute(statement)).scalar_one())
+
+    async def delete_owned_by(self, owner: int) -> list[str]:
+        """Remove every session of one person (signed out by support) and name them."""
+        statement = delete(self._rows).where(self._rows.c.owner == owner).returning(self._rows.c.key)
+        async with self._engine.connect() as connection:
+            return list((await connection.execute(statement)).scalars())
 
     async def exists(self, key: str) -> bool:
         return await self.get(key) is not None
@@ -182,6 +211,14 @@ class LazySessionBackend(ServerSideSessionBackend):
             return False
         return self.serialize_data(scope_session, connection.scope) == loaded  # type: ignore[arg-type]
 
+    async def set(self, session_id: str, data: bytes, store: Store) -> None:
+        owner_of = getattr(self.config, "owner_of", None)
+        if owner_of is None or not isinstance(store, DatabaseStore):
+            await super().set(session_id, data, store)
+            return
+        expires_in = int(self.config.max_age) if self.config.max_age is not None else None
+        await store.set(session_id, data, expires_in=expires_in, owner=owner_of(json.loads(data)))
+
     async def store_in_message(self, scope_session: ScopeSession, message: Message, connection: ASGIConnection) -> None:
         try:
             await self._store(scope_session, message, connection)
@@ -210,6 +247,8 @@ class LazySessionBackend(ServerSideSessionBackend):
 @dataclass
 class LazySessionConfig(ServerSideSessionConfig):
     _backend_class = LazySessionBackend
+    owner_of: Callable[[dict[str, Any]], int | None] | None = None
+    """Who a session's data says is signed in, kept beside it (`HttpSession.owner`)."""
 
 
 class PartitionedSessionBackend(LazySessionBackend):
@@ -235,18 +274,36 @@ SESSIONS_ENDED = "sessions-ended"
 """The channel on which a signed-out session is announced to every instance: its live streams end at once."""
 
 
-def session_tag(connection: ASGIConnection, cookie: str) -> str | None:
-    """What a shared channel may say about this request's session: a digest of its id, never the id.
+def tag_of(key: str) -> str:
+    """What a shared channel may say about a session: a digest of its id, never the id.
 
     The id is a bearer token, and NOTIFY payloads are visible to the database's users.
     """
+    return hashlib.sha256(f"cashout session\0{key}".encode()).hexdigest()[:32]
+
+
+def session_tag(connection: ASGIConnection, cookie: str) -> str | None:
+    """The tag of this request's session, if it came with one."""
     key = connection.cookies.get(cookie)
-    return hashlib.sha256(f"cashout session\0{key}".encode()).hexdigest()[:32] if key else None
+    return tag_of(key) if key else None
 
 
 def announce_session_end(channels: ChannelsPlugin, tag: str | None) -> None:
     if tag is not None:
         channels.publish({"session": tag}, [SESSIONS_ENDED])
+
+
+def announce_sessions_ended(channels: ChannelsPlugin, keys: list[str]) -> None:
+    """Sessions removed from the store (expired, or signed out by support): their live streams end everywhere."""
+    for key in keys:
+        announce_session_end(channels, tag_of(key))
+
+
+async def end_expired_sessions(store: DatabaseStore, channels: ChannelsPlugin) -> int:
+    """The session clean-up job: expired rows go, and their streams on every instance end at once."""
+    keys = await store.delete_expired_keys()
+    announce_sessions_ended(channels, keys)
+    return len(keys)
 
 
 async def session_exists(connection: ASGIConnection, cookie: str) -> bool:

@@ -93,6 +93,7 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/support/orders/{order_id:str}/as-customer"): SUPPORT,
     ("GET", "/support/customers/{user_id:int}"): SUPPORT,
     ("POST", "/support/customers/{user_id:int}/notes"): SUPPORT,
+    ("POST", "/support/customers/{user_id:int}/sign-out"): SUPPORT,
     ("GET", "/support/audit"): ADMIN,
     ("GET", "/support/audit.csv"): ADMIN,
     ("GET", "/operations"): ADMIN,

@@ -23,6 +23,7 @@ from tests.integration.conftest import LiveApp, seed_order
 from tests.integration.flow import Db, place_order, signed_in_client
 from tests.integration.ipn_bodies import ipn_body
 from tests.processes import ROOT, async_wait_for, running_receiver
+from webapp import audit
 from webapp.app import create_app
 from webapp.config import Settings
 from webapp.db import make_engine, make_sessionmaker
@@ -223,6 +224,31 @@ async def test_silence_alarm_fires_once_and_clears_when_an_ipn_arrives(
         assert await alarms.check() == 1
         assert await alarms.check() == 0
         assert [ipn.json["state"] for ipn in receiver.received] == ["firing", "resolved"]
+    await engine.dispose()
+
+
+async def test_the_audit_chains_head_is_written_out_so_removing_the_newest_rows_shows(
+    seeded: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A chain cut at its head still verifies; the head written out earlier is what gives the cut away."""
+    engine = make_engine(seeded.database.url)
+    sessionmaker = make_sessionmaker(engine)
+    for number in range(3):
+        await audit.append(sessionmaker, actor="support@example.com", action="note_added", detail=str(number))
+    with running_receiver() as receiver, caplog.at_level(logging.INFO, logger="webapp.operations.alarms"):
+        alarms = Alarms(sessionmaker, silence_after=timedelta(minutes=30), job_failures=3, webhook_url=receiver.url)
+        assert await alarms.anchor_audit_log() == 1
+        (written,) = [ipn.json for ipn in receiver.received]
+        async with sessionmaker() as session:
+            newest = (await session.exec(text("SELECT hash FROM audit_entry WHERE id = 3"))).scalar_one()
+        assert (written["alarm"], written["row"], written["hash"]) == ("audit_anchor", 3, newest)
+        assert f"audit log head: row 3, hash {newest}" in caplog.text
+        async with sessionmaker() as session, session.begin():  # someone with write access removes the newest row
+            await session.exec(text("DELETE FROM audit_entry WHERE id = 3"))
+        async with sessionmaker() as session:
+            assert (await audit.verify_chain(session)).broken_at is None  # the chain alone cannot tell
+        await alarms.anchor_audit_log()
+        assert receiver.received[-1].json["row"] == 2  # below the head written out before: rows were removed
     await engine.dispose()
 
 

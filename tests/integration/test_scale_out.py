@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlmodel import col, select
+from sqlmodel import col, select, update
 
 from tests.builders import make_order
 from tests.conftest import RsaKeys, create_schema, keyed_settings
@@ -28,6 +28,7 @@ from tests.integration.flow import signed_in_client
 from tests.integration.ipn_bodies import ipn_body
 from tests.oidc_support import Idp
 from tests.processes import SandboxServer, async_wait_for, running_process
+from webapp.auth.models import User
 from webapp.config import Settings
 from webapp.db import Database, make_engine, make_sessionmaker
 from webapp.dev.stack import free_port
@@ -36,6 +37,7 @@ from webapp.orders.live import make_channels
 from webapp.orders.models import Order, OrderEvent, OrderTransition
 from webapp.orders.reconcile import reconcile_once
 from webapp.services import status_changes
+from webapp.sessions import HttpSession
 
 
 @dataclass
@@ -64,9 +66,9 @@ async def cluster(database_url: str, rsa_keys: RsaKeys, idp: Idp, tmp_path: Path
     return Cluster(database_url, keyed_settings(database_url, rsa_keys), {**os.environ, **env}, tmp_path)
 
 
-async def signed_in(url: str, settings: Settings) -> httpx.AsyncClient:
+async def signed_in(url: str, settings: Settings, email: str = "user@example.com") -> httpx.AsyncClient:
     app = LiveApp(url, settings, sandbox=None)  # type: ignore[arg-type]
-    return await signed_in_client(app)
+    return await signed_in_client(app, email)
 
 
 async def next_status(stream: AsyncIterator[str], needle: str, timeout: float = 15) -> str:
@@ -110,26 +112,48 @@ async def test_an_ipn_received_by_one_instance_updates_a_page_open_on_the_other(
         await person.aclose()
 
 
-async def test_signing_out_on_one_instance_ends_the_sessions_streams_on_both_within_a_second(
-    cluster: Cluster, rsa_keys: RsaKeys
+@pytest.mark.parametrize("ending", ["sign-out", "support", "expiry"])
+async def test_a_session_ended_on_one_instance_ends_its_streams_on_both_within_a_second(
+    cluster: Cluster, rsa_keys: RsaKeys, ending: str
 ) -> None:
+    """Signing out, support's "sign this person out" and expiry (the clean-up job) end the streams everywhere."""
+    cluster.env["CLEANUP_INTERVAL_SECONDS"] = "0.3"
     with cluster.instance("a") as (url_a, _), cluster.instance("b") as (url_b, _):
         person = await signed_in(url_a, cluster.settings)
         (order_id,) = await seed_orders(cluster.database_url, "user@example.com", 1)
-        someone_else = await signed_in(url_b, cluster.settings)  # another session of the same person
+        # Another session: the same person's for a sign-out or an expiry, someone else's when support signs out.
+        other = await signed_in(
+            url_b, cluster.settings, "user@example.com" if ending != "support" else "admin@example.com"
+        )
+        agent = await signed_in(url_a, cluster.settings, "support@example.com")
+        others_order = (
+            order_id if ending != "support" else (await seed_orders(cluster.database_url, "admin@example.com", 1))[0]
+        )
         async with contextlib.AsyncExitStack() as stack:
             streams = {}
-            for name, client in [("a", person), ("b", person), ("other", someone_else)]:
-                base = url_a if name == "a" else url_b
+            for name, client, base, watched in [
+                ("a", person, url_a, order_id),
+                ("b", person, url_b, order_id),
+                ("other", other, url_b, others_order),
+            ]:
                 viewer = await stack.enter_async_context(
                     httpx.AsyncClient(base_url=base, cookies=client.cookies, timeout=20)
                 )
-                response = await stack.enter_async_context(viewer.stream("GET", f"/orders/{order_id}/events"))
+                response = await stack.enter_async_context(viewer.stream("GET", f"/orders/{watched}/events"))
                 streams[name] = response.aiter_lines()
                 await next_status(streams[name], "sending VND to your bank")
             await asyncio.sleep(0.5)  # every instance has subscribed to the announcements
-            out = await person.post("/logout", headers={"x-csrftoken": person.cookies["csrftoken"]})
-            assert out.status_code == 303
+            if ending == "sign-out":
+                out = await person.post("/logout", headers={"x-csrftoken": person.cookies["csrftoken"]})
+                assert out.status_code == 303
+            elif ending == "support":
+                user_id = await user_id_of(cluster.database_url, "user@example.com")
+                out = await agent.post(
+                    f"/support/customers/{user_id}/sign-out", headers={"x-csrftoken": agent.cookies["csrftoken"]}
+                )
+                assert out.status_code == 303 and "signed_out=1" in out.headers["location"]
+            else:
+                await expire_session(cluster.database_url, person.cookies["session"])
 
             async def ended(lines: AsyncIterator[str]) -> bool:
                 async for line in lines:
@@ -138,11 +162,28 @@ async def test_signing_out_on_one_instance_ends_the_sessions_streams_on_both_wit
                 return False
 
             assert await asyncio.wait_for(asyncio.gather(ended(streams["a"]), ended(streams["b"])), 1) == [True, True]
-            body = ipn_body(cluster.settings, rsa_keys.alix.private, order_id=order_id)
+            assert (await person.get("/orders", follow_redirects=False)).status_code in (302, 303)  # sign in again
+            body = ipn_body(cluster.settings, rsa_keys.alix.private, order_id=others_order)
             assert httpx.post(f"{url_a}/ipn/alixpay", content=body).json() == {"verdict": "applied"}
             await next_status(streams["other"], "Money sent — finishing up")  # the other session watches on
-        await person.aclose()
-        await someone_else.aclose()
+        for client in (person, other, agent):
+            await client.aclose()
+
+
+async def user_id_of(database_url: str, email: str) -> int:
+    engine = make_engine(database_url)
+    async with make_sessionmaker(engine)() as session:
+        found = (await session.exec(select(User.id).where(User.email == email))).one()
+    await engine.dispose()
+    return int(found or 0)
+
+
+async def expire_session(database_url: str, key: str) -> None:
+    engine = make_engine(database_url)
+    async with engine.begin() as connection:
+        past = datetime.now(UTC) - timedelta(seconds=1)
+        await connection.execute(update(HttpSession).where(col(HttpSession.key) == key).values(expires_at=past))
+    await engine.dispose()
 
 
 async def test_sigterm_stops_an_instance_with_an_open_stream_within_its_graceful_timeout(cluster: Cluster) -> None:

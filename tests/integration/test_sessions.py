@@ -12,8 +12,12 @@ from tests.builders import make_order
 from tests.conftest import create_schema
 from tests.integration.conftest import LiveApp, both_databases
 from tests.integration.flow import FORM, Db, review, signed_in_client
+from tests.processes import serving
+from webapp.app import create_app
 from webapp.auth.models import User
+from webapp.config import SessionSettings
 from webapp.db import make_engine, make_sessionmaker
+from webapp.dev.stack import free_port
 from webapp.orders import live
 from webapp.sessions import DatabaseStore, HttpSession
 
@@ -53,10 +57,12 @@ async def test_a_signed_in_request_that_changes_nothing_writes_no_session_row(
     writes: list[str] = []
     original_set = DatabaseStore.set
 
-    async def counting_set(self: DatabaseStore, key: str, value: str | bytes, expires_in: object = None) -> None:
+    async def counting_set(
+        self: DatabaseStore, key: str, value: str | bytes, expires_in: object = None, **owner: int | None
+    ) -> None:
         if self._rows is HttpSession.__table__:  # rate-limit counters have their own table
             writes.append(key)
-        await original_set(self, key, value, expires_in)  # type: ignore[arg-type]
+        await original_set(self, key, value, expires_in, **owner)  # type: ignore[arg-type]
 
     monkeypatch.setattr(DatabaseStore, "set", counting_set)
     async with db.sessionmaker() as session:
@@ -154,6 +160,28 @@ async def test_a_csrf_token_planted_before_sign_in_is_replaced_at_sign_in(live_a
     forged = await forger.post("/orders/review", data={**FORM, "_csrf_token": planted})
     assert forged.status_code == 403
     assert (await review(victim)).status_code == 200  # the page's own token, from the new cookie
+
+
+@pytest.mark.parametrize("previous_kept", [True, False])
+async def test_a_session_secret_rotation_keeps_a_signed_in_persons_next_form_post_working(
+    live_app: LiveApp, previous_kept: bool
+) -> None:
+    """The page was drawn before the change; the post reaches an instance that already has the new secret."""
+    person = await signed_in_client(live_app)
+    await person.get("/orders/new")  # the form, with its token minted under the old secret
+    old = live_app.settings.session.secret
+    session = SessionSettings(secret="the-new-session-secret-of-at-least-32-chars", previous_secret=old)
+    rotated = live_app.settings.model_copy(
+        update={"session": session if previous_kept else session.model_copy(update={"previous_secret": None})}
+    )
+    port = free_port()
+    async with serving(create_app(rotated), port) as url:
+        after = httpx.AsyncClient(base_url=url, cookies=person.cookies, timeout=20)
+        async with after:
+            posted = await after.post("/orders/review", data={**FORM, "_csrf_token": person.cookies["csrftoken"]})
+            assert posted.status_code == (303 if previous_kept else 403)
+            if previous_kept:  # the checked cash-out waits on the review page, as before the change
+                assert (await after.get("/orders/review")).status_code == 200
 
 
 async def test_a_session_without_a_bound_csrf_token_is_asked_to_sign_in_again(live_app: LiveApp, db: Db) -> None:

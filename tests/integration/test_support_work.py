@@ -314,3 +314,25 @@ async def test_the_audit_page_links_each_row_to_its_order(live_app: LiveApp, db:
     admin = await signed_in_client(live_app, "admin@example.com")
     audit = await admin.get("/support/audit")
     assert f'<a href="/support/orders/{order_id}"><code>{order_id[:8].upper()}</code></a>' in audit.text
+
+
+async def test_support_signs_a_person_out_everywhere_and_no_one_else(live_app: LiveApp, db: Db) -> None:
+    phone, laptop = await signed_in_client(live_app), await signed_in_client(live_app)
+    order_id = await place_order(phone)
+    bystander = await signed_in_client(live_app, "someone.else@example.com")
+    agent = await signed_in_client(live_app, AGENT)
+    user_id = (await db.order(order_id)).user_id
+    page = await agent.get(f"/support/customers/{user_id}")
+    assert "on 2 devices or browsers" in page.text
+    out = await agent.post(f"/support/customers/{user_id}/sign-out", headers=csrf(agent))
+    assert out.status_code == 303
+    after = await agent.get(out.headers["location"])
+    assert "Signed out: 2 sessions ended" in after.text and "on 0 devices or browsers" in after.text
+    for device in (phone, laptop):
+        again = await device.get(f"/orders/{order_id}", follow_redirects=False)
+        assert again.headers["location"].startswith("/login")
+    assert (await bystander.get("/orders", follow_redirects=False)).status_code == 200
+    assert (await agent.get("/support", follow_redirects=False)).status_code == 200
+    entry = (await audit_rows(db))[-1]
+    assert (entry.actor, entry.action, entry.detail) == (AGENT, "signed_out", f"user {user_id}")
+    assert (await agent.post("/support/customers/999999/sign-out", headers=csrf(agent))).status_code == 404

@@ -15,6 +15,7 @@ from litestar.middleware.csrf import generate_csrf_token
 from litestar.utils.scope.state import ScopeState
 
 from webapp.auth.session import CurrentUser
+from webapp.csrf import csrf_config
 from webapp.flows import flow_partner
 from webapp.sessions import EMBED_SESSION_COOKIE, SESSION_COOKIE, session_exists, session_tag
 
@@ -93,8 +94,8 @@ def csrf_token_for_sign_in(request: Request[Any, Any, Any]) -> tuple[str, list[C
     A token the browser held before signing in is replaced: someone who planted it (a sibling domain can set
     cookies) must not know the token of the session that follows.
     """
-    config = request.app.csrf_config
-    if config is None or config.cookie_name not in request.cookies:  # the middleware gave this request a new one
+    config = csrf_config(request.app.state.settings)
+    if config.cookie_name not in request.cookies:  # the middleware gave this request a new one
         return str(ScopeState.from_scope(request.scope).csrf_token), []
     token = generate_csrf_token(config.secret)
     cookie = Cookie(

@@ -1,8 +1,9 @@
 """A sign-in in progress kept in a sealed cookie, not in a session row: an anonymous `GET /login` writes nothing.
 
 The cookie holds the OIDC state, nonce, PKCE verifier and the page to return to, encrypted and authenticated with
-AES-GCM under a key derived from `SESSION_SECRET`, for ten minutes, sent only to `/auth/callback`. A visitor can
-neither read nor change it; the callback takes it once and clears it.
+AES-GCM under a key derived from `SESSION_SECRET` (during a rotation, the previous one opens it too), for ten
+minutes, sent only to `/auth/callback`. A visitor can neither read nor change it; the callback takes it once and
+clears it.
 """
 
 import base64
@@ -10,6 +11,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -34,17 +36,26 @@ def seal(data: dict[str, Any], secret: str, *, now: float | None = None) -> str:
     return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
 
 
-def unseal(value: str | None, secret: str, *, now: float | None = None) -> dict[str, Any] | None:
-    """The sealed data, or None when missing, tampered with, sealed under another secret or too old."""
+def unseal(value: str | None, secrets: Sequence[str], *, now: float | None = None) -> dict[str, Any] | None:
+    """The sealed data, or None when missing, tampered with, sealed under none of `secrets` or too old."""
     if not value:
         return None
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-        payload = json.loads(_cipher(secret).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], PENDING_COOKIE.encode()))
-    except (ValueError, InvalidTag):
+    except ValueError:
+        return None
+    payload = next(filter(None, (_opened(raw, secret) for secret in secrets)), None)
+    if payload is None:
         return None
     age = (now if now is not None else time.time()) - payload["at"]
     return payload["data"] if 0 <= age <= PENDING_SECONDS else None
+
+
+def _opened(raw: bytes, secret: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(_cipher(secret).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], PENDING_COOKIE.encode()))
+    except (ValueError, InvalidTag):
+        return None
 
 
 def pending_cookie(value: str, *, secure: bool) -> Cookie:

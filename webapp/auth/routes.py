@@ -71,7 +71,7 @@ class AuthController(Controller):
         oauth_state: Annotated[str | None, QueryParameter(name="state")] = None,
     ) -> Response[Any]:
         # The sign-in in progress is cleared whatever happens next, so a callback URL works once only.
-        kept = unseal(request.cookies.get(PENDING_COOKIE), settings.session.secret.get_secret_value()) or {}
+        kept = unseal(request.cookies.get(PENDING_COOKIE), settings.session.secrets) or {}
         pending = from_session(PendingLogin, kept.get(PENDING_KEY))
         target = safe_next(kept.get(NEXT_KEY))
         cleared = pending_cookie("", secure=settings.is_production)

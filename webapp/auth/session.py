@@ -41,6 +41,12 @@ def session_user(connection: ASGIConnection, absolute_timeout_seconds: int) -> C
     return user
 
 
+def session_owner(session: dict[str, Any]) -> int | None:
+    """The id of the person a stored session is signed in as (`sessions.HttpSession.owner`)."""
+    user = session.get(SESSION_USER_KEY)
+    return user.get("id") if isinstance(user, dict) and isinstance(user.get("id"), int) else None
+
+
 def signed_in_session(user: CurrentUser, id_token: str | None) -> dict[str, Any]:
     """What a session holds once a person signed in (the ID token is the logout's `id_token_hint`)."""
     return {SESSION_USER_KEY: to_session(user), ID_TOKEN_KEY: id_token}

@@ -15,7 +15,7 @@ from litestar.response import Redirect
 
 from webapp.auth.guards import SignedInRequest
 from webapp.auth.middleware import authentication
-from webapp.auth.session import CurrentUser, signed_in_session
+from webapp.auth.session import CurrentUser, session_owner, signed_in_session
 from webapp.config import AppSettings, Settings
 from webapp.db import Sessionmaker
 from webapp.embed.access import (
@@ -123,6 +123,7 @@ def embed_router(settings: Settings) -> Router:
         httponly=True,
         samesite="none",
         secure=True,  # browsers accept Secure cookies from http://localhost and 127.0.0.1, so development works
+        owner_of=session_owner,
     )
     return Router(
         path=EMBED_PREFIX + "/{partner:str}",

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import Field, SQLModel, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from webapp.audit import chain_head
 from webapp.db import utcnow
 from webapp.job_board import job_rows
 from webapp.metrics import ALARMS_OPEN
@@ -23,6 +24,8 @@ from webapp.operations.overview import ipn_silence
 logger = logging.getLogger(__name__)
 IPN_SILENCE = "ipn_silence"
 MAIL_PARKED = "mail_parked"
+AUDIT_ANCHOR = "audit_anchor"
+"""Not an alarm: the daily note of the audit chain's head, sent the same way."""
 
 
 class AlarmState(SQLModel, table=True):
@@ -104,17 +107,27 @@ class Alarms:
             logger.error("alarm %s firing: %s", name, detail)
         else:
             logger.info("alarm %s resolved", name)
+        await self._post(name, {"alarm": name, "state": "firing" if firing else "resolved", "detail": detail})
+
+    async def anchor_audit_log(self) -> int:
+        """The audit-anchor job: the audit chain's newest row and hash, written where the database cannot undo it.
+
+        Someone able to delete the newest audit rows can leave a chain that still verifies; the head written
+        out daily (this log line, the alarm webhook) shows what they removed (docs/RELIABILITY.md).
+        """
+        async with self._sessionmaker() as session:
+            row, head = await chain_head(session)
+        logger.info("audit log head: row %s, hash %s", row, head)
+        await self._post(AUDIT_ANCHOR, {"alarm": AUDIT_ANCHOR, "state": "info", "row": row, "hash": head})
+        return 1
+
+    async def _post(self, name: str, payload: dict[str, object]) -> None:
         if not self._webhook_url:
             return
-        payload = {
-            "alarm": name,
-            "state": "firing" if firing else "resolved",
-            "detail": detail,
-            "at": utcnow().isoformat(),
-        }
         try:
             async with httpx.AsyncClient(timeout=10) as client:
-                (await client.post(self._webhook_url, json=payload)).raise_for_status()
+                response = await client.post(self._webhook_url, json=payload | {"at": utcnow().isoformat()})
+                response.raise_for_status()
         except httpx.HTTPError as exc:
             logger.warning("alarm %s: the alert webhook failed (%s)", name, type(exc).__name__)
 

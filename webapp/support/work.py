@@ -4,14 +4,16 @@ from typing import Any
 
 from jinja2 import Environment
 from litestar import Controller, Response, get, post
+from litestar.channels import ChannelsPlugin
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, URLEncodedBody
+from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from webapp import audit
 from webapp.auth.guards import SignedInRequest, requires_support
 from webapp.auth.models import User
 from webapp.config import AppSettings
@@ -19,6 +21,7 @@ from webapp.db import DbReader, DbSession, Sessionmaker
 from webapp.i18n import LANGUAGE_NAMES, N_, known_or_default
 from webapp.orders.routes import status_context
 from webapp.orders.storage import order_history
+from webapp.sessions import DatabaseStore, announce_sessions_ended
 from webapp.support.customers import ORDERS_SHOWN, customer_record
 from webapp.support.masking import mask_email
 from webapp.support.notes import MAX_NOTE_CHARS, add_note, notes_on
@@ -87,13 +90,40 @@ class WorkController(Controller):
         target = request.app.route_reverse("support.customer", user_id=user_id)
         return await noted(request, db_sessionmaker, data, target, user_id=user_id)
 
+    @post("/customers/{user_id:int}/sign-out", name="support.customer_sign_out", status_code=303)
+    async def sign_customer_out(
+        self,
+        request: SignedInRequest,
+        db_session: DbSession,
+        db_sessionmaker: Sessionmaker,
+        channels: NamedDependency[ChannelsPlugin],
+        user_id: FromPath[int],
+    ) -> Redirect:
+        """End every session of this person (a stolen device, a shared computer): their open pages stop at once."""
+        if await db_session.get(User, user_id) is None:
+            raise NotFoundException()
+        ended = await sessions_store(request).delete_owned_by(user_id)
+        announce_sessions_ended(channels, ended)
+        await audit.append(db_sessionmaker, actor=request.user.email, action="signed_out", detail=f"user {user_id}")
+        target = request.app.route_reverse("support.customer", user_id=user_id)
+        return Redirect(f"{target}?signed_out={len(ended)}#account-heading", status_code=303)
+
     @get("/customers/{user_id:int}", name="support.customer")
-    async def customer_page(self, db_session: DbSession, settings: AppSettings, user_id: FromPath[int]) -> Template:
+    async def customer_page(
+        self,
+        request: SignedInRequest,
+        db_session: DbSession,
+        settings: AppSettings,
+        user_id: FromPath[int],
+        signed_out: FromQuery[int | None] = None,
+    ) -> Template:
         """One customer: every order (and partner), every email, their settings and the notes on them."""
         record = await customer_record(db_session, user_id)
         if record is None:
             raise NotFoundException()
         context = {
+            "sessions": await sessions_store(request).count_owned_by(user_id),
+            "signed_out": signed_out,
             "record": record,
             "customer": record.customer,
             "email": mask_email(record.customer.email),
@@ -119,6 +149,10 @@ class WorkController(Controller):
         locale = known_or_default(order.locale)
         context = {"order": order, "view": view, "view_locale": locale, "view_language": LANGUAGE_NAMES[locale]}
         return console_page("support/as_customer.html", settings, context)
+
+
+def sessions_store(request: SignedInRequest) -> DatabaseStore:
+    return request.app.stores.get("sessions")  # type: ignore[return-value]
 
 
 async def noted(
