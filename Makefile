@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: dev test install lint format migrate i18n chromium postgres promtool vendor-htmx bench clean
+.PHONY: dev test install lint format migrate i18n chromium postgres promtool nginx vendor-htmx bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ install: $(BIN)/.installed
 dev: install
 	$(BIN)/python -m webapp dev
 
-test: install chromium postgres promtool lint
+test: install chromium postgres promtool nginx lint
 	$(BIN)/pytest
 
 lint: install
@@ -45,6 +45,11 @@ chromium:
 promtool:
 	@command -v promtool >/dev/null 2>&1 || \
 		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
+
+# docs/deploy.md's nginx example runs as it stands in front of two instances (tests/integration/test_proxy.py).
+nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends nginx-light; }
 
 # The PostgreSQL tests need the local server on 127.0.0.1:5432.
 postgres:

@@ -184,7 +184,7 @@ def _add_stack_commands(commands: "argparse._SubParsersAction[argparse.ArgumentP
         "--graceful-timeout",
         type=int,
         default=5,
-        help="on SIGTERM, seconds to let requests finish before open streams are cut (browsers reconnect elsewhere)",
+        help="on SIGTERM, live pages are told at once to reconnect elsewhere; seconds to let other requests finish",
     )
     serve.add_argument(
         "--forwarded-allow-ips",

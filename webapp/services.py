@@ -44,6 +44,7 @@ from webapp.orders.reconcile import reconcile_once
 from webapp.orders.transitions import StatusChanges
 from webapp.ratelimits import RATE_LIMIT_STORE
 from webapp.sessions import DatabaseStore, RateLimitCounter, end_expired_sessions
+from webapp.stopping import when_asked_to_stop
 from webapp.templating import make_template_engine
 
 
@@ -180,8 +181,9 @@ class Services:
         postgresql = self.db.engine.dialect.name == "postgresql"
         leases = ClusterLeases(self.db.engine, self.board.instance) if postgresql else None
         try:
-            async with running([*jobs, beat], self.job_health, leases=leases, board=self.board):
-                yield
+            with when_asked_to_stop(self.live_orders.drain):
+                async with running([*jobs, beat], self.job_health, leases=leases, board=self.board):
+                    yield
         finally:
             await self.aclose()
 

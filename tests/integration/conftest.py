@@ -4,6 +4,8 @@ import asyncio
 import contextlib
 import os
 import secrets
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,10 +20,10 @@ from litestar.testing import AsyncTestClient
 from sqlmodel import select
 
 from tests.builders import make_order
-from tests.conftest import RsaKeys, create_schema
+from tests.conftest import RsaKeys, create_schema, keyed_settings
 from tests.integration.ipn_bodies import EXTERNAL_ID
 from tests.oidc_support import Idp, TamperingProxy, running_idp, running_proxy
-from tests.processes import IpnReceiver, SandboxServer, running_receiver, running_sandbox, serving
+from tests.processes import IpnReceiver, SandboxServer, running_process, running_receiver, running_sandbox, serving
 from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.crypto import Signer, Verifier
 from webapp.app import create_app
@@ -330,3 +332,29 @@ async def seeded(settings: Settings, database_url: str) -> Settings:
     await create_schema(settings.database.url)
     await seed_order(settings)
     return settings
+
+
+@dataclass
+class Cluster:
+    database_url: str
+    settings: Settings
+    env: dict[str, str]
+    log_dir: Path
+
+    @contextlib.contextmanager
+    def instance(self, name: str, *, workers: int = 1) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        args = [sys.executable, "-m", "webapp", "serve", "--port", str(port), "--workers", str(workers)]
+        env = {**self.env, "PUBLIC_BASE_URL": url}
+        with running_process(
+            args, env=env, log_file=self.log_dir / f"{name}.log", ready_url=f"{url}/healthz", what=name
+        ) as process:
+            yield url, process
+
+
+@pytest.fixture
+async def cluster(database_url: str, rsa_keys: RsaKeys, idp: Idp, tmp_path: Path) -> Cluster:
+    await create_schema(database_url)
+    env = app_env(database_url, rsa_keys, idp=idp, ipn_replay_grace_seconds="1", ipn_replay_interval_seconds="0.3")
+    return Cluster(database_url, keyed_settings(database_url, rsa_keys), {**os.environ, **env}, tmp_path)

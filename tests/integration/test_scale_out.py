@@ -8,11 +8,8 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,63 +19,20 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import col, select, update
 
 from tests.builders import make_order
-from tests.conftest import RsaKeys, create_schema, keyed_settings
-from tests.integration.conftest import LiveApp, app_env, make_client, seed_orders
-from tests.integration.flow import signed_in_client
+from tests.conftest import RsaKeys, create_schema
+from tests.integration.cluster import next_status, signed_in
+from tests.integration.conftest import Cluster, make_client, seed_orders
 from tests.integration.ipn_bodies import ipn_body
-from tests.oidc_support import Idp
-from tests.processes import SandboxServer, async_wait_for, running_process
+from tests.processes import SandboxServer, async_wait_for
 from webapp.auth.models import User
 from webapp.config import Settings
 from webapp.db import Database, make_engine, make_sessionmaker
-from webapp.dev.stack import free_port
 from webapp.ipn.models import IpnReceipt
 from webapp.orders.live import make_channels
 from webapp.orders.models import Order, OrderEvent, OrderTransition
 from webapp.orders.reconcile import reconcile_once
 from webapp.services import status_changes
 from webapp.sessions import HttpSession
-
-
-@dataclass
-class Cluster:
-    database_url: str
-    settings: Settings
-    env: dict[str, str]
-    log_dir: Path
-
-    @contextlib.contextmanager
-    def instance(self, name: str, *, workers: int = 1) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        args = [sys.executable, "-m", "webapp", "serve", "--port", str(port), "--workers", str(workers)]
-        env = {**self.env, "PUBLIC_BASE_URL": url}
-        with running_process(
-            args, env=env, log_file=self.log_dir / f"{name}.log", ready_url=f"{url}/healthz", what=name
-        ) as process:
-            yield url, process
-
-
-@pytest.fixture
-async def cluster(database_url: str, rsa_keys: RsaKeys, idp: Idp, tmp_path: Path) -> Cluster:
-    await create_schema(database_url)
-    env = app_env(database_url, rsa_keys, idp=idp, ipn_replay_grace_seconds="1", ipn_replay_interval_seconds="0.3")
-    return Cluster(database_url, keyed_settings(database_url, rsa_keys), {**os.environ, **env}, tmp_path)
-
-
-async def signed_in(url: str, settings: Settings, email: str = "user@example.com") -> httpx.AsyncClient:
-    app = LiveApp(url, settings, sandbox=None)  # type: ignore[arg-type]
-    return await signed_in_client(app, email)
-
-
-async def next_status(stream: AsyncIterator[str], needle: str, timeout: float = 15) -> str:
-    async def read() -> str:
-        async for line in stream:
-            if line.startswith("data:") and needle in line:
-                return line
-        raise AssertionError("the stream ended")
-
-    return await asyncio.wait_for(read(), timeout)
 
 
 def redis_is_reachable() -> bool:
@@ -187,8 +141,8 @@ async def expire_session(database_url: str, key: str) -> None:
 
 
 async def test_sigterm_stops_an_instance_with_an_open_stream_within_its_graceful_timeout(cluster: Cluster) -> None:
-    """A rolling restart: the stopping instance cuts its streams after `--graceful-timeout` (5 s), so the pages
-    reconnect to another instance, instead of holding the restart up until it is killed."""
+    """A rolling restart: the stopping instance tells its streams to go (at the latest, cuts them after
+    `--graceful-timeout`, 5 s), so the pages reconnect to another instance, instead of holding the restart up."""
     with cluster.instance("a") as (url, process):
         person = await signed_in(url, cluster.settings)
         (order_id,) = await seed_orders(cluster.database_url, "user@example.com", 1)

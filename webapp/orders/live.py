@@ -238,6 +238,13 @@ class LiveOrders:
         self._sessions: dict[str, set[tuple[SessionEnd, OrderWatch]]] = {}
         """The streams open on this instance per session tag: woken, and ended, when it is announced over."""
         self._endings: asyncio.Task[None] | None = None
+        self.draining = False
+
+    def drain(self) -> None:
+        """This instance is stopping: every stream ends now, asking its page to reconnect (to another instance)."""
+        self.draining = True
+        for watch in self._watches.values():
+            watch.wake()
 
     @contextlib.asynccontextmanager
     async def session_end(self, tag: str | None, watch: OrderWatch) -> AsyncIterator["SessionEnd"]:
@@ -324,7 +331,8 @@ def change_stream(
     A stream must not outlive the right to see it: it ends at once when its `session` (a tag,
     `sessions.session_tag`) is announced signed out on any instance, and within a keep-alive interval once
     `alive()` says the session is over otherwise (expired). `alive()` is asked once an interval has passed since
-    it was last asked, not on every change of a busy order.
+    it was last asked, not on every change of a busy order. When the instance is stopping (`LiveOrders.drain`) it
+    ends without `done`, so the page reconnects, through the proxy, to an instance that is not.
     """
 
     async def message() -> tuple[bytes, bool]:
@@ -339,9 +347,9 @@ def change_stream(
                 body, done = await message()  # drawn for this viewer alone: the page opens on the current state
                 yield body
                 checked = loop.time()
-                while not done and not ended.over:
+                while not done and not ended.over and not live.draining:
                     changed = await watch.changed_since(seen, KEEP_ALIVE_SECONDS)
-                    if ended.over:
+                    if ended.over or live.draining:
                         break
                     if loop.time() - checked >= KEEP_ALIVE_SECONDS:
                         if not await alive():
@@ -353,12 +361,17 @@ def change_stream(
                     seen = watch.generation
                     body, done = await watch.drawn(variant, message)
                     yield body
-            yield DONE
+            yield RECONNECT if live.draining and not (done or ended.over) else DONE
 
     return Stream(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 KEEP_ALIVE = ServerSentEventMessage(comment="keep-alive").encode()
 DONE = ServerSentEventMessage(data="", event="done").encode()
+RECONNECT_MILLISECONDS = 250
+RECONNECT = ServerSentEventMessage(
+    data=None, comment="this instance is stopping", retry=RECONNECT_MILLISECONDS
+).encode()
+"""The last message of a stream cut by `LiveOrders.drain`: no `done`, so the page reconnects, after this pause."""
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 """A live stream is never cached, nor held back by a buffering proxy."""
