@@ -19,6 +19,7 @@ from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
 
 from webapp import health, home, i18n
+from webapp.activity.routes import activity_charts
 from webapp.auth.guards import csrf_bound_to_session
 from webapp.auth.language import remember_language
 from webapp.auth.middleware import authentication
@@ -64,6 +65,7 @@ ROUTES: list[ControllerRouterHandler] = [
     health.metrics,
     operations.operations_page,
     operations.operations_overview,
+    activity_charts,
     receive_ipn,
     create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
 ]

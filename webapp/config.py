@@ -194,6 +194,8 @@ class Settings(BaseSettings):
     trust_request_id_header: bool = False
     """Take `X-Request-ID` from requests: only when a proxy in front of every instance sets it."""
     alarm_interval_seconds: float = 60.0
+    activity_rollup_interval_seconds: float = 60.0
+    """How often the activity charts' appended counts are folded into one row per hour and kind."""
     audit_anchor_interval_seconds: float = 24 * 60 * 60.0
     """How often the audit chain's head is written out (a log line and the alarm webhook)."""
     alarm_ipn_silence_minutes: float = 30.0

@@ -4,14 +4,14 @@ Emails and live fragments are drawn here outside any request; the web layer (`te
 needs from its request (the person, the flow, the CSP nonce, `url_for`) to the same environment.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime, format_time, format_timedelta, get_timezone_gmt
-from babel.numbers import format_decimal
+from babel.dates import format_datetime, format_skeleton, format_time, format_timedelta, get_timezone_gmt
+from babel.numbers import format_decimal, format_percent
 from jinja2 import Environment, FileSystemLoader, pass_context
 from jinja2.runtime import Context
 from litestar.connection import ASGIConnection
@@ -109,6 +109,37 @@ def _age(context: Context, value: datetime | None) -> str:
     return format_timedelta(datetime.now(UTC) - value, locale=babel_locale(context))
 
 
+@pass_context
+def _clock(context: Context, value: datetime) -> str:
+    """The hour a chart's bar stands for, as the reader writes times ("14:00")."""
+    return format_time(value, "HH:mm", locale=babel_locale(context))
+
+
+@pass_context
+def _short_date(context: Context, value: datetime) -> str:
+    """A day without its year, in the reader's order and words ("Dec 5", "5 thg 12", "12月5日")."""
+    return format_skeleton("MMMd", value, locale=babel_locale(context))
+
+
+@pass_context
+def _percent(context: Context, value: float | None) -> str:
+    return "—" if value is None else format_percent(value, locale=babel_locale(context))
+
+
+@pass_context
+def _duration(context: Context, seconds: float | None, *, narrow: bool = False) -> str:
+    """A length of time in the reader's words, rounded to its largest unit ("4 minutes"; narrow: "4m", "4 phút")."""
+    if seconds is None:
+        return "—"
+    style = "narrow" if narrow else "long"
+    return format_timedelta(timedelta(seconds=seconds), format=style, locale=babel_locale(context))
+
+
+@pass_context
+def _number(context: Context, value: float | None) -> str:
+    return "—" if value is None else format_decimal(value, locale=babel_locale(context))
+
+
 def make_environment() -> Environment:
     """The environment every template is drawn with: autoescaped, translated, with the reader's formats."""
     env = Environment(
@@ -126,6 +157,7 @@ def make_environment() -> Environment:
         support_contact=_support_contact,
     )
     env.filters.update(vnd=_vnd, datetime=_datetime, token=_token, when=_when, age=_age)
+    env.filters.update(clock=_clock, short_date=_short_date, percent=_percent, duration=_duration, number=_number)
     return env
 
 

@@ -12,6 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from webapp.activity.counts import ActivityCount
 from webapp.audit import AuditEntry
 from webapp.auth.models import User
 from webapp.embed.models import LaunchTokenUse, Partner, WebhookAttempt, WebhookEvent
@@ -25,6 +26,7 @@ from webapp.sessions import HttpSession, RateLimitCounter
 from webapp.support.models import SupportCase, SupportNote
 
 __all__ = [
+    "ActivityCount",
     "AlarmState",
     "AppInstance",
     "AuditEntry",

@@ -19,6 +19,7 @@ from litestar.di import Provide
 from litestar.plugins.jinja import JinjaTemplateEngine
 from sqlalchemy.orm import configure_mappers
 
+from webapp.activity.counts import count_activity, roll_up
 from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.crypto import Signer, Verifier
 from webapp.auth.oidc import OidcClient
@@ -68,11 +69,13 @@ def status_changes(db: Database, channels: ChannelsPlugin) -> StatusChanges:
     """The one owner of status changes, with every consequence subscribed (add a new one here).
 
     In the change's transaction: the partner's webhook event and the person's email (outboxes), the recipient of a
-    paid-out cash-out kept for the next one. After the commit:
+    paid-out cash-out kept for the next one, the activity charts' counts. After the commit:
     the live update of every page that shows the order.
     """
     return StatusChanges(
-        db, on_change=[queue_partner_event, queue_status_email, keep_recipient], on_commit=[live_publisher(channels)]
+        db,
+        on_change=[queue_partner_event, queue_status_email, keep_recipient, count_activity],
+        on_commit=[live_publisher(channels)],
     )
 
 
@@ -168,6 +171,7 @@ class Services:
             Job("ipn-retention", every, partial(delete_junk_receipts, db, older_than=retention)),
             Job("alarms", settings.alarm_interval_seconds, alarms.check),
             Job("audit-anchor", settings.audit_anchor_interval_seconds, alarms.anchor_audit_log),
+            Job("activity-rollup", settings.activity_rollup_interval_seconds, partial(roll_up, db.engine)),
             Job("partner-webhooks", settings.webhook_interval_seconds, self.webhooks.deliver_due),
             Job("launch-tokens", every, partial(delete_spent_tokens, db.sessionmaker)),
         ]

@@ -106,6 +106,22 @@
     box.focus();
     box.select();
   });
+  // A part of a page redrawn on a timer (the activity charts) keeps the tables the reader opened, and their focus.
+  var kept = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var region = event.detail.target;
+    kept = {
+      open: Array.prototype.map.call(region.querySelectorAll("details[open][id]"), function (d) { return d.id; }),
+      focus: region.contains(document.activeElement) && document.activeElement.id || null
+    };
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    if (!kept) { return; }
+    kept.open.forEach(function (id) { var details = document.getElementById(id); if (details) { details.open = true; } });
+    var focused = kept.focus && document.getElementById(kept.focus);
+    if (focused) { focused.focus(); }
+    kept = null;
+  });
   document.addEventListener("DOMContentLoaded", enableCopyButtons);
   document.addEventListener("htmx:afterSwap", enableCopyButtons);
   document.addEventListener("DOMContentLoaded", titleFromStatus);

@@ -98,6 +98,7 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/support/audit.csv"): ADMIN,
     ("GET", "/operations"): ADMIN,
     ("GET", "/operations/overview"): ADMIN,
+    ("GET", "/activity"): SUPPORT,
     ("GET", "/admin/partners"): ADMIN,
     ("POST", "/admin/partners"): ADMIN,
     ("GET", "/admin/partners/new"): ADMIN,

@@ -74,7 +74,8 @@ class WebhookAttempt(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     event_id: int = Field(foreign_key="webhook_event.id", index=True)
-    at: datetime = Field(default_factory=utcnow)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    """Indexed for the activity charts (failed deliveries per day)."""
     status_code: int | None = None
     error: str = Field(default="", max_length=200)
     """What went wrong, short (a connection error's class, a timeout); never the response body."""

@@ -6,6 +6,7 @@ from litestar import get
 from litestar.di import NamedDependency
 from litestar.response import Template
 
+from webapp.activity.routes import activity_context
 from webapp.auth.guards import requires_admin
 from webapp.config import Settings
 from webapp.db import DbSession
@@ -32,7 +33,8 @@ async def overview_context(db_session: DbSession, settings: Settings) -> dict[st
 
 @get("/operations", name="operations.index", guards=[requires_admin])
 async def operations_page(db_session: DbSession, settings: NamedDependency[Settings]) -> Template:
-    return Template("operations/index.html", context=await overview_context(db_session, settings))
+    context = await overview_context(db_session, settings) | await activity_context(db_session, settings)
+    return Template("operations/index.html", context=context)
 
 
 @get("/operations/overview", name="operations.overview", guards=[requires_admin])

@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp import audit
+from webapp.activity.routes import activity_charts_of
 from webapp.alixpay.client import AlixPayClient
 from webapp.auth.guards import SignedInRequest, requires_admin, requires_support, session_of, still_signed_in
 from webapp.config import AppSettings, Settings
@@ -138,6 +139,7 @@ class SupportController(Controller):
             else None,
             "who": who,
             "problem_kinds": PROBLEM_KINDS,
+            "charts": await activity_charts_of(db_session, settings) if show_queue else None,
         }
         template = "support/_results.html" if request.htmx else "support/search.html"
         return console_page(template, settings, context)
