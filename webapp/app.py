@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         plugins=[HTMXPlugin(), services.channels],
         template_config=TemplateConfig(instance=services.template_engine),
         middleware=middleware(settings),
-        stores=dict(services.stores),
+        stores=services.stores,
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[security_headers(hsts=settings.is_production), i18n.remember_chosen_locale],
         before_request=remember_language,

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from webapp.metrics import JOB_FAILURES, JOB_ITEM_FAILURES, JOB_ROUNDS, JOB_SECONDS
+from webapp.metrics import JOB_FAILURES, JOB_ITEM_FAILURES, JOB_LEASE_HELD, JOB_ROUNDS, JOB_SECONDS
 
 logger = logging.getLogger(__name__)
 MAX_BACKOFF_FACTOR = 32
@@ -76,6 +76,8 @@ class Job:
     """One round; returns how many items it handled (receipts, orders, rows)."""
     each_instance: bool = False
     """Runs on every instance (a heartbeat), never claimed once for the cluster."""
+    quiet: bool = False
+    """Its rounds are logged at DEBUG only, whatever they handled (it runs every second; failures still show)."""
 
 
 @dataclass
@@ -133,6 +135,7 @@ async def run_job(
     """
     stopping = stopping or asyncio.Event()
     JOB_FAILURES.labels(job.name)  # exported from the start, at 0
+    JOB_LEASE_HELD.labels(job.name).set(0)
     JOB_ITEM_FAILURES.labels(job.name)
     while not stopping.is_set():
         started = time.perf_counter()
@@ -141,10 +144,13 @@ async def run_job(
                 await _pause(stopping, job.interval)  # another instance has this round
                 continue
             JOB_ROUNDS.labels(job.name).inc()
+            claimed = leases is not None and not job.each_instance
+            JOB_LEASE_HELD.labels(job.name).set(1 if claimed else 0)
             try:
                 handled = await job.run()
             finally:
-                if leases is not None and not job.each_instance:
+                JOB_LEASE_HELD.labels(job.name).set(0)
+                if claimed:
                     await leases.release(job.name)
         except Exception as exc:
             JOB_FAILURES.labels(job.name).inc()
@@ -158,7 +164,7 @@ async def run_job(
         else:
             state, failed = health.record(job.name, None), None
             logger.log(
-                logging.INFO if handled else logging.DEBUG,
+                logging.INFO if handled and not job.quiet else logging.DEBUG,
                 "job %s: %d handled in %.3f s",
                 job.name,
                 handled,

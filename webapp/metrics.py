@@ -27,6 +27,12 @@ POLLS = Counter(
 )
 FLAGS = Counter("cashout_order_flags_total", "Disagreements flagged on orders, by kind and source.", ["kind", "source"])
 JOB_ROUNDS = Counter("cashout_job_rounds_total", "Background job rounds.", ["job"])
+JOB_LEASE_HELD = Gauge(
+    "cashout_job_lease_held",
+    "1 while this instance holds a job's round (claimed once per cluster on PostgreSQL), else 0.",
+    ["job"],
+    multiprocess_mode="livesum",
+)
 JOB_FAILURES = Counter("cashout_job_failures_total", "Background job rounds that raised.", ["job"])
 JOB_ITEM_FAILURES = Counter(
     "cashout_job_item_failures_total", "Items of a background job's round that raised (the round went on).", ["job"]

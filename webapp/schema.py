@@ -22,7 +22,8 @@ from webapp.notifications.models import EmailMessage
 from webapp.operations.alarms import AlarmState
 from webapp.orders.models import Order, OrderEvent, OrderTransition
 from webapp.orders.recipients import SavedRecipient
-from webapp.sessions import HttpSession, RateLimitCounter
+from webapp.ratelimit_store import RateLimitWindow
+from webapp.sessions import HttpSession
 from webapp.support.models import SupportCase, SupportNote
 
 __all__ = [
@@ -39,7 +40,7 @@ __all__ = [
     "OrderEvent",
     "OrderTransition",
     "Partner",
-    "RateLimitCounter",
+    "RateLimitWindow",
     "SavedRecipient",
     "SupportCase",
     "SupportNote",

@@ -17,6 +17,7 @@ from litestar import Litestar
 from litestar.channels import ChannelsPlugin
 from litestar.di import Provide
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.stores.base import Store
 from sqlalchemy.orm import configure_mappers
 
 from webapp.activity.counts import count_activity, roll_up
@@ -43,8 +44,9 @@ from webapp.orders.live import LiveOrders, live_publisher, make_channels
 from webapp.orders.recipients import keep_recipient
 from webapp.orders.reconcile import reconcile_once
 from webapp.orders.transitions import StatusChanges
+from webapp.ratelimit_store import FLUSH_SECONDS, SharedCounterStore
 from webapp.ratelimits import RATE_LIMIT_STORE
-from webapp.sessions import DatabaseStore, RateLimitCounter, end_expired_sessions
+from webapp.sessions import DatabaseStore, end_expired_sessions
 from webapp.stopping import when_asked_to_stop
 from webapp.templating import make_template_engine
 
@@ -98,8 +100,9 @@ class Services:
     oidc: OidcClient
     webhooks: WebhookSender
     template_engine: JinjaTemplateEngine
-    stores: dict[str, DatabaseStore]
-    """Litestar's stores by name: sessions and rate-limit counters, in the database every instance shares."""
+    sessions: DatabaseStore
+    counters: SharedCounterStore
+    """The rate limits' counts (`ratelimit_store.py`): kept in the instance, added to the shared ones every second."""
     job_health: JobHealth = field(default_factory=JobHealth)
     board: JobBoard = field(init=False)
     """This instance on the job board (its id is `host:pid`: each worker of `serve --workers` is one)."""
@@ -166,8 +169,8 @@ class Services:
             Job(
                 "reconcile", settings.reconcile_interval_seconds, partial(reconcile_once, **background, silence=silence)
             ),
-            Job("session-cleanup", every, partial(end_expired_sessions, self.stores["sessions"], self.channels)),
-            Job("rate-limit-cleanup", every, self.stores[RATE_LIMIT_STORE].delete_expired),
+            Job("session-cleanup", every, partial(end_expired_sessions, self.sessions, self.channels)),
+            Job("rate-limit-cleanup", every, self.counters.delete_expired),
             Job("ipn-retention", every, partial(delete_junk_receipts, db, older_than=retention)),
             Job("alarms", settings.alarm_interval_seconds, alarms.check),
             Job("audit-anchor", settings.audit_anchor_interval_seconds, alarms.anchor_audit_log),
@@ -181,17 +184,26 @@ class Services:
         """The app's lifespan: the background jobs run while it serves; then every client and the pool close."""
         jobs = self.jobs(app) if self.settings.run_jobs else []
         beat = Job("heartbeat", HEARTBEAT_SECONDS, self.board.heartbeat, each_instance=True)  # also without jobs
+        # Every instance counts its requests against the rate limits: each adds them to the shared counts.
+        counts = Job("rate-limit-flush", FLUSH_SECONDS, self.counters.flush, each_instance=True, quiet=True)
         # Rounds are claimed across instances sharing PostgreSQL; SQLite serves one instance: no claims there.
         postgresql = self.db.engine.dialect.name == "postgresql"
         leases = ClusterLeases(self.db.engine, self.board.instance) if postgresql else None
         try:
             with when_asked_to_stop(self.live_orders.drain):
-                async with running([*jobs, beat], self.job_health, leases=leases, board=self.board):
+                async with running([*jobs, beat, counts], self.job_health, leases=leases, board=self.board):
                     yield
         finally:
             await self.aclose()
 
+    @property
+    def stores(self) -> dict[str, Store]:
+        """Litestar's stores by name: sessions and rate-limit counters, shared through the database."""
+        return {"sessions": self.sessions, RATE_LIMIT_STORE: self.counters}
+
     async def aclose(self) -> None:
+        with contextlib.suppress(Exception):  # the last second's hits, if the database still answers
+            await self.counters.flush()
         await self.alixpay.aclose()
         await self.oidc.aclose()
         for client in self.http_clients:
@@ -222,6 +234,7 @@ def build_services(settings: Settings) -> Services:
         oidc=OidcClient(settings.oidc, redirect_uri=settings.public_base_url.rstrip("/") + CALLBACK_PATH),
         webhooks=WebhookSender(db.sessionmaker, webhook_http),
         template_engine=template_engine,
-        stores={"sessions": DatabaseStore(db.engine), RATE_LIMIT_STORE: DatabaseStore(db.engine, RateLimitCounter)},
+        sessions=DatabaseStore(db.engine),
+        counters=SharedCounterStore(db.engine),
         http_clients=[webhook_http],
     )

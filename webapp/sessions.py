@@ -24,28 +24,17 @@ from sqlmodel import Field, SQLModel
 from webapp.db import autocommit
 
 
-class KeyedRow(SQLModel):
-    """What a Litestar store keeps: bytes under a key, until an optional expiry."""
+class HttpSession(SQLModel, table=True):
+    """A session as Litestar's store keeps it: bytes under a key, until an optional expiry."""
+
+    __tablename__ = "http_session"
 
     key: str = Field(primary_key=True, max_length=255)
     data: bytes = Field(sa_type=LargeBinary, nullable=False)  # type: ignore[call-overload]
     expires_at: datetime | None = Field(default=None, index=True)
 
-
-class HttpSession(KeyedRow, table=True):
-    __tablename__ = "http_session"
-
     owner: int | None = Field(default=None, index=True)
     """The signed-in person's id (`LazySessionConfig.owner_of`): support can end every session of one person."""
-
-
-class RateLimitCounter(KeyedRow, table=True):
-    """Rate-limit counters (webapp/ratelimits.py), apart from sessions."""
-
-    __tablename__ = "rate_limit_counter"
-
-
-Row = HttpSession | RateLimitCounter
 
 
 Kept = TypeVar("Kept")
@@ -85,15 +74,15 @@ def _expiry(expires_in: int | timedelta | None) -> datetime | None:
 
 
 class DatabaseStore(Store):
-    """Litestar `Store` over a table of keyed, expiring rows; an expired row reads as absent and is removed.
+    """Litestar `Store` over the sessions' table of keyed, expiring rows; an expired row reads as absent and is removed.
 
     Every signed-in request reads its session here, so each call is one or two core statements that commit on
     their own: no ORM unit of work and no BEGIN/COMMIT round trips around a single row.
     """
 
-    def __init__(self, engine: AsyncEngine, table: type[Row] = HttpSession) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self._engine = autocommit(engine)
-        rows = table.__table__  # type: ignore[attr-defined]
+        rows = HttpSession.__table__  # type: ignore[attr-defined]
         self._rows = rows
         at_key = rows.c.key == bindparam("at_key")
         self._read = select(rows.c.data, rows.c.expires_at).where(at_key)
@@ -101,14 +90,12 @@ class DatabaseStore(Store):
         self._insert = insert(rows)
         self._delete = delete(rows).where(at_key)
         self._delete_expired = delete(rows).where(rows.c.expires_at <= bindparam("now"))
-        self._owned = "owner" in rows.c
 
     async def set(
         self, key: str, value: str | bytes, expires_in: int | timedelta | None = None, *, owner: int | None = None
     ) -> None:
-        values = {"data": value.encode() if isinstance(value, str) else value, "expires_at": _expiry(expires_in)}
-        if self._owned:
-            values["owner"] = owner
+        data = value.encode() if isinstance(value, str) else value
+        values = {"data": data, "expires_at": _expiry(expires_in), "owner": owner}
         async with self._engine.connect() as connection:
             if (await connection.execute(self._update.values(**values), {"at_key": key})).rowcount:
                 return

@@ -5,7 +5,7 @@ from playwright.sync_api import Browser, expect
 
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_cashout_flow import assert_accessible, sign_in
-from tests.browser.test_support import place_order, tab_within
+from tests.browser.test_support import tab_within
 from webapp.i18n import translate
 
 LANGUAGES = [("en", "en-US"), ("vi", "vi-VN"), ("zh", "zh-CN")]
@@ -15,7 +15,6 @@ LANGUAGES = [("en", "en-US"), ("vi", "vi-VN"), ("zh", "zh-CN")]
 def test_the_charts_read_in_every_language_and_their_tables_open_by_keyboard(
     dev_stack: dict[str, dict[str, str]], browser: Browser, lang: str, browser_locale: str
 ) -> None:
-    place_order(browser, dev_stack)  # at least one cash-out in the last 24 hours
     context = browser.new_context(locale=browser_locale, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     sign_in(page, dev_stack, "admin@example.com", lang)

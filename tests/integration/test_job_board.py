@@ -1,12 +1,14 @@
 """The job board: each job's round once per cluster (instances sharing PostgreSQL), and every instance's heartbeat."""
 
 import asyncio
+import logging
 import os
 import re
 import socket
 from datetime import timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.conftest import create_schema
 from tests.integration.conftest import LiveApp
@@ -62,6 +64,24 @@ async def test_two_instances_run_each_round_once_per_interval_not_twice(postgres
 
 
 @ON_POSTGRESQL
+async def test_the_lease_gauge_says_which_instance_holds_a_round_while_it_runs(postgres: str) -> None:
+    engine = make_engine(postgres)
+    held: list[float | None] = []
+
+    async def run() -> int:
+        held.append(REGISTRY.get_sample_value("cashout_job_lease_held", {"job": "gauged"}))
+        return 0
+
+    try:
+        async with running([Job("gauged", INTERVAL, run)], JobHealth(), leases=ClusterLeases(engine, "a")):
+            await asyncio.sleep(0.3)
+    finally:
+        await engine.dispose()
+    assert held and set(held) == {1.0}  # held while the round ran
+    assert REGISTRY.get_sample_value("cashout_job_lease_held", {"job": "gauged"}) == 0.0  # and released after
+
+
+@ON_POSTGRESQL
 async def test_when_the_holder_stops_another_instance_takes_over_within_one_interval(postgres: str) -> None:
     engines = [make_engine(postgres) for _ in range(2)]
     rounds: dict[str, int] = {}
@@ -87,9 +107,9 @@ async def test_an_instance_started_without_jobs_runs_none(settings: Settings, ru
         await asyncio.sleep(0)
         tasks = {task.get_name() for task in asyncio.all_tasks() if task.get_name().startswith("job:")}
     if run_jobs:
-        assert {"job:heartbeat", "job:reconcile"} <= tasks
-    else:
-        assert tasks == {"job:heartbeat"}  # it still says it is alive
+        assert {"job:heartbeat", "job:rate-limit-flush", "job:reconcile"} <= tasks
+    else:  # it still says it is alive, and adds the requests it served to the rate limits' shared counts
+        assert tasks == {"job:heartbeat", "job:rate-limit-flush"}
 
 
 async def test_every_instance_is_listed_alive_until_its_heartbeats_stop(live_app: LiveApp, db: Db) -> None:
@@ -108,3 +128,17 @@ async def test_every_instance_is_listed_alive_until_its_heartbeats_stop(live_app
     later = await admin.get("/operations/overview")
     row = re.search(r"<tr class=\"attention\">\s*<td><code>host-b:42</code>.*?</tr>", later.text, re.S)
     assert row is not None and "gone" in row.group(0)
+
+
+async def test_a_quiet_job_that_runs_every_second_logs_its_rounds_at_debug_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def handles_two() -> int:
+        return 2
+
+    with caplog.at_level(logging.INFO, logger="webapp.jobs"):
+        async with running(
+            [Job("loud", INTERVAL, handles_two), Job("hushed", INTERVAL, handles_two, quiet=True)], JobHealth()
+        ):
+            await asyncio.sleep(0.1)
+    assert "job loud: 2 handled" in caplog.text and "hushed" not in caplog.text

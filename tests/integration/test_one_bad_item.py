@@ -31,7 +31,7 @@ from webapp.ipn.models import IpnReceipt
 from webapp.ipn.service import Delivery, RetryPolicy, delete_junk_receipts, process_pending, store_raw
 from webapp.orders.models import Order, OrderEvent
 from webapp.orders.reconcile import reconcile_once
-from webapp.sessions import DatabaseStore, HttpSession, RateLimitCounter
+from webapp.sessions import DatabaseStore, HttpSession
 
 
 @pytest.fixture
@@ -149,10 +149,10 @@ async def test_ipn_replay_judges_the_others_when_one_receipt_raises(
 # with a row whose content nothing could read among ordinary ones: it goes with them, and nothing young goes.
 
 
-@pytest.mark.parametrize("table", [HttpSession, RateLimitCounter])
-async def test_store_clean_ups_delete_expired_rows_without_reading_them(
-    seeded: Settings, sessionmaker: async_sessionmaker[AsyncSession], table: type
+async def test_the_session_clean_up_deletes_expired_rows_without_reading_them(
+    seeded: Settings, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
+    table = HttpSession
     now = datetime.now(UTC)
     async with sessionmaker() as session, session.begin():
         await session.exec(  # type: ignore[call-overload]
@@ -166,7 +166,7 @@ async def test_store_clean_ups_delete_expired_rows_without_reading_them(
         )
     engine = make_engine(seeded.database.url)
     try:
-        assert await DatabaseStore(engine, table).delete_expired() == 2
+        assert await DatabaseStore(engine).delete_expired() == 2
     finally:
         await engine.dispose()
     assert sorted(row.key for row in await rows(seeded, table)) == ["alive", "forever"]
