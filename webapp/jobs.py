@@ -77,7 +77,8 @@ class Job:
     each_instance: bool = False
     """Runs on every instance (a heartbeat), never claimed once for the cluster."""
     quiet: bool = False
-    """Its rounds are logged at DEBUG only, whatever they handled (it runs every second; failures still show)."""
+    """It runs every second: its rounds are logged at DEBUG, and a success is put on the job board only as the first
+    round or after a failure (failures always are, so its alarm still counts them): no write a second for nothing."""
 
 
 @dataclass
@@ -134,6 +135,7 @@ async def run_job(
     each round's outcome is shared (this process's `health` still paces its own retries).
     """
     stopping = stopping or asyncio.Event()
+    shared_failing: bool | None = None  # what the board last heard of this job from here (None: nothing yet)
     JOB_FAILURES.labels(job.name)  # exported from the start, at 0
     JOB_LEASE_HELD.labels(job.name).set(0)
     JOB_ITEM_FAILURES.labels(job.name)
@@ -171,8 +173,10 @@ async def run_job(
                 time.perf_counter() - started,
             )
         JOB_SECONDS.labels(job.name).observe(time.perf_counter() - started)
-        if board is not None:
+        quiet_again = job.quiet and failed is None and shared_failing is False  # a success after a shared success
+        if board is not None and not quiet_again:
             await _share(board, job.name, failed)
+            shared_failing = failed is not None
         await _pause(stopping, job.interval * min(2**state.failures_in_a_row, MAX_BACKOFF_FACTOR))
 
 

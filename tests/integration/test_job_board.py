@@ -142,3 +142,22 @@ async def test_a_quiet_job_that_runs_every_second_logs_its_rounds_at_debug_only(
         ):
             await asyncio.sleep(0.1)
     assert "job loud: 2 handled" in caplog.text and "hushed" not in caplog.text
+
+
+async def test_a_quiet_job_shares_its_first_round_its_failures_and_its_recovery_not_every_success() -> None:
+    outcomes = iter([None, None, None, "boom", "boom", None, None])
+    shared: list[str | None] = []
+
+    class Recorded:
+        async def record(self, name: str, failed: str | None) -> None:
+            shared.append(failed)
+
+    async def round_() -> int:
+        if next(outcomes, None) == "boom":
+            raise RuntimeError("boom")
+        return 1
+
+    async with running([Job("flush", 0.01, round_, quiet=True)], JobHealth(), board=Recorded()):
+        await asyncio.sleep(0.3)
+    assert shared[:4] == [None, "RuntimeError", "RuntimeError", None]  # three failures in a row stay countable
+    assert shared.count(None) == 2

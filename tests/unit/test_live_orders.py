@@ -238,3 +238,28 @@ async def test_a_stream_ends_at_once_when_its_session_is_announced_over(channels
 
 async def collect(chunks: AsyncIterator[bytes]) -> list[bytes]:
     return [chunk async for chunk in chunks]
+
+
+class SlowToStopListening(CountingBackend):
+    """PostgreSQL's UNLISTEN takes a round trip: Litestar has already decided the channel is unwanted meanwhile."""
+
+    async def unsubscribe(self, channels: Iterable[str]) -> None:
+        await asyncio.sleep(0.05)
+        await super().unsubscribe(channels)
+
+
+async def test_a_page_opened_while_the_last_one_leaves_still_hears_the_next_change() -> None:
+    plugin = ChannelsPlugin(backend=SlowToStopListening(), arbitrary_channels_allowed=True)
+    async with plugin:
+        live = LiveOrders(plugin)
+
+        async def glance() -> None:
+            async with live.watch(7):
+                await asyncio.sleep(0.01)
+
+        customer = asyncio.create_task(glance())
+        await asyncio.sleep(0.03)  # the customer closed the page: its watch is leaving the channel...
+        async with live.watch(7) as watch:  # ...as support opens the order
+            await customer
+            publish_change(plugin, 7)
+            await changed(watch, 0)

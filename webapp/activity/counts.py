@@ -36,9 +36,13 @@ class ActivityCount(SQLModel, table=True):
     """A roll-up's sum (one per hour and kind), or an appended change still to be folded in (False)."""
 
 
+def in_utc(moment: datetime) -> datetime:
+    """A stored time, aware (SQLite hands some back without their zone: they are UTC)."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def hour_of(moment: datetime) -> datetime:
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return in_utc(moment).replace(minute=0, second=0, microsecond=0)
 
 
 def slot_of(duration: timedelta) -> int:
@@ -61,9 +65,7 @@ def changes_counted(change: StatusChanged, now: datetime) -> list[tuple[datetime
     else:
         rows = []
     if OrderStatus(change.status) in PAID_OUT and OrderStatus(change.previous) not in PAID_OUT:
-        created = change.order.created_at
-        waited = now - (created if created.tzinfo else created.replace(tzinfo=UTC))
-        rows.append((hour_of(now), f"{PAYOUT}{slot_of(waited)}", 1))
+        rows.append((hour_of(now), f"{PAYOUT}{slot_of(now - in_utc(change.order.created_at))}", 1))
     return rows
 
 
@@ -105,6 +107,5 @@ def recount(
         if status != OrderStatus.CREATING:
             sums[(hour_of(placed), f"{PLACED}{status_info(status).outcome}")] += 1
     for placed, paid in payouts:
-        paid_at, placed_at = (moment if moment.tzinfo else moment.replace(tzinfo=UTC) for moment in (paid, placed))
-        sums[(hour_of(paid_at), f"{PAYOUT}{slot_of(paid_at - placed_at)}")] += 1
+        sums[(hour_of(paid), f"{PAYOUT}{slot_of(in_utc(paid) - in_utc(placed))}")] += 1
     return sums

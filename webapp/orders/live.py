@@ -238,6 +238,8 @@ class LiveOrders:
         self._sessions: dict[str, set[tuple[SessionEnd, OrderWatch]]] = {}
         """The streams open on this instance per session tag: woken, and ended, when it is announced over."""
         self._endings: asyncio.Task[None] | None = None
+        self._leaving: dict[int, asyncio.Future[None]] = {}
+        """Orders whose last watch is leaving its channel: a new watch subscribes once that is done."""
         self.draining = False
 
     def drain(self) -> None:
@@ -278,7 +280,7 @@ class LiveOrders:
     async def watch(self, order_id: int) -> AsyncIterator[OrderWatch]:
         watch = self._watches.get(order_id)
         if watch is None:
-            subscription = asyncio.ensure_future(self.channels.subscribe([order_channel(order_id)]))
+            subscription = asyncio.ensure_future(self._subscribe(order_id, self._leaving.get(order_id)))
             watch = self._watches[order_id] = OrderWatch(subscription)
         watch.viewers += 1
         try:
@@ -291,6 +293,17 @@ class LiveOrders:
             if not watch.viewers:
                 await self._unwatch(order_id, watch)
 
+    async def _subscribe(self, order_id: int, leaving: "asyncio.Future[None] | None") -> Subscriber:
+        """The order's channel, once the last watch of it is gone from the channel (if one is going).
+
+        Litestar decides that a channel has no subscriber left before it asks the backend to stop listening; a new
+        subscription in between (while PostgreSQL runs the UNLISTEN) would be dropped with it, and its page would
+        hear nothing.
+        """
+        if leaving is not None:
+            await asyncio.wait([leaving])
+        return await self.channels.subscribe([order_channel(order_id)])
+
     async def _unwatch(self, order_id: int, watch: OrderWatch) -> None:
         if self._watches.get(order_id) is watch:
             del self._watches[order_id]
@@ -298,11 +311,20 @@ class LiveOrders:
             watch.reader.cancel()
         # Shielded: the last viewer usually leaves by disconnecting (a cancellation), maybe before the
         # subscription was made; neither may leave the channel listened to for nobody.
+        leaving = self._leaving[order_id] = asyncio.ensure_future(self._leave(watch))
+        leaving.add_done_callback(lambda left: self._forget_leaving(order_id, left))
+        await asyncio.shield(leaving)
+
+    def _forget_leaving(self, order_id: int, left: "asyncio.Future[None]") -> None:
+        if self._leaving.get(order_id) is left:
+            del self._leaving[order_id]
+
+    async def _leave(self, watch: OrderWatch) -> None:
         try:
-            subscriber = await asyncio.shield(watch.subscription)
+            subscriber = await watch.subscription
         except Exception:
             return  # it never subscribed: nothing to undo
-        await asyncio.shield(self.channels.unsubscribe(subscriber))
+        await self.channels.unsubscribe(subscriber)
 
     def watched(self) -> int:
         return len(self._watches)
