@@ -89,7 +89,7 @@ class DatabaseStore(Store):
         self._update = update(rows).where(at_key)
         self._insert = insert(rows)
         self._delete = delete(rows).where(at_key)
-        self._delete_expired = delete(rows).where(rows.c.expires_at <= bindparam("now"))
+        self._delete_expired = delete(rows).where(rows.c.expires_at <= bindparam("now")).returning(rows.c.key)
 
     async def set(
         self, key: str, value: str | bytes, expires_in: int | timedelta | None = None, *, owner: int | None = None
@@ -125,15 +125,10 @@ class DatabaseStore(Store):
         async with self._engine.connect() as connection:
             await connection.execute(delete(self._rows))
 
-    async def delete_expired(self) -> int:
-        async with self._engine.connect() as connection:
-            return int((await connection.execute(self._delete_expired, {"now": datetime.now(UTC)})).rowcount or 0)
-
-    async def delete_expired_keys(self) -> list[str]:
+    async def delete_expired(self) -> list[str]:
         """Remove the expired rows and name them (a session's end is announced by its key's tag)."""
-        statement = self._delete_expired.returning(self._rows.c.key)
         async with self._engine.connect() as connection:
-            return list((await connection.execute(statement, {"now": datetime.now(UTC)})).scalars())
+            return list((await connection.execute(self._delete_expired, {"now": datetime.now(UTC)})).scalars())
 
     async def count_owned_by(self, owner: int) -> int:
         """How many live (unexpired) sessions one person has."""
@@ -288,7 +283,7 @@ def announce_sessions_ended(channels: ChannelsPlugin, keys: list[str]) -> None:
 
 async def end_expired_sessions(store: DatabaseStore, channels: ChannelsPlugin) -> int:
     """The session clean-up job: expired rows go, and their streams on every instance end at once."""
-    keys = await store.delete_expired_keys()
+    keys = await store.delete_expired()
     announce_sessions_ended(channels, keys)
     return len(keys)
 
