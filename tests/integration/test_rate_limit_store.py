@@ -15,10 +15,7 @@ from webapp.ratelimit_store import FRESH_SECONDS, WINDOW_SECONDS, RateLimitWindo
 TABLE = RateLimitWindow.__table__  # type: ignore[attr-defined]
 
 
-@pytest.fixture(autouse=True)
-async def not_at_the_end_of_a_minute() -> None:
-    if time.time() % 60 > 50:
-        await asyncio.sleep(61 - time.time() % 60)
+pytestmark = pytest.mark.usefixtures("not_at_the_end_of_a_minute")
 
 
 async def shared_count(store: SharedCounterStore, key: str) -> int:

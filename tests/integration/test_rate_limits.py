@@ -1,7 +1,6 @@
 """Rate limits: counted per clock minute, shared by every instance through the database, per door, a clear 429."""
 
 import asyncio
-import time
 
 import pytest
 from litestar import Litestar
@@ -12,12 +11,7 @@ from webapp.app import create_app
 from webapp.config import Settings
 from webapp.ratelimit_store import FLUSH_SECONDS, FRESH_SECONDS
 
-
-@pytest.fixture(autouse=True)
-async def not_at_the_end_of_a_minute() -> None:
-    """Counts start again each clock minute: a test begun in its last seconds would see its count reset."""
-    if time.time() % 60 > 50:
-        await asyncio.sleep(61 - time.time() % 60)
+pytestmark = pytest.mark.usefixtures("not_at_the_end_of_a_minute")
 
 
 async def app_with(settings: Settings, **limits: object) -> Litestar:
