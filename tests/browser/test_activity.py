@@ -22,7 +22,7 @@ def test_the_charts_read_in_every_language_and_their_tables_open_by_keyboard(
     charts = page.locator("#activity")
     title = translate(lang, "Cash-outs per hour, last 24 hours")
     expect(charts.get_by_role("img", name=title)).to_be_visible()  # the SVG is named by its title and summary
-    assert len(charts.get_by_role("img").all()) == 5
+    assert len(charts.get_by_role("img").all()) == 6
     assert_accessible(page)
     page.screenshot(path=str(ARTIFACTS / f"activity-{lang}-1280.png"), full_page=True)
     charts.screenshot(path=str(ARTIFACTS / f"activity-charts-{lang}-1280.png"))

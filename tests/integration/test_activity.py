@@ -20,6 +20,7 @@ from webapp.auth.models import User
 from webapp.db import Database, make_engine, make_sessionmaker
 from webapp.embed.models import WebhookAttempt, WebhookEvent
 from webapp.embed.partners import PartnerSpec, save_partner
+from webapp.ipn.service import reported_after
 from webapp.orders.events import StatusChanged
 from webapp.orders.live import make_channels
 from webapp.orders.statuses import OrderStatus, Outcome
@@ -47,9 +48,12 @@ def test_quantiles_are_interpolated_inside_their_bucket_as_prometheus_does() -> 
     assert quantile(counts, 0.95) == 259200
 
 
-def counted(previous: str, status: str) -> list[tuple[datetime, str, int]]:
+def counted(
+    previous: str, status: str, source: str = "poll", reported_after: timedelta | None = None
+) -> list[tuple[datetime, str, int]]:
     order = make_order(user_id=1, email="a@example.com", status=previous, created_at=PLACED)
-    return changes_counted(StatusChanged(order, previous, status, "ipn"), PLACED + timedelta(seconds=90))
+    change = StatusChanged(order, previous, status, source, reported_after)
+    return changes_counted(change, PLACED + timedelta(seconds=90))
 
 
 def test_each_status_change_adds_what_it_changes_to_the_counts() -> None:
@@ -62,6 +66,25 @@ def test_each_status_change_adds_what_it_changes_to_the_counts() -> None:
     assert counted("PAYMENT_COMPLETED", "SUCCESS") == [(HOUR_PLACED, pending, -1), (HOUR_PLACED, succeeded, 1)]
     assert counted("AWAITING_PAYMENT", "SUCCESS") == [(HOUR_PLACED, pending, -1), (HOUR_PLACED, succeeded, 1), paid]
     assert counted("AWAITING_PAYMENT", "FAIL") == [(HOUR_PLACED, pending, -1), (HOUR_PLACED, failed, 1)]
+
+
+def test_an_ipn_that_changes_a_status_counts_its_delay_or_that_it_gave_none() -> None:
+    assert counted("AWAITING_PAYMENT", "FAIL", "ipn", timedelta(seconds=2.4))[-1] == (HOUR_PAID, "ipn:2", 1)
+    assert counted("AWAITING_PAYMENT", "FAIL", "ipn", timedelta(0))[-1] == (HOUR_PAID, "ipn:0", 1)
+    assert counted("AWAITING_PAYMENT", "FAIL", "ipn", timedelta(days=3))[-1] == (HOUR_PAID, "ipn:12", 1)
+    assert counted("AWAITING_PAYMENT", "FAIL", "ipn")[-1] == (HOUR_PAID, "ipn:undated", 1)
+    assert not [row for row in counted("AWAITING_PAYMENT", "FAIL", "poll") if row[1].startswith("ipn:")]
+
+
+def test_an_ipns_send_time_is_its_date_header_to_the_second() -> None:
+    stored = datetime(2026, 12, 5, 10, 0, 1, 400000, tzinfo=UTC)
+    assert reported_after(stored, {"Date": "Sat, 05 Dec 2026 10:00:00 GMT"}) == timedelta(seconds=1.4)
+    assert reported_after(stored.replace(tzinfo=None), {"date": "Sat, 05 Dec 2026 09:59:00 GMT"}) == timedelta(
+        seconds=61.4
+    )
+    assert reported_after(stored, {"date": "Sat, 05 Dec 2026 10:00:05 GMT"}) == timedelta(0)  # a clock ahead of ours
+    for unsaid in ({}, {"date": "yesterday"}, {"date": "Sat, 05 Dec 2026 10:00:00"}, {"date": ""}):
+        assert reported_after(stored, unsaid) is None, unsaid
 
 
 def test_the_counts_of_orders_already_there_are_made_from_scratch_by_the_migration() -> None:
@@ -143,6 +166,9 @@ async def test_the_figures_sum_by_hour_and_day_of_the_console_zone(database_url:
         (datetime(2026, 12, 4, 16, tzinfo=UTC), "placed:pending", 1),  # 23:00 yesterday
         (datetime(2026, 12, 5, 10, tzinfo=UTC), "payout:3", 1),  # 60 to 120 s
         (datetime(2026, 12, 5, 10, tzinfo=UTC), "payout:8", 1),  # 20 to 30 min
+        (datetime(2026, 12, 5, 10, tzinfo=UTC), "ipn:1", 3),  # three IPNs 1 to 2 s after Alix Pay sent them
+        (datetime(2026, 12, 4, 10, tzinfo=UTC), "ipn:5", 1),  # one 10 to 30 s, yesterday
+        (datetime(2026, 12, 5, 10, tzinfo=UTC), "ipn:undated", 2),
         (datetime(2026, 10, 1, tzinfo=UTC), "placed:succeeded", 5),  # outside every window
     ]
     rows = [{"hour": hour, "kind": kind, "count": count, "rolled": True} for hour, kind, count in kept]
@@ -174,20 +200,23 @@ async def test_the_figures_sum_by_hour_and_day_of_the_console_zone(database_url:
     assert sum(sum(counts) for counts in daily.values()) == 5  # October's are outside the 30 days
     assert seen.daily.success_rate(29) == pytest.approx(3 / 4) and seen.daily.success_rate(28) is None
     assert seen.payouts.quantile(29, 0.5) == pytest.approx(120)  # 90 s and 25 min: the middle is 120 s
+    assert seen.ipn_delays.quantile(29, 0.5) == pytest.approx(1.5) and seen.ipn_delays.quantile(28, 0.5) == 20
+    assert seen.ipn_delays.overall(0.95) == pytest.approx(26) and seen.undated_ipns == 2
     assert seen.webhooks[29] == 1 and seen.webhooks[27] == 1 and sum(seen.webhooks) == 2  # a 2xx is no failure
     drawn = {chart.key: chart for chart in charts(seen)}
     assert drawn["volume-days"].facts["total"] == 5 and drawn["success-days"].facts["rate"] == pytest.approx(3 / 4)
     assert len(drawn["volume-hours"].bars()) == 4 and drawn["volume-hours"].top == 2.0
+    assert drawn["ipn-days"].facts["undated"] == 2 and drawn["ipn-days"].top == 30.0
 
 
 async def test_support_and_operators_see_the_charts_and_a_person_does_not(live_app: LiveApp) -> None:
     agent = await signed_in_client(live_app, "support@example.com")
     home = await agent.get("/support/")
     assert home.status_code == 200 and 'id="activity"' in home.text
-    assert len(re.findall(r'<svg class="chart-plot"[^>]*role="img"', home.text)) == 5
+    assert len(re.findall(r'<svg class="chart-plot"[^>]*role="img"', home.text)) == 6
     assert "No cash-out was placed in the last 24 hours." in home.text
     fragment = await agent.get("/activity", headers={"hx-request": "true"})
-    assert fragment.status_code == 200 and fragment.text.count("<table") == 5 and "<html" not in fragment.text
+    assert fragment.status_code == 200 and fragment.text.count("<table") == 6 and "<html" not in fragment.text
     admin = await signed_in_client(live_app, "admin@example.com")
     assert 'id="activity"' in (await admin.get("/operations")).text
     person = await signed_in_client(live_app)

@@ -3,6 +3,7 @@
 import asyncio
 import itertools
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import select
@@ -12,6 +13,7 @@ from tests.integration.conftest import LiveApp, both_databases
 from tests.integration.flow import FORM, HAPPY, Db, confirm, place_order, review, signed_in_client
 from tests.integration.ipn_bodies import HOSTILE, ipn_body
 from tests.processes import async_wait_for
+from webapp.activity.figures import activity
 from webapp.db import Database
 from webapp.ipn.models import IpnReceipt
 from webapp.ipn.service import Delivery, store_raw
@@ -52,6 +54,13 @@ async def test_cashout_walks_to_success_and_the_page_follows_live(live_app: Live
     verdicts = [receipt.verdict for receipt in await db.receipts(order_id)]
     assert verdicts.count("applied") + [s for *_, s in transitions].count("create") >= 4
     assert set(verdicts) <= {"applied", "duplicate"}
+    assert all("date" in receipt.headers for receipt in await db.receipts(order_id))  # Alix Pay's send time, kept
+    async with db.sessionmaker() as session:
+        seen = await activity(session, zone=ZoneInfo("UTC"))
+    by_ipn = [source for *_, source in transitions].count("ipn")
+    assert sum(map(sum, seen.ipn_delays.counts)) == by_ipn and seen.undated_ipns == 0  # each IPN's delay counted
+    if by_ipn:
+        assert 0 <= (seen.ipn_delays.overall(0.5) or 0) <= 3  # the sandbox sends at once, on this machine
     status_events = [line for line in events if line.startswith("data: ") and "order-status" in line]
     assert status_events, events
     assert not any("hx-trigger" in line for line in events)  # the live stream brings changes: no polling beside it

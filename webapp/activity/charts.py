@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Literal
 
-from webapp.activity.figures import Activity, Volume, Window
+from webapp.activity.figures import Activity, Histogram, Volume, Window
 from webapp.i18n import N_
 from webapp.orders.statuses import Outcome
 
@@ -19,7 +19,8 @@ LEFT, RIGHT, TOP, BOTTOM = 64, 8, 12, 28
 PLOT_WIDTH, PLOT_HEIGHT = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 X_LABELS = 6
 """At most this many time labels under a chart: enough to read it, few enough for a phone."""
-DURATION_STEPS = (60, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400, 259200)
+DURATION_STEPS = (2, 4, 10, 30, 60, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400, 259200)
+"""Tops of a duration axis: each half a whole number of seconds (its middle label reads true)."""
 OUTCOME_SERIES = (
     (Outcome.SUCCEEDED, N_("Paid out"), "paid"),
     (Outcome.FAILED, N_("Failed"), "failed"),
@@ -160,8 +161,28 @@ def _volume_facts(volume: Volume, window: Window) -> dict[str, object]:
     return facts | {"total": sum(totals), "busiest_at": window.start(busiest), "busiest": totals[busiest]}
 
 
+def _percentiles(
+    key: str, title: str, window: Window, histogram: Histogram, names: tuple[str, str], **facts: object
+) -> Chart:
+    """Median and 95th percentile per bucket, as lines, with the window's own."""
+    each = range(window.count)
+    series = [
+        Series(name, f"p{round(q * 100)}", [histogram.quantile(i, q) for i in each])
+        for name, q in zip(names, (0.5, 0.95), strict=True)
+    ]
+    return Chart(
+        key,
+        title,
+        "lines",
+        "duration",
+        window,
+        series,
+        {"p50": histogram.overall(0.5), "p95": histogram.overall(0.95), **facts},
+    )
+
+
 def charts(activity: Activity) -> list[Chart]:
-    days, daily, payouts = activity.days, activity.daily, activity.payouts
+    days, daily, payouts, delays = activity.days, activity.daily, activity.payouts, activity.ipn_delays
     each_day = range(days.count)
     paid, failed = sum(daily.by_outcome[Outcome.SUCCEEDED]), sum(daily.by_outcome[Outcome.FAILED])
     return [
@@ -192,17 +213,20 @@ def charts(activity: Activity) -> list[Chart]:
             [Series(N_("Paid out, of those finished"), "rate", [daily.success_rate(i) for i in each_day])],
             {"rate": paid / (paid + failed) if paid + failed else None, "today": daily.success_rate(days.count - 1)},
         ),
-        Chart(
+        _percentiles(
             "payout-days",
             N_("Time from placed to paid out, per day"),
-            "lines",
-            "duration",
             days,
-            [
-                Series(N_("Half were paid within (median)"), "p50", [payouts.quantile(i, 0.5) for i in each_day]),
-                Series(N_("95 in 100 were paid within"), "p95", [payouts.quantile(i, 0.95) for i in each_day]),
-            ],
-            {"p50": payouts.overall(0.5), "p95": payouts.overall(0.95)},
+            payouts,
+            (N_("Half were paid within (median)"), N_("95 in 100 were paid within")),
+        ),
+        _percentiles(
+            "ipn-days",
+            N_("Time from Alix Pay's notification to us, per day"),
+            days,
+            delays,
+            (N_("Half arrived within (median)"), N_("95 in 100 arrived within")),
+            undated=activity.undated_ipns,
         ),
         Chart(
             "webhooks-days",

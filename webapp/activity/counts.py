@@ -20,7 +20,11 @@ from webapp.orders.statuses import PAID_OUT_STATUSES, OrderStatus, status_info
 
 DURATION_BOUNDS = (15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 86400, 259200)
 """Upper bounds (seconds) of the time-to-payout slots; a last slot holds everything longer."""
-PLACED, PAYOUT = "placed:", "payout:"
+DELAY_BOUNDS = (1, 2, 3, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400)
+"""Upper bounds (seconds) of the IPN delay slots: Alix Pay's send time is whole seconds (`ipn/service.py`)."""
+PLACED, PAYOUT, IPN = "placed:", "payout:", "ipn:"
+UNDATED = f"{IPN}undated"
+"""An IPN that changed a status without saying when it was sent."""
 
 
 class ActivityCount(SQLModel, table=True):
@@ -30,7 +34,8 @@ class ActivityCount(SQLModel, table=True):
     hour: datetime = Field(index=True)
     """The UTC hour counted in: when the order was placed (`placed:`), when it was paid out (`payout:`)."""
     kind: str = Field(max_length=24)
-    """`placed:<outcome>` (pending, succeeded, failed) or `payout:<slot>` (an index of `DURATION_BOUNDS`)."""
+    """`placed:<outcome>` (pending, succeeded, failed), `payout:<slot>` (an index of `DURATION_BOUNDS`), `ipn:<slot>`
+    (of `DELAY_BOUNDS`, in the hour the IPN changed the status) or `ipn:undated`."""
     count: int
     rolled: bool = False
     """A roll-up's sum (one per hour and kind), or an appended change still to be folded in (False)."""
@@ -45,9 +50,9 @@ def hour_of(moment: datetime) -> datetime:
     return in_utc(moment).replace(minute=0, second=0, microsecond=0)
 
 
-def slot_of(duration: timedelta) -> int:
+def slot_of(duration: timedelta, bounds: tuple[int, ...] = DURATION_BOUNDS) -> int:
     seconds = duration.total_seconds()
-    return next((position for position, bound in enumerate(DURATION_BOUNDS) if seconds < bound), len(DURATION_BOUNDS))
+    return next((position for position, bound in enumerate(bounds) if seconds < bound), len(bounds))
 
 
 PAID_OUT = frozenset(PAID_OUT_STATUSES)
@@ -66,6 +71,9 @@ def changes_counted(change: StatusChanged, now: datetime) -> list[tuple[datetime
         rows = []
     if OrderStatus(change.status) in PAID_OUT and OrderStatus(change.previous) not in PAID_OUT:
         rows.append((hour_of(now), f"{PAYOUT}{slot_of(now - in_utc(change.order.created_at))}", 1))
+    if change.source == "ipn":
+        delay = change.reported_after
+        rows.append((hour_of(now), UNDATED if delay is None else f"{IPN}{slot_of(delay, DELAY_BOUNDS)}", 1))
     return rows
 
 

@@ -4,7 +4,7 @@ Orders are not read: the counts kept as statuses change (`counts.py`) are, a few
 the same whatever the number of orders (tests/perf/bench_activity.py, docs/PERFORMANCE.md).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
-from webapp.activity.counts import DURATION_BOUNDS, PAYOUT, PLACED, ActivityCount
+from webapp.activity.counts import DELAY_BOUNDS, DURATION_BOUNDS, IPN, PAYOUT, PLACED, UNDATED, ActivityCount
 from webapp.db import epoch_bucket
 from webapp.embed.models import WebhookAttempt
 from webapp.orders.statuses import Outcome
@@ -82,18 +82,23 @@ def counts_query(window: Window) -> Select:
 
 @dataclass
 class Histogram:
-    """How many durations fell under each of `DURATION_BOUNDS` (and beyond the last), per bucket."""
+    """How many durations fell under each of `bounds` (and beyond the last), per bucket."""
 
-    counts: list[list[int]] = field(default_factory=list)
+    bounds: tuple[int, ...]
+    counts: list[list[int]]
+
+    @classmethod
+    def empty(cls, bounds: tuple[int, ...], buckets: int) -> "Histogram":
+        return cls(bounds, [[0] * (len(bounds) + 1) for _ in range(buckets)])
 
     def quantile(self, index: int, q: float) -> float | None:
-        return quantile(self.counts[index], q)
+        return quantile(self.counts[index], q, self.bounds)
 
     def overall(self, q: float) -> float | None:
-        return quantile([sum(column) for column in zip(*self.counts, strict=True)], q)
+        return quantile([sum(column) for column in zip(*self.counts, strict=True)], q, self.bounds)
 
 
-def quantile(counts: list[int], q: float) -> float | None:
+def quantile(counts: list[int], q: float, bounds: tuple[int, ...] = DURATION_BOUNDS) -> float | None:
     """The `q` quantile (seconds) of a histogram, interpolated inside its bucket as Prometheus' `histogram_quantile`.
 
     Beyond the last bound the last bound is the answer (nothing says how much longer). None for no data.
@@ -104,18 +109,33 @@ def quantile(counts: list[int], q: float) -> float | None:
     rank, seen = q * total, 0
     for position, count in enumerate(counts):
         if count and seen + count >= rank:
-            if position == len(DURATION_BOUNDS):
-                return float(DURATION_BOUNDS[-1])
-            lower = DURATION_BOUNDS[position - 1] if position else 0
-            return lower + (DURATION_BOUNDS[position] - lower) * (rank - seen) / count
+            if position == len(bounds):
+                return float(bounds[-1])
+            lower = bounds[position - 1] if position else 0
+            return lower + (bounds[position] - lower) * (rank - seen) / count
         seen += count
-    return float(DURATION_BOUNDS[-1])
+    return float(bounds[-1])
 
 
-async def counted(session: AsyncSession, window: Window) -> tuple[Volume, Histogram]:
-    """Cash-outs placed per bucket by outcome (as each stands now), and times to payout per bucket paid out in."""
+@dataclass
+class Counted:
+    """The kept counts of one window: cash-outs by outcome, times to payout, IPN delays (and IPNs without a time)."""
+
+    volume: Volume
+    payouts: Histogram
+    delays: Histogram
+    undated: int
+
+
+async def counted(session: AsyncSession, window: Window) -> Counted:
+    """The window's kept counts, each in its bucket.
+
+    Cash-outs by the bucket they were placed in (by outcome as each stands now), times to payout by the one they
+    were paid out in, IPN delays by the one the IPN changed a status in.
+    """
     volume = {outcome: [0] * window.count for outcome in Outcome}
-    payouts = [[0] * (len(DURATION_BOUNDS) + 1) for _ in range(window.count)]
+    payouts, delays = Histogram.empty(DURATION_BOUNDS, window.count), Histogram.empty(DELAY_BOUNDS, window.count)
+    undated = 0
     for number, kind, count in (await session.exec(counts_query(window))).all():
         index = window.place(number)
         if index is None:
@@ -123,8 +143,12 @@ async def counted(session: AsyncSession, window: Window) -> tuple[Volume, Histog
         if kind.startswith(PLACED):
             volume[Outcome(kind.removeprefix(PLACED))][index] += int(count)
         elif kind.startswith(PAYOUT):
-            payouts[index][int(kind.removeprefix(PAYOUT))] += int(count)
-    return Volume(volume), Histogram(payouts)
+            payouts.counts[index][int(kind.removeprefix(PAYOUT))] += int(count)
+        elif kind == UNDATED:
+            undated += int(count)
+        elif kind.startswith(IPN):
+            delays.counts[index][int(kind.removeprefix(IPN))] += int(count)
+    return Counted(Volume(volume), payouts, delays, undated)
 
 
 def webhook_query(window: Window) -> Select:
@@ -156,6 +180,9 @@ class Activity:
     hourly: Volume
     daily: Volume
     payouts: Histogram
+    ipn_delays: Histogram
+    undated_ipns: int
+    """IPNs that changed a status in the 30 days without saying when Alix Pay sent them (no delay to count)."""
     webhooks: list[int]
 
 
@@ -177,6 +204,6 @@ def statements(zone: ZoneInfo) -> dict[str, Select]:
 
 async def activity(session: AsyncSession, *, zone: ZoneInfo, now: datetime | None = None) -> Activity:
     hours, days = windows(zone, now)
-    hourly, _ = await counted(session, hours)
-    daily, payouts = await counted(session, days)
-    return Activity(hours, days, hourly, daily, payouts, await failed_webhooks(session, days))
+    hourly, daily = await counted(session, hours), await counted(session, days)
+    webhooks = await failed_webhooks(session, days)
+    return Activity(hours, days, hourly.volume, daily.volume, daily.payouts, daily.delays, daily.undated, webhooks)

@@ -11,7 +11,8 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
 from sqlalchemy import bindparam, delete, insert, update
@@ -85,7 +86,7 @@ HTTP_STATUS = {
 }
 JUNK_VERDICTS = (IntakeVerdict.MALFORMED, IntakeVerdict.BAD_SIGNATURE, IntakeVerdict.TOO_LARGE)
 """Receipts that never concerned an order we can trust: deleted after the retention period."""
-KEPT_HEADERS = ("content-type", "content-length", "user-agent", "x-forwarded-for", "x-request-id")
+KEPT_HEADERS = ("content-type", "content-length", "date", "user-agent", "x-forwarded-for", "x-request-id")
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,24 @@ class RetryPolicy:
 
     def next_delay(self, attempts: int) -> timedelta:
         return self.base * 2 ** min(attempts - 1, 16)
+
+
+def reported_after(received_at: datetime, headers: dict[str, str]) -> timedelta | None:
+    """How long an IPN took from Alix Pay to our storing it, or None when it does not say when it was sent.
+
+    Alix Pay's IPN body carries no time of its status change (CONTRACT.md §2.3), so the send time is the HTTP
+    `Date` header (RFC 9110 §6.6.1), whole seconds: a delay reads up to a second long. A clock ahead of ours
+    reads as no delay. The one place this is decided (the IPN delay chart counts it, `activity/counts.py`).
+    """
+    stamp = next((value for name, value in headers.items() if name.lower() == "date"), None)
+    try:
+        sent = parsedate_to_datetime(stamp) if stamp else None
+    except (TypeError, ValueError):
+        return None
+    if sent is None or sent.tzinfo is None:
+        return None
+    received = received_at if received_at.tzinfo else received_at.replace(tzinfo=UTC)
+    return max(received - sent, timedelta())
 
 
 def dedupe_key(body: bytes) -> str:
@@ -150,7 +169,7 @@ async def store_raw(db: Database, *deliveries: Delivery) -> list[int]:
 RECEIPT_IDS = bindparam("ids", expanding=True)
 UNJUDGED = or_(RECEIPTS.c.verdict.is_(None), RECEIPTS.c.verdict == IntakeVerdict.ERROR)
 CLAIM = (
-    select(RECEIPTS.c.id, RECEIPTS.c.body, RECEIPTS.c.dedupe_key)
+    select(RECEIPTS.c.id, RECEIPTS.c.body, RECEIPTS.c.dedupe_key, RECEIPTS.c.received_at, RECEIPTS.c.headers)
     .where(RECEIPTS.c.id.in_(RECEIPT_IDS), UNJUDGED)
     .order_by(RECEIPTS.c.id)
     .with_for_update()
@@ -194,7 +213,9 @@ class Judged:
     provider_status: str | None = None
 
 
-async def _judge(change: OrderUnit, receipt_id: int, assessment: Assessment, *, seen_before: bool) -> Judged:
+async def _judge(
+    change: OrderUnit, receipt_id: int, assessment: Assessment, *, seen_before: bool, delay: timedelta | None
+) -> Judged:
     provider = assessment.provider
     if assessment.refusal is not None or provider is None:
         verdict = assessment.refusal or IntakeVerdict.MALFORMED
@@ -206,7 +227,9 @@ async def _judge(change: OrderUnit, receipt_id: int, assessment: Assessment, *, 
     if seen_before:
         return Judged(Verdict.DUPLICATE, *about)
     change.update(order, last_ipn_at=utcnow())
-    outcome = await change.apply_provider_order(order, provider, source="ipn", receipt_id=receipt_id)
+    outcome = await change.apply_provider_order(
+        order, provider, source="ipn", receipt_id=receipt_id, reported_after=delay
+    )
     return Judged(outcome, *about)
 
 
@@ -246,10 +269,13 @@ async def _judge_all(changes: StatusChanges, receipt_ids: Sequence[int], alixpay
     """The verdicts of the receipts this unit could claim, recorded in it (a few statements for the lot)."""
     async with changes.unit() as change:
         claimed = await change.hold(CLAIM, {"ids": list(receipt_ids)}, touch=TOUCH_RECEIPTS)
-        assessed = [(row.id, row.dedupe_key, assess(row.body, alixpay)) for row in claimed]
+        assessed = [
+            (row.id, row.dedupe_key, assess(row.body, alixpay), reported_after(row.received_at, row.headers))
+            for row in claimed
+        ]
         signed = {
             key: assessment.provider
-            for _, key, assessment in assessed
+            for _, key, assessment, _ in assessed
             if assessment.refusal is None and assessment.provider
         }
         await change.lock_all([provider.external_order_id for provider in signed.values()])
@@ -257,8 +283,8 @@ async def _judge_all(changes: StatusChanges, receipt_ids: Sequence[int], alixpay
             set((await change.connection.execute(SEEN_BEFORE, {"keys": list(signed)})).scalars()) if signed else set()
         )
         judged: dict[int, Judged] = {}
-        for receipt_id, key, assessment in assessed:
-            outcome = await _judge(change, receipt_id, assessment, seen_before=key in seen)
+        for receipt_id, key, assessment, delay in assessed:
+            outcome = await _judge(change, receipt_id, assessment, seen_before=key in seen, delay=delay)
             if outcome.verdict in SEEN_VERDICTS:
                 seen.add(key)
             change.add(

@@ -8,6 +8,7 @@ after the commit only, which orders a unit changed (live updates), so nobody see
 
 from collections.abc import Awaitable, Callable, Set
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Executable
@@ -24,6 +25,8 @@ class StatusChanged:
     status: str
     source: str
     """create | ipn | poll | manual"""
+    reported_after: timedelta | None = None
+    """An IPN's: how long it took from Alix Pay sending it to our storing it, when it said (`ipn/service.py`)."""
 
 
 class UnitWriter(Protocol):

@@ -14,6 +14,7 @@ many IPNs at once (`ipn/intake.py`) pays the round trips once. Nothing in a unit
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Column, Executable, Row
@@ -140,7 +141,14 @@ class OrderUnit:
         await self._batch.write(self.connection)
 
     async def apply_status(
-        self, order: Order, target: OrderStatus, *, source: str, receipt_id: int | None = None, note: str = ""
+        self,
+        order: Order,
+        target: OrderStatus,
+        *,
+        source: str,
+        receipt_id: int | None = None,
+        note: str = "",
+        reported_after: timedelta | None = None,
     ) -> Verdict:
         verdict = decide(OrderStatus(order.status), target)
         if verdict is Verdict.APPLIED:
@@ -156,7 +164,7 @@ class OrderUnit:
                     "at": utcnow(),
                 },
             )
-            event = StatusChanged(order, order.status, target.value, source)
+            event = StatusChanged(order, order.status, target.value, source, reported_after)
             for subscriber in self._subscribers:
                 await subscriber(event, self)
             self.update(order, status=target.value, updated_at=utcnow())
@@ -172,6 +180,7 @@ class OrderUnit:
         source: str,
         receipt_id: int | None = None,
         note: str = "",
+        reported_after: timedelta | None = None,
     ) -> Verdict:
         """Apply a verified order object, unless it contradicts the order or its status is unknown to us."""
         found = disagreements(order, provider)
@@ -183,7 +192,9 @@ class OrderUnit:
             self.update(order, provider_status=provider.status[:64])
             logger.warning("order %s: unknown Alix Pay status %r stored, not applied", order.id, provider.status[:64])
             return Verdict.UNKNOWN_STATUS
-        verdict = await self.apply_status(order, target, source=source, receipt_id=receipt_id, note=note)
+        verdict = await self.apply_status(
+            order, target, source=source, receipt_id=receipt_id, note=note, reported_after=reported_after
+        )
         if verdict is not Verdict.STALE:
             self.update(order, provider_status=provider.status[:64], provider_order=provider.to_wire())
             self.update(order, **references(provider))

@@ -8,6 +8,7 @@ import logging
 import secrets
 import time
 from datetime import datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import httpx
@@ -265,7 +266,11 @@ class SandboxEngine:
             response = await self._http.post(
                 self.settings.ipn_url,
                 content=delivery.body,
-                headers={"content-type": "application/json", "user-agent": "AlixPay-Sandbox/1"},
+                headers={
+                    "content-type": "application/json",
+                    "user-agent": "AlixPay-Sandbox/1",
+                    "date": format_datetime(now(), usegmt=True),  # when sent: the app's IPN delay chart reads it
+                },
                 timeout=self.settings.ipn_timeout_seconds,
             )
             http_status = response.status_code
