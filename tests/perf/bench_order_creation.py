@@ -9,14 +9,16 @@ nothing wrote no session row. Not a test: `make bench`. Target (issue 16): ≥ 1
 """
 
 import asyncio
+import contextlib
 import os
 import platform
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -98,6 +100,21 @@ async def session_writes(dsn: str) -> int:
         await connection.close()
 
 
+@contextlib.contextmanager
+def profiled(pid: int, level: int) -> Iterator[None]:
+    """With BENCH_PROFILE=FILE, py-spy samples the app during the 8-client level (raw stacks, for flame graphs)."""
+    target = os.environ.get("BENCH_PROFILE")
+    if not target or level != 8:
+        yield
+        return
+    command = ["py-spy", "record", "-r", "200", "-f", "raw", "-o", target, "-p", str(pid), "-d", str(int(DURATION))]
+    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        spy.wait(timeout=30)
+
+
 async def run(app_url: str, app_pid: int, rsa_keys: RsaKeys, sandbox, dsn: str) -> None:
     live = LiveApp(app_url, None, sandbox)  # type: ignore[arg-type]
     clients = [await signed_in_client(live) for _ in range(max(LEVELS))]
@@ -116,10 +133,13 @@ async def run(app_url: str, app_pid: int, rsa_keys: RsaKeys, sandbox, dsn: str) 
     placed = 0
     for level in LEVELS:
         cpu_before = cpu_seconds(app_pid)
-        rate, p50, p95, count = await load(level, ours)
+        with profiled(app_pid, level):
+            rate, p50, p95, count = await load(level, ours)
         cpu_per_order = (cpu_seconds(app_pid) - cpu_before) / max(count, 1) * 1000
         placed += count
+        sandbox.set_faults(drop=True)  # the ceiling's orders are not ours: their IPNs would load the app meanwhile
         alone, alone_p50, alone_p95, _ = await load(level, client_alone)
+        sandbox.set_faults(drop=False)
         print(  # noqa: T201
             f"{level:>4} {rate:>8.1f} {p50:>8.1f} {p95:>8.1f} {cpu_per_order:>8.1f}"
             f" {alone:>8.1f} {alone_p50:>8.1f} {alone_p95:>8.1f}"
