@@ -69,6 +69,7 @@ vendor-htmx:
 # local PostgreSQL.
 bench: install postgres
 	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
+	@$(BIN)/pip install -q py-spy==0.4.3  # BENCH_PROFILE=FILE profiles the app (tests/perf/bench_order_creation.py)
 	@for bench in tests/perf/bench_*.py; do [ -e "$$bench" ] && $(BIN)/python "$$bench"; done; true
 
 clean:

@@ -107,7 +107,8 @@ def profiled(pid: int, level: int) -> Iterator[None]:
     if not target or level != 8:
         yield
         return
-    command = ["py-spy", "record", "-r", "200", "-f", "raw", "-o", target, "-p", str(pid), "-d", str(int(DURATION))]
+    spy_binary = str(Path(sys.executable).with_name("py-spy"))  # installed by `make bench`
+    command = [spy_binary, "record", "-r", "200", "-f", "raw", "-o", target, "-p", str(pid), "-d", str(int(DURATION))]
     spy = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     try:
         yield
