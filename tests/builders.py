@@ -1,10 +1,16 @@
-"""Builders for test rows: an ordinary order, with only what a test cares about overridden."""
+"""Builders for test rows: an ordinary order, with only what a test cares about overridden; partners' secrets."""
 
 import uuid
 from typing import Any
 
+from webapp.config import DEV_SECRETS_KEY
+from webapp.embed.partners import PartnerSecrets
 from webapp.notifications.emails import PublicLinks
 from webapp.orders.models import Order
+from webapp.secretbox import SecretBox
+
+PARTNER_SECRETS = PartnerSecrets(SecretBox([DEV_SECRETS_KEY]))
+"""How an app with the default settings keeps partners' secrets (tests save partners with it)."""
 
 
 def make_order(*, user_id: int | None, email: str, **overrides: Any) -> Order:

@@ -1,4 +1,4 @@
-"""`python -m webapp dev|serve|sandbox|mailbox|migrate|i18n|demo-cashout|audit|partners`: the project's command line."""
+"""`python -m webapp dev|serve|sandbox|mailbox|migrate|i18n|demo-cashout|audit|partners|secrets`: the command line."""
 
 import argparse
 import asyncio
@@ -156,8 +156,16 @@ def _audit_verify(args: argparse.Namespace) -> int:
 
 def _partners(args: argparse.Namespace) -> int:
     from webapp.embed.cli import run
+    from webapp.embed.partners import PartnerSecrets
 
-    return asyncio.run(run(args, _database_url(args)))
+    return asyncio.run(run(args, _database_url(args), PartnerSecrets.of(Settings())))
+
+
+def _reencrypt(args: argparse.Namespace) -> int:
+    from webapp.embed.cli import reencrypt
+    from webapp.embed.partners import PartnerSecrets
+
+    return asyncio.run(reencrypt(_database_url(args), PartnerSecrets.of(Settings())))
 
 
 def _add_stack_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -235,6 +243,12 @@ def _add_tool_commands(commands: "argparse._SubParsersAction[argparse.ArgumentPa
     _database_option(partners)
     add_arguments(partners)
     partners.set_defaults(run=_partners)
+
+    secrets = commands.add_parser("secrets", help="partner secrets sealed in the database (SECRETS_KEY)")
+    secrets_commands = secrets.add_subparsers(dest="secrets_command", required=True)
+    reencrypt = secrets_commands.add_parser("reencrypt", help="seal every partner secret with the newest key")
+    _database_option(reencrypt)
+    reencrypt.set_defaults(run=_reencrypt)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from webapp.alixpay.keys import KeyLoadError, is_shared_test_key, load_private_key, load_public_key
+from webapp.secretbox import secrets_keys
 
 DEV_DIR = Path("var/dev")
 
@@ -25,6 +26,7 @@ DEV_SESSION_SECRET = "dev-only-session-secret-not-for-production"  # noqa: S105
 DEV_ALIXPAY_SECRET_KEY = "sk_dev_sandbox_only"  # noqa: S105
 DEV_ALIXPAY_WEBHOOK_SECRET_KEY = "whsk_dev_sandbox_only"  # noqa: S105
 DEV_OIDC_CLIENT_SECRET = "dev-only-oidc-client-secret"  # noqa: S105
+DEV_SECRETS_KEY = "ZGV2LW9ubHktc2VjcmV0cy1rZXktbm90LWZvci1wcm8="
 # The accounts seeded at the local IdP by `python -m webapp dev` (email → role), named on the home page.
 DEV_ACCOUNTS = {"user@example.com": "user", "support@example.com": "support", "admin@example.com": "admin"}
 
@@ -233,6 +235,17 @@ class Settings(BaseSettings):
     """How often due emails are sent."""
     support_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
     admin_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    secrets_key: SecretStr = SecretStr(DEV_SECRETS_KEY)
+    """Fernet keys (comma-separated, newest first) that seal partner secrets in the database (`secretbox.py`)."""
+    partner_rotation_grace_hours: float = 24.0
+    """After a partner's webhook secret or launch key changes, the previous one still counts this long: webhooks
+    carry both signatures, return links both, launch tokens made with either are accepted (docs/embedding.md)."""
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _secrets_keys_readable(cls, value: SecretStr) -> SecretStr:
+        secrets_keys(value.get_secret_value())
+        return value
 
     _split_emails = field_validator("support_emails", "admin_emails", "ipn_allowed_sources", mode="before")(
         _comma_separated
@@ -291,6 +304,8 @@ def unsafe_production_settings(settings: Settings) -> list[str]:
         )
         if value.get_secret_value() == default
     ]
+    if DEV_SECRETS_KEY in secrets_keys(settings.secrets_key.get_secret_value()):
+        problems.append("SECRETS_KEY holds the development default")
     if len(settings.session.secret.get_secret_value()) < 32:
         problems.append("SESSION_SECRET must be at least 32 characters")
     for name, url in (

@@ -40,6 +40,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def in_utc(moment: datetime) -> datetime:
+    """A stored time, aware (SQLite hands some back without their zone: they are UTC)."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def autocommit(engine: AsyncEngine) -> AsyncEngine:
     """`engine` for statements that stand alone: each commits by itself, no BEGIN, COMMIT or ROLLBACK round trips.
 

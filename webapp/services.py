@@ -29,6 +29,7 @@ from webapp.config import Settings
 from webapp.db import Database, provide_db_session
 from webapp.embed.launch import delete_spent_tokens
 from webapp.embed.outbox import queue_partner_event
+from webapp.embed.partners import PartnerSecrets
 from webapp.embed.webhooks import WebhookSender
 from webapp.ipn.intake import IpnIntake
 from webapp.ipn.service import RetryPolicy, delete_junk_receipts, process_pending
@@ -99,6 +100,8 @@ class Services:
     ipn_intake: IpnIntake
     oidc: OidcClient
     webhooks: WebhookSender
+    partner_secrets: PartnerSecrets
+    """Partners' secrets sealed at rest and, during a rotation, two at once (`embed/partners.py`)."""
     template_engine: JinjaTemplateEngine
     sessions: DatabaseStore
     counters: SharedCounterStore
@@ -123,6 +126,7 @@ class Services:
             "live_orders": self.live_orders,
             "ipn_intake": self.ipn_intake,
             "webhooks": self.webhooks,
+            "partner_secrets": self.partner_secrets,
             "templates": self.template_engine.engine,
         }
         providers = {name: Provide(_value(value), sync_to_thread=False) for name, value in given.items()}
@@ -223,6 +227,7 @@ def build_services(settings: Settings) -> Services:
     changes = status_changes(db, channels)
     webhook_http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
     template_engine = make_template_engine()
+    partner_secrets = PartnerSecrets.of(settings)
     return Services(
         settings=settings,
         db=db,
@@ -232,7 +237,8 @@ def build_services(settings: Settings) -> Services:
         live_orders=LiveOrders(channels),
         ipn_intake=IpnIntake(db, changes, alixpay, RetryPolicy.of(settings), settings.ipn_max_body_bytes),
         oidc=OidcClient(settings.oidc, redirect_uri=settings.public_base_url.rstrip("/") + CALLBACK_PATH),
-        webhooks=WebhookSender(db.sessionmaker, webhook_http),
+        webhooks=WebhookSender(db.sessionmaker, webhook_http, partner_secrets),
+        partner_secrets=partner_secrets,
         template_engine=template_engine,
         sessions=DatabaseStore(db.engine),
         counters=SharedCounterStore(db.engine),

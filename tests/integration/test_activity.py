@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import insert
 from sqlmodel import select
 
-from tests.builders import make_order
+from tests.builders import PARTNER_SECRETS, make_order
 from tests.conftest import create_schema
 from tests.integration.conftest import LiveApp, both_databases
 from tests.integration.flow import signed_in_client
@@ -175,7 +175,9 @@ async def test_the_figures_sum_by_hour_and_day_of_the_console_zone(database_url:
     async with engine.begin() as connection:
         await connection.execute(insert(ActivityCount.__table__), rows)  # type: ignore[arg-type]
     async with make_sessionmaker(engine)() as session:
-        partner = await save_partner(session, PartnerSpec("shop", "Shop", ["https://shop.example"], "HS256"))
+        partner = await save_partner(
+            session, PartnerSpec("shop", "Shop", ["https://shop.example"], "HS256"), PARTNER_SECRETS
+        )
         user = User(issuer="https://idp", subject="a", email="a@example.com")
         session.add(user)
         await session.flush()

@@ -14,7 +14,7 @@ from joserfc.jwk import OctKey
 from litestar import Litestar
 from sqlmodel import select
 
-from tests.builders import make_order
+from tests.builders import PARTNER_SECRETS, make_order
 from tests.conftest import create_schema
 from tests.embed_tokens import HS_SECRET, mint
 from tests.integration.conftest import LiveApp
@@ -104,7 +104,7 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/admin/partners/new"): ADMIN,
     ("GET", "/admin/partners/{slug:str}"): ADMIN,
     ("GET", "/admin/partners/{slug:str}/edit"): ADMIN,
-    ("POST", "/admin/partners/{slug:str}/rotate-secret"): ADMIN,
+    ("POST", "/admin/partners/{slug:str}/rotate/{kind:str}"): ADMIN,
     ("POST", "/admin/partners/{slug:str}/enabled"): ADMIN,
     ("POST", "/admin/partners/{slug:str}/events/{event_id:str}/resend"): ADMIN,
     ("GET", "/embed/{partner:str}/start"): EVERYONE,  # trusted by the partner's launch token, checked there
@@ -181,7 +181,7 @@ async def build_world(app: LiveApp, db: Db) -> World:
             token_key=HS_SECRET,
             return_urls=[RETURN_URL],
         )
-        partner = await save_partner(session, spec)
+        partner = await save_partner(session, spec, PARTNER_SECRETS)
     order = await place_order(await signed_in_client(app))
     receipts = await async_wait_for(lambda: db.receipts(order), what="an IPN for the order")
     await embedded_client(app)  # makes the partner's user

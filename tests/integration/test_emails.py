@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from tests.builders import make_order, named_links
+from tests.builders import PARTNER_SECRETS, make_order, named_links
 from tests.conftest import RsaKeys, create_schema
 from tests.integration.conftest import LiveApp, live_settings, serving_live_app
 from tests.integration.flow import Db, place_order, signed_in_client
@@ -381,7 +381,7 @@ async def test_orders_placed_through_a_partner_are_not_mailed(outbox: tuple[Data
     db, changes, mailer = outbox
     async with db.sessionmaker() as session, session.begin():
         spec = PartnerSpec(slug="wallet", name="Wallet", origins=["https://wallet.example"], token_alg="HS256")
-        partner_id = (await save_partner(session, spec)).id
+        partner_id = (await save_partner(session, spec, PARTNER_SECRETS)).id
     await placed_order(db, changes, unique_email("en"), partner_id=partner_id)
     await placed_order(db, changes, unique_email("en"))
     async with db.sessionmaker() as session:

@@ -4,6 +4,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -13,7 +14,7 @@ from litestar import Litestar, Request, Response, post
 from litestar.testing import AsyncTestClient
 from sqlmodel import func, select
 
-from tests.builders import make_order
+from tests.builders import PARTNER_SECRETS, make_order
 from tests.conftest import create_schema
 from tests.embed_tokens import HS_SECRET, example_partner, mint
 from tests.integration.conftest import both_databases
@@ -24,7 +25,13 @@ from webapp.config import DatabaseSettings, Settings
 from webapp.db import Database, make_engine, make_sessionmaker
 from webapp.dev.stack import free_port
 from webapp.embed.models import LaunchTokenUse, Partner, WebhookAttempt, WebhookEvent
-from webapp.embed.partners import PartnerSpec, save_partner, set_enabled
+from webapp.embed.partners import (
+    PartnerSpec,
+    rotate_launch_secret,
+    rotate_webhook_secret,
+    save_partner,
+    set_enabled,
+)
 from webapp.embed.signatures import signed_return_url
 from webapp.embed.webhooks import DeliveryPolicy, WebhookSender
 from webapp.orders.recipients import SavedRecipient
@@ -62,7 +69,7 @@ class Embed:
             **overrides,
         )
         async with self.sessionmaker() as session, session.begin():
-            return await save_partner(session, spec)
+            return await save_partner(session, spec, PARTNER_SECRETS)
 
     async def count(self, table: type) -> int:
         async with self.sessionmaker() as session:
@@ -248,7 +255,7 @@ async def test_webhooks_are_written_once_per_change_and_delivered_once_after_fai
     assert await embed.count(WebhookEvent) == 1
 
     http = httpx.AsyncClient(timeout=5)
-    sender = WebhookSender(embed.sessionmaker, http, DeliveryPolicy())
+    sender = WebhookSender(embed.sessionmaker, http, PARTNER_SECRETS, DeliveryPolicy())
     async with serving(receiver.app(), port), http:
         for _ in range(3):
             async with embed.sessionmaker() as session, session.begin():  # due now, as if the wait were over
@@ -263,7 +270,9 @@ async def test_webhooks_are_written_once_per_change_and_delivered_once_after_fai
     assert [attempt.status_code for attempt in attempts] == [500, 503, 200]
     assert len(receiver.received) == 3 and {event_id for _, _, event_id in receiver.received} == {event.event_id}
     body, signature, _ = receiver.received[-1]
-    assert example_partner().verify_signature(partner.webhook_secret, body, signature, int(time.time()))
+    assert example_partner().verify_signature(
+        PARTNER_SECRETS.webhook_secrets(partner)[0], body, signature, int(time.time())
+    )
     assert b'"status":"SUCCESS"' in body and b'"partnerUserId":"wallet-user-7"' in body
 
 
@@ -306,7 +315,11 @@ async def test_redirect_mode_returns_to_the_partner_with_signed_order_and_status
     assert (params["order_id"], params["status"]) == (order.external_order_id, "SUCCESS")
     partner = await embed.partner()  # unchanged secret: save keeps it
     expected = signed_return_url(
-        partner.webhook_secret, RETURN_URL, order_id=params["order_id"], status="SUCCESS", timestamp=int(params["t"])
+        PARTNER_SECRETS.webhook_secrets(partner),
+        RETURN_URL,
+        order_id=params["order_id"],
+        status="SUCCESS",
+        timestamp=int(params["t"]),
     )
     assert httpx.URL(expected).params["sig"] == params["sig"]
 
@@ -335,3 +348,56 @@ async def test_an_embedded_session_keeps_its_saved_recipients_apart_from_the_per
         assert f"/embed/acme/orders/new?recipient={theirs.id}" in page.text and "••••1018" not in page.text
         filled = await client.get("/embed/acme/orders/new", params={"recipient": mine.id})
         assert 'value="19030413601018"' not in filled.text  # the person's own recipient fills nothing here
+
+
+async def expire_replaced_secrets(embed: Embed) -> None:
+    """The grace period over, as if a day had passed."""
+    async with embed.sessionmaker() as session, session.begin():
+        partner = (await session.exec(select(Partner).where(Partner.slug == "acme"))).one()
+        partner.previous_token_until = partner.previous_webhook_secret_until = datetime.now(UTC) - timedelta(seconds=1)
+
+
+async def test_after_a_launch_secret_rotation_tokens_made_with_the_old_secret_count_until_the_grace_ends(
+    embed: Embed,
+) -> None:
+    async with embed.sessionmaker() as session, session.begin():
+        new_secret = await rotate_launch_secret(session, "acme", PARTNER_SECRETS)
+    assert new_secret and new_secret != HS_SECRET
+    async with embed.client() as client:
+        assert (await start(client, token())).status_code == 303  # the partner's server has not switched yet
+        assert (await start(client, mint(OctKey.import_key(new_secret), aud=BASE_URL))).status_code == 303
+        await expire_replaced_secrets(embed)
+        late = await start(client, token())
+        assert late.status_code == 403  # the old secret no longer counts
+        assert (await start(client, mint(OctKey.import_key(new_secret), aud=BASE_URL))).status_code == 303
+
+
+async def test_after_a_webhook_secret_rotation_deliveries_carry_both_signatures_until_the_grace_ends(
+    embed: Embed,
+) -> None:
+    receiver, port = Receiver(), free_port()
+    partner = await embed.partner(webhook_url=f"http://127.0.0.1:{port}/hooks")
+    old_secret = PARTNER_SECRETS.webhook_secrets(partner)[0]
+    async with embed.sessionmaker() as session, session.begin():
+        new_secret = await rotate_webhook_secret(session, "acme", PARTNER_SECRETS)
+        user = User(issuer="partner:acme", subject="wallet-user-7", email="wallet.user@example.com")
+        session.add(user)
+        await session.flush()
+        orders = [make_order(user_id=user.id, email=user.email, partner_id=partner.id) for _ in range(2)]
+        session.add_all(orders)
+    assert new_secret
+    changes = status_changes(Database.on(embed.engine), embed.app.plugins.get("ChannelsPlugin"))
+    recipe = example_partner().verify_signature
+    http = httpx.AsyncClient(timeout=5)
+    sender = WebhookSender(embed.sessionmaker, http, PARTNER_SECRETS, DeliveryPolicy())
+    async with serving(receiver.app(), port), http:
+        for order in orders:
+            async with changes.unit() as change:
+                await change.apply_status(await change.lock(order.id), OrderStatus.SUCCESS, source="ipn")
+            await sender.deliver_due()
+            await expire_replaced_secrets(embed)
+    (during, during_header, _), (after, after_header, _) = receiver.received
+    now = int(time.time())
+    assert recipe(old_secret, during, during_header, now) and recipe(new_secret, during, during_header, now)
+    assert not recipe(old_secret, after, after_header, now) and recipe(new_secret, after, after_header, now)
+    assert (during_header.count("v1="), after_header.count("v1=")) == (2, 1)

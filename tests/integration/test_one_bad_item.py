@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from tests.builders import PARTNER_SECRETS
 from tests.conftest import RsaKeys
 from tests.integration.conftest import background_parts, both_databases, rows, seed_orders
 from tests.integration.ipn_bodies import ipn_body
@@ -64,7 +65,7 @@ async def test_partner_webhooks_deliver_the_others_and_record_the_one_that_raise
             token_alg="HS256",
             webhook_url=f"http://127.0.0.1:{port}/hooks",
         )
-        partner = await save_partner(session, spec)
+        partner = await save_partner(session, spec, PARTNER_SECRETS)
         order_ids = [order.id for order in await session.exec(select(Order))]
         session.add_all(
             WebhookEvent(
@@ -85,7 +86,7 @@ async def test_partner_webhooks_deliver_the_others_and_record_the_one_that_raise
 
     monkeypatch.setattr(webhooks, "webhook_signature", signs_all_but_one)
     async with httpx.AsyncClient(timeout=5) as http, serving(Litestar(route_handlers=[hooks]), port):
-        assert await webhooks.WebhookSender(sessionmaker, http).deliver_due() == 3
+        assert await webhooks.WebhookSender(sessionmaker, http, PARTNER_SECRETS).deliver_due() == 3
     assert sorted(received) == ["order-0", "order-2"]
     events = {event.event_id: event for event in await rows(seeded, WebhookEvent)}
     assert [events[f"evt_{number}"].state for number in range(3)] == ["delivered", "pending", "delivered"]
@@ -192,7 +193,7 @@ async def test_launch_token_clean_up_deletes_every_expired_token(
     now = datetime.now(UTC)
     async with sessionmaker() as session, session.begin():
         spec = PartnerSpec(slug="wallet", name="Wallet", origins=["https://wallet.example"], token_alg="HS256")
-        partner_id = (await save_partner(session, spec)).id or 0
+        partner_id = (await save_partner(session, spec, PARTNER_SECRETS)).id or 0
         session.add_all(
             LaunchTokenUse(partner_id=partner_id, jti=jti, expires_at=now + timedelta(minutes=minutes))
             for jti, minutes in [("\x00\ufffd odd", -5), (str(uuid.uuid4()), -1), ("young", 5)]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
@@ -295,6 +296,7 @@ def production_env(tmp_path: Path, rsa_keys: RsaKeys, database_url: str, port: i
         "ALIXPAY_PUBLIC_KEY_FILES": str(rsa_keys.alix.public),
         "OIDC_DISCOVERY_URL": "https://idp.example.com/.well-known/openid-configuration",
         "OIDC_CLIENT_SECRET": "an-oidc-client-secret",
+        "SECRETS_KEY": Fernet.generate_key().decode(),
     }
 
 

@@ -7,16 +7,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlmodel import select
 
-from tests.builders import make_order
+from tests.builders import PARTNER_SECRETS, make_order
 from tests.conftest import create_schema
 from tests.integration.conftest import LiveApp
 from tests.integration.flow import Db, signed_in_client
 from tests.integration.test_support import audit_rows, csrf
 from webapp.__main__ import main
 from webapp.auth.models import User
+from webapp.db import make_engine, make_sessionmaker
 from webapp.embed.models import Partner, WebhookEvent
+from webapp.embed.partners import PartnerSecrets
+from webapp.secretbox import SealError, SecretBox
 
 FORM = {
     "slug": "acme",
@@ -52,12 +56,23 @@ async def test_an_admin_adds_a_partner_sees_its_secrets_once_and_every_action_is
     assert "https://m.acme.example" in detail.text and secret not in detail.text  # shown once only
 
     await admin.post("/admin/partners/acme/enabled", data={"enabled": "0"}, headers=csrf(admin))
-    rotated = await admin.post("/admin/partners/acme/rotate-secret", headers=csrf(admin))
+    rotated = await admin.post("/admin/partners/acme/rotate/webhook", headers=csrf(admin))
     new_secret = re.search(r"<code>(whsec_[^<]+)</code>", rotated.text).group(1)
+    assert "The previous webhook secret still signs until" in rotated.text
+    launch = re.search(r"<code>(launch_[^<]+)</code>", added.text).group(1)
+    rotated_launch = await admin.post("/admin/partners/acme/rotate/launch", headers=csrf(admin))
+    new_launch = re.search(r"<code>(launch_[^<]+)</code>", rotated_launch.text).group(1)
+    assert "whsec_" not in rotated_launch.text and "Launch tokens made with the previous key" in rotated_launch.text
     async with db.sessionmaker() as session:
         partner = (await session.exec(select(Partner))).one()
-    assert (partner.enabled, partner.webhook_secret) == (False, new_secret)
-    assert new_secret != secret
+    assert partner.enabled is False and new_secret != secret and new_launch != launch
+    assert PARTNER_SECRETS.webhook_secrets(partner) == [new_secret, secret]  # both sign while the grace lasts
+    assert [PARTNER_SECRETS.box.open(key) for key in (partner.token_key, partner.previous_token_key)] == [
+        new_launch,
+        launch,
+    ]
+    stored = " ".join(str(value) for value in partner.model_dump().values())
+    assert not any(plain in stored for plain in (secret, new_secret, launch, new_launch))  # sealed at rest
     async with db.sessionmaker() as session, session.begin():  # support sees which partner placed an order
         user = User(issuer="partner:acme", subject="wallet-9", email="w9@example.com")
         session.add(user)
@@ -84,7 +99,13 @@ async def test_an_admin_adds_a_partner_sees_its_secrets_once_and_every_action_is
     assert "Through partner" in support_page.text and "Acme Wallet" in support_page.text
     assert "wallet-9" in support_page.text
     actions = [row.action for row in await audit_rows(db)]
-    assert actions == ["partner_saved", "partner_disabled", "partner_secret_rotated", "webhook_resent"]
+    assert actions == [
+        "partner_saved",
+        "partner_disabled",
+        "partner_secret_rotated",
+        "partner_launch_rotated",
+        "webhook_resent",
+    ]
     assert all(row.actor == "admin@example.com" for row in await audit_rows(db))
 
 
@@ -103,12 +124,46 @@ def test_partners_from_the_command_line(tmp_path: Path, monkeypatch: pytest.Monk
     assert '"enabled": false' in capsys.readouterr().out
     assert main(["partners", "rotate-secret", "acme"]) == 0
     assert json.loads(capsys.readouterr().out)["webhook_secret"] != added["webhook_secret"]
+    assert main(["partners", "rotate-launch-secret", "acme"]) == 0
+    assert json.loads(capsys.readouterr().out)["launch_token_secret"] != added["launch_token_secret"]
     assert (
         main(["partners", "add", "bad", "--name", "B", "--origin", "https://b.example", "--primary-color", "#fff"]) == 2
     )
     assert main(["partners", "show", "nobody"]) == 1
     assert main(["partners", "list"]) == 0
     assert capsys.readouterr().out.count("\n") >= 1
+
+
+def test_secrets_reencrypt_seals_every_partner_secret_with_the_newest_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A rotation of SECRETS_KEY: the new key first, the old one after it, re-encrypt, then the old key can go."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}"
+    asyncio.run(create_schema(url))
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("SECRETS_KEY", old_key)
+    assert main(["partners", "add", "acme", "--name", "Acme", "--origin", "https://wallet.acme.example"]) == 0
+    added = json.loads(capsys.readouterr().out)
+    assert main(["partners", "rotate-secret", "acme"]) == 0
+    rotated = json.loads(capsys.readouterr().out)["webhook_secret"]
+    monkeypatch.setenv("SECRETS_KEY", f"{new_key},{old_key}")
+    assert main(["secrets", "reencrypt"]) == 0
+    assert "1 partners" in capsys.readouterr().out
+
+    async def stored() -> Partner:
+        engine = make_engine(url)
+        async with make_sessionmaker(engine)() as session:
+            partner = (await session.exec(select(Partner))).one()
+        await engine.dispose()
+        return partner
+
+    partner = asyncio.run(stored())
+    only_new = PartnerSecrets(SecretBox([new_key]))
+    assert only_new.webhook_secrets(partner) == [rotated, added["webhook_secret"]]
+    assert only_new.launch_key(partner) == added["launch_token_secret"]
+    with pytest.raises(SealError):
+        PartnerSecrets(SecretBox([old_key])).launch_key(partner)  # the old key opens nothing any more
 
 
 def test_the_command_line_adds_once_updates_only_what_it_is_given_and_names_its_database(

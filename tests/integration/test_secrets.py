@@ -15,6 +15,7 @@ import pytest
 from joserfc.jwk import OctKey
 from sqlmodel import select
 
+from tests.builders import PARTNER_SECRETS
 from tests.conftest import RsaKeys
 from tests.embed_tokens import HS_SECRET, mint
 from tests.integration.conftest import SANDBOX_SECRET, LiveApp
@@ -81,8 +82,9 @@ async def test_nothing_secret_is_logged_or_shown_at_debug(
                 token_key=HS_SECRET,
                 webhook_url="https://api.acme.example/hooks",
             ),
+            PARTNER_SECRETS,
         )
-        webhook_secret = partner.webhook_secret
+        webhook_secret = PARTNER_SECRETS.webhook_secrets(partner)[0]
     launch = mint(OctKey.import_key(HS_SECRET), aud=live_app.url, jti=str(uuid.uuid4()))
     embedded = live_app.client()
     started = await embedded.get("/embed/acme/start", params={"token": launch})

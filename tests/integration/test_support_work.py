@@ -9,7 +9,7 @@ import httpx
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from tests.builders import make_order
+from tests.builders import PARTNER_SECRETS, make_order
 from tests.embed_tokens import HS_SECRET
 from tests.integration.conftest import LiveApp
 from tests.integration.flow import Db, place_order, signed_in_client
@@ -69,6 +69,7 @@ async def one_of_each_problem(db: Db) -> dict[str, str]:
             PartnerSpec(
                 slug="acme", name="Acme", origins=["https://acme.example"], token_alg="HS256", token_key=HS_SECRET
             ),
+            PARTNER_SECRETS,
         )
         disagreement = OrderEvent(
             order_id=fine.id or 0,

@@ -2,9 +2,10 @@ import secrets
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.conftest import VECTORS_DIR, RsaKeys
-from webapp.config import Environment, Settings
+from webapp.config import DEV_SECRETS_KEY, Environment, Settings
 
 
 @pytest.fixture
@@ -24,6 +25,7 @@ def production_env(monkeypatch: pytest.MonkeyPatch, rsa_keys: RsaKeys) -> dict[s
         "OIDC_DISCOVERY_URL": "https://idp.example.com/.well-known/openid-configuration",
         "OIDC_CLIENT_ID": "cashout",
         "OIDC_CLIENT_SECRET": secrets.token_urlsafe(24),
+        "SECRETS_KEY": f"{Fernet.generate_key().decode()}, {Fernet.generate_key().decode()}",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -58,6 +60,9 @@ def test_safe_production_configuration_is_accepted(production_env: dict[str, str
         ("ALIXPAY_PUBLIC_KEY_FILES", str(VECTORS_DIR / "alix_public.pem")),
         ("ALARM_WEBHOOK_URL", "http://alerts.example.com/hook"),
         ("METRICS_TOKEN", "guessable"),
+        ("SECRETS_KEY", None),
+        ("SECRETS_KEY", f"{Fernet.generate_key().decode()},{DEV_SECRETS_KEY}"),  # the old key of a rotation too
+        ("SECRETS_KEY", "not-a-fernet-key"),
     ],
 )
 def test_production_refuses_unsafe_setting_and_names_it(
@@ -92,6 +97,7 @@ def test_secrets_are_never_printed(production_env: dict[str, str]) -> None:
     rendered = " ".join([repr(settings), str(settings), settings.model_dump_json(), repr(settings.model_dump())])
     for name in ("SESSION_SECRET", "ALIXPAY_SECRET_KEY", "ALIXPAY_WEBHOOK_SECRET_KEY", "OIDC_CLIENT_SECRET"):
         assert production_env[name] not in rendered
+    assert all(key.strip() not in rendered for key in production_env["SECRETS_KEY"].split(","))
     assert "**********" in rendered
 
 

@@ -30,7 +30,7 @@ def ed() -> OKPKey:
 def verify(token: str, alg: str = "HS256", material: str = HS_SECRET) -> object:
     key = verification_key(alg, material)
     return verify_launch_token(
-        token, slug="acme", alg=alg, key=key, audience=AUDIENCE, return_urls=RETURN_URLS, now=time.time()
+        token, slug="acme", keys=[(alg, key)], audience=AUDIENCE, return_urls=RETURN_URLS, now=time.time()
     )
 
 
@@ -119,3 +119,26 @@ def test_registering_a_weak_or_private_key_is_refused(rsa: RSAKey) -> None:
         verification_key("RS256", rsa.as_pem(private=True).decode())
     with pytest.raises(ValueError, match="unsupported"):
         verification_key("none", "x")
+
+
+def test_during_a_rotation_tokens_signed_with_either_key_are_accepted_and_others_refused(rsa: RSAKey) -> None:
+    """The partner's previous key (another algorithm, even) still counts beside the new one while its grace lasts."""
+    new_secret = "launch_" + "n" * 40
+    keys = [
+        ("HS256", verification_key("HS256", new_secret)),
+        ("RS256", verification_key("RS256", rsa.as_pem(private=False).decode())),
+    ]
+
+    def verify_with_both(token: str) -> object:
+        return verify_launch_token(
+            token, slug="acme", keys=keys, audience=AUDIENCE, return_urls=RETURN_URLS, now=time.time()
+        )
+
+    assert verify_with_both(mint(OctKey.import_key(new_secret))).subject == "wallet-user-7"  # type: ignore[attr-defined]
+    assert verify_with_both(mint(rsa, "RS256")).subject == "wallet-user-7"  # type: ignore[attr-defined]
+    with pytest.raises(LaunchRefused) as refused:
+        verify_with_both(mint(OctKey.import_key(HS_SECRET)))  # the right algorithm, a key never registered
+    assert refused.value.reason == "bad_signature"
+    with pytest.raises(LaunchRefused) as refused:
+        verify_with_both(mint(OKPKey.generate_key("Ed25519"), "Ed25519"))  # an algorithm neither key is for
+    assert refused.value.reason == "malformed"

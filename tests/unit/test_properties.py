@@ -156,7 +156,7 @@ def test_every_vietqr_carries_what_it_was_given_behind_a_valid_crc(
 
 KEY = OctKey.import_key("launch_" + "property-secret-" * 3)
 JWT_SHAPED = r"\A[A-Za-z0-9_\-]{0,60}\.[A-Za-z0-9_\-]{0,80}\.[A-Za-z0-9_\-]{0,60}\Z"
-VERIFY = {"slug": "acme", "alg": "HS256", "key": KEY, "audience": "https://cashout.example", "return_urls": []}
+VERIFY = {"slug": "acme", "keys": [("HS256", KEY)], "audience": "https://cashout.example", "return_urls": []}
 
 
 def valid_token(now: float) -> str:

@@ -8,13 +8,13 @@ whole hours, Vietnam's included).
 """
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
-from webapp.db import utcnow
+from webapp.db import in_utc, utcnow
 from webapp.orders.events import StatusChanged, UnitWriter
 from webapp.orders.statuses import PAID_OUT_STATUSES, OrderStatus, status_info
 
@@ -39,11 +39,6 @@ class ActivityCount(SQLModel, table=True):
     count: int
     rolled: bool = False
     """A roll-up's sum (one per hour and kind), or an appended change still to be folded in (False)."""
-
-
-def in_utc(moment: datetime) -> datetime:
-    """A stored time, aware (SQLite hands some back without their zone: they are UTC)."""
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def hour_of(moment: datetime) -> datetime:

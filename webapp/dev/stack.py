@@ -20,9 +20,9 @@ import httpx
 import psutil
 
 from webapp.alixpay.keys import generate_key_pair
-from webapp.config import DEV_ACCOUNTS, AlixPaySettings
+from webapp.config import DEV_ACCOUNTS, AlixPaySettings, Settings
 from webapp.db import make_engine, make_sessionmaker
-from webapp.embed.partners import PartnerSpec, new_secret, save_partner
+from webapp.embed.partners import PartnerSecrets, PartnerSpec, new_secret, save_partner
 
 LOOPBACK = "127.0.0.1"
 EXAMPLE_PARTNER_SLUG = "example"
@@ -303,7 +303,7 @@ async def register_example_partner(database_url: str, state_dir: Path, *, partne
     engine = make_engine(database_url)
     try:
         async with make_sessionmaker(engine)() as session, session.begin():
-            await save_partner(session, spec, webhook_secret=secrets["webhook"])
+            await save_partner(session, spec, PartnerSecrets.of(Settings()), webhook_secret=secrets["webhook"])
     finally:
         await engine.dispose()
     return secrets

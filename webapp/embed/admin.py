@@ -18,9 +18,11 @@ from webapp.db import DbSession, Sessionmaker
 from webapp.embed.models import Partner
 from webapp.embed.partners import (
     PartnerError,
+    PartnerSecrets,
     PartnerSpec,
     all_partners,
     partner_by_slug,
+    rotate_launch_secret,
     rotate_webhook_secret,
     save_partner,
     set_enabled,
@@ -56,6 +58,24 @@ async def found(session: AsyncSession, slug: str) -> Partner:
     return partner
 
 
+ROTATIONS = {
+    "webhook": (rotate_webhook_secret, "partner_secret_rotated"),
+    "launch": (rotate_launch_secret, "partner_launch_rotated"),
+}
+"""What `POST /admin/partners/{slug}/rotate/{kind}` makes anew, and the audit log's word for it."""
+
+
+async def _detail(
+    db_sessionmaker: Sessionmaker, secrets: PartnerSecrets, slug: str, *, made: dict[str, str] | None = None
+) -> Template:
+    """The partner's page; `made`: secrets just made (webhook, launch), shown on this answer only."""
+    async with db_sessionmaker() as session:
+        partner = await found(session, slug)
+        log = await delivery_log(session, partner.id or 0)
+    context = {"partner": partner, "log": log, "made": made or {}, "replaced": secrets.replaced(partner)}
+    return Template("embed/admin/detail.html", context=context)
+
+
 class PartnerAdminController(Controller):
     path = "/admin/partners"
     guards = [requires_admin]  # noqa: RUF012 (Litestar reads it as a class attribute)
@@ -73,39 +93,50 @@ class PartnerAdminController(Controller):
 
     @post("/", name="partners.save", status_code=200)
     async def save(
-        self, request: SignedInRequest, db_sessionmaker: Sessionmaker, data: URLEncodedBody[dict[str, str]]
+        self,
+        request: SignedInRequest,
+        db_sessionmaker: Sessionmaker,
+        partner_secrets: NamedDependency[PartnerSecrets],
+        data: URLEncodedBody[dict[str, str]],
     ) -> Response[Any]:
-        """Add or update the partner named by the slug; the secrets it gets are shown on this answer only."""
+        """Add or update the partner named by the slug; the secrets it gets are shown on this answer only.
+
+        A changed launch key keeps the previous one valid for the grace period (`PartnerSecrets`).
+        """
         try:
             async with db_sessionmaker() as session, session.begin():
                 is_new = await partner_by_slug(session, data.get("slug", "").strip().lower()) is None
-                partner = await save_partner(session, spec_from_form(data))
+                partner = await save_partner(session, spec_from_form(data), partner_secrets)
         except (PartnerError, ThemeError) as error:
             context = {"form": data, "error": str(error), "algorithms": ALGORITHMS}
             return Template("embed/admin/edit.html", context=context, status_code=422)
         await audit.append(db_sessionmaker, actor=request.user.email, action="partner_saved", detail=partner.slug)
         if not is_new:
             return Redirect(request.app.route_reverse("partners.detail", slug=partner.slug), status_code=303)
-        async with db_sessionmaker() as session:
-            log = await delivery_log(session, partner.id or 0)
-        return Template("embed/admin/detail.html", context={"partner": partner, "log": log, "show_secrets": True})
+        made = {"webhook": partner_secrets.webhook_secrets(partner)[0]}
+        if partner.token_alg == "HS256":  # noqa: S105 (an algorithm's name)
+            made["launch"] = partner_secrets.launch_key(partner)
+        return await _detail(db_sessionmaker, partner_secrets, partner.slug, made=made)
 
     @get("/{slug:str}", name="partners.detail")
-    async def detail(self, db_session: DbSession, slug: FromPath[str]) -> Template:
-        partner = await found(db_session, slug)
-        log = await delivery_log(db_session, partner.id or 0)
-        return Template("embed/admin/detail.html", context={"partner": partner, "log": log})
+    async def detail(
+        self, db_sessionmaker: Sessionmaker, partner_secrets: NamedDependency[PartnerSecrets], slug: FromPath[str]
+    ) -> Template:
+        return await _detail(db_sessionmaker, partner_secrets, slug)
 
     @get("/{slug:str}/edit", name="partners.edit")
-    async def edit(self, db_session: DbSession, slug: FromPath[str]) -> Template:
+    async def edit(
+        self, db_session: DbSession, partner_secrets: NamedDependency[PartnerSecrets], slug: FromPath[str]
+    ) -> Template:
         partner = await found(db_session, slug)
+        public_key = partner_secrets.launch_key(partner) if partner.token_alg != "HS256" else ""  # noqa: S105
         form = {
             "slug": partner.slug,
             "name": partner.name,
             "origins": "\n".join(partner.allowed_origins),
             "return_urls": "\n".join(partner.return_urls),
             "token_alg": partner.token_alg,
-            "token_key": partner.token_key if partner.token_alg != "HS256" else "",  # noqa: S105 (an algorithm)
+            "token_key": public_key,
             "webhook_url": partner.webhook_url or "",
             "logo_url": partner.logo_url or "",
             "primary_color": partner.primary_color,
@@ -129,16 +160,25 @@ class PartnerAdminController(Controller):
         await audit.append(db_sessionmaker, actor=request.user.email, action=action, detail=slug)
         return Redirect(request.app.route_reverse("partners.detail", slug=slug), status_code=303)
 
-    @post("/{slug:str}/rotate-secret", name="partners.rotate", status_code=200)
-    async def rotate(self, request: SignedInRequest, db_sessionmaker: Sessionmaker, slug: FromPath[str]) -> Template:
+    @post("/{slug:str}/rotate/{kind:str}", name="partners.rotate", status_code=200)
+    async def rotate(
+        self,
+        request: SignedInRequest,
+        db_sessionmaker: Sessionmaker,
+        partner_secrets: NamedDependency[PartnerSecrets],
+        slug: FromPath[str],
+        kind: FromPath[str],
+    ) -> Template:
+        """A new webhook or HS256 launch secret, shown once; the old one still counts for the grace period."""
+        if kind not in ROTATIONS:
+            raise NotFoundException()
+        rotate, action = ROTATIONS[kind]
         async with db_sessionmaker() as session, session.begin():
-            if await rotate_webhook_secret(session, slug) is None:
-                raise NotFoundException()
-        await audit.append(db_sessionmaker, actor=request.user.email, action="partner_secret_rotated", detail=slug)
-        async with db_sessionmaker() as session:
-            partner = await found(session, slug)
-            log = await delivery_log(session, partner.id or 0)
-        return Template("embed/admin/detail.html", context={"partner": partner, "log": log, "show_secrets": True})
+            made = await rotate(session, slug, partner_secrets)
+        if made is None:
+            raise NotFoundException()
+        await audit.append(db_sessionmaker, actor=request.user.email, action=action, detail=slug)
+        return await _detail(db_sessionmaker, partner_secrets, slug, made={kind: made})
 
     @post("/{slug:str}/events/{event_id:str}/resend", name="partners.resend", status_code=303)
     async def resend(

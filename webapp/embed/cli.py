@@ -1,7 +1,10 @@
-"""`python -m webapp partners add|update|list|show|disable|enable|rotate-secret`: partners from the command line.
+"""Partners from the command line: `python -m webapp partners …` and `python -m webapp secrets reencrypt`.
 
-Secrets are printed once, when they are made (add, rotate-secret); `show` never prints them. `add` refuses a slug
-that exists; `update` changes only the options it is given.
+`partners` has add, update, list, show, disable, enable, rotate-secret and rotate-launch-secret.
+
+Secrets are printed once, when they are made (add, the rotations); `show` never prints them. `add` refuses a slug
+that exists; `update` changes only the options it is given. A rotated secret, or a launch key that `update`
+replaces, still counts for `PARTNER_ROTATION_GRACE_HOURS` beside the new one.
 """
 
 import argparse
@@ -15,9 +18,12 @@ from webapp.db import make_engine, make_sessionmaker
 from webapp.embed.models import Partner
 from webapp.embed.partners import (
     PartnerError,
+    PartnerSecrets,
     PartnerSpec,
     all_partners,
     partner_by_slug,
+    reseal_all,
+    rotate_launch_secret,
     rotate_webhook_secret,
     save_partner,
     set_enabled,
@@ -48,8 +54,12 @@ def add_arguments(partners: argparse.ArgumentParser) -> None:
     _partner_options(add, adding=True)
     update = commands.add_parser("update", help="change a partner: only the options given")
     _partner_options(update, adding=False)
-    for name in ("list", "show", "disable", "enable", "rotate-secret"):
-        command = commands.add_parser(name)
+    helps = {
+        "rotate-secret": "a new webhook secret (the old one signs beside it for the grace period)",
+        "rotate-launch-secret": "a new HS256 launch secret (tokens made with the old one count for the grace period)",
+    }
+    for name in ("list", "show", "disable", "enable", "rotate-secret", "rotate-launch-secret"):
+        command = commands.add_parser(name, help=helps.get(name))
         if name != "list":
             command.add_argument("slug")
 
@@ -92,19 +102,31 @@ def _given(args: argparse.Namespace) -> dict[str, object]:
     return {name: value for name, value in values.items() if value is not None}
 
 
-async def run(args: argparse.Namespace, database_url: str) -> int:
+async def run(args: argparse.Namespace, database_url: str, secrets: PartnerSecrets) -> int:
     engine = make_engine(database_url)
     try:
         async with make_sessionmaker(engine)() as session, session.begin():
-            return await _run(session, args)
+            return await _run(session, args, secrets)
     finally:
         await engine.dispose()
 
 
-async def _run(session: AsyncSession, args: argparse.Namespace) -> int:
+async def reencrypt(database_url: str, secrets: PartnerSecrets) -> int:
+    """`secrets reencrypt`: every partner secret sealed again with the newest key of `SECRETS_KEY`."""
+    engine = make_engine(database_url)
+    try:
+        async with make_sessionmaker(engine)() as session, session.begin():
+            count = await reseal_all(session, secrets.box)
+    finally:
+        await engine.dispose()
+    print(f"partner secrets sealed with the newest key: {count} partners")  # noqa: T201
+    return 0
+
+
+async def _run(session: AsyncSession, args: argparse.Namespace, secrets: PartnerSecrets) -> int:
     command = args.partners_command
     if command in ("add", "update"):
-        return await _save(session, args)
+        return await _save(session, args, secrets)
     if command == "list":
         for partner in await all_partners(session):
             state = "on" if partner.enabled else "off"
@@ -112,11 +134,18 @@ async def _run(session: AsyncSession, args: argparse.Namespace) -> int:
         return 0
     if command in ("disable", "enable"):
         partner = await set_enabled(session, args.slug, enabled=command == "enable")
-    elif command == "rotate-secret":
-        secret = await rotate_webhook_secret(session, args.slug)
+    elif command in ("rotate-secret", "rotate-launch-secret"):
+        webhook = command == "rotate-secret"
+        rotate, name = (
+            (rotate_webhook_secret, "webhook_secret") if webhook else (rotate_launch_secret, "launch_token_secret")
+        )
+        secret = await rotate(session, args.slug, secrets)
         if secret is not None:
-            print(json.dumps({"slug": args.slug, "webhook_secret": secret}, indent=2))  # noqa: T201
+            print(json.dumps({"slug": args.slug, name: secret}, indent=2))  # noqa: T201
             return 0
+        if not webhook and await partner_by_slug(session, args.slug) is not None:
+            print("not rotated: this partner signs with its own key; register the new one with update")  # noqa: T201
+            return 2
         partner = None
     else:
         partner = await partner_by_slug(session, args.slug)
@@ -127,7 +156,7 @@ async def _run(session: AsyncSession, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _save(session: AsyncSession, args: argparse.Namespace) -> int:
+async def _save(session: AsyncSession, args: argparse.Namespace, secrets: PartnerSecrets) -> int:
     slug = args.slug.strip().lower()
     existing = await partner_by_slug(session, slug)
     if args.partners_command == "add" and existing is not None:
@@ -143,14 +172,14 @@ async def _save(session: AsyncSession, args: argparse.Namespace) -> int:
             print("not saved: another launch token algorithm needs its --public-key-file")  # noqa: T201
             return 2
         given["token_key"] = ""  # a new shared secret is made
-    spec = replace(spec_of(existing), **given) if existing else PartnerSpec(slug=slug, **given)  # type: ignore[arg-type]
+    spec = replace(spec_of(existing, secrets), **given) if existing else PartnerSpec(slug=slug, **given)  # type: ignore[arg-type]
     try:
-        partner = await save_partner(session, spec)
+        partner = await save_partner(session, spec, secrets)
     except (PartnerError, ThemeError) as error:
         print(f"not saved: {error}")  # noqa: T201
         return 2
-    secrets = {"webhook_secret": partner.webhook_secret} if existing is None else {}
+    made = {"webhook_secret": secrets.webhook_secrets(partner)[0]} if existing is None else {}
     if (existing is None or new_alg) and partner.token_alg == "HS256":  # noqa: S105 (an algorithm's name)
-        secrets["launch_token_secret"] = partner.token_key
-    print(json.dumps(public_view(partner) | secrets, indent=2))  # noqa: T201
+        made["launch_token_secret"] = secrets.launch_key(partner)
+    print(json.dumps(public_view(partner) | made, indent=2))  # noqa: T201
     return 0

@@ -26,10 +26,17 @@ class Partner(SQLModel, table=True):
     token_alg: str = Field(max_length=8)
     """EdDSA | RS256 | HS256: the only algorithm accepted for this partner's launch tokens."""
     token_key: str = Field(sa_column=Column(Text, nullable=False))
-    """A PEM public key (EdDSA, RS256) or the shared secret (HS256)."""
+    """A PEM public key (EdDSA, RS256) or the shared secret (HS256), sealed (`secretbox.py`)."""
+    previous_token_alg: str | None = Field(default=None, max_length=8)
+    previous_token_key: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    """The launch key before the last change, sealed: tokens it signs are accepted until `previous_token_until`."""
+    previous_token_until: datetime | None = None
     webhook_url: str | None = Field(default=None, max_length=500)
-    webhook_secret: str = Field(max_length=100)
-    """Signs webhook events and return-URL parameters."""
+    webhook_secret: str = Field(sa_column=Column(Text, nullable=False))
+    """Signs webhook events and return-URL parameters; sealed."""
+    previous_webhook_secret: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    """The webhook secret before the last rotation, sealed: it signs too until `previous_webhook_secret_until`."""
+    previous_webhook_secret_until: datetime | None = None
     enabled: bool = True
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -2,16 +2,20 @@
 
 import secrets
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from ipaddress import ip_address
 from urllib.parse import urlsplit
 
+from joserfc.jwk import Key
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.db import utcnow
+from webapp.config import Settings
+from webapp.db import in_utc, utcnow
 from webapp.embed.models import Partner
 from webapp.embed.theme import Theme
 from webapp.embed.tokens import verification_key
+from webapp.secretbox import SecretBox
 
 SLUG_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 
@@ -96,14 +100,57 @@ class PartnerSpec:
         )
 
 
-def spec_of(partner: Partner) -> PartnerSpec:
+@dataclass(frozen=True)
+class PartnerSecrets:
+    """How partners' secrets are kept: sealed at rest by `box`; one replaced still counts for `grace` (a rotation).
+
+    The one place that opens them: what signs a webhook or a return link, what verifies a launch token.
+    """
+
+    box: SecretBox
+    grace: timedelta = timedelta(hours=24)
+
+    @classmethod
+    def of(cls, settings: Settings) -> "PartnerSecrets":
+        grace = timedelta(hours=settings.partner_rotation_grace_hours)
+        return cls(SecretBox.of(settings.secrets_key.get_secret_value()), grace)
+
+    def _still(self, until: datetime | None, now: datetime | None) -> bool:
+        return until is not None and in_utc(until) > (now or utcnow())
+
+    def webhook_secrets(self, partner: Partner, now: datetime | None = None) -> list[str]:
+        """What signs now: the current secret, then the one it replaced while its grace lasts."""
+        kept = [partner.webhook_secret]
+        if partner.previous_webhook_secret and self._still(partner.previous_webhook_secret_until, now):
+            kept.append(partner.previous_webhook_secret)
+        return [self.box.open(sealed) for sealed in kept]
+
+    def replaced(self, partner: Partner, now: datetime | None = None) -> dict[str, datetime]:
+        """Until when a replaced secret still counts, by kind (`webhook`, `launch`), while it does."""
+        untils = {"webhook": partner.previous_webhook_secret_until, "launch": partner.previous_token_until}
+        return {kind: in_utc(until) for kind, until in untils.items() if until and self._still(until, now)}
+
+    def launch_key(self, partner: Partner) -> str:
+        """The current launch key as registered (a PEM public key, or the HS256 secret)."""
+        return self.box.open(partner.token_key)
+
+    def launch_keys(self, partner: Partner, now: datetime | None = None) -> list[tuple[str, Key]]:
+        """(algorithm, key) verifying launch tokens now: the current, then the one it replaced while its grace lasts."""
+        keys = [(partner.token_alg, verification_key(partner.token_alg, self.launch_key(partner)))]
+        previous_alg, previous_key = partner.previous_token_alg, partner.previous_token_key
+        if previous_alg and previous_key and self._still(partner.previous_token_until, now):
+            keys.append((previous_alg, verification_key(previous_alg, self.box.open(previous_key))))
+        return keys
+
+
+def spec_of(partner: Partner, secrets: PartnerSecrets) -> PartnerSpec:
     """What a partner was saved with, to change some of it (`partners update`)."""
     return PartnerSpec(
         slug=partner.slug,
         name=partner.name,
         origins=partner.allowed_origins,
         token_alg=partner.token_alg,
-        token_key=partner.token_key,
+        token_key=secrets.launch_key(partner),
         return_urls=partner.return_urls,
         webhook_url=partner.webhook_url,
         logo_url=partner.logo_url,
@@ -112,23 +159,34 @@ def spec_of(partner: Partner) -> PartnerSpec:
     )
 
 
-def apply_spec(partner: Partner, spec: PartnerSpec) -> None:
+def _apply_spec(partner: Partner, spec: PartnerSpec, secrets: PartnerSecrets) -> None:
+    """Set what the spec says; a launch key that changes is kept as the previous one for the grace period."""
+    if partner.id is not None and (spec.token_alg, spec.token_key) != (partner.token_alg, secrets.launch_key(partner)):
+        _keep_previous_launch_key(partner, secrets)
     partner.name, partner.allowed_origins, partner.return_urls = spec.name, spec.origins, spec.return_urls
-    partner.token_alg, partner.token_key = spec.token_alg, spec.token_key
+    partner.token_alg, partner.token_key = spec.token_alg, secrets.box.seal(spec.token_key)
     partner.webhook_url, partner.logo_url = spec.webhook_url, spec.logo_url
     partner.primary_color, partner.theme_mode = spec.primary_color, spec.theme_mode
     partner.updated_at = utcnow()
 
 
-async def save_partner(session: AsyncSession, spec: PartnerSpec, *, webhook_secret: str | None = None) -> Partner:
+def _keep_previous_launch_key(partner: Partner, secrets: PartnerSecrets) -> None:
+    partner.previous_token_alg, partner.previous_token_key = partner.token_alg, partner.token_key
+    partner.previous_token_until = utcnow() + secrets.grace
+
+
+async def save_partner(
+    session: AsyncSession, spec: PartnerSpec, secrets: PartnerSecrets, *, webhook_secret: str | None = None
+) -> Partner:
     """Add the partner, or update the one with this slug (keeping its webhook secret unless one is given)."""
     spec = spec.checked()
     partner = await partner_by_slug(session, spec.slug)
     if partner is None:
         partner = Partner(slug=spec.slug, token_alg=spec.token_alg, token_key="", webhook_secret="", name="")
         session.add(partner)
-    apply_spec(partner, spec)
-    partner.webhook_secret = webhook_secret or partner.webhook_secret or new_secret("whsec")
+    _apply_spec(partner, spec, secrets)
+    if webhook_secret or not partner.webhook_secret:
+        partner.webhook_secret = secrets.box.seal(webhook_secret or new_secret("whsec"))
     await session.flush()
     return partner
 
@@ -148,10 +206,42 @@ async def set_enabled(session: AsyncSession, slug: str, *, enabled: bool) -> Par
     return partner
 
 
-async def rotate_webhook_secret(session: AsyncSession, slug: str) -> str | None:
-    """A new webhook secret, in force at once (the partner must switch to it); None for an unknown slug."""
+async def rotate_webhook_secret(session: AsyncSession, slug: str, secrets: PartnerSecrets) -> str | None:
+    """A new webhook secret, returned once; the one it replaces still signs for the grace period. None: no partner."""
     partner = await partner_by_slug(session, slug)
     if partner is None:
         return None
-    partner.webhook_secret, partner.updated_at = new_secret("whsec"), utcnow()
-    return partner.webhook_secret
+    made = new_secret("whsec")
+    partner.previous_webhook_secret, partner.previous_webhook_secret_until = (
+        partner.webhook_secret,
+        utcnow() + secrets.grace,
+    )
+    partner.webhook_secret, partner.updated_at = secrets.box.seal(made), utcnow()
+    return made
+
+
+async def rotate_launch_secret(session: AsyncSession, slug: str, secrets: PartnerSecrets) -> str | None:
+    """A new HS256 launch secret, returned once; tokens signed with the old one count for the grace period.
+
+    None for no such partner, or one whose tokens are signed with its own private key (it registers a new public
+    key instead: `partners update --public-key-file`, which keeps the old one just as long).
+    """
+    partner = await partner_by_slug(session, slug)
+    if partner is None or partner.token_alg != "HS256":  # noqa: S105 (an algorithm's name)
+        return None
+    made = new_secret("launch")
+    _keep_previous_launch_key(partner, secrets)
+    partner.token_key, partner.updated_at = secrets.box.seal(made), utcnow()
+    return made
+
+
+async def reseal_all(session: AsyncSession, box: SecretBox) -> int:
+    """Every partner secret sealed again with the newest key of `SECRETS_KEY`; returns how many partners."""
+    partners = await all_partners(session)
+    for partner in partners:
+        partner.token_key, partner.webhook_secret = box.reseal(partner.token_key), box.reseal(partner.webhook_secret)
+        if partner.previous_token_key:
+            partner.previous_token_key = box.reseal(partner.previous_token_key)
+        if partner.previous_webhook_secret:
+            partner.previous_webhook_secret = box.reseal(partner.previous_webhook_secret)
+    return len(partners)

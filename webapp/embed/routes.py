@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from litestar import Request, Response, Router, get
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
@@ -27,8 +28,9 @@ from webapp.embed.access import (
     requires_partner_session,
 )
 from webapp.embed.launch import spend_launch_token
+from webapp.embed.partners import PartnerSecrets
 from webapp.embed.signatures import signed_return_url
-from webapp.embed.tokens import LaunchRefused, verification_key, verify_launch_token
+from webapp.embed.tokens import LaunchRefused, verify_launch_token
 from webapp.flows import EMBED_PREFIX, flow_path
 from webapp.i18n import LOCALE_SESSION_KEY, supported
 from webapp.logs import SECRET_QUERY
@@ -43,6 +45,7 @@ async def start(
     request: Request,
     settings: AppSettings,
     db_sessionmaker: Sessionmaker,
+    partner_secrets: NamedDependency[PartnerSecrets],
     token: FromQuery[str] = "",
     origin: FromQuery[str | None] = None,
 ) -> Response[Any]:
@@ -57,8 +60,7 @@ async def start(
         claims = verify_launch_token(
             token,
             slug=partner.slug,
-            alg=partner.token_alg,
-            key=verification_key(partner.token_alg, partner.token_key),
+            keys=partner_secrets.launch_keys(partner),
             audience=settings.public_base_url,
             return_urls=partner.return_urls,
             now=time.time(),
@@ -95,7 +97,10 @@ async def start(
 
 @get("/orders/{order_id:str}/return", name="embed.return")
 async def return_to_partner(
-    request: SignedInRequest, db_sessionmaker: Sessionmaker, order_id: FromPath[str]
+    request: SignedInRequest,
+    db_sessionmaker: Sessionmaker,
+    partner_secrets: NamedDependency[PartnerSecrets],
+    order_id: FromPath[str],
 ) -> Redirect:
     """Redirect mode: back to the partner's `return_url` with the order id and status, signed."""
     context = embed_context(request)
@@ -104,7 +109,7 @@ async def return_to_partner(
     async with db_sessionmaker() as session:
         order = await own_order(session, order_id, request)
     url = signed_return_url(
-        context.partner.webhook_secret,
+        partner_secrets.webhook_secrets(context.partner),
         context.return_url,
         order_id=order.external_order_id,
         status=order.status,

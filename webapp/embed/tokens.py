@@ -6,6 +6,7 @@ registered. Single use (`jti`) is the caller's job: it needs the database. No we
 """
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -73,6 +74,25 @@ def _decode(token: str, alg: str, key: Key) -> jwt.Token:
         return jwt.decode(token, key, algorithms=accepted)
 
 
+def _decode_with_any(token: str, keys: Sequence[tuple[str, Key]]) -> jwt.Token:
+    """The token verified by the first of the partner's keys that signed it (two during a rotation).
+
+    A signature none of them made is `bad_signature`; a token no key's algorithm can read is `malformed`.
+    """
+    refusal: LaunchRefused | None = None
+    for alg, key in keys:
+        try:
+            return _decode(token, alg, key)
+        except BadSignatureError as error:
+            refusal = LaunchRefused("bad_signature")
+            refusal.__cause__ = error
+        except (JoseError, ValueError) as error:  # an unexpected alg, a broken header or payload
+            if refusal is None or refusal.reason != "bad_signature":
+                refusal = LaunchRefused("malformed", type(error).__name__)
+                refusal.__cause__ = error
+    raise refusal or LaunchRefused("malformed")
+
+
 def _text(claims: dict[str, object], name: str, limit: int) -> str:
     value = str(claims[name]).strip()  # present and not empty: the claims registry saw to that
     if not value:
@@ -114,18 +134,21 @@ def _refusal(error: ClaimError, claims: dict[str, object]) -> LaunchRefused:
 
 
 def verify_launch_token(
-    token: str, *, slug: str, alg: str, key: Key, audience: str, return_urls: list[str], now: float
+    token: str,
+    *,
+    slug: str,
+    keys: Sequence[tuple[str, Key]],
+    audience: str,
+    return_urls: list[str],
+    now: float,
 ) -> LaunchClaims:
-    """The token's claims once every check has passed, else LaunchRefused naming the first that failed."""
+    """The token's claims once every check has passed, else LaunchRefused naming the first that failed.
+
+    `keys`: (algorithm, key) the partner registered, the current first (`PartnerSecrets.launch_keys`).
+    """
     if not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
         raise LaunchRefused("malformed")
-    try:
-        decoded = _decode(token, alg, key)
-    except BadSignatureError as error:
-        raise LaunchRefused("bad_signature") from error
-    except (JoseError, ValueError) as error:  # an unexpected alg, a broken header or payload
-        raise LaunchRefused("malformed", type(error).__name__) from error
-    claims = decoded.claims
+    claims = _decode_with_any(token, keys).claims
     try:
         _claims_registry(slug, audience, now).validate(claims)
     except ClaimError as error:

@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.db import utcnow
 from webapp.embed.models import Partner, WebhookAttempt, WebhookEvent
+from webapp.embed.partners import PartnerSecrets
 from webapp.embed.signatures import SIGNATURE_HEADER, webhook_signature
 from webapp.jobs import each_on_its_own, where_it_failed
 from webapp.outbox import DeliveryPolicy, claim_due
@@ -40,10 +41,12 @@ class WebhookSender:
         self,
         db_sessionmaker: async_sessionmaker[AsyncSession],
         http: httpx.AsyncClient,
+        secrets: PartnerSecrets,
         policy: DeliveryPolicy | None = None,
     ) -> None:
         self._sessionmaker = db_sessionmaker
         self._http = http
+        self._secrets = secrets
         self.policy = policy or DeliveryPolicy()
 
     async def deliver_due(self) -> int:
@@ -66,7 +69,7 @@ class WebhookSender:
         headers = {
             "Content-Type": "application/json",
             "Cashout-Event-Id": event.event_id,
-            SIGNATURE_HEADER: webhook_signature(partner.webhook_secret, body, int(time.time())),
+            SIGNATURE_HEADER: webhook_signature(self._secrets.webhook_secrets(partner), body, int(time.time())),
         }
         started = time.perf_counter()
         response: httpx.Response | None = None

@@ -11,7 +11,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
@@ -22,7 +22,7 @@ from webapp.alixpay.client import AlixPayClient
 from webapp.alixpay.parsing import parse_json
 from webapp.alixpay.schemas import OrderObject
 from webapp.config import Settings
-from webapp.db import Database, utcnow
+from webapp.db import Database, in_utc, utcnow
 from webapp.i18n import N_
 from webapp.ipn.models import IpnReceipt
 from webapp.jobs import each_on_its_own, where_it_failed
@@ -118,8 +118,7 @@ def reported_after(received_at: datetime, headers: dict[str, str]) -> timedelta 
         return None
     if sent is None or sent.tzinfo is None:
         return None
-    received = received_at if received_at.tzinfo else received_at.replace(tzinfo=UTC)
-    return max(received - sent, timedelta())
+    return max(in_utc(received_at) - sent, timedelta())
 
 
 def dedupe_key(body: bytes) -> str:
