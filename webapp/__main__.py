@@ -1,4 +1,4 @@
-"""`python -m webapp dev|serve|sandbox|mailbox|migrate|i18n|demo-cashout|audit|partners|secrets`: the command line."""
+"""`python -m webapp dev|serve|sandbox|mailbox|migrate|i18n|demo-cashout|audit|partners|api-keys|secrets`: the CLI."""
 
 import argparse
 import asyncio
@@ -161,6 +161,12 @@ def _partners(args: argparse.Namespace) -> int:
     return asyncio.run(run(args, _database_url(args), PartnerSecrets.of(Settings())))
 
 
+def _api_keys(args: argparse.Namespace) -> int:
+    from webapp.partner_api.cli import run
+
+    return asyncio.run(run(args, _database_url(args)))
+
+
 def _reencrypt(args: argparse.Namespace) -> int:
     from webapp.embed.cli import reencrypt
     from webapp.embed.partners import PartnerSecrets
@@ -243,6 +249,13 @@ def _add_tool_commands(commands: "argparse._SubParsersAction[argparse.ArgumentPa
     _database_option(partners)
     add_arguments(partners)
     partners.set_defaults(run=_partners)
+
+    api_keys = commands.add_parser("api-keys", help="partners' API keys for the partner API (create, list, revoke)")
+    from webapp.partner_api.cli import add_arguments as add_api_key_arguments
+
+    _database_option(api_keys)
+    add_api_key_arguments(api_keys)
+    api_keys.set_defaults(run=_api_keys)
 
     secrets = commands.add_parser("secrets", help="partner secrets sealed in the database (SECRETS_KEY)")
     secrets_commands = secrets.add_subparsers(dest="secrets_command", required=True)

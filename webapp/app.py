@@ -39,6 +39,10 @@ from webapp.operations import routes as operations
 from webapp.orders.live import LIVE_STREAM
 from webapp.orders.recipient_pages import RecipientPages
 from webapp.orders.routes import OrderController
+from webapp.partner_api import openapi as partner_api_openapi
+from webapp.partner_api.admin import ApiKeyAdminController
+from webapp.partner_api.problems import API_PREFIX
+from webapp.partner_api.router import partner_api_router
 from webapp.ratelimits import exempt_other_routes, rate_limit_configs
 from webapp.rendering import TEMPLATES_DIR
 from webapp.security_headers import security_headers
@@ -48,8 +52,9 @@ from webapp.support.routes import SupportController
 from webapp.support.work import WorkController
 
 STATIC_DIR = TEMPLATES_DIR.parent / "static"
-NO_SESSION = [IPN_PATH, "/healthz", "/readyz", "/static/", health.METRICS_PATH, f"^{EMBED_PREFIX}/"]
-"""Routes without our session cookie: Alix Pay's, probes, files, metrics; embedded pages have their own."""
+NO_SESSION = [IPN_PATH, "/healthz", "/readyz", "/static/", health.METRICS_PATH, f"^{EMBED_PREFIX}/", f"^{API_PREFIX}/"]
+"""Routes without our session cookie: Alix Pay's, probes, files, metrics, the partner API (an API key instead);
+embedded pages have their own."""
 ROUTES: list[ControllerRouterHandler] = [
     home.index,
     home.system_status,
@@ -67,6 +72,9 @@ ROUTES: list[ControllerRouterHandler] = [
     operations.operations_overview,
     activity_charts,
     receive_ipn,
+    ApiKeyAdminController,
+    partner_api_openapi.openapi_document,
+    partner_api_openapi.docs_page,
     create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
 ]
 
@@ -107,7 +115,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     services = services or build_services(settings or Settings())
     settings = services.settings
     app = Litestar(
-        route_handlers=[*ROUTES, embed_router(settings)],
+        route_handlers=[*ROUTES, embed_router(settings), partner_api_router()],
         dependencies=services.dependencies(),
         guards=[csrf_bound_to_session],
         plugins=[HTMXPlugin(), services.channels],

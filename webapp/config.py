@@ -221,6 +221,8 @@ class Settings(BaseSettings):
     """Reviews and confirmations per minute by one person."""
     rate_limit_search: int = 120
     """Support searches and exports per minute by one agent."""
+    rate_limit_partner_api: int = 600
+    """Partner API requests per minute with one API key."""
     rate_limit_ipn: int = 600
     """IPNs per minute from one address that is not in IPN_ALLOWED_SOURCES."""
     ipn_allowed_sources: Annotated[list[str], NoDecode] = Field(default_factory=list)

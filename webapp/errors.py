@@ -15,6 +15,7 @@ from litestar.types import ExceptionHandlersMap
 
 from webapp.auth.guards import LoginRequired
 from webapp.embed.access import EmbedRefused
+from webapp.partner_api.problems import answer_http_error, is_api_request
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ def embed_refused(_request: HTMXRequest, exc: EmbedRefused) -> Response:
 
 
 def http_error(request: HTMXRequest, exc: HTTPException) -> Response:
+    if is_api_request(request):  # a path under the partner API that no route matched: JSON, as the API answers
+        return answer_http_error(request, exc)
     if exc.status_code >= 500:
         return server_error(request, exc)
     headers = dict(exc.headers or {})

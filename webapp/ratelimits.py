@@ -1,10 +1,10 @@
-"""Rate limits on the doors worth hammering: sign-in, placing orders, support search, launches and the IPN URL.
+"""Rate limits on the doors worth hammering: sign-in, orders, support search, launches, IPNs, the partner API.
 
 Litestar's rate-limit middleware, one per limit, with its counters in our database store so every instance
 counts together. Each limit applies to named routes only and counts per source address (per signed-in person
-for orders and search). Alix Pay's own addresses (`IPN_ALLOWED_SOURCES`) are never limited; everyone else
-gets a generous per-address allowance on the IPN URL, enough for Alix Pay's retries. A refusal is a 429 with
-`Retry-After` and a localised page.
+for orders and search, per API key for the partner API). Alix Pay's own addresses (`IPN_ALLOWED_SOURCES`) are
+never limited; everyone else gets a generous per-address allowance on the IPN URL, enough for Alix Pay's
+retries. A refusal is a 429 with `Retry-After` and a localised page (a problem document on the partner API).
 """
 
 from collections.abc import Awaitable, Callable
@@ -17,6 +17,8 @@ from litestar.routes import HTTPRoute
 
 from webapp.auth.guards import person_of
 from webapp.config import Settings
+from webapp.partner_api.keys import key_prefix
+from webapp.partner_api.router import ROUTE_NAMES as PARTNER_API_ROUTES
 
 RATE_LIMIT_STORE = "rate_limits"
 
@@ -28,6 +30,8 @@ class Limit:
     per_minute: int
     per_person: bool = False
     """Count per signed-in person (by their user id) rather than per address."""
+    per_key: bool = False
+    """Count per partner API key (by its visible prefix) rather than per address."""
 
 
 def limits(settings: Settings) -> list[Limit]:
@@ -36,6 +40,7 @@ def limits(settings: Settings) -> list[Limit]:
         Limit("orders", frozenset({"orders.review", "orders.create"}), settings.rate_limit_orders, per_person=True),
         Limit("search", frozenset({"support.search", "support.export"}), settings.rate_limit_search, per_person=True),
         Limit("ipn", frozenset({"ipn.alixpay"}), settings.rate_limit_ipn),
+        Limit("partner-api", PARTNER_API_ROUTES, settings.rate_limit_partner_api, per_key=True),
     ]
 
 
@@ -70,7 +75,13 @@ def _applies(limit: Limit, allowed_sources: frozenset[str]) -> Callable[[Request
 def _identifier(limit: Limit) -> Callable[[Request], str]:
     def identify(request: Request) -> str:
         user = person_of(request) if limit.per_person else None
-        who = f"user:{user.id}" if user is not None else f"address:{get_remote_address(request)}"
+        key = key_prefix(request.headers.get("authorization", "")) if limit.per_key else None
+        if user is not None:
+            who = f"user:{user.id}"
+        elif key is not None:
+            who = f"key:{key}"
+        else:
+            who = f"address:{get_remote_address(request)}"
         return f"rl:{limit.name}:{who}"
 
     return identify

@@ -15,13 +15,14 @@ from alembic.script import ScriptDirectory
 from webapp.activity.counts import ActivityCount
 from webapp.audit import AuditEntry
 from webapp.auth.models import User
-from webapp.embed.models import LaunchTokenUse, Partner, WebhookAttempt, WebhookEvent
+from webapp.embed.models import LaunchTicket, LaunchTokenUse, Partner, WebhookAttempt, WebhookEvent
 from webapp.ipn.models import IpnReceipt
 from webapp.job_board import AppInstance, BackgroundJob
 from webapp.notifications.models import EmailMessage
 from webapp.operations.alarms import AlarmState
 from webapp.orders.models import Order, OrderEvent, OrderTransition
 from webapp.orders.recipients import SavedRecipient
+from webapp.partner_api.models import IdempotentRequest, PartnerApiKey
 from webapp.ratelimit_store import RateLimitWindow
 from webapp.sessions import HttpSession
 from webapp.support.models import SupportCase, SupportNote
@@ -34,12 +35,15 @@ __all__ = [
     "BackgroundJob",
     "EmailMessage",
     "HttpSession",
+    "IdempotentRequest",
     "IpnReceipt",
+    "LaunchTicket",
     "LaunchTokenUse",
     "Order",
     "OrderEvent",
     "OrderTransition",
     "Partner",
+    "PartnerApiKey",
     "RateLimitWindow",
     "SavedRecipient",
     "SupportCase",

@@ -28,7 +28,7 @@ from webapp.auth.pending import CALLBACK_PATH
 from webapp.config import Settings
 from webapp.db import Database, provide_db_session
 from webapp.embed.launch import delete_spent_tokens
-from webapp.embed.outbox import queue_partner_event
+from webapp.embed.outbox import partner_events
 from webapp.embed.partners import PartnerSecrets
 from webapp.embed.webhooks import WebhookSender
 from webapp.ipn.intake import IpnIntake
@@ -45,6 +45,7 @@ from webapp.orders.live import LiveOrders, live_publisher, make_channels
 from webapp.orders.recipients import keep_recipient
 from webapp.orders.reconcile import reconcile_once
 from webapp.orders.transitions import StatusChanges
+from webapp.partner_api.idempotency import forget_old_answers
 from webapp.ratelimit_store import FLUSH_SECONDS, SharedCounterStore
 from webapp.ratelimits import RATE_LIMIT_STORE
 from webapp.sessions import DatabaseStore, end_expired_sessions
@@ -68,7 +69,7 @@ def alixpay_client(settings: Settings) -> AlixPayClient:
     )
 
 
-def status_changes(db: Database, channels: ChannelsPlugin) -> StatusChanges:
+def status_changes(db: Database, channels: ChannelsPlugin, *, test_events: bool = False) -> StatusChanges:
     """The one owner of status changes, with every consequence subscribed (add a new one here).
 
     In the change's transaction: the partner's webhook event and the person's email (outboxes), the recipient of a
@@ -77,7 +78,7 @@ def status_changes(db: Database, channels: ChannelsPlugin) -> StatusChanges:
     """
     return StatusChanges(
         db,
-        on_change=[queue_partner_event, queue_status_email, keep_recipient, count_activity],
+        on_change=[partner_events(test=test_events), queue_status_email, keep_recipient, count_activity],
         on_commit=[live_publisher(channels)],
     )
 
@@ -181,6 +182,7 @@ class Services:
             Job("activity-rollup", settings.activity_rollup_interval_seconds, partial(roll_up, db.engine)),
             Job("partner-webhooks", settings.webhook_interval_seconds, self.webhooks.deliver_due),
             Job("launch-tokens", every, partial(delete_spent_tokens, db.sessionmaker)),
+            Job("idempotency-keys", every, partial(forget_old_answers, db.sessionmaker)),
         ]
 
     @contextlib.asynccontextmanager
@@ -224,7 +226,7 @@ def build_services(settings: Settings) -> Services:
     db = Database.connect(database.url, echo=database.echo, pool_size=database.pool_size)
     alixpay = alixpay_client(settings)
     channels = make_channels(database.url, settings.channels_redis_url)
-    changes = status_changes(db, channels)
+    changes = status_changes(db, channels, test_events=not settings.is_production)
     webhook_http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
     template_engine = make_template_engine()
     partner_secrets = PartnerSecrets.of(settings)

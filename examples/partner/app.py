@@ -42,6 +42,7 @@ def launch_token(**extra: Any) -> str:
         "iat": now,
         "exp": now + 120,
         "jti": str(uuid.uuid4()),
+        "reference": f"wd-{uuid.uuid4().hex[:12]}",  # our own id for this withdrawal: every webhook gives it back
         **extra,
     }
     return jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(LAUNCH_SECRET), algorithms=["HS256"])

@@ -3,6 +3,7 @@ the parent page hears each step, and the partner's server receives our signed we
 
 import math
 import time
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -53,6 +54,12 @@ def test_a_cash_out_inside_a_partners_frame_tells_the_partner(
     assert ours[0]["type"] == "order.created"
     assert ours[-1]["type"] == "order.completed" and ours[-1]["data"]["status"] == "SUCCESS"
     assert len({event["id"] for event in ours}) == len(ours)
+    references = {event["data"]["partnerReference"] for event in ours}
+    assert len(references) == 1 and references.pop().startswith("wd-")  # the launch's reference, given back
+    assert all(event["test"] is True for event in ours)  # the sandbox-backed stack moves no real money
+    token = ours[-1]["data"]["token"]
+    assert token["currency"] == "USDT" and token["reportedBy"] == "alixpay"
+    assert Decimal(token["amount"]) * Decimal(token["rate"]) == ours[-1]["data"]["fiatAmount"]
     context.close()
 
 

@@ -79,6 +79,8 @@ PAGES = {
     "operations": "/operations",
     "partners": "/admin/partners",
     "new_partner": "/admin/partners/new",
+    "api_keys": "/admin/partners/example/api-keys",
+    "partner_api_docs": "/api/partner/v1/docs",
     "not_found": "/no-such-page",
 }
 

@@ -28,6 +28,7 @@ from webapp.embed.partners import PartnerSpec, save_partner
 from webapp.notifications.models import EmailMessage
 from webapp.orders.models import Order
 from webapp.orders.recipients import SavedRecipient
+from webapp.partner_api.keys import make_key
 
 ROLES = ("anonymous", "user", "other_user", "support", "admin", "embedded")
 RETURN_URL = "https://wallet.acme.example/back"
@@ -49,6 +50,8 @@ SUPPORT = {"anonymous": "login", "user": "forbidden", "other_user": "forbidden",
 SUPPORT |= {"embedded": "login"}
 ADMIN = SUPPORT | {"support": "forbidden"}
 EMBEDDED = dict.fromkeys(ROLES, "refused") | {"embedded": "ok"}
+API_KEY = dict.fromkeys(ROLES, "no_key")
+"""The partner API: a session of any kind opens nothing there, only an API key does (401 without one)."""
 
 MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/"): EVERYONE,
@@ -107,6 +110,16 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/admin/partners/{slug:str}/rotate/{kind:str}"): ADMIN,
     ("POST", "/admin/partners/{slug:str}/enabled"): ADMIN,
     ("POST", "/admin/partners/{slug:str}/events/{event_id:str}/resend"): ADMIN,
+    ("GET", "/admin/partners/{slug:str}/api-keys"): ADMIN,
+    ("POST", "/admin/partners/{slug:str}/api-keys"): ADMIN,
+    ("POST", "/admin/partners/{slug:str}/api-keys/{prefix:str}/revoke"): ADMIN,
+    ("GET", "/api/partner/v1/orders"): API_KEY,
+    ("GET", "/api/partner/v1/orders/{order_id:str}"): API_KEY,
+    ("GET", "/api/partner/v1/events"): API_KEY,
+    ("POST", "/api/partner/v1/events/{event_id:str}/resend"): API_KEY,
+    ("POST", "/api/partner/v1/sessions"): API_KEY,
+    ("GET", "/api/partner/v1/openapi.json"): EVERYONE,  # describes the API, says nothing of anyone's orders
+    ("GET", "/api/partner/v1/docs"): EVERYONE,
     ("GET", "/embed/{partner:str}/start"): EVERYONE,  # trusted by the partner's launch token, checked there
     ("GET", "/embed/{partner:str}/orders"): EMBEDDED,
     ("POST", "/embed/{partner:str}/orders"): EMBEDDED,
@@ -157,6 +170,8 @@ class World:
     customer: int
     recipient: int
     """A recipient `user@example.com` saved."""
+    api_key: str
+    """The prefix of partner `acme`'s API key."""
 
 
 async def embedded_client(app: LiveApp) -> tuple[httpx.AsyncClient, str]:
@@ -182,6 +197,7 @@ async def build_world(app: LiveApp, db: Db) -> World:
             return_urls=[RETURN_URL],
         )
         partner = await save_partner(session, spec, PARTNER_SECRETS)
+        api_key = (await make_key(session, partner, "matrix")).key.prefix
     order = await place_order(await signed_in_client(app))
     receipts = await async_wait_for(lambda: db.receipts(order), what="an IPN for the order")
     await embedded_client(app)  # makes the partner's user
@@ -209,6 +225,7 @@ async def build_world(app: LiveApp, db: Db) -> World:
         event.id or 0,
         placed.user_id,
         saved.id or 0,
+        api_key,
     )
 
 
@@ -227,6 +244,8 @@ def classify(path: str, answer: httpx.Response) -> str:
         return "login"
     if path.startswith("/embed/") and status == 401:
         return "refused"
+    if path.startswith("/api/partner/") and status == 401:
+        return "no_key"
     return {403: "forbidden", 404: "hidden"}.get(status, "error" if status >= 500 else "ok")
 
 
@@ -253,6 +272,7 @@ async def test_every_route_fragment_and_stream_answers_each_visitor_as_its_polic
         "ref": str(world.webhook),
         "user_id": str(world.customer),
         "recipient_id": str(world.recipient),
+        "prefix": world.api_key,
     }
     wrong = []
     for (method, template), policy in rows_in_order():

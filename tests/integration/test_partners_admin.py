@@ -77,7 +77,13 @@ async def test_an_admin_adds_a_partner_sees_its_secrets_once_and_every_action_is
         user = User(issuer="partner:acme", subject="wallet-9", email="w9@example.com")
         session.add(user)
         await session.flush()
-        order = make_order(user_id=user.id, email=user.email, partner_id=partner.id, partner_user_id="wallet-9")
+        order = make_order(
+            user_id=user.id,
+            email=user.email,
+            partner_id=partner.id,
+            partner_user_id="wallet-9",
+            partner_reference="wd-9",
+        )
         session.add(order)
         await session.flush()
         event = WebhookEvent(
@@ -97,7 +103,7 @@ async def test_an_admin_adds_a_partner_sees_its_secrets_once_and_every_action_is
     assert missing.status_code == 404
     support_page = await admin.get(f"/support/orders/{order.external_order_id}")
     assert "Through partner" in support_page.text and "Acme Wallet" in support_page.text
-    assert "wallet-9" in support_page.text
+    assert "wallet-9" in support_page.text and "their reference wd-9" in support_page.text
     actions = [row.action for row in await audit_rows(db)]
     assert actions == [
         "partner_saved",

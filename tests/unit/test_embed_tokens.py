@@ -142,3 +142,13 @@ def test_during_a_rotation_tokens_signed_with_either_key_are_accepted_and_others
     with pytest.raises(LaunchRefused) as refused:
         verify_with_both(mint(OKPKey.generate_key("Ed25519"), "Ed25519"))  # an algorithm neither key is for
     assert refused.value.reason == "malformed"
+
+
+def test_a_reference_is_given_back_and_one_that_would_not_survive_a_log_line_or_url_is_refused() -> None:
+    key = OctKey.import_key(HS_SECRET)
+    assert verify(mint(key, reference="wd-2026/12#7")).reference == "wd-2026/12#7"  # type: ignore[attr-defined]
+    assert verify(mint(key)).reference is None  # type: ignore[attr-defined]
+    for bad in ("", "x" * 65, "two words", "line\nbreak", 42, ["wd-1"]):
+        with pytest.raises(LaunchRefused) as refused:
+            verify(mint(key, reference=bad))
+        assert refused.value.reason == "malformed", bad

@@ -22,6 +22,8 @@ class CurrentUser:
     """Set for a session a partner's launch token opened: it lives in that partner's hosted pages only."""
     partner_id: int | None = None
     partner_user_id: str | None = None
+    partner_reference: str | None = None
+    """The launch's `reference`: every order placed in this embedded session carries it."""
 
     @property
     def is_support(self) -> bool:

@@ -1,17 +1,30 @@
-"""Spending a verified launch token: its `jti` once, and the person it names remembered as that partner's user."""
+"""Spending a verified launch token: its `jti` once, and the person it names remembered as that partner's user.
+
+Launch tickets (made by the partner API for a partner's server) are redeemed here into the same claims.
+"""
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.auth.models import User
 from webapp.auth.service import remember_user
-from webapp.db import utcnow
-from webapp.embed.models import LaunchTokenUse, Partner
-from webapp.embed.tokens import LaunchClaims, LaunchRefused
+from webapp.db import in_utc, utcnow
+from webapp.embed.models import LaunchTicket, LaunchTokenUse, Partner
+from webapp.embed.tokens import MAX_LIFETIME_SECONDS, LaunchClaims, LaunchRefused, launch_claims
 
 PARTNER_ISSUER_PREFIX = "partner:"
+TICKET_SECONDS = MAX_LIFETIME_SECONDS
+"""How long a launch ticket may wait to be opened: as long as a launch token may live."""
+TICKET_KEPT_AFTER_EXPIRY = timedelta(hours=1)
+"""An expired ticket is kept this long, so that a late click reads "expired", not "not a valid link"."""
 
 
 async def spend_launch_token(
@@ -39,7 +52,49 @@ async def spend_launch_token(
 
 
 async def delete_spent_tokens(db_sessionmaker: async_sessionmaker[AsyncSession]) -> int:
-    """Forget spent tokens once they have expired: an expired token is refused before its `jti` is looked at."""
+    """Forget spent tokens and tickets once they have expired: an expired one is refused before it is looked up."""
     async with db_sessionmaker() as session, session.begin():
         result = await session.exec(delete(LaunchTokenUse).where(LaunchTokenUse.expires_at < utcnow()))  # type: ignore[call-overload,arg-type]
-        return int(result.rowcount or 0)
+        forgotten = utcnow() - TICKET_KEPT_AFTER_EXPIRY
+        tickets = await session.exec(delete(LaunchTicket).where(LaunchTicket.expires_at < forgotten))  # type: ignore[call-overload,arg-type]
+        return int(result.rowcount or 0) + int(tickets.rowcount or 0)
+
+
+def _ticket_hash(ticket: str) -> str:
+    return hashlib.sha256(ticket.encode()).hexdigest()
+
+
+async def issue_ticket(session: AsyncSession, partner: Partner, claims: dict[str, Any]) -> tuple[str, datetime]:
+    """A single-use launch ticket for these claims (checked first, as a token's), valid for `TICKET_SECONDS`."""
+    expires_at = utcnow() + timedelta(seconds=TICKET_SECONDS)
+    ticket = LaunchTicket(partner_id=partner.id or 0, ticket_hash="", claims=claims, expires_at=expires_at)
+    session.add(ticket)
+    await session.flush()
+    launch_claims(ticket_claims(ticket), slug=partner.slug, return_urls=partner.return_urls, expires_at=expires_at)
+    plain = secrets.token_urlsafe(32)
+    ticket.ticket_hash = _ticket_hash(plain)
+    return plain, expires_at
+
+
+def ticket_claims(ticket: LaunchTicket) -> dict[str, Any]:
+    return ticket.claims | {"jti": f"ticket:{ticket.id}"}
+
+
+async def redeem_ticket(
+    db_sessionmaker: async_sessionmaker[AsyncSession], partner: Partner, presented: str
+) -> LaunchClaims:
+    """The claims of an unexpired ticket of this partner (spent with the session it opens, as a token's `jti`)."""
+    if not 20 <= len(presented) <= 100:
+        raise LaunchRefused("malformed", "ticket")
+    async with db_sessionmaker() as session:
+        query = select(LaunchTicket).where(
+            LaunchTicket.ticket_hash == _ticket_hash(presented), LaunchTicket.partner_id == partner.id
+        )
+        ticket = (await session.exec(query)).first()
+    if ticket is None:
+        raise LaunchRefused("malformed", "unknown ticket")
+    if in_utc(ticket.expires_at) <= utcnow():
+        raise LaunchRefused("expired")
+    return launch_claims(
+        ticket_claims(ticket), slug=partner.slug, return_urls=partner.return_urls, expires_at=in_utc(ticket.expires_at)
+    )

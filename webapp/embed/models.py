@@ -1,6 +1,7 @@
 """Partners who embed us, the launch tokens they spent, and the webhook events we owe them (an outbox)."""
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -54,6 +55,24 @@ class LaunchTokenUse(SQLModel, table=True):
     used_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime = Field(index=True)
     """After this the token is refused as expired anyway, so the row may be deleted."""
+
+
+class LaunchTicket(SQLModel, table=True):
+    """A launch the partner's server asked for through the partner API, instead of minting a token itself.
+
+    The URL carries the ticket; only its hash is kept. It opens one session (its `jti` is `ticket:<id>`, spent like
+    a token's) within minutes.
+    """
+
+    __tablename__ = "launch_ticket"
+
+    id: int | None = Field(default=None, primary_key=True)
+    partner_id: int = Field(foreign_key="partner.id")
+    ticket_hash: str = Field(max_length=64, unique=True)
+    claims: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    """What the launch asks for, as a token's claims (`sub`, `email`, `email_verified`, `amount`, …)."""
+    expires_at: datetime = Field(index=True)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class WebhookEvent(SQLModel, table=True):

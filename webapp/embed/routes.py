@@ -27,7 +27,7 @@ from webapp.embed.access import (
     new_embed_session,
     requires_partner_session,
 )
-from webapp.embed.launch import spend_launch_token
+from webapp.embed.launch import redeem_ticket, spend_launch_token
 from webapp.embed.partners import PartnerSecrets
 from webapp.embed.signatures import signed_return_url
 from webapp.embed.tokens import LaunchRefused, verify_launch_token
@@ -47,24 +47,29 @@ async def start(
     db_sessionmaker: Sessionmaker,
     partner_secrets: NamedDependency[PartnerSecrets],
     token: FromQuery[str] = "",
+    ticket: FromQuery[str] = "",
     origin: FromQuery[str | None] = None,
 ) -> Response[Any]:
     """Open an embedded session for the person a partner's launch token names, then show the cash-out form.
 
+    Or a launch ticket's: the partner's server asked for it through the partner API instead of signing a token.
     `origin` says which of the partner's origins frames us (events are posted to it alone); by default the first.
     """
     context = embed_context(request)
     assert context is not None  # set by requires_partner_session  # noqa: S101
     partner = context.partner
     try:
-        claims = verify_launch_token(
-            token,
-            slug=partner.slug,
-            keys=partner_secrets.launch_keys(partner),
-            audience=settings.public_base_url,
-            return_urls=partner.return_urls,
-            now=time.time(),
-        )
+        if ticket:
+            claims = await redeem_ticket(db_sessionmaker, partner, ticket)
+        else:
+            claims = verify_launch_token(
+                token,
+                slug=partner.slug,
+                keys=partner_secrets.launch_keys(partner),
+                audience=settings.public_base_url,
+                return_urls=partner.return_urls,
+                now=time.time(),
+            )
         if origin is not None and origin not in partner.allowed_origins:
             raise LaunchRefused("malformed", "origin is not one of the partner's")
         user = await spend_launch_token(db_sessionmaker, partner, claims)
@@ -79,6 +84,7 @@ async def start(
         partner=partner.slug,
         partner_id=partner.id,
         partner_user_id=claims.subject,
+        partner_reference=claims.reference,
     )
     request.clear_session()
     rotate_session_id(request)

@@ -5,10 +5,12 @@ must expire within five minutes, the email must be verified, and a `return_url` 
 registered. Single use (`jti`) is the caller's job: it needs the database. No web imports here.
 """
 
+import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from joserfc import jwt
 from joserfc.errors import (
@@ -27,6 +29,8 @@ MAX_LIFETIME_SECONDS = 300
 LEEWAY_SECONDS = 30
 ALGORITHMS = ("EdDSA", "RS256", "HS256")
 MIN_SECRET_BYTES = 32
+REFERENCE = re.compile(r"[A-Za-z0-9._:/#-]{1,64}")
+"""A partner's reference: 1-64 characters a log line, a URL and a CSV cell all keep as they are."""
 
 
 class LaunchRefused(Exception):
@@ -47,6 +51,8 @@ class LaunchClaims:
     locale: str | None = None
     amount: int | None = None
     return_url: str | None = None
+    reference: str | None = None
+    """The partner's own reference for the cash-out (`reference`), given back in its webhooks."""
 
 
 def verification_key(alg: str, material: str) -> Key:
@@ -93,8 +99,11 @@ def _decode_with_any(token: str, keys: Sequence[tuple[str, Key]]) -> jwt.Token:
     raise refusal or LaunchRefused("malformed")
 
 
-def _text(claims: dict[str, object], name: str, limit: int) -> str:
-    value = str(claims[name]).strip()  # present and not empty: the claims registry saw to that
+def _text(claims: Mapping[str, Any], name: str, limit: int) -> str:
+    value = claims.get(name)
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise LaunchRefused("missing_claim", name)
+    value = str(value).strip()
     if not value:
         raise LaunchRefused("missing_claim", name)
     if len(value) > limit:
@@ -156,6 +165,17 @@ def verify_launch_token(
     expires = float(claims["exp"])
     if expires > now + MAX_LIFETIME_SECONDS + LEEWAY_SECONDS:
         raise LaunchRefused("too_long_lived")
+    return launch_claims(claims, slug=slug, return_urls=return_urls, expires_at=datetime.fromtimestamp(expires, UTC))
+
+
+def launch_claims(
+    claims: Mapping[str, Any], *, slug: str, return_urls: list[str], expires_at: datetime
+) -> LaunchClaims:
+    """What a launch asks for, checked: the person (`sub`, `email`, verified), `jti`, and the optional claims.
+
+    The one check of a launch's content, whoever vouched for it: the partner's signed token, or its server through
+    the partner API (`POST /api/partner/v1/sessions`, a launch ticket).
+    """
     subject, email, jti = _text(claims, "sub", 200), _text(claims, "email", 320), _text(claims, "jti", 200)
     if "@" not in email or any(char.isspace() for char in email):
         raise LaunchRefused("malformed", "email")
@@ -167,14 +187,18 @@ def verify_launch_token(
     amount = claims.get("amount")
     if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0):
         raise LaunchRefused("malformed", "amount")
+    reference = claims.get("reference")
+    if reference is not None and (not isinstance(reference, str) or not REFERENCE.fullmatch(reference)):
+        raise LaunchRefused("malformed", "reference")
     locale = claims.get("locale")
     return LaunchClaims(
         partner=slug,
         subject=subject,
         email=email.lower(),
         jti=jti,
-        expires_at=datetime.fromtimestamp(expires, UTC),
+        expires_at=expires_at,
         locale=locale if isinstance(locale, str) else None,
         amount=amount,  # type: ignore[arg-type]
         return_url=return_url,  # type: ignore[arg-type]
+        reference=reference,
     )

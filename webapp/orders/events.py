@@ -27,6 +27,8 @@ class StatusChanged:
     """create | ipn | poll | manual"""
     reported_after: timedelta | None = None
     """An IPN's: how long it took from Alix Pay sending it to our storing it, when it said (`ipn/service.py`)."""
+    reported: dict[str, Any] | None = None
+    """Alix Pay's order object that brought the change, as received (the order's own is still the previous one)."""
 
 
 class UnitWriter(Protocol):

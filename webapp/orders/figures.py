@@ -59,11 +59,16 @@ class Figures:
 
 
 def order_figures(order: Order) -> Figures:
-    provider: dict[str, Any] = order.provider_order or {}
+    return reported_figures(order.fiat_amount, order.provider_order)
+
+
+def reported_figures(fiat_amount: int, provider_order: dict[str, Any] | None) -> Figures:
+    """The figures an Alix Pay order object reports (as stored, `OrderObject.to_wire`) for an order of `fiat_amount`."""
+    provider: dict[str, Any] = provider_order or {}
     transfer = provider.get("tokenTransfer") or {}
     fees = provider.get("fees") or {}
     return Figures(
-        fiat_amount=order.fiat_amount,
+        fiat_amount=fiat_amount,
         token=str(transfer.get("currency") or CRYPTO_CURRENCY),
         token_amount=_decimal(transfer.get("amount")),
         rate=_decimal(transfer.get("price")),

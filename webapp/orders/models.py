@@ -21,6 +21,7 @@ class Order(SQLModel, table=True):
             postgresql_ops={"external_order_id": "varchar_pattern_ops"},
         ),
         Index("ix_cashout_order_created_at_id", "created_at", "id"),
+        Index("ix_cashout_order_partner_reference", "partner_id", "partner_reference"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -54,6 +55,8 @@ class Order(SQLModel, table=True):
     """The partner whose hosted page placed the order (their server gets its webhooks)."""
     partner_user_id: str | None = Field(default=None, max_length=200)
     """The partner's own id for the person (the launch token's `sub`)."""
+    partner_reference: str | None = Field(default=None, max_length=64)
+    """The partner's own reference for the cash-out (the launch token's `reference`), in its webhooks."""
     created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime | None = None

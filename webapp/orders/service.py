@@ -81,6 +81,7 @@ def stored_order(cashout: Cashout, user: CurrentUser, locale: str, bank_code: st
         save_recipient=cashout.save_recipient,
         partner_id=user.partner_id,
         partner_user_id=user.partner_user_id,
+        partner_reference=user.partner_reference,
     )
 
 

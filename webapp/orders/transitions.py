@@ -149,6 +149,7 @@ class OrderUnit:
         receipt_id: int | None = None,
         note: str = "",
         reported_after: timedelta | None = None,
+        reported: dict[str, Any] | None = None,
     ) -> Verdict:
         verdict = decide(OrderStatus(order.status), target)
         if verdict is Verdict.APPLIED:
@@ -164,7 +165,7 @@ class OrderUnit:
                     "at": utcnow(),
                 },
             )
-            event = StatusChanged(order, order.status, target.value, source, reported_after)
+            event = StatusChanged(order, order.status, target.value, source, reported_after, reported)
             for subscriber in self._subscribers:
                 await subscriber(event, self)
             self.update(order, status=target.value, updated_at=utcnow())
@@ -192,11 +193,18 @@ class OrderUnit:
             self.update(order, provider_status=provider.status[:64])
             logger.warning("order %s: unknown Alix Pay status %r stored, not applied", order.id, provider.status[:64])
             return Verdict.UNKNOWN_STATUS
+        wire = provider.to_wire()
         verdict = await self.apply_status(
-            order, target, source=source, receipt_id=receipt_id, note=note, reported_after=reported_after
+            order,
+            target,
+            source=source,
+            receipt_id=receipt_id,
+            note=note,
+            reported_after=reported_after,
+            reported=wire,
         )
         if verdict is not Verdict.STALE:
-            self.update(order, provider_status=provider.status[:64], provider_order=provider.to_wire())
+            self.update(order, provider_status=provider.status[:64], provider_order=wire)
             self.update(order, **references(provider))
             if provider.expires_at is not None:
                 self.update(order, expires_at=provider.expires_at)
