@@ -18,7 +18,7 @@ from sqlmodel import select
 
 from tests.builders import PARTNER_SECRETS, make_order
 from tests.conftest import create_schema
-from tests.integration.conftest import LiveApp
+from tests.integration.conftest import LiveApp, both_databases
 from tests.integration.flow import Db, signed_in_client
 from tests.integration.test_support import audit_rows, csrf
 from webapp.__main__ import main
@@ -170,6 +170,11 @@ async def test_orders_come_newest_first_in_pages_that_never_repeat_and_filter_by
             if cursor is None:
                 break
         assert pages == 3 and seen == list(reversed(waiting + failed))  # newest first, each once
+        first = (await client.get(f"{API}/orders", params={"limit": 4})).json()
+        arrived = await api.orders(acme_id, 3)  # new orders while the partner pages through
+        rest = (await client.get(f"{API}/orders", params={"limit": 4, "cursor": first["nextCursor"]})).json()
+        paged = [order["id"] for order in first["orders"] + rest["orders"]]
+        assert paged == seen and not set(arrived) & set(paged)  # nothing repeated, nothing missed, no shift
         by_status = (await client.get(f"{API}/orders", params={"status": "FAIL"})).json()["orders"]
         assert [order["id"] for order in by_status] == list(reversed(failed))
         by_reference = (await client.get(f"{API}/orders", params={"partner_reference": "wd-7"})).json()["orders"]
@@ -291,6 +296,25 @@ async def test_a_server_made_launch_url_opens_one_embedded_session_and_a_retried
     async with api.sessionmaker() as session:
         person = (await session.exec(select(User).where(User.issuer == "partner:acme"))).one()
     assert (person.subject, person.email) == ("wallet-7", "wallet.user@example.com")
+
+
+@both_databases
+async def test_concurrent_requests_with_one_idempotency_key_make_one_launch_and_all_get_its_answer(
+    live_app: LiveApp, db: Db
+) -> None:
+    """Real connections at once to the running app: the one whose answer commits first wins, the others replay it."""
+    async with db.sessionmaker() as session, session.begin():
+        spec = PartnerSpec("acme", "Acme", ["https://acme.example"], "HS256")
+        key = (await make_key(session, await save_partner(session, spec, PARTNER_SECRETS), "race")).plain
+    headers = {"authorization": f"Bearer {key}", "idempotency-key": "race"}
+    async with httpx.AsyncClient(base_url=live_app.url, timeout=20) as server:
+        answers = await asyncio.gather(
+            *(server.post(f"{API}/sessions", json=SESSION, headers=headers) for _ in range(8))
+        )
+    assert {answer.status_code for answer in answers} == {201}, [answer.text for answer in answers]
+    assert len({answer.json()["url"] for answer in answers}) == 1
+    async with db.sessionmaker() as session:
+        assert len((await session.exec(select(LaunchTicket))).all()) == 1
 
 
 async def test_a_launch_url_is_refused_when_its_content_would_be_refused_in_a_token_or_it_expired(
