@@ -9,6 +9,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 from msgspec import Struct
 
@@ -39,6 +40,14 @@ class ProblemDetails(Struct):
     status: int
     code: str
     detail: str | None = None
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """The problem documents a route may answer with, for its OpenAPI description (titled as in `PROBLEMS`)."""
+    return {
+        status: ResponseSpec(ProblemDetails, description=PROBLEMS[BY_STATUS[status]][1], media_type=PROBLEM_MEDIA_TYPE)
+        for status in statuses
+    }
 
 
 class Problem(Exception):

@@ -10,7 +10,6 @@ from typing import Annotated, Any, TypeAlias
 
 from litestar import Request, get, post
 from litestar.di import NamedDependency
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, QueryParameter
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -22,7 +21,7 @@ from webapp.embed.webhooks import WebhookSender
 from webapp.orders.models import Order, OrderTransition
 from webapp.orders.statuses import OrderStatus
 from webapp.partner_api.keys import partner_of_key
-from webapp.partner_api.problems import PROBLEM_MEDIA_TYPE, Problem, ProblemDetails
+from webapp.partner_api.problems import Problem, problem_responses
 from webapp.partner_api.views import (
     EventPage,
     EventState,
@@ -39,21 +38,6 @@ from webapp.partner_api.views import (
 BEARER = {"WWW-Authenticate": 'Bearer realm="partner-api"'}
 ApiPartner: TypeAlias = NamedDependency[Partner]
 """The partner whose API key the request carries (`api_partner`)."""
-
-
-def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """The problem documents a route may answer with, for its OpenAPI description."""
-    described = {
-        400: "Invalid request",
-        401: "No valid API key",
-        404: "Not found",
-        409: "This Idempotency-Key was used with another request",
-        429: "Too many requests",
-    }
-    return {
-        status: ResponseSpec(ProblemDetails, description=described[status], media_type=PROBLEM_MEDIA_TYPE)
-        for status in statuses
-    }
 
 
 async def api_partner(request: Request[Any, Any, Any], db_sessionmaker: Sessionmaker) -> Partner:
@@ -137,11 +121,7 @@ async def list_events(
     limit: Limit = 50,
 ) -> EventPage:
     """The webhook events we owe you, newest first, each with every attempt to deliver it."""
-    query = (
-        select(WebhookEvent, Order.external_order_id)
-        .join(Order, col(Order.id) == col(WebhookEvent.order_id))
-        .where(WebhookEvent.partner_id == partner.id)
-    )
+    query = _events_of(partner)
     if order_id is not None:
         query = query.where(Order.external_order_id == order_id)
     if event_state is not None:
@@ -150,6 +130,15 @@ async def list_events(
         rows, next_cursor = await _keyset_page(session, query, col(WebhookEvent.id), (cursor, limit), lambda r: r[0].id)
         attempts = await _attempts(session, [event.id or 0 for event, _ in rows])
     return EventPage([event_view(event, order, attempts.get(event.id or 0, [])) for event, order in rows], next_cursor)
+
+
+def _events_of(partner: Partner) -> Select:
+    """The partner's webhook events, each with the id of its order as the partner knows it."""
+    return (
+        select(WebhookEvent, Order.external_order_id)
+        .join(Order, col(Order.id) == col(WebhookEvent.order_id))
+        .where(WebhookEvent.partner_id == partner.id)
+    )
 
 
 async def _attempts(session: AsyncSession, event_ids: list[int]) -> dict[int, list[WebhookAttempt]]:
@@ -173,11 +162,7 @@ async def resend_event(
     event_id: FromPath[str],
 ) -> EventView:
     """Send one of your events again at once (the next delivery round), whatever became of it before."""
-    query = (
-        select(WebhookEvent, Order.external_order_id)
-        .join(Order, col(Order.id) == col(WebhookEvent.order_id))
-        .where(WebhookEvent.partner_id == partner.id, WebhookEvent.event_id == event_id[:40])
-    )
+    query = _events_of(partner).where(WebhookEvent.event_id == event_id[:40])
     async with db_sessionmaker() as session, session.begin():
         found = (await session.exec(query)).first()
         if found is None:

@@ -20,8 +20,8 @@ from webapp.db import Sessionmaker
 from webapp.embed.launch import issue_ticket
 from webapp.embed.tokens import LaunchRefused
 from webapp.partner_api.idempotency import remember, request_digest, stored_answer
-from webapp.partner_api.problems import Problem
-from webapp.partner_api.routes import ApiPartner, problem_responses
+from webapp.partner_api.problems import Problem, problem_responses
+from webapp.partner_api.routes import ApiPartner
 
 
 class SessionRequest(Struct, rename="camel", forbid_unknown_fields=True):
