@@ -1,6 +1,7 @@
 """What the infrastructure asks: liveness (`/healthz`), readiness (`/readyz`) and Prometheus (`/metrics`).
 
-Ready means: the database answers, its schema is at the newest migration this code ships, and the keys load.
+Ready means: the database answers, its schema is at the newest migration this code ships, the keys load, and
+`SECRETS_KEY` opens every partner secret stored.
 `/metrics` (a bearer token when set; off in production without one) also measures, at each scrape, readiness
 and the outboxes' backlog from the database: the cluster's numbers, the same on every instance (alert on the
 maximum over instances).
@@ -22,10 +23,12 @@ from webapp.alixpay.keys import KeyLoadError, load_private_key, load_public_key
 from webapp.config import Settings
 from webapp.db import DbSession, utcnow
 from webapp.embed.models import WebhookEvent
+from webapp.embed.partners import unopened_secrets
 from webapp.metrics import OUTBOX_OLDEST_SECONDS, OUTBOX_PENDING, exported
 from webapp.metrics import READY as READY_GAUGE
 from webapp.notifications.models import EmailMessage
 from webapp.schema import head_revision
+from webapp.secretbox import SecretBox
 
 logger = logging.getLogger(__name__)
 
@@ -65,15 +68,25 @@ def keys_state(settings: Settings) -> str:
     return "ok"
 
 
-READY = {"database": "ok", "schema": "current", "keys": "ok"}
+async def secrets_state(db_session: DbSession, settings: Settings) -> str:
+    """ok, or unreadable when `SECRETS_KEY` opens not every partner secret stored (a key removed too early)."""
+    unopened = await unopened_secrets(db_session, SecretBox.of(settings.secrets_key.get_secret_value()))
+    if unopened:
+        logger.warning("SECRETS_KEY opens no key of these partners' secrets: %s", ", ".join(unopened))
+    return "unreadable" if unopened else "ok"
+
+
+READY = {"database": "ok", "schema": "current", "keys": "ok", "secrets": "ok"}
 """What every check says when the instance is ready."""
 
 
 async def readiness(db_session: DbSession, settings: Settings) -> dict[str, str]:
     """Each check's state (`READY` when all pass): `/readyz` answers with it, `/metrics` exports it as gauges."""
-    checks = {"database": "unreachable", "schema": "unknown", "keys": keys_state(settings)}
+    checks = {"database": "unreachable", "schema": "unknown", "keys": keys_state(settings), "secrets": "unknown"}
     if await database_is_ready(db_session):
         checks["database"], checks["schema"] = "ok", await schema_state(db_session)
+        if checks["schema"] == "current":
+            checks["secrets"] = await secrets_state(db_session, settings)
     return checks
 
 

@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from sqlalchemy import text
 
+from tests.builders import PARTNER_SECRETS
 from tests.conftest import RsaKeys, create_schema
 from tests.integration.conftest import LiveApp, seed_order
 from tests.integration.flow import Db, place_order, signed_in_client
@@ -26,9 +27,10 @@ from tests.integration.ipn_bodies import ipn_body
 from tests.processes import ROOT, async_wait_for, running_receiver
 from webapp import audit
 from webapp.app import create_app
-from webapp.config import Settings
+from webapp.config import DEV_SECRETS_KEY, Settings
 from webapp.db import make_engine, make_sessionmaker
 from webapp.dev.stack import free_port
+from webapp.embed.partners import PartnerSpec, save_partner
 from webapp.job_board import JobBoard, job_rows
 from webapp.notifications.models import EmailMessage
 from webapp.operations.alarms import Alarms
@@ -151,7 +153,8 @@ async def test_each_scrape_measures_readiness_and_the_outboxes_backlog(seeded: S
     await engine.dispose()
     async with AsyncTestClient(app=create_app(seeded)) as client:
         scraped = samples((await client.get("/metrics")).text)
-    assert [value(scraped, "cashout_ready", check=check) for check in ("database", "schema", "keys")] == [1, 1, 1]
+    checks = ("database", "schema", "keys", "secrets")
+    assert [value(scraped, "cashout_ready", check=check) for check in checks] == [1, 1, 1, 1]
     assert value(scraped, "cashout_outbox_pending", outbox="emails") == 2  # the sent one is not waiting
     assert 600 <= value(scraped, "cashout_outbox_oldest_seconds", outbox="emails") < 700
     assert value(scraped, "cashout_outbox_pending", outbox="partner_webhooks") == 0
@@ -171,7 +174,7 @@ async def test_ready_only_with_database_current_schema_and_keys(settings: Settin
         ready = await client.get("/readyz")
         assert (ready.status_code, ready.json()) == (
             200,
-            {"status": "ready", "database": "ok", "schema": "current", "keys": "ok"},
+            {"status": "ready", "database": "ok", "schema": "current", "keys": "ok", "secrets": "ok"},
         )
         engine = make_engine(settings.database.url)
         async with engine.begin() as connection:
@@ -192,6 +195,24 @@ async def test_ready_only_with_database_current_schema_and_keys(settings: Settin
         copy.unlink()  # the key file disappears after start-up
         gone = await client.get("/readyz")
     assert (gone.status_code, gone.json()["keys"]) == (503, "unreadable")
+
+
+async def test_not_ready_while_secrets_key_opens_not_every_partner_secret(settings: Settings) -> None:
+    """A wrong or too early removed SECRETS_KEY is refused before a partner meets it, by name, never the secret."""
+    await create_schema(settings.database.url)
+    engine = make_engine(settings.database.url)
+    async with make_sessionmaker(engine)() as session, session.begin():
+        await save_partner(session, PartnerSpec("acme", "Acme", ["https://acme.example"], "HS256"), PARTNER_SECRETS)
+    await engine.dispose()
+    other_key = settings.model_copy(update={"secrets_key": SecretStr(Fernet.generate_key().decode())})
+    async with AsyncTestClient(app=create_app(other_key)) as client:
+        refused = await client.get("/readyz")
+        scraped = samples((await client.get("/metrics")).text)
+    assert (refused.status_code, refused.json()["secrets"]) == (503, "unreadable")
+    assert value(scraped, "cashout_ready", check="secrets") == 0
+    both = SecretStr(f"{Fernet.generate_key().decode()},{DEV_SECRETS_KEY}")  # a rotation in progress: ready
+    async with AsyncTestClient(app=create_app(settings.model_copy(update={"secrets_key": both}))) as client:
+        assert (await client.get("/readyz")).status_code == 200
 
 
 async def test_silence_alarm_fires_once_and_clears_when_an_ipn_arrives(

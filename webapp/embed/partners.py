@@ -15,7 +15,7 @@ from webapp.db import in_utc, utcnow
 from webapp.embed.models import Partner
 from webapp.embed.theme import Theme
 from webapp.embed.tokens import verification_key
-from webapp.secretbox import SecretBox
+from webapp.secretbox import SealError, SecretBox
 
 SLUG_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 
@@ -235,13 +235,28 @@ async def rotate_launch_secret(session: AsyncSession, slug: str, secrets: Partne
     return made
 
 
+SEALED_COLUMNS = ("token_key", "webhook_secret", "previous_token_key", "previous_webhook_secret")
+"""A partner's columns kept sealed with `SECRETS_KEY` (the `previous_` ones while a rotation lasts, else empty)."""
+
+
+async def unopened_secrets(session: AsyncSession, box: SecretBox) -> list[str]:
+    """The partners with a stored secret no key of `SECRETS_KEY` opens (readiness: their launches would fail)."""
+    unopened = []
+    for partner in await all_partners(session):
+        try:
+            for column in SEALED_COLUMNS:
+                if value := getattr(partner, column):
+                    box.open(value)
+        except SealError:
+            unopened.append(partner.slug)
+    return unopened
+
+
 async def reseal_all(session: AsyncSession, box: SecretBox) -> int:
     """Every partner secret sealed again with the newest key of `SECRETS_KEY`; returns how many partners."""
     partners = await all_partners(session)
     for partner in partners:
-        partner.token_key, partner.webhook_secret = box.reseal(partner.token_key), box.reseal(partner.webhook_secret)
-        if partner.previous_token_key:
-            partner.previous_token_key = box.reseal(partner.previous_token_key)
-        if partner.previous_webhook_secret:
-            partner.previous_webhook_secret = box.reseal(partner.previous_webhook_secret)
+        for column in SEALED_COLUMNS:
+            if value := getattr(partner, column):
+                setattr(partner, column, box.reseal(value))
     return len(partners)
