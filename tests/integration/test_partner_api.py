@@ -315,6 +315,12 @@ async def test_concurrent_requests_with_one_idempotency_key_make_one_launch_and_
     assert len({answer.json()["url"] for answer in answers}) == 1
     async with db.sessionmaker() as session:
         assert len((await session.exec(select(LaunchTicket))).all()) == 1
+    async with httpx.AsyncClient(base_url=live_app.url, timeout=20) as server:
+        keyless = {"authorization": headers["authorization"]}
+        posts = [server.post(f"{API}/sessions", json=SESSION, headers=keyless) for _ in range(6)]
+        answers = await asyncio.gather(*posts)
+    assert [answer.status_code for answer in answers] == [201] * 6  # without a key, each is a launch of its own
+    assert len({answer.json()["url"] for answer in answers}) == 6
 
 
 async def test_a_launch_url_is_refused_when_its_content_would_be_refused_in_a_token_or_it_expired(

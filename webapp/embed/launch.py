@@ -65,14 +65,18 @@ def _ticket_hash(ticket: str) -> str:
 
 
 async def issue_ticket(session: AsyncSession, partner: Partner, claims: dict[str, Any]) -> tuple[str, datetime]:
-    """A single-use launch ticket for these claims (checked first, as a token's), valid for `TICKET_SECONDS`."""
+    """A single-use launch ticket for these claims, valid for `TICKET_SECONDS`.
+
+    The claims are checked as a token's; a refusal raises `LaunchRefused`, and the caller's transaction undoes the row.
+    """
     expires_at = utcnow() + timedelta(seconds=TICKET_SECONDS)
-    ticket = LaunchTicket(partner_id=partner.id or 0, ticket_hash="", claims=claims, expires_at=expires_at)
-    session.add(ticket)
-    await session.flush()
-    launch_claims(ticket_claims(ticket), slug=partner.slug, return_urls=partner.return_urls, expires_at=expires_at)
     plain = secrets.token_urlsafe(32)
-    ticket.ticket_hash = _ticket_hash(plain)
+    ticket = LaunchTicket(
+        partner_id=partner.id or 0, ticket_hash=_ticket_hash(plain), claims=claims, expires_at=expires_at
+    )
+    session.add(ticket)
+    await session.flush()  # its id names it as a token's `jti` would
+    launch_claims(ticket_claims(ticket), slug=partner.slug, return_urls=partner.return_urls, expires_at=expires_at)
     return plain, expires_at
 
 
