@@ -1,4 +1,6 @@
-"""An example partner: mints launch tokens server-side, embeds the cash-out, and verifies our webhooks.
+"""An example partner: mints launch tokens, embeds the cash-out, verifies our webhooks, reads its orders back.
+
+Its orders are read through the partner API with an API key (`/cashouts.json`), as a reconciliation job would.
 
 Standalone on purpose (it imports nothing from `webapp`): it is what a partner writes from docs/embedding.md.
 """
@@ -13,6 +15,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import uvicorn
 from joserfc import jwt
 from joserfc.jwk import OctKey
@@ -23,6 +26,7 @@ from litestar.response import Redirect, Response
 SLUG = os.environ.get("PARTNER_SLUG", "example")
 LAUNCH_SECRET = os.environ.get("PARTNER_LAUNCH_SECRET", "")
 WEBHOOK_SECRET = os.environ.get("PARTNER_WEBHOOK_SECRET", "")
+API_KEY = os.environ.get("PARTNER_API_KEY", "")
 APP_URL = os.environ.get("CASHOUT_APP_URL", "http://localhost:8000").rstrip("/")
 AUDIENCE = os.environ.get("CASHOUT_AUDIENCE", "http://127.0.0.1:8000")
 USER = {"sub": "wallet-user-1", "email": "wallet.user@example.com"}
@@ -145,12 +149,27 @@ async def webhook_log() -> list[dict[str, Any]]:
     return received
 
 
+@get("/cashouts.json")
+async def cashouts() -> dict[str, Any]:
+    """Reconciliation, as a partner's server does it: every order read back through the partner API, page by page."""
+    orders: list[dict[str, Any]] = []
+    cursor = None
+    async with httpx.AsyncClient(base_url=APP_URL, headers={"authorization": f"Bearer {API_KEY}"}, timeout=10) as api:
+        while True:
+            params = {"limit": 100} | ({"cursor": cursor} if cursor else {})
+            page = (await api.get("/api/partner/v1/orders", params=params)).raise_for_status().json()
+            orders += page["orders"]
+            cursor = page["nextCursor"]
+            if cursor is None:
+                return {"orders": orders}
+
+
 @get("/healthz")
 async def healthz() -> str:
     return "ok"
 
 
-app = Litestar(route_handlers=[index, redirect_mode, returned, webhook, webhook_log, healthz])
+app = Litestar(route_handlers=[index, redirect_mode, returned, webhook, webhook_log, cashouts, healthz])
 
 if __name__ == "__main__":
     uvicorn.run(app, host=os.environ.get("PARTNER_HOST", "127.0.0.1"), port=int(os.environ.get("PARTNER_PORT", "8003")))

@@ -60,6 +60,14 @@ def test_a_cash_out_inside_a_partners_frame_tells_the_partner(
     token = ours[-1]["data"]["token"]
     assert token["currency"] == "USDT" and token["reportedBy"] == "alixpay"
     assert Decimal(token["amount"]) * Decimal(token["rate"]) == ours[-1]["data"]["fiatAmount"]
+    # Its server reads the order back through the partner API with the API key the stack made for it.
+    read_back = httpx.get(f"{partner_url}/cashouts.json", timeout=10).json()["orders"]
+    mine = next(order for order in read_back if order["id"] == order_id)
+    assert (mine["status"], mine["partnerReference"], mine["token"]) == (
+        "SUCCESS",
+        ours[-1]["data"]["partnerReference"],
+        token,
+    )
     context.close()
 
 

@@ -23,6 +23,7 @@ from webapp.alixpay.keys import generate_key_pair
 from webapp.config import DEV_ACCOUNTS, AlixPaySettings, Settings
 from webapp.db import make_engine, make_sessionmaker
 from webapp.embed.partners import PartnerSecrets, PartnerSpec, new_secret, save_partner
+from webapp.partner_api.keys import make_key, partner_of_key
 
 LOOPBACK = "127.0.0.1"
 EXAMPLE_PARTNER_SLUG = "example"
@@ -288,7 +289,7 @@ def example_partner_secrets(state_dir: Path) -> dict[str, str]:
 
 
 async def register_example_partner(database_url: str, state_dir: Path, *, partner_port: int) -> dict[str, str]:
-    """Register `examples/partner` (served on 127.0.0.1) as partner `example`, with its secrets."""
+    """Register `examples/partner` (served on 127.0.0.1) as partner `example`, with its secrets and an API key."""
     secrets = example_partner_secrets(state_dir)
     origin = f"http://{LOOPBACK}:{partner_port}"
     spec = PartnerSpec(
@@ -303,7 +304,12 @@ async def register_example_partner(database_url: str, state_dir: Path, *, partne
     engine = make_engine(database_url)
     try:
         async with make_sessionmaker(engine)() as session, session.begin():
-            await save_partner(session, spec, PartnerSecrets.of(Settings()), webhook_secret=secrets["webhook"])
+            partner = await save_partner(
+                session, spec, PartnerSecrets.of(Settings()), webhook_secret=secrets["webhook"]
+            )
+            if not secrets.get("api_key") or await partner_of_key(session, secrets["api_key"]) is None:
+                secrets["api_key"] = (await make_key(session, partner, "example server")).plain  # a new database
+                (state_dir / "example_partner.json").write_text(json.dumps(secrets))
     finally:
         await engine.dispose()
     return secrets
@@ -326,6 +332,7 @@ def partner_service(secrets: dict[str, str], *, partner_port: int, app_port: int
             "PARTNER_SLUG": EXAMPLE_PARTNER_SLUG,
             "PARTNER_LAUNCH_SECRET": secrets["launch"],
             "PARTNER_WEBHOOK_SECRET": secrets["webhook"],
+            "PARTNER_API_KEY": secrets["api_key"],
             "CASHOUT_APP_URL": f"http://localhost:{app_port}",
             "CASHOUT_AUDIENCE": app_url,
         },
