@@ -393,7 +393,8 @@ CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,re
 """What Schemathesis holds every answer to: no 5xx, only documented statuses, media types and bodies, auth enforced."""
 
 
-async def schemathesis(url: str, key: str) -> tuple[int, str]:
+async def schemathesis(url: str, key: str, workdir: Path) -> tuple[int, str]:
+    """Schemathesis's command line against the running app (its cache goes to `workdir`, not the checkout)."""
     command = [
         str(Path(sys.executable).with_name("schemathesis")),
         "run",
@@ -407,13 +408,13 @@ async def schemathesis(url: str, key: str) -> tuple[int, str]:
         "--header",
         f"Authorization: Bearer {key}",
     ]
-    process = await asyncio.create_subprocess_exec(*command, stdout=PIPE, stderr=STDOUT)
+    process = await asyncio.create_subprocess_exec(*command, stdout=PIPE, stderr=STDOUT, cwd=workdir)
     output, _ = await process.communicate()
     return process.returncode or 0, output.decode(errors="replace")
 
 
 async def test_schemathesis_finds_every_answer_as_the_openapi_document_says_with_valid_and_invalid_keys(
-    live_app: LiveApp, db: Db
+    live_app: LiveApp, db: Db, tmp_path: Path
 ) -> None:
     """Property-based requests made from the document itself, against the running API (the issue's CI check)."""
     async with db.sessionmaker() as session, session.begin():
@@ -426,6 +427,6 @@ async def test_schemathesis_finds_every_answer_as_the_openapi_document_says_with
         await session.flush()
         session.add_all([make_order(user_id=user.id, email=user.email, partner_id=partner.id) for _ in range(3)])
     for presented in (key, "cok_abcdefgh_" + "x" * 43):
-        code, output = await schemathesis(live_app.url, presented)
+        code, output = await schemathesis(live_app.url, presented, tmp_path)
         assert code == 0, output[-4000:]
         assert "Tested: 5" in output and re.search(r"[1-9]\d+ generated, [1-9]\d+ passed", output), output[-2000:]
