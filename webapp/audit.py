@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.db import make_engine, make_sessionmaker, utcnow
+from webapp.db import command_sessionmaker, utcnow
 from webapp.i18n import N_
 
 GENESIS = "0" * 64
@@ -150,9 +150,5 @@ async def verify_chain(session: AsyncSession) -> ChainCheck:
 
 
 async def verify_database(url: str) -> ChainCheck:
-    engine = make_engine(url)
-    try:
-        async with make_sessionmaker(engine)() as session:
-            return await verify_chain(session)
-    finally:
-        await engine.dispose()
+    async with command_sessionmaker(url) as sessionmaker, sessionmaker() as session:
+        return await verify_chain(session)

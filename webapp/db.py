@@ -1,5 +1,6 @@
 """Async database engine and sessions; SQLite (WAL, foreign keys) by default, PostgreSQL by `DATABASE_URL`."""
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -94,6 +95,16 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 DIALECTS = ("postgresql", "sqlite")
 """The databases the app runs on: a statement that differs between them is built once for each."""
+
+
+@contextlib.asynccontextmanager
+async def command_sessionmaker(url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions for a one-off command (partners, api-keys, secrets, audit verify): its own engine, disposed after."""
+    engine = make_engine(url)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        await engine.dispose()
 
 
 def dialect_insert(dialect: str) -> Callable[..., Insert]:

@@ -21,7 +21,7 @@ import psutil
 
 from webapp.alixpay.keys import generate_key_pair
 from webapp.config import DEV_ACCOUNTS, AlixPaySettings, Settings
-from webapp.db import make_engine, make_sessionmaker
+from webapp.db import command_sessionmaker
 from webapp.embed.partners import PartnerSecrets, PartnerSpec, new_secret, save_partner
 from webapp.partner_api.keys import make_key, partner_of_key
 
@@ -301,17 +301,11 @@ async def register_example_partner(database_url: str, state_dir: Path, *, partne
         token_key=secrets["launch"],
         webhook_url=f"{origin}/webhooks",
     )
-    engine = make_engine(database_url)
-    try:
-        async with make_sessionmaker(engine)() as session, session.begin():
-            partner = await save_partner(
-                session, spec, PartnerSecrets.of(Settings()), webhook_secret=secrets["webhook"]
-            )
-            if not secrets.get("api_key") or await partner_of_key(session, secrets["api_key"]) is None:
-                secrets["api_key"] = (await make_key(session, partner, "example server")).plain  # a new database
-                (state_dir / "example_partner.json").write_text(json.dumps(secrets))
-    finally:
-        await engine.dispose()
+    async with command_sessionmaker(database_url) as sessionmaker, sessionmaker() as session, session.begin():
+        partner = await save_partner(session, spec, PartnerSecrets.of(Settings()), webhook_secret=secrets["webhook"])
+        if not secrets.get("api_key") or await partner_of_key(session, secrets["api_key"]) is None:
+            secrets["api_key"] = (await make_key(session, partner, "example server")).plain  # a new database
+            (state_dir / "example_partner.json").write_text(json.dumps(secrets))
     return secrets
 
 

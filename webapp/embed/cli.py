@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.db import make_engine, make_sessionmaker
+from webapp.db import command_sessionmaker
 from webapp.embed.models import Partner
 from webapp.embed.partners import (
     PartnerError,
@@ -103,22 +103,14 @@ def _given(args: argparse.Namespace) -> dict[str, object]:
 
 
 async def run(args: argparse.Namespace, database_url: str, secrets: PartnerSecrets) -> int:
-    engine = make_engine(database_url)
-    try:
-        async with make_sessionmaker(engine)() as session, session.begin():
-            return await _run(session, args, secrets)
-    finally:
-        await engine.dispose()
+    async with command_sessionmaker(database_url) as sessionmaker, sessionmaker() as session, session.begin():
+        return await _run(session, args, secrets)
 
 
 async def reencrypt(database_url: str, secrets: PartnerSecrets) -> int:
     """`secrets reencrypt`: every partner secret sealed again with the newest key of `SECRETS_KEY`."""
-    engine = make_engine(database_url)
-    try:
-        async with make_sessionmaker(engine)() as session, session.begin():
-            count = await reseal_all(session, secrets.box)
-    finally:
-        await engine.dispose()
+    async with command_sessionmaker(database_url) as sessionmaker, sessionmaker() as session, session.begin():
+        count = await reseal_all(session, secrets.box)
     print(f"partner secrets sealed with the newest key: {count} partners")  # noqa: T201
     return 0
 

@@ -8,7 +8,7 @@ import getpass
 import json
 
 from webapp import audit
-from webapp.db import make_engine, make_sessionmaker
+from webapp.db import command_sessionmaker
 from webapp.embed.partners import partner_by_slug
 from webapp.partner_api.keys import keys_of, make_key, revoke_key
 from webapp.partner_api.models import PartnerApiKey
@@ -37,9 +37,7 @@ def key_view(key: PartnerApiKey) -> dict[str, object]:
 
 
 async def run(args: argparse.Namespace, database_url: str) -> int:
-    engine = make_engine(database_url)
-    sessionmaker = make_sessionmaker(engine)
-    try:
+    async with command_sessionmaker(database_url) as sessionmaker:
         async with sessionmaker() as session, session.begin():
             partner = await partner_by_slug(session, args.slug)
             if partner is None:
@@ -64,7 +62,5 @@ async def run(args: argparse.Namespace, database_url: str) -> int:
             view = key_view(key) | shown
         actor = f"command line ({getpass.getuser()})"
         await audit.append(sessionmaker, actor=actor, action=action, detail=f"{args.slug} {key.prefix}")
-        print(json.dumps(view, indent=2))  # noqa: T201
-        return 0
-    finally:
-        await engine.dispose()
+    print(json.dumps(view, indent=2))  # noqa: T201
+    return 0
