@@ -135,11 +135,14 @@ async def delivery_log(session: AsyncSession, partner_id: int, *, limit: int = 5
             .limit(limit)
         )
     ).all()
-    attempts = (
-        await session.exec(
-            select(WebhookAttempt)
-            .where(col(WebhookAttempt.event_id).in_([event.id for event in events]))
-            .order_by(col(WebhookAttempt.id))
-        )
-    ).all()
-    return [LoggedEvent(event, [attempt for attempt in attempts if attempt.event_id == event.id]) for event in events]
+    attempts = await attempts_of(session, [event.id or 0 for event in events])
+    return [LoggedEvent(event, attempts.get(event.id or 0, [])) for event in events]
+
+
+async def attempts_of(session: AsyncSession, event_ids: list[int]) -> dict[int, list[WebhookAttempt]]:
+    """Every attempt to deliver each of these events, oldest first, by event id."""
+    query = select(WebhookAttempt).where(col(WebhookAttempt.event_id).in_(event_ids)).order_by(col(WebhookAttempt.id))
+    found: dict[int, list[WebhookAttempt]] = {}
+    for attempt in (await session.exec(query)).all():
+        found.setdefault(attempt.event_id, []).append(attempt)
+    return found

@@ -7,28 +7,19 @@ from litestar import Controller, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp import audit
 from webapp.auth.guards import SignedInRequest, requires_admin
 from webapp.db import Sessionmaker
-from webapp.embed.models import Partner
-from webapp.embed.partners import partner_by_slug
+from webapp.embed.admin import found
 from webapp.partner_api.keys import keys_of, make_key, revoke_key
-
-
-async def _partner(session: AsyncSession, slug: str) -> Partner:
-    partner = await partner_by_slug(session, slug)
-    if partner is None:
-        raise NotFoundException()
-    return partner
 
 
 async def _page(
     db_sessionmaker: Sessionmaker, slug: str, *, made: str | None = None, error: str | None = None
 ) -> Template:
     async with db_sessionmaker() as session:
-        partner = await _partner(session, slug)
+        partner = await found(session, slug)
         keys = await keys_of(session, partner)
     context = {"partner": partner, "keys": keys, "made": made, "error": error}
     return Template("partner_api/keys.html", context=context, status_code=422 if error else 200)
@@ -53,7 +44,7 @@ class ApiKeyAdminController(Controller):
         """Make a key; the answer shows it once."""
         try:
             async with db_sessionmaker() as session, session.begin():
-                made = await make_key(session, await _partner(session, slug), data.get("name", ""))
+                made = await make_key(session, await found(session, slug), data.get("name", ""))
         except ValueError as error:
             return await _page(db_sessionmaker, slug, error=str(error))
         detail = f"{slug} {made.key.prefix}"
@@ -65,7 +56,7 @@ class ApiKeyAdminController(Controller):
         self, request: SignedInRequest, db_sessionmaker: Sessionmaker, slug: FromPath[str], prefix: FromPath[str]
     ) -> Redirect:
         async with db_sessionmaker() as session, session.begin():
-            if await revoke_key(session, await _partner(session, slug), prefix) is None:
+            if await revoke_key(session, await found(session, slug), prefix) is None:
                 raise NotFoundException()
         await audit.append(
             db_sessionmaker, actor=request.user.email, action="api_key_revoked", detail=f"{slug} {prefix}"

@@ -16,8 +16,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
 from webapp.db import Sessionmaker
-from webapp.embed.models import Partner, WebhookAttempt, WebhookEvent
-from webapp.embed.webhooks import WebhookSender
+from webapp.embed.models import Partner, WebhookEvent
+from webapp.embed.webhooks import WebhookSender, attempts_of
 from webapp.orders.models import Order, OrderTransition
 from webapp.orders.statuses import OrderStatus
 from webapp.partner_api.keys import partner_of_key
@@ -128,7 +128,7 @@ async def list_events(
         query = query.where(WebhookEvent.state == event_state.value)
     async with db_sessionmaker() as session:
         rows, next_cursor = await _keyset_page(session, query, col(WebhookEvent.id), (cursor, limit), lambda r: r[0].id)
-        attempts = await _attempts(session, [event.id or 0 for event, _ in rows])
+        attempts = await attempts_of(session, [event.id or 0 for event, _ in rows])
     return EventPage([event_view(event, order, attempts.get(event.id or 0, [])) for event, order in rows], next_cursor)
 
 
@@ -139,14 +139,6 @@ def _events_of(partner: Partner) -> Select:
         .join(Order, col(Order.id) == col(WebhookEvent.order_id))
         .where(WebhookEvent.partner_id == partner.id)
     )
-
-
-async def _attempts(session: AsyncSession, event_ids: list[int]) -> dict[int, list[WebhookAttempt]]:
-    query = select(WebhookAttempt).where(col(WebhookAttempt.event_id).in_(event_ids)).order_by(col(WebhookAttempt.id))
-    found: dict[int, list[WebhookAttempt]] = {}
-    for attempt in (await session.exec(query)).all():
-        found.setdefault(attempt.event_id, []).append(attempt)
-    return found
 
 
 @post(
@@ -169,5 +161,5 @@ async def resend_event(
             raise Problem("not_found", "you have no event with this id")
         await webhooks.resend(session, event_id)
         event, order = found
-        attempts = await _attempts(session, [event.id or 0])
+        attempts = await attempts_of(session, [event.id or 0])
         return event_view(event, order, attempts.get(event.id or 0, []))
