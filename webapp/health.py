@@ -23,7 +23,7 @@ from webapp.alixpay.keys import KeyLoadError, load_private_key, load_public_key
 from webapp.config import Settings
 from webapp.db import DbSession, utcnow
 from webapp.embed.models import WebhookEvent
-from webapp.embed.partners import unopened_secrets
+from webapp.embed.partners import PartnerSecrets, unopened_secrets
 from webapp.metrics import OUTBOX_OLDEST_SECONDS, OUTBOX_PENDING, exported
 from webapp.metrics import READY as READY_GAUGE
 from webapp.notifications.models import EmailMessage
@@ -68,9 +68,9 @@ def keys_state(settings: Settings) -> str:
     return "ok"
 
 
-async def secrets_state(db_session: DbSession, settings: Settings) -> str:
+async def secrets_state(db_session: DbSession, box: SecretBox) -> str:
     """ok, or unreadable when `SECRETS_KEY` opens not every partner secret stored (a key removed too early)."""
-    unopened = await unopened_secrets(db_session, SecretBox.of(settings.secrets_key.get_secret_value()))
+    unopened = await unopened_secrets(db_session, box)
     if unopened:
         logger.warning("SECRETS_KEY opens no key of these partners' secrets: %s", ", ".join(unopened))
     return "unreadable" if unopened else "ok"
@@ -80,13 +80,13 @@ READY = {"database": "ok", "schema": "current", "keys": "ok", "secrets": "ok"}
 """What every check says when the instance is ready."""
 
 
-async def readiness(db_session: DbSession, settings: Settings) -> dict[str, str]:
+async def readiness(db_session: DbSession, settings: Settings, secrets: PartnerSecrets) -> dict[str, str]:
     """Each check's state (`READY` when all pass): `/readyz` answers with it, `/metrics` exports it as gauges."""
     checks = {"database": "unreachable", "schema": "unknown", "keys": keys_state(settings), "secrets": "unknown"}
     if await database_is_ready(db_session):
         checks["database"], checks["schema"] = "ok", await schema_state(db_session)
         if checks["schema"] == "current":
-            checks["secrets"] = await secrets_state(db_session, settings)
+            checks["secrets"] = await secrets_state(db_session, secrets.box)
     return checks
 
 
@@ -94,9 +94,9 @@ OUTBOXES = {"emails": EmailMessage, "partner_webhooks": WebhookEvent}
 METRICS_PATH = "/metrics"
 
 
-async def measure(session: DbSession, settings: Settings) -> None:
+async def measure(session: DbSession, settings: Settings, secrets: PartnerSecrets) -> None:
     """Readiness and each outbox's backlog (rows pending, the oldest one's age) into their gauges."""
-    checks = await readiness(session, settings)
+    checks = await readiness(session, settings, secrets)
     for check, good in READY.items():
         READY_GAUGE.labels(check).set(1 if checks[check] == good else 0)
     if checks["database"] != "ok":
@@ -110,20 +110,27 @@ async def measure(session: DbSession, settings: Settings) -> None:
 
 
 @get(METRICS_PATH, name="health.metrics", exclude_from_auth=True)
-async def metrics(request: Request, db_session: DbSession, settings: NamedDependency[Settings]) -> Response[bytes]:
+async def metrics(
+    request: Request,
+    db_session: DbSession,
+    settings: NamedDependency[Settings],
+    partner_secrets: NamedDependency[PartnerSecrets],
+) -> Response[bytes]:
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
     if not token:
         if settings.is_production:  # never open to the internet by accident
             raise NotFoundException()
     elif not hmac.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}"):
         raise NotAuthorizedException(headers={"www-authenticate": "Bearer"})
-    await measure(db_session, settings)
+    await measure(db_session, settings, partner_secrets)
     return Response(exported(), media_type=CONTENT_TYPE_LATEST)
 
 
 @get("/readyz", name="health.ready")
-async def readyz(db_session: DbSession, settings: NamedDependency[Settings]) -> Response[dict[str, str]]:
-    checks = await readiness(db_session, settings)
+async def readyz(
+    db_session: DbSession, settings: NamedDependency[Settings], partner_secrets: NamedDependency[PartnerSecrets]
+) -> Response[dict[str, str]]:
+    checks = await readiness(db_session, settings, partner_secrets)
     ready = checks == READY
     status = HTTP_200_OK if ready else HTTP_503_SERVICE_UNAVAILABLE
     return Response({"status": "ready" if ready else "unavailable", **checks}, status_code=status)
