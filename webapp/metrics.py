@@ -46,6 +46,12 @@ JOB_SECONDS = Histogram(
     "cashout_job_round_seconds", "Duration of background job rounds.", ["job"], buckets=(0.01, 0.1, 0.5, 1, 5, 30, 120)
 )
 SSE_STREAMS = Gauge("cashout_sse_streams_open", "Live update streams open now.", multiprocess_mode="livesum")
+LIVE_DRAWINGS = Counter(
+    "cashout_live_drawings_total",
+    "Fragments drawn for live streams, by where their data came from (notification: the status card a live update"
+    " carried; database: read, at a stream's start, for support's timeline, or when an update carried no card).",
+    ["source"],
+)
 ALIXPAY_SECONDS = Histogram(
     "cashout_alixpay_call_seconds",
     "Alix Pay API call latency by endpoint and outcome (ok, rejected, not_found, unknown, bad_signature).",

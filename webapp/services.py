@@ -41,9 +41,10 @@ from webapp.notifications.emails import PublicLinks
 from webapp.notifications.mailer import Mailer
 from webapp.notifications.outbox import queue_status_email
 from webapp.operations.alarms import Alarms
-from webapp.orders.live import LiveOrders, live_publisher, make_channels
+from webapp.orders.live import LiveOrders, LivePublisher, make_channels
 from webapp.orders.recipients import keep_recipient
 from webapp.orders.reconcile import reconcile_once
+from webapp.orders.storage import status_cards
 from webapp.orders.transitions import StatusChanges
 from webapp.partner_api.idempotency import forget_old_answers
 from webapp.ratelimit_store import FLUSH_SECONDS, SharedCounterStore
@@ -69,7 +70,12 @@ def alixpay_client(settings: Settings) -> AlixPayClient:
     )
 
 
-def status_changes(db: Database, channels: ChannelsPlugin, *, test_events: bool = False) -> StatusChanges:
+def live_publisher(db: Database, channels: ChannelsPlugin) -> LivePublisher:
+    """Live updates with the status cards of the changed orders, read on the autocommit engine."""
+    return LivePublisher(channels, partial(status_cards, db.reader))
+
+
+def status_changes(db: Database, live: LivePublisher, *, test_events: bool = False) -> StatusChanges:
     """The one owner of status changes, with every consequence subscribed (add a new one here).
 
     In the change's transaction: the partner's webhook event and the person's email (outboxes), the recipient of a
@@ -79,7 +85,7 @@ def status_changes(db: Database, channels: ChannelsPlugin, *, test_events: bool 
     return StatusChanges(
         db,
         on_change=[partner_events(test=test_events), queue_status_email, keep_recipient, count_activity],
-        on_commit=[live_publisher(channels)],
+        on_commit=[live],
     )
 
 
@@ -98,6 +104,8 @@ class Services:
     channels: ChannelsPlugin
     changes: StatusChanges
     live_orders: LiveOrders
+    live_publisher: LivePublisher
+    """Sends each committed change's status card to every instance's watchers (`orders/live.py`)."""
     ipn_intake: IpnIntake
     oidc: OidcClient
     webhooks: WebhookSender
@@ -197,7 +205,10 @@ class Services:
         leases = ClusterLeases(self.db.engine, self.board.instance) if postgresql else None
         try:
             with when_asked_to_stop(self.live_orders.drain):
-                async with running([*jobs, beat, counts], self.job_health, leases=leases, board=self.board):
+                async with (
+                    self.live_publisher.running(),
+                    running([*jobs, beat, counts], self.job_health, leases=leases, board=self.board),
+                ):
                     yield
         finally:
             await self.aclose()
@@ -226,7 +237,8 @@ def build_services(settings: Settings) -> Services:
     db = Database.connect(database.url, echo=database.echo, pool_size=database.pool_size)
     alixpay = alixpay_client(settings)
     channels = make_channels(database.url, settings.channels_redis_url)
-    changes = status_changes(db, channels, test_events=not settings.is_production)
+    publisher = live_publisher(db, channels)
+    changes = status_changes(db, publisher, test_events=not settings.is_production)
     webhook_http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
     template_engine = make_template_engine()
     partner_secrets = PartnerSecrets.of(settings)
@@ -237,6 +249,7 @@ def build_services(settings: Settings) -> Services:
         channels=channels,
         changes=changes,
         live_orders=LiveOrders(channels),
+        live_publisher=publisher,
         ipn_intake=IpnIntake(db, changes, alixpay, RetryPolicy.of(settings), settings.ipn_max_body_bytes),
         oidc=OidcClient(settings.oidc, redirect_uri=settings.public_base_url.rstrip("/") + CALLBACK_PATH),
         webhooks=WebhookSender(db.sessionmaker, webhook_http, partner_secrets),

@@ -24,7 +24,7 @@ from webapp.ipn.service import reported_after
 from webapp.orders.events import StatusChanged
 from webapp.orders.live import make_channels
 from webapp.orders.statuses import OrderStatus, Outcome
-from webapp.services import status_changes
+from webapp.services import live_publisher, status_changes
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 NOW = datetime(2026, 12, 5, 10, 30, tzinfo=UTC)  # 17:30 in Vietnam
@@ -115,7 +115,7 @@ async def test_counts_kept_by_the_status_subscriber_hold_while_roll_ups_run_besi
     """Orders move through the real owner of status changes while roll-ups fold the counts: the sums hold."""
     await create_schema(database_url)
     db = Database.connect(database_url)
-    changes = status_changes(db, make_channels())
+    changes = status_changes(db, live_publisher(db, make_channels()))
     async with db.sessionmaker() as session, session.begin():
         user = User(issuer="https://idp", subject="a", email="a@example.com")
         session.add(user)

@@ -37,7 +37,7 @@ from webapp.orders.statuses import OrderStatus
 from webapp.orders.transitions import StatusChanges
 from webapp.outbox import DeliveryPolicy
 from webapp.rendering import make_environment
-from webapp.services import status_changes
+from webapp.services import live_publisher, status_changes
 
 SUBJECT_WORDS = {"en": "Cash-out", "vi": "Lệnh rút", "zh": "提现"}
 SUPPORT_CONTACT = "help@cashout.example"
@@ -307,7 +307,7 @@ async def outbox(settings: Settings, mailbox: MailboxServer) -> AsyncIterator[tu
     """The one owner of status changes and a mailer that retries at once, on a fresh database."""
     await create_schema(settings.database.url)
     db = Database.connect(settings.database.url)
-    yield db, status_changes(db, make_channels()), mailer_to(mailbox.smtp_url, db.sessionmaker)
+    yield db, status_changes(db, live_publisher(db, make_channels())), mailer_to(mailbox.smtp_url, db.sessionmaker)
     await db.close()
 
 

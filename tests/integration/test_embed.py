@@ -36,7 +36,8 @@ from webapp.embed.signatures import signed_return_url
 from webapp.embed.webhooks import DeliveryPolicy, WebhookSender
 from webapp.orders.recipients import SavedRecipient
 from webapp.orders.statuses import OrderStatus
-from webapp.services import status_changes
+from webapp.orders.transitions import StatusChanges
+from webapp.services import live_publisher, status_changes
 
 BASE_URL = "https://testserver.local"
 ORIGINS = ["https://m.acme.example", "https://wallet.acme.example"]
@@ -84,6 +85,12 @@ async def embed(settings: Settings) -> AsyncIterator[Embed]:
     await harness.partner()
     yield harness
     await harness.engine.dispose()
+
+
+def changes_of(embed: Embed) -> StatusChanges:
+    """The owner of status changes on the embedded app's database, publishing to its live channels."""
+    db = Database.on(embed.engine)
+    return status_changes(db, live_publisher(db, embed.app.plugins.get("ChannelsPlugin")))
 
 
 async def start(client: AsyncTestClient[Litestar], launch: str, slug: str = "acme", **query: str) -> Any:
@@ -248,7 +255,7 @@ async def test_webhooks_are_written_once_per_change_and_delivered_once_after_fai
         await session.flush()
         order = make_order(user_id=user.id, email=user.email, partner_id=partner.id, partner_user_id="wallet-user-7")
         session.add(order)
-    changes = status_changes(Database.on(embed.engine), embed.app.plugins.get("ChannelsPlugin"))
+    changes = changes_of(embed)
     for _ in range(3):  # the same notification three times: one change, one event
         async with changes.unit() as change:
             await change.apply_status(await change.lock(order.id), OrderStatus.SUCCESS, source="ipn")
@@ -285,7 +292,7 @@ async def test_the_page_and_the_webhooks_name_each_status_with_the_same_event(em
             user = (await session.exec(select(User))).one()
             order = make_order(user_id=user.id, email=user.email, partner_id=partner.id, status="CREATING")
             session.add(order)
-        changes = status_changes(Database.on(embed.engine), embed.app.plugins.get("ChannelsPlugin"))
+        changes = changes_of(embed)
         page_events, query = [], "?placed=1"  # the order page right after Confirm, then as it updates
         for status in (OrderStatus.AWAITING_PAYMENT, OrderStatus.PAYMENT_COMPLETED, OrderStatus.FAIL):
             async with changes.unit() as change:
@@ -386,7 +393,7 @@ async def test_after_a_webhook_secret_rotation_deliveries_carry_both_signatures_
         orders = [make_order(user_id=user.id, email=user.email, partner_id=partner.id) for _ in range(2)]
         session.add_all(orders)
     assert new_secret
-    changes = status_changes(Database.on(embed.engine), embed.app.plugins.get("ChannelsPlugin"))
+    changes = changes_of(embed)
     recipe = example_partner().verify_signature
     http = httpx.AsyncClient(timeout=5)
     sender = WebhookSender(embed.sessionmaker, http, PARTNER_SECRETS, DeliveryPolicy())

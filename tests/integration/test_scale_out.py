@@ -31,7 +31,7 @@ from webapp.ipn.models import IpnReceipt
 from webapp.orders.live import make_channels
 from webapp.orders.models import Order, OrderEvent, OrderTransition
 from webapp.orders.reconcile import reconcile_once
-from webapp.services import status_changes
+from webapp.services import live_publisher, status_changes
 from webapp.sessions import HttpSession
 
 
@@ -63,7 +63,20 @@ async def test_an_ipn_received_by_one_instance_updates_a_page_open_on_the_other(
             answer = httpx.post(f"{url_a}/ipn/alixpay", content=body)
             assert answer.json() == {"verdict": "applied"}
             await next_status(lines, "Money sent — finishing up")  # heard on B through the shared backend
+            # B drew the change from the status card A published with it: no database read on B for it.
+            assert await drawings(on_b) == {"database": 1.0, "notification": 1.0}
         await person.aclose()
+
+
+async def drawings(instance: httpx.AsyncClient) -> dict[str, float]:
+    """The instance's live drawings so far, by where their data came from (the first of a stream reads it)."""
+    scrape = (await instance.get("/metrics")).text
+    return {
+        sample.labels["source"]: sample.value
+        for family in text_string_to_metric_families(scrape)
+        for sample in family.samples
+        if sample.name == "cashout_live_drawings_total"
+    }
 
 
 @pytest.mark.parametrize("ending", ["sign-out", "support", "expiry"])
@@ -237,7 +250,9 @@ async def test_reconciliation_on_two_instances_at_once_polls_each_order_once(
     instances = [Database.on(engine) for engine in engines]  # two app instances, each with its own pool
     await asyncio.gather(
         *(
-            reconcile_once(db=db, changes=status_changes(db, make_channels()), alixpay=client, silence=quiet)
+            reconcile_once(
+                db=db, changes=status_changes(db, live_publisher(db, make_channels())), alixpay=client, silence=quiet
+            )
             for db in instances
         )
     )

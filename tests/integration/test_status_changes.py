@@ -1,6 +1,7 @@
 """The one owner of status changes under concurrency: two units never decide on the same state (both databases)."""
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,9 +17,11 @@ from webapp.notifications.models import EmailMessage
 from webapp.orders.live import make_channels
 from webapp.orders.models import Order, OrderTransition
 from webapp.orders.recipients import SavedRecipient
+from webapp.orders.status_card import StatusCard
 from webapp.orders.statuses import OrderStatus
+from webapp.orders.storage import FLAG_KIND, order_history, status_cards
 from webapp.orders.transitions import StatusChanges
-from webapp.services import status_changes
+from webapp.services import live_publisher, status_changes
 
 
 @pytest.fixture
@@ -31,13 +34,13 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def changes(db: Database) -> StatusChanges:
-    return status_changes(db, make_channels())
+    return status_changes(db, live_publisher(db, make_channels()))
 
 
-async def placed_order(db: Database, **overrides: Any) -> int:
+async def placed_order(db: Database, subject: str = "someone", **overrides: Any) -> int:
     """The id of a new order awaiting payment, of a new person."""
     async with db.sessionmaker() as session, session.begin():
-        user = User(issuer="https://idp.example", subject="someone", email="someone@example.com")
+        user = User(issuer="https://idp.example", subject=subject, email=f"{subject}@example.com")
         session.add(user)
         await session.flush()
         order = make_order(user_id=user.id, email=user.email, **overrides)
@@ -108,3 +111,32 @@ async def test_paying_out_two_orders_to_one_account_at_once_keeps_one_recipient(
         moved = (await session.exec(select(OrderTransition.order_id))).all()
     assert sorted(moved) == sorted(ids)
     assert [(row.user_id, row.account_number) for row in kept] == [(user_id, "19030413601018")]
+
+
+@both_databases
+async def test_a_live_updates_card_is_the_card_the_order_page_reads(db: Database, changes: StatusChanges) -> None:
+    """The status card the committing instance publishes shows what a page reading the order shows, and survives
+    its trip through a notification unchanged."""
+    flagged_id, plain_id = await placed_order(db), await placed_order(db, "other", rejection_message="Sai tên người nhận")
+    for target in (OrderStatus.PAYMENT_COMPLETED, OrderStatus.SUCCESS):
+        async with changes.unit() as change:
+            order = await change.lock(flagged_id)
+            assert order is not None
+            await change.apply_status(order, target, source="ipn")
+    async with changes.unit() as change:
+        order = await change.lock(flagged_id)
+        assert order is not None
+        change.flag(order, FLAG_KIND, "amount differs", source="ipn")
+    cards = await status_cards(db.reader, [flagged_id, plain_id, 999_999])
+    assert set(cards) == {flagged_id, plain_id}
+    for order_id, card in cards.items():
+        async with db.sessionmaker() as session:
+            order = await session.get(Order, order_id)
+        assert order is not None
+        history = await order_history(db.reader, order.external_order_id, user_id=order.user_id or 0)
+        assert history is not None and card == history.card()
+        assert StatusCard.from_wire(json.loads(json.dumps(card.wire()))) == card
+    flagged, plain = cards[flagged_id], cards[plain_id]
+    assert [status for status, _ in flagged.reached] == ["PAYMENT_COMPLETED", "SUCCESS"] and len(flagged.flagged) == 1
+    assert plain.reached == () and plain.flagged == () and plain.rejection_message == "Sai tên người nhận"
+    assert flagged.version == 3 and plain.version == 0

@@ -6,7 +6,10 @@ no database, no rendering) on two instances of its own. Prints IPN → update re
 per watcher (the instances' RSS before and after the watchers connect, and over the second half of them alone:
 what one more watcher costs once the pools have filled), and app CPU per update (both instances, from /proc; ours
 also without the fan-out, the IPN alone). Not a test: `make bench`.
-Target (issue 16): p95 < 250 ms across instances, ≤ 40 KiB per watcher, CPU per update ≤ twice the baseline's.
+Also per instance: the fan-out's CPU per update (less the same instance's cost of an update nobody watches) and,
+for ours, the fragments drawn from a database read per update (none where the change's status card came along).
+Target (issue 30): p95 < 50 ms, memory per watcher ≤ 1.3 times the baseline's, the fan-out's CPU per update
+≤ 2.5 times the baseline's on every instance, no database read per update on the relaying instance, 0 missed.
 """
 
 import asyncio
@@ -23,6 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -99,6 +103,11 @@ class Figures:
     """The growth over the second half of the watchers alone: what one more watcher costs."""
     cpu_ms_per_update: float
     quiet_cpu_ms: float
+    instance_cpu_ms: list[float]
+    """Per instance, CPU per update over the updates less its CPU per update with nobody watching: the fan-out's
+    own cost there (the first instance receives the updates, the second only relays them)."""
+    reads_per_update: list[float] | None = None
+    """Per instance, fragments drawn from a database read per update (ours: `cashout_live_drawings_total`)."""
 
 
 async def measure(
@@ -109,13 +118,17 @@ async def measure(
     keys_watched: list[str],
     update: Callable[[str, str], Awaitable[None]],
     quiet: list[str],
+    reads: Callable[[], Awaitable[list[float]]] | None = None,
 ) -> Figures:
     """Open the watchers, send STEPS updates per watched key, and read what arrived when."""
-    cpu = lambda: sum(cpu_seconds(pid) for pid in pids)  # noqa: E731
-    started = cpu()
+    each = lambda: [cpu_seconds(pid) for pid in pids]  # noqa: E731
+    started_each = each()
     for key in quiet:  # nobody watches these: the update's own cost
         await update(key, STEPS[0])
-    quiet_cpu = (cpu() - started) / max(len(quiet), 1) * 1000
+    quiet_each = [
+        (after - before) / max(len(quiet), 1) * 1000 for before, after in zip(started_each, each(), strict=True)
+    ]
+    quiet_cpu = sum(quiet_each)
     memory = [sum(rss_kib(pid) for pid in pids)]
     watchers = [Watcher(keys_watched[index % len(keys_watched)]) for index in range(WATCHERS)]
     tasks: list[asyncio.Task] = []
@@ -130,7 +143,8 @@ async def measure(
     kib = (memory[2] - memory[0]) / WATCHERS
     marginal_kib = (memory[2] - memory[1]) / (WATCHERS - WATCHERS // 2)
     acknowledged: dict[tuple[str, int], float] = {}
-    started = cpu()
+    reads_before = await reads() if reads else None
+    started_each = each()
     for step, status in enumerate(STEPS):
         for key in keys_watched:
             await update(key, status)
@@ -139,7 +153,14 @@ async def measure(
     deadline = time.perf_counter() + 15
     while time.perf_counter() < deadline and any(len(w.arrivals) < len(STEPS) for w in watchers):
         await asyncio.sleep(0.1)
-    cpu_per_update = (cpu() - started) / (len(STEPS) * len(keys_watched)) * 1000
+    updates = len(STEPS) * len(keys_watched)
+    spent = [(after - before) / updates * 1000 for before, after in zip(started_each, each(), strict=True)]
+    cpu_per_update = sum(spent)
+    reads_per_update = None
+    if reads and reads_before is not None:
+        reads_per_update = [
+            (after - before) / updates for before, after in zip(reads_before, await reads(), strict=True)
+        ]
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -150,7 +171,10 @@ async def measure(
     ]
     missed = WATCHERS * len(STEPS) - len(delays)
     cuts = statistics.quantiles(delays, n=100)
-    return Figures(cuts[49], cuts[94], missed, kib, marginal_kib, cpu_per_update, quiet_cpu)
+    instance_cpu = [used - alone for used, alone in zip(spent, quiet_each, strict=True)]
+    return Figures(
+        cuts[49], cuts[94], missed, kib, marginal_kib, cpu_per_update, quiet_cpu, instance_cpu, reads_per_update
+    )
 
 
 @contextlib.contextmanager
@@ -173,10 +197,12 @@ def instances(args_of: Callable[[int], list[str]], env: dict[str, str], log_dir:
 
 
 def print_row(name: str, figures: Figures) -> None:
+    reads = " / ".join(f"{count:.2f}" for count in figures.reads_per_update) if figures.reads_per_update else "-"
     print(  # noqa: T201
         f"{name:6} {figures.p50:>8.1f} {figures.p95:>8.1f} {figures.missed:>7} {figures.kib_per_watcher:>10.1f}"
         f" {figures.marginal_kib_per_watcher:>11.1f}"
         f" {figures.cpu_ms_per_update:>12.2f} {figures.quiet_cpu_ms:>12.2f}"
+        f" {' / '.join(f'{cpu:.2f}' for cpu in figures.instance_cpu_ms):>15} {reads:>13}"
     )
 
 
@@ -187,7 +213,11 @@ def print_ratios(ours: Figures, bare: Figures) -> None:
         f" memory {ours.kib_per_watcher / bare.kib_per_watcher:.2f}"
         f" (one more watcher: {ours.marginal_kib_per_watcher / bare.marginal_kib_per_watcher:.2f}),"
         f" CPU per update {ours.cpu_ms_per_update / bare.cpu_ms_per_update:.1f}"
-        f" (without the IPN's own cost: {fan_out / bare.cpu_ms_per_update:.1f})"
+        f" (without the IPN's own cost: {fan_out / bare.cpu_ms_per_update:.1f});"
+        " the fan-out's CPU per instance (receiving / relaying): "
+        + " / ".join(
+            f"{mine / theirs:.1f}" for mine, theirs in zip(ours.instance_cpu_ms, bare.instance_cpu_ms, strict=True)
+        )
     )
 
 
@@ -217,7 +247,7 @@ def main() -> None:
             print(  # noqa: T201
                 f"{'':6} {'p50 ms':>8} {'p95 ms':>8} {'missed':>7} {'KiB/watch':>10} {'KiB/1 more':>11}"
                 f" {'CPU ms/upd':>12}"
-                f" {'no watcher':>12}"
+                f" {'no watcher':>12} {'fan-out A / B':>15} {'reads/upd A/B':>13}"
             )
             with instances(ours, env, directory, "ours") as (urls, pids):
                 figures = asyncio.run(run_ours(urls, pids, settings, rsa_keys, database_url))
@@ -247,9 +277,24 @@ async def run_ours(urls: list[str], pids: list[int], settings: Settings, rsa_key
             answer = await client.post("/ipn/alixpay", content=bodies[key, status])
             assert answer.json() == {"verdict": "applied"}, answer.text
 
-        figures = await measure(urls, pids, lambda key: f"/orders/{key}/events", cookie, watched, update, quiet)
+        async def reads() -> list[float]:
+            return [await database_drawings(url) for url in urls]
+
+        figures = await measure(urls, pids, lambda key: f"/orders/{key}/events", cookie, watched, update, quiet, reads)
     await person.aclose()
     return figures
+
+
+async def database_drawings(url: str) -> float:
+    """The instance's live fragments drawn from a database read so far (the rest came with their notification)."""
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        scrape = (await client.get("/metrics")).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(scrape)
+        for sample in family.samples
+        if sample.name == "cashout_live_drawings_total" and sample.labels.get("source") == "database"
+    )
 
 
 async def run_bare(urls: list[str], pids: list[int]) -> Figures:

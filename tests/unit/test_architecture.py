@@ -60,14 +60,11 @@ def test_only_the_one_owner_changes_an_order_status() -> None:
 
 
 def test_live_updates_go_out_only_through_the_owners_commit_subscriber() -> None:
-    """After a unit of the one owner of status changes has committed: `live_publisher`, registered in the
+    """After a unit of the one owner of status changes has committed: the `LivePublisher`, registered in the
     composition root, is the only caller of `publish_change`."""
     text = {str(path.relative_to(WEBAPP)): path.read_text() for path in WEBAPP.rglob("*.py")}
     assert [name for name, source in text.items() if "publish_change(" in source] == ["orders/live.py"]
-    assert sorted(name for name, source in text.items() if "live_publisher(" in source) == [
-        "orders/live.py",
-        "services.py",
-    ]
+    assert [name for name, source in text.items() if "LivePublisher(" in source] == ["services.py"]
 
 
 def imported_modules(path: Path) -> set[str]:

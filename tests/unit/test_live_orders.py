@@ -1,21 +1,27 @@
 """Live order streams on one instance: one channel subscription per order, one drawing per change and variant."""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from litestar.channels import ChannelsPlugin
+from litestar.channels import ChannelsPlugin, Subscriber
 from litestar.channels.backends.memory import MemoryChannelsBackend
 
 from webapp.orders.live import (
     DONE,
     KEEP_ALIVE,
+    MAX_CARD_BYTES,
     LiveOrders,
+    LivePublisher,
     OrderWatch,
+    card_of,
     change_stream,
     order_channel,
     publish_change,
 )
+from webapp.orders.status_card import StatusCard
 from webapp.sessions import announce_session_end
 
 pytestmark = pytest.mark.timeout(20)
@@ -180,8 +186,8 @@ async def test_streams_on_one_instance_share_the_drawing_of_a_change(channels: C
     live = LiveOrders(channels)
     calls: list[str] = []
 
-    def stream_of(language: str) -> Callable[[], Awaitable[tuple[str, bool]]]:
-        async def render() -> tuple[str, bool]:
+    def stream_of(language: str) -> Callable[[object], Awaitable[tuple[str, bool]]]:
+        async def render(_card: object) -> tuple[str, bool]:
             calls.append(language)
             await asyncio.sleep(0.01)
             return f"{language} {len(calls)}", len(calls) > 3  # the opening drawings (3) go on; the change ends
@@ -214,7 +220,7 @@ async def test_a_stream_ends_at_once_when_its_session_is_announced_over(channels
     live = LiveOrders(channels)
     asked: list[str] = []
 
-    async def render() -> tuple[str, bool]:
+    async def render(_card: object) -> tuple[str, bool]:
         return "the status", False
 
     async def alive() -> bool:
@@ -263,3 +269,102 @@ async def test_a_page_opened_while_the_last_one_leaves_still_hears_the_next_chan
             await customer
             publish_change(plugin, 7)
             await changed(watch, 0)
+
+
+def card(status: str = "AWAITING_PAYMENT", *, changes: int = 1, rejection: str | None = None) -> StatusCard:
+    at = datetime(2026, 12, 5, 8, 30, tzinfo=UTC)
+    return StatusCard(
+        external_order_id="0f3c9e2a-order",
+        status=status,
+        fiat_amount=2_500_000,
+        rejection_message=rejection,
+        expires_at=at + timedelta(minutes=30),
+        reached=tuple(("AWAITING_PAYMENT", at + timedelta(seconds=step)) for step in range(changes)),
+        flagged=(at,),
+    )
+
+
+async def test_a_change_brings_its_status_card_to_the_drawing_and_an_older_card_is_ignored(
+    channels: ChannelsPlugin,
+) -> None:
+    live = LiveOrders(channels)
+    async with live.watch(1) as watch:
+        publish_change(channels, 1, card("PAYMENT_COMPLETED", changes=2))
+        await changed(watch, 0)
+        assert watch.card == card("PAYMENT_COMPLETED", changes=2)  # what the instance that changed it read
+        publish_change(channels, 1, card(changes=1))  # published by another instance before it, heard after
+        publish_change(channels, 1)  # a signal alone: the drawing reads the order
+        await changed(watch, 1)
+        assert watch.generation == 2 and watch.card is None
+
+
+async def test_a_stream_draws_a_change_from_the_card_it_brought(channels: ChannelsPlugin) -> None:
+    live = LiveOrders(channels)
+    given: list[StatusCard | None] = []
+
+    async def render(shown: StatusCard | None) -> tuple[str, bool]:
+        given.append(shown)
+        return "drawn", shown is not None
+
+    async def alive() -> bool:
+        return True
+
+    stream = change_stream(live, 1, render, event="status", variant="en", alive=alive, session=None).iterator
+    assert b"event: status" in await anext(stream)  # type: ignore[call-overload]
+    publish_change(channels, 1, card("SUCCESS", changes=3))
+    assert await asyncio.wait_for(collect(stream), 5)  # type: ignore[arg-type]
+    assert given == [None, card("SUCCESS", changes=3)]
+
+
+def test_a_card_too_long_for_a_notification_goes_as_a_signal() -> None:
+    sent: list[bytes] = []
+
+    class Recording:
+        def publish(self, data: bytes, channels: list[str]) -> None:
+            sent.append(data)
+
+    for rejection in ("Tài khoản không hợp lệ", "x" * MAX_CARD_BYTES):
+        publish_change(Recording(), 9, card(rejection=rejection))  # type: ignore[arg-type]
+    assert card_of(sent[0]) == card(rejection="Tài khoản không hợp lệ")
+    assert card_of(sent[1]) is None and json.loads(sent[1]) == {"order": 9}
+    assert all(len(message) <= MAX_CARD_BYTES for message in sent)
+
+
+async def test_the_publisher_reads_the_cards_of_all_changes_since_its_last_read_at_once(
+    channels: ChannelsPlugin,
+) -> None:
+    reads: list[list[int]] = []
+    gate = asyncio.Event()
+
+    async def read_cards(order_ids: Collection[int]) -> dict[int, StatusCard]:
+        reads.append(sorted(order_ids))
+        await gate.wait()
+        if 3 in order_ids:
+            raise OSError("the database went away")
+        return {order_id: card(changes=order_id) for order_id in order_ids if order_id != 2}
+
+    publisher = LivePublisher(channels, read_cards)
+    heard = {order_id: await channels.subscribe([order_channel(order_id)]) for order_id in (1, 2, 3)}
+    async with publisher.running():
+        publisher({1})
+        await asyncio.sleep(0.01)  # the first read is under way: the next commits wait for it, together
+        publisher({2})
+        publisher({1, 2})
+        gate.set()
+        await asyncio.sleep(0.05)
+        publisher({3})
+        await asyncio.sleep(0.05)
+    assert reads == [[1], [1, 2], [3]]
+    got = {order_id: await drain(heard[order_id]) for order_id in (1, 2, 3)}
+    assert got == {1: [card(changes=1), card(changes=1)], 2: [None], 3: [None]}  # 2 unread, 3's read failed
+
+
+async def drain(subscriber: Subscriber) -> list[StatusCard | None]:
+    """The cards of the messages the subscriber has heard (None for a signal)."""
+    found, messages = [], subscriber.iter_events()
+    while True:
+        try:
+            message = await asyncio.wait_for(anext(messages), 0.2)
+        except TimeoutError:
+            return found
+        found.append(card_of(message))

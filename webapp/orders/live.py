@@ -1,18 +1,22 @@
 """Live order updates through Litestar's channels plugin, with the backend that fits the deployment.
 
 PostgreSQL LISTEN/NOTIFY when the database is PostgreSQL (every instance hears every change), Redis when
-`CHANNELS_REDIS_URL` is set, memory for SQLite (one instance by definition). Only a signal crosses the channel.
+`CHANNELS_REDIS_URL` is set, memory for SQLite (one instance by definition). The instance that commits a change
+reads the order's status card once and publishes it (`LivePublisher`); every instance draws its watchers' order
+pages from the card it heard, without a database read (`cashout_live_drawings_total{source}` counts both kinds).
 Each instance subscribes once per watched order, however many streams show it (`LiveOrders`), and draws and
 encodes a changed fragment once per change for all its streams that show it alike (same fragment, language and
 flow). A stream is a plain `Stream` of those encoded messages: Litestar's `ServerSentEvent` would encode each
 message once per stream, hop to a thread to open it, and keep the last message and its text alive per stream.
+Figures: docs/PERFORMANCE.md (live fan-out).
 """
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Set
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Hashable, Iterable, Mapping, Set
 
 import asyncpg
 from litestar.channels import ChannelsPlugin, Subscriber
@@ -23,7 +27,7 @@ from litestar.response import ServerSentEventMessage, Stream
 from sqlalchemy.engine import make_url
 
 from webapp.metrics import SSE_STREAMS
-from webapp.orders.events import CommitSubscriber
+from webapp.orders.status_card import StatusCard
 from webapp.sessions import SESSIONS_ENDED
 
 KEEP_ALIVE_SECONDS = 15
@@ -159,23 +163,89 @@ def order_channel(order_id: int) -> str:
     return f"order:{order_id}"
 
 
-def publish_change(channels: ChannelsPlugin, order_id: int) -> None:
+MAX_CARD_BYTES = 7000
+"""A notification carries its card only up to this size (PostgreSQL refuses a NOTIFY payload over 8 000 bytes; a
+card is ~0.5 KiB, a long rejection message could make it more): beyond it, a signal, and watchers read the order."""
+
+
+def publish_change(channels: ChannelsPlugin, order_id: int, card: StatusCard | None = None) -> None:
+    """Tell every instance's watchers of the order that it changed, with its status card when there is one."""
+    message = json.dumps({"order": order_id, "card": card.wire()} if card else {"order": order_id}).encode()
+    if len(message) > MAX_CARD_BYTES:
+        message = json.dumps({"order": order_id}).encode()
     with contextlib.suppress(RuntimeError):  # not started yet (receipts replayed at start-up): nobody listens
-        channels.publish({"order": order_id}, [order_channel(order_id)])
+        channels.publish(message, [order_channel(order_id)])
 
 
-def live_publisher(channels: ChannelsPlugin) -> CommitSubscriber:
-    """The commit subscriber of the owner of status changes: each changed order's watchers hear of it, everywhere."""
-
-    def publish(order_ids: Set[int]) -> None:
-        for order_id in sorted(order_ids):
-            publish_change(channels, order_id)
-
-    return publish
+def card_of(message: bytes) -> StatusCard | None:
+    """The status card a live update carried, or None (a signal, a resync, or anything unreadable: read it)."""
+    try:
+        return StatusCard.from_wire(json.loads(message)["card"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
-Render = Callable[[], Awaitable[tuple[str, bool]]]
-"""Draws a stream's fragment from the database: (html, done)."""
+ReadCards = Callable[[Collection[int]], Awaitable[Mapping[int, StatusCard]]]
+
+
+class LivePublisher:
+    """The commit subscriber of the owner of status changes: each changed order's watchers hear of it, everywhere.
+
+    With the order's status card, read here once after the commit instead of by every instance that shows it.
+
+    While it runs (`running()`, the app's lifespan) a commit only hands over its order ids; one task reads the cards
+    of every order handed over since its last read in one statement and publishes them, so cards go out in the order
+    of the commits they follow and each shows at least the change that sent it. Outside it (one-off commands) a
+    signal goes out alone. A card that cannot be read (the database gone for a moment) goes out as a signal.
+    Buys: the live fan-out's relaying instances draw without a database read (docs/PERFORMANCE.md).
+    """
+
+    def __init__(self, channels: ChannelsPlugin, read_cards: ReadCards) -> None:
+        self.channels = channels
+        self._read_cards = read_cards
+        self._pending: set[int] = set()
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def __call__(self, order_ids: Set[int]) -> None:
+        if self._wake is None:
+            for order_id in sorted(order_ids):
+                publish_change(self.channels, order_id)
+            return
+        self._pending.update(order_ids)
+        self._wake.set()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        wake = self._wake = asyncio.Event()  # of this loop: an app may be started again on another (tests)
+        self._task = asyncio.create_task(self._publish(wake))
+        try:
+            yield
+        finally:
+            task, self._task, self._wake = self._task, None, None
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            self(frozenset(self._pending))  # handed over but not yet read: as signals
+            self._pending.clear()
+
+    async def _publish(self, wake: asyncio.Event) -> None:
+        while True:
+            await wake.wait()
+            wake.clear()
+            order_ids, self._pending = self._pending, set()
+            try:
+                cards = await self._read_cards(order_ids)
+            except Exception:
+                logger.warning("live update cards not read: their watchers read the orders", exc_info=True)
+                cards = {}
+            for order_id in sorted(order_ids):
+                publish_change(self.channels, order_id, cards.get(order_id))
+
+
+Render = Callable[[StatusCard | None], Awaitable[tuple[str, bool]]]
+"""Draws a stream's fragment: (html, done). From the status card a live update brought, or, given None (the
+stream's first drawing, a resync, an update that carried no card), from the database."""
 
 
 class OrderWatch:
@@ -186,10 +256,15 @@ class OrderWatch:
         self.reader: asyncio.Task[None] | None = None
         self.viewers = 0
         self.generation = 0
+        self.card: StatusCard | None = None
+        """The card the last change brought, if it brought one."""
         self._changed = asyncio.Event()
         self._drawn: dict[Hashable, asyncio.Future[tuple[str, bool]]] = {}
 
-    def changed(self) -> None:
+    def changed(self, card: StatusCard | None = None) -> None:
+        if card is not None and self.card is not None and card.version < self.card.version:
+            return  # an older card heard after a newer one: two instances changed the order at once
+        self.card = card
         self.generation += 1
         self._drawn.clear()  # a fragment drawn before this change may not show it
         self.wake()
@@ -207,7 +282,7 @@ class OrderWatch:
                     await self._changed.wait()
         return self.generation != seen
 
-    async def drawn(self, variant: Hashable, render: Render) -> tuple[str, bool]:
+    async def drawn(self, variant: Hashable, render: Callable[[], Awaitable[tuple[str, bool]]]) -> tuple[str, bool]:
         """`render()`'s fragment since the last change, drawn once for every stream that shows the same `variant`."""
         drawing = self._drawn.get(variant)
         if drawing is None:
@@ -331,8 +406,8 @@ class LiveOrders:
 
 
 async def _hear(subscriber: Subscriber, watch: OrderWatch) -> None:
-    async for _ in subscriber.iter_events():
-        watch.changed()
+    async for message in subscriber.iter_events():
+        watch.changed(card_of(message))
 
 
 def change_stream(
@@ -345,10 +420,11 @@ def change_stream(
     alive: Callable[[], Awaitable[bool]],
     session: str | None,
 ) -> Stream:
-    """An SSE response: `render()`'s fragment now and after every change of the order, until it says it is done.
+    """An SSE response: `render`'s fragment now and after every change of the order, until it says it is done.
 
-    `render` returns (html, done); the stream then sends the event `done` so the page stops listening. After a
-    change, streams of this instance whose `variant` is equal share one `render()` and its encoded message (the
+    `render` returns (html, done); the stream then sends the event `done` so the page stops listening. It is given
+    the status card the change brought (None at the start: it reads the order). After a
+    change, streams of this instance whose `variant` is equal share one `render` and its encoded message (the
     variant must name everything the fragment depends on besides the order: template, language, flow, viewer).
     A stream must not outlive the right to see it: it ends at once when its `session` (a tag,
     `sessions.session_tag`) is announced signed out on any instance, and within a keep-alive interval once
@@ -357,8 +433,8 @@ def change_stream(
     ends without `done`, so the page reconnects, through the proxy, to an instance that is not.
     """
 
-    async def message() -> tuple[bytes, bool]:
-        html, done = await render()
+    async def message(card: StatusCard | None) -> tuple[bytes, bool]:
+        html, done = await render(card)
         return ServerSentEventMessage(data=html, event=event).encode(), done
 
     async def stream() -> AsyncIterator[bytes]:
@@ -366,7 +442,7 @@ def change_stream(
         with SSE_STREAMS.track_inprogress():
             async with live.watch(order_id) as watch, live.session_end(session, watch) as ended:
                 seen = watch.generation
-                body, done = await message()  # drawn for this viewer alone: the page opens on the current state
+                body, done = await message(None)  # drawn for this viewer alone: the page opens on the current state
                 yield body
                 checked = loop.time()
                 while not done and not ended.over and not live.draining:
@@ -380,8 +456,8 @@ def change_stream(
                     if not changed:
                         yield KEEP_ALIVE
                         continue
-                    seen = watch.generation
-                    body, done = await watch.drawn(variant, message)
+                    seen, card = watch.generation, watch.card
+                    body, done = await watch.drawn(variant, functools.partial(message, card))
                     yield body
             yield RECONNECT if live.draining and not (done or ended.over) else DONE
 

@@ -7,6 +7,7 @@ from sqlalchemy import JSON, Column, ColumnElement, Index, and_, true
 from sqlmodel import Field, SQLModel, col
 
 from webapp.db import utcnow
+from webapp.orders.status_card import short_reference
 from webapp.orders.statuses import FINAL_STATUSES
 
 
@@ -65,8 +66,7 @@ class Order(SQLModel, table=True):
 
     @property
     def reference(self) -> str:
-        """The short reference a person reads out or pastes: the id's first 8 characters (support finds it)."""
-        return self.external_order_id[:8].upper()
+        return short_reference(self.external_order_id)
 
 
 def stuck(quiet_for: timedelta, now: datetime) -> ColumnElement[bool]:

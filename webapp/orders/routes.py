@@ -25,6 +25,7 @@ from webapp.db import DbReader, DbSession
 from webapp.flows import flow_partner, flow_path
 from webapp.i18n import KEEPS_QUERY, request_locale, translate
 from webapp.logs import bind_order
+from webapp.metrics import LIVE_DRAWINGS
 from webapp.orders.figures import estimate, order_figures
 from webapp.orders.forms import Cashout, CashoutInput, FieldError, mask_account, normalise_name, parse_amount
 from webapp.orders.forms import validate as validate_form
@@ -33,7 +34,8 @@ from webapp.orders.live import LIVE_STREAM, LiveOrders, change_stream
 from webapp.orders.models import Order
 from webapp.orders.recipients import own_recipient, saved_recipients
 from webapp.orders.service import create_cashout, order_for_user
-from webapp.orders.statuses import OrderStatus, status_info, timeline
+from webapp.orders.status_card import StatusCard, card_context
+from webapp.orders.statuses import OrderStatus
 from webapp.orders.storage import OrderHistory, own_order_history
 from webapp.orders.transitions import StatusChanges
 from webapp.sessions import from_session, to_session
@@ -125,19 +127,13 @@ async def own_history(reader: AsyncEngine, order_id: str, request: SignedInReque
 
 
 def status_context(history: OrderHistory) -> dict[str, Any]:
-    """What the status fragment shows: the status table's words for it, the steps, and the history."""
-    order, passed = history.order, history.transitions
-    reached = {transition.to_status: transition.at for transition in passed}
-    info = status_info(order.status)
+    """What the order's pages show: its status card (`_status.html`), its history and its figures."""
     return {
-        "order": order,
-        "status": info,
-        "final": info.final,
-        "steps": timeline(order.status, reached, final_at=passed[-1].at if passed and info.final else None),
-        "transitions": passed,
-        "flags": history.flags,
-        "masked_account": mask_account(order.account_number),
-        "figures": order_figures(order),
+        **card_context(history.card()),
+        "order": history.order,
+        "transitions": history.transitions,
+        "masked_account": mask_account(history.order.account_number),
+        "figures": order_figures(history.order),
     }
 
 
@@ -297,8 +293,9 @@ class OrderController(Controller):
         order = (await own_history(db_reader, order_id, request)).order  # a 404 comes before the stream's headers
         template = templates.get_template("orders/_status.html")
 
-        async def render() -> tuple[str, bool]:
-            context = status_context(await own_history(db_reader, order_id, request))
+        async def render(card: StatusCard | None) -> tuple[str, bool]:
+            LIVE_DRAWINGS.labels("database" if card is None else "notification").inc()
+            context = card_context(card or (await own_history(db_reader, order_id, request)).card())
             # Sent over the live stream, the fragment does not poll: the stream brings every change.
             return template.render(request=request, live=True, **context), context["final"]
 

@@ -5,7 +5,7 @@ order's page (drawn again after every change while it is watched) reads the orde
 Everything else reads through the plain ORM. Figures: docs/PERFORMANCE.md.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -17,6 +17,7 @@ from sqlmodel import SQLModel
 
 from webapp.auth.session import CurrentUser
 from webapp.orders.models import Order, OrderEvent, OrderTransition
+from webapp.orders.status_card import StatusCard
 
 Model = TypeVar("Model", bound=SQLModel)
 
@@ -102,19 +103,30 @@ class OrderHistory:
     transitions: list[OrderTransition]
     flags: list[OrderEvent]
 
+    def card(self) -> StatusCard:
+        order = self.order
+        return StatusCard(
+            external_order_id=order.external_order_id,
+            status=order.status,
+            fiat_amount=order.fiat_amount,
+            rejection_message=order.rejection_message,
+            expires_at=order.expires_at,
+            reached=tuple((transition.to_status, transition.at) for transition in self.transitions),
+            flagged=tuple(flag.at for flag in self.flags),
+        )
+
 
 FLAG_KIND = "mismatch"
 _ORDER, _TRANSITION, _EVENT = Order.__table__, OrderTransition.__table__, OrderEvent.__table__  # type: ignore[attr-defined]
 _OF_TRANSITION = "transition_"
+FLAG_COUNT = (
+    sa_select(func.count())
+    .where(_EVENT.c.order_id == _ORDER.c.id, _EVENT.c.kind == FLAG_KIND)
+    .scalar_subquery()
+    .label("flag_count")
+)
 OWN_ORDER_WITH_TRANSITIONS = (
-    sa_select(
-        *_ORDER.c,
-        *(column.label(_OF_TRANSITION + column.name) for column in _TRANSITION.c),
-        sa_select(func.count())
-        .where(_EVENT.c.order_id == _ORDER.c.id, _EVENT.c.kind == FLAG_KIND)
-        .scalar_subquery()
-        .label("flag_count"),
-    )
+    sa_select(*_ORDER.c, *(column.label(_OF_TRANSITION + column.name) for column in _TRANSITION.c), FLAG_COUNT)
     .select_from(_ORDER.outerjoin(_TRANSITION, _TRANSITION.c.order_id == _ORDER.c.id))
     .where(_ORDER.c.external_order_id == bindparam("external_order_id"), _ORDER.c.user_id == bindparam("user_id"))
     .order_by(_TRANSITION.c.id)
@@ -160,3 +172,55 @@ async def order_history(reader: AsyncEngine, external_order_id: str, *, user_id:
         if row._mapping[_OF_TRANSITION + "id"] is not None
     ]
     return OrderHistory(order, transitions, flags)
+
+
+CARD_COLUMNS = (
+    _ORDER.c.id,
+    _ORDER.c.external_order_id,
+    _ORDER.c.status,
+    _ORDER.c.fiat_amount,
+    _ORDER.c.rejection_message,
+    _ORDER.c.expires_at,
+)
+ORDER_IDS = bindparam("order_ids", expanding=True)
+STATUS_CARDS = (
+    sa_select(*CARD_COLUMNS, _TRANSITION.c.to_status, _TRANSITION.c.at, FLAG_COUNT)
+    .select_from(_ORDER.outerjoin(_TRANSITION, _TRANSITION.c.order_id == _ORDER.c.id))
+    .where(_ORDER.c.id.in_(ORDER_IDS))
+    .order_by(_ORDER.c.id, _TRANSITION.c.id)
+)
+CARD_FLAGS = (
+    sa_select(_EVENT.c.order_id, _EVENT.c.at)
+    .where(_EVENT.c.order_id.in_(ORDER_IDS), _EVENT.c.kind == FLAG_KIND)
+    .order_by(_EVENT.c.id)
+)
+
+
+async def status_cards(reader: AsyncEngine, order_ids: Collection[int]) -> dict[int, StatusCard]:
+    """The status cards of these orders by id, for a live update after a commit (`orders/live.py::LivePublisher`).
+
+    One round trip however many orders, and a second when some were flagged.
+    """
+    found: dict[int, dict[str, Any]] = {}
+    async with reader.connect() as connection:
+        for row in await connection.execute(STATUS_CARDS, {"order_ids": list(order_ids)}):
+            order = found.get(row.id)
+            if order is None:
+                order = found[row.id] = {**row._mapping, "reached": [], "flagged": []}
+            if row.to_status is not None:
+                order["reached"].append((row.to_status, row.at))
+        flagged = [order_id for order_id, order in found.items() if order["flag_count"]]
+        for row in await connection.execute(CARD_FLAGS, {"order_ids": flagged}) if flagged else ():
+            found[row.order_id]["flagged"].append(row.at)
+    return {
+        order_id: StatusCard(
+            external_order_id=order["external_order_id"],
+            status=order["status"],
+            fiat_amount=order["fiat_amount"],
+            rejection_message=order["rejection_message"],
+            expires_at=order["expires_at"],
+            reached=tuple(order["reached"]),
+            flagged=tuple(order["flagged"]),
+        )
+        for order_id, order in found.items()
+    }
