@@ -117,7 +117,8 @@ async def test_paying_out_two_orders_to_one_account_at_once_keeps_one_recipient(
 async def test_a_live_updates_card_is_the_card_the_order_page_reads(db: Database, changes: StatusChanges) -> None:
     """The status card the committing instance publishes shows what a page reading the order shows, and survives
     its trip through a notification unchanged."""
-    flagged_id, plain_id = await placed_order(db), await placed_order(db, "other", rejection_message="Sai tên người nhận")
+    flagged_id = await placed_order(db)
+    plain_id = await placed_order(db, "other", rejection_message="Sai tên người nhận")
     for target in (OrderStatus.PAYMENT_COMPLETED, OrderStatus.SUCCESS):
         async with changes.unit() as change:
             order = await change.lock(flagged_id)
