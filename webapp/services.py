@@ -129,6 +129,7 @@ class Services:
             "settings": self.settings,
             "db_sessionmaker": self.db.sessionmaker,
             "db_reader": self.db.reader,
+            "db_engine": self.db.engine,
             "oidc": self.oidc,
             "alixpay": self.alixpay,
             "changes": self.changes,

@@ -33,7 +33,7 @@ from webapp.orders.listing import OUTCOMES, OwnOrdersQuery, history_csv, own_ord
 from webapp.orders.live import LIVE_STREAM, LiveOrders, change_stream
 from webapp.orders.models import Order
 from webapp.orders.recipients import own_recipient, saved_recipients
-from webapp.orders.service import create_cashout, order_for_user
+from webapp.orders.service import create_cashout, order_for_user, placed_from
 from webapp.orders.status_card import StatusCard, card_context
 from webapp.orders.statuses import OrderStatus
 from webapp.orders.storage import OrderHistory, own_order_history
@@ -41,8 +41,6 @@ from webapp.orders.transitions import StatusChanges
 from webapp.sessions import from_session, to_session
 
 REVIEW_KEY = "cashout_review"
-PLACED_ORDER = "placed_order"
-"""Set in the kept review once it is confirmed: the order it became."""
 NO_STORE = CacheControlHeader(no_store=True)
 PREFILL_KEY = "cashout_prefill"
 """Values a new form starts with (an embedded session's launch token may name the amount)."""
@@ -196,7 +194,8 @@ class OrderController(Controller):
         cashout = kept_cashout(request)
         if cashout is None:
             return Redirect(flow_path(request, "orders.new"), status_code=303)
-        if placed := request.session[REVIEW_KEY].get(PLACED_ORDER):
+        # Confirmed already (the session keeps the review; the order says it was placed): Back leads to the order.
+        if placed := await placed_from(db_session, cashout.submission_id, request.user):
             return Redirect(flow_path(request, "orders.detail", order_id=placed), status_code=303)
         context = {
             "cashout": cashout,
@@ -211,7 +210,7 @@ class OrderController(Controller):
         self,
         request: SignedInRequest,
         settings: AppSettings,
-        db_sessionmaker: NamedDependency[async_sessionmaker[AsyncSession]],
+        db_engine: NamedDependency[AsyncEngine],
         changes: NamedDependency[StatusChanges],
         alixpay: NamedDependency[AlixPayClient],
         data: URLEncodedBody[dict[str, str]],
@@ -222,7 +221,7 @@ class OrderController(Controller):
             return Redirect(flow_path(request, "orders.new"), status_code=303)
         locale = request_locale(request)
         order = await create_cashout(
-            db_sessionmaker=db_sessionmaker,
+            engine=db_engine,
             changes=changes,
             alixpay=alixpay,
             user=request.user,
@@ -236,7 +235,6 @@ class OrderController(Controller):
             notice = order.rejection_message or translate(locale, "Alix Pay did not accept this payout.")
             context = form_context(form, errors, settings, shown=(), notice=notice)
             return Template("orders/new.html", context=context, status_code=422)
-        request.session[REVIEW_KEY] = {**request.session[REVIEW_KEY], PLACED_ORDER: order.external_order_id}
         detail = flow_path(request, "orders.detail", order_id=order.external_order_id)
         # Embedded, the order page tells the partner's page the order was just placed (`order.created`).
         return Redirect(f"{detail}?placed=1" if flow_partner(request) else detail, status_code=303)

@@ -3,8 +3,7 @@
 import logging
 import uuid
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -13,12 +12,14 @@ from webapp.alixpay.errors import AlixPayBadSignature, AlixPayOrderNotFound, Ali
 from webapp.alixpay.schemas import OrderObject
 from webapp.auth.session import CurrentUser
 from webapp.banks.directory import alix_bank_code
+from webapp.db import utcnow
 from webapp.logs import bind_order
 from webapp.metrics import CREATIONS
 from webapp.orders import phrases
 from webapp.orders.forms import Cashout
-from webapp.orders.models import Order, OrderEvent
+from webapp.orders.models import Order
 from webapp.orders.statuses import OrderStatus
+from webapp.orders.storage import insert_order
 from webapp.orders.transitions import StatusChanges
 
 logger = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ for _outcome in ("created", "rejected", "unknown"):  # exported from the start, 
 
 async def create_cashout(
     *,
-    db_sessionmaker: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
     changes: StatusChanges,
     alixpay: AlixPayClient,
     user: CurrentUser,
@@ -42,7 +43,7 @@ async def create_cashout(
     REJECTED with Alix Pay's message in the person's language.
     """
     bank_code = alix_bank_code(cashout.bank, alixpay.bank_code_style)
-    order, placed_now = await _place_once(db_sessionmaker, stored_order(cashout, user, locale, bank_code))
+    order, placed_now = await _place_once(engine, stored_order(cashout, user, locale, bank_code))
     if not placed_now:
         return order
     bind_order(order.external_order_id)
@@ -85,24 +86,13 @@ def stored_order(cashout: Cashout, user: CurrentUser, locale: str, bank_code: st
     )
 
 
-async def _place_once(db_sessionmaker: async_sessionmaker[AsyncSession], order: Order) -> tuple[Order, bool]:
+async def _place_once(engine: AsyncEngine, order: Order) -> tuple[Order, bool]:
     """Commit the order as CREATING, or find the one its submission already placed: (the order, placed now)."""
-    same_submission = select(Order).where(Order.submission_id == order.submission_id)
-    async with db_sessionmaker() as session:
-        if (existing := (await session.exec(same_submission)).first()) is not None:
-            return existing, False
-        session.add(order)
-        try:
-            await session.flush()
-            summary = phrases.CREATE_REQUEST(
-                amount=order.fiat_amount, bank=order.bank_code, content=order.transfer_content, lang=order.locale
-            )
-            session.add(OrderEvent(order_id=order.id or 0, kind="create_request", source="create", detail=summary))
-            await session.commit()
-        except IntegrityError:  # the same submission raced us: the other request owns the order
-            await session.rollback()
-            return (await session.exec(same_submission)).one(), False
-    return order, True
+    summary = phrases.CREATE_REQUEST(
+        amount=order.fiat_amount, bank=order.bank_code, content=order.transfer_content, lang=order.locale
+    )
+    event = {"kind": "create_request", "source": "create", "detail": summary, "receipt_id": None, "at": utcnow()}
+    return await insert_order(engine, order, event)
 
 
 async def _ask_alix_pay(alixpay: AlixPayClient, order: Order) -> tuple[OrderObject | None, OrderStatus, str]:
@@ -120,6 +110,16 @@ async def _ask_alix_pay(alixpay: AlixPayClient, order: Order) -> tuple[OrderObje
     except (AlixPayOutcomeUnknown, AlixPayBadSignature) as unknown:
         logger.warning("order %s: create outcome unknown (%s)", order.external_order_id, unknown)
         return None, OrderStatus.UNKNOWN, type(unknown).__name__
+
+
+async def placed_from(session: AsyncSession, submission_id: str, user: CurrentUser) -> str | None:
+    """The id of the person's order a reviewed cash-out became once confirmed, if it was.
+
+    Read rather than kept in the session at the confirm: one indexed read on the rare return to a confirmed review
+    instead of a session write on every confirm (docs/PERFORMANCE.md, order creation).
+    """
+    placed = select(Order.external_order_id).where(Order.submission_id == submission_id, Order.user_id == user.id)
+    return (await session.exec(placed)).first()
 
 
 async def order_for_user(session: AsyncSession, external_order_id: str, user: CurrentUser) -> Order | None:
