@@ -10,12 +10,12 @@ from datetime import timedelta
 from decimal import ROUND_UP, Decimal, InvalidOperation
 from typing import Any
 
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from webapp.alixpay.schemas import CRYPTO_CURRENCY
 from webapp.db import utcnow
 from webapp.orders.models import Order
+from webapp.orders.storage import latest_answered
 
 TOKEN_PLACES = Decimal("0.000001")
 """USDT is shown to 6 decimals (its precision on the networks Alix Pay uses)."""
@@ -77,16 +77,12 @@ def reported_figures(fiat_amount: int, provider_order: dict[str, Any] | None) ->
     )
 
 
-async def estimate(session: AsyncSession, fiat_amount: int) -> Figures | None:
-    """What an order of `fiat_amount` would cost at the rate and fees of Alix Pay's latest answer, if recent."""
-    latest = (
-        await session.exec(
-            select(Order)
-            .where(col(Order.created_at) >= utcnow() - RATE_FRESH_FOR, col(Order.provider_status).is_not(None))
-            .order_by(col(Order.created_at).desc(), col(Order.id).desc())
-            .limit(1)
-        )
-    ).first()
+async def estimate(reader: AsyncEngine, fiat_amount: int) -> Figures | None:
+    """What an order of `fiat_amount` would cost at the rate and fees of Alix Pay's latest answer, if recent.
+
+    `reader` is the `autocommit` engine: one statement, no transaction around it (every review page asks).
+    """
+    latest = await latest_answered(reader, since=utcnow() - RATE_FRESH_FOR)
     if latest is None:
         return None
     known = order_figures(latest)

@@ -33,10 +33,10 @@ from webapp.orders.listing import OUTCOMES, OwnOrdersQuery, history_csv, own_ord
 from webapp.orders.live import LIVE_STREAM, LiveOrders, change_stream
 from webapp.orders.models import Order
 from webapp.orders.recipients import own_recipient, saved_recipients
-from webapp.orders.service import create_cashout, order_for_user, placed_from
+from webapp.orders.service import create_cashout, order_for_user
 from webapp.orders.status_card import StatusCard, card_context
 from webapp.orders.statuses import OrderStatus
-from webapp.orders.storage import OrderHistory, own_order_history
+from webapp.orders.storage import OrderHistory, own_order_history, placed_from
 from webapp.orders.transitions import StatusChanges
 from webapp.sessions import from_session, to_session
 
@@ -189,19 +189,19 @@ class OrderController(Controller):
         return Redirect(flow_path(request, "orders.review_page"), status_code=303)
 
     @get("/review", name="orders.review_page", cache_control=NO_STORE)
-    async def review_page(self, request: SignedInRequest, db_session: DbSession) -> Response[Any]:
+    async def review_page(self, request: SignedInRequest, db_reader: DbReader) -> Response[Any]:
         """The summary to confirm; once confirmed, this address leads to the order (Back never offers it again)."""
         cashout = kept_cashout(request)
         if cashout is None:
             return Redirect(flow_path(request, "orders.new"), status_code=303)
         # Confirmed already (the session keeps the review; the order says it was placed): Back leads to the order.
-        if placed := await placed_from(db_session, cashout.submission_id, request.user):
+        if placed := await placed_from(db_reader, cashout.submission_id, request.user):
             return Redirect(flow_path(request, "orders.detail", order_id=placed), status_code=303)
         context = {
             "cashout": cashout,
             "masked_account": mask_account(cashout.account_number),
             "qr_svg": qr_for(cashout, request_locale(request)),
-            "estimate": await estimate(db_session, cashout.fiat_amount),
+            "estimate": await estimate(db_reader, cashout.fiat_amount),
         }
         return Template("orders/review.html", context=context)
 

@@ -112,16 +112,6 @@ async def _ask_alix_pay(alixpay: AlixPayClient, order: Order) -> tuple[OrderObje
         return None, OrderStatus.UNKNOWN, type(unknown).__name__
 
 
-async def placed_from(session: AsyncSession, submission_id: str, user: CurrentUser) -> str | None:
-    """The id of the person's order a reviewed cash-out became once confirmed, if it was.
-
-    Read rather than kept in the session at the confirm: one indexed read on the rare return to a confirmed review
-    instead of a session write on every confirm (docs/PERFORMANCE.md, order creation).
-    """
-    placed = select(Order.external_order_id).where(Order.submission_id == submission_id, Order.user_id == user.id)
-    return (await session.exec(placed)).first()
-
-
 async def order_for_user(session: AsyncSession, external_order_id: str, user: CurrentUser) -> Order | None:
     """The order if it is this person's; any other id is as good as absent (a 404, never a 403)."""
     return (

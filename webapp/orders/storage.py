@@ -7,6 +7,7 @@ Everything else reads through the plain ORM. Figures: docs/PERFORMANCE.md.
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Executable, Row, bindparam, func, insert, update
@@ -77,6 +78,34 @@ async def insert_order(engine: AsyncEngine, order: Order, event: dict[str, Any])
             raise  # another constraint: not a second submission
         return existing, False
     return order, True
+
+
+LATEST_ANSWERED = (
+    sa_select(ORDERS)
+    .where(ORDERS.c.created_at >= bindparam("since"), ORDERS.c.provider_status.is_not(None))
+    .order_by(ORDERS.c.created_at.desc(), ORDERS.c.id.desc())
+    .limit(1)
+)
+PLACED_FROM = sa_select(ORDERS.c.external_order_id).where(
+    ORDERS.c.submission_id == bindparam("submission_id"), ORDERS.c.user_id == bindparam("user_id")
+)
+
+
+async def latest_answered(reader: AsyncEngine, *, since: datetime) -> Order | None:
+    """The newest order created since `since` that Alix Pay has answered (its rate and fees, for an estimate)."""
+    async with reader.connect() as connection:
+        row = (await connection.execute(LATEST_ANSWERED, {"since": since})).first()
+    return None if row is None else loaded(Order, row._mapping)
+
+
+async def placed_from(reader: AsyncEngine, submission_id: str, user: CurrentUser) -> str | None:
+    """The id of the person's order a reviewed cash-out became once confirmed, if it was.
+
+    Read rather than kept in the session at the confirm: one indexed read on the review page instead of a session
+    write on every confirm (docs/PERFORMANCE.md, order creation).
+    """
+    async with reader.connect() as connection:
+        return (await connection.execute(PLACED_FROM, {"submission_id": submission_id, "user_id": user.id})).scalar()
 
 
 async def submitted(engine: AsyncEngine, submission_id: str) -> Order | None:
