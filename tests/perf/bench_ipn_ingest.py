@@ -3,7 +3,8 @@
 Signed IPNs at concurrency 1, 16 and 64 in two shapes: spread over many orders, and bursts where each status of
 an order arrives five times, partly out of order. Prints IPN/s, p50/p99 acknowledgement and the ratio to the
 baseline, then checks that no receipt was lost, no status applied twice and none left unprocessed. Not a test:
-`make bench` (needs the local PostgreSQL). Target (issue 16): ≥ 25 % of the baseline, p99 < 50 ms at 16.
+`make bench` (needs the local PostgreSQL). Target (issue 30): ≥ 0.33 of the baseline in both shapes, p99 < 40 ms
+at 16.
 """
 
 import asyncio

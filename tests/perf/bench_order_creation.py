@@ -5,7 +5,8 @@ Signed-in clients at concurrency 1, 8 and 32 each post the form (303), read the 
 and confirm (303, the order created at the sandbox). Beside it, in the same run, the ceilings: our Alix Pay client
 alone creating orders at the sandbox at the same concurrency, and the RSA-2048 sign rate on one core. Also checks
 that every confirmed order exists once, that the review page drew one VietQR, and that a request that changed
-nothing wrote no session row. Not a test: `make bench`. Target (issue 16): ≥ 100 orders/s on one instance.
+nothing wrote no session row. Not a test: `make bench`. Target (issue 30): at 8 clients, at least half our
+client's own rate against the sandbox, and at most 15 ms of app CPU per order.
 """
 
 import asyncio

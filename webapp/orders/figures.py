@@ -80,7 +80,8 @@ def reported_figures(fiat_amount: int, provider_order: dict[str, Any] | None) ->
 async def estimate(reader: AsyncEngine, fiat_amount: int) -> Figures | None:
     """What an order of `fiat_amount` would cost at the rate and fees of Alix Pay's latest answer, if recent.
 
-    `reader` is the `autocommit` engine: one statement, no transaction around it (every review page asks).
+    `reader` is the `autocommit` engine: one statement, no transaction around it (every review page asks;
+    docs/PERFORMANCE.md, order creation).
     """
     latest = await latest_answered(reader, since=utcnow() - RATE_FRESH_FOR)
     if latest is None:
