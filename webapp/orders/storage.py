@@ -1,8 +1,9 @@
 """Fast SQL of the order hot paths, in one place: statements built once, and rows made the way the ORM loads them.
 
 The owner of status changes (`transitions.py`) locks orders with these Core statements and writes in batches; an
-order's page (drawn again after every change while it is watched) reads the order and its history in one round trip.
-Everything else reads through the plain ORM. Figures: docs/PERFORMANCE.md.
+order's page reads the order and its history in one round trip, a live update the changed orders' status cards in
+one; placing an order (the confirm) and the review page's reads are Core statements too. Everything else reads
+through the plain ORM. Figures: docs/PERFORMANCE.md.
 """
 
 from collections.abc import Collection, Mapping, Sequence
@@ -162,16 +163,15 @@ class OrderHistory:
     flags: list[OrderEvent]
 
     def card(self) -> StatusCard:
-        order = self.order
         return StatusCard(
-            external_order_id=order.external_order_id,
-            status=order.status,
-            fiat_amount=order.fiat_amount,
-            rejection_message=order.rejection_message,
-            expires_at=order.expires_at,
+            **{name: getattr(self.order, name) for name in CARD_FIELDS},
             reached=tuple((transition.to_status, transition.at) for transition in self.transitions),
             flagged=tuple(flag.at for flag in self.flags),
         )
+
+
+CARD_FIELDS = ("external_order_id", "status", "fiat_amount", "rejection_message", "expires_at")
+"""The order's columns its status card shows (with its transitions and flags)."""
 
 
 FLAG_KIND = "mismatch"
@@ -232,14 +232,7 @@ async def order_history(reader: AsyncEngine, external_order_id: str, *, user_id:
     return OrderHistory(order, transitions, flags)
 
 
-CARD_COLUMNS = (
-    _ORDER.c.id,
-    _ORDER.c.external_order_id,
-    _ORDER.c.status,
-    _ORDER.c.fiat_amount,
-    _ORDER.c.rejection_message,
-    _ORDER.c.expires_at,
-)
+CARD_COLUMNS = (_ORDER.c.id, *(_ORDER.c[name] for name in CARD_FIELDS))
 ORDER_IDS = bindparam("order_ids", expanding=True)
 STATUS_CARDS = (
     sa_select(*CARD_COLUMNS, _TRANSITION.c.to_status, _TRANSITION.c.at, FLAG_COUNT)
@@ -272,11 +265,7 @@ async def status_cards(reader: AsyncEngine, order_ids: Collection[int]) -> dict[
             found[row.order_id]["flagged"].append(row.at)
     return {
         order_id: StatusCard(
-            external_order_id=order["external_order_id"],
-            status=order["status"],
-            fiat_amount=order["fiat_amount"],
-            rejection_message=order["rejection_message"],
-            expires_at=order["expires_at"],
+            **{name: order[name] for name in CARD_FIELDS},
             reached=tuple(order["reached"]),
             flagged=tuple(order["flagged"]),
         )
