@@ -109,14 +109,19 @@ class WebhookSender:
             )
 
     async def resend(self, session: AsyncSession, event_id: str) -> WebhookEvent | None:
-        """Send one event again at once (an admin's action), whatever became of it before.
+        """Send the event with this id again at once (an admin's action), if there is one."""
+        event = (await session.exec(select(WebhookEvent).where(WebhookEvent.event_id == event_id))).first()
+        if event is not None:
+            self.send_again(event)
+        return event
+
+    @staticmethod
+    def send_again(event: WebhookEvent) -> None:
+        """Due at the next delivery round, whatever became of it before.
 
         Past its three days, a failed re-send is not retried: it is one more try, not a new schedule.
         """
-        event = (await session.exec(select(WebhookEvent).where(WebhookEvent.event_id == event_id))).first()
-        if event is not None:
-            event.state, event.next_attempt_at = "pending", utcnow()
-        return event
+        event.state, event.next_attempt_at = "pending", utcnow()
 
 
 @dataclass(frozen=True)

@@ -52,10 +52,10 @@ async def make_key(session: AsyncSession, partner: Partner, name: str) -> MadeKe
 
 async def partner_of_key(session: AsyncSession, presented: str) -> tuple[Partner, PartnerApiKey] | None:
     """The partner a presented key belongs to, if the key is whole, current and its partner switched on."""
-    shape = KEY_SHAPE.fullmatch(presented)
-    if shape is None:
+    prefix = key_prefix(presented)
+    if prefix is None:
         return None
-    key = (await session.exec(select(PartnerApiKey).where(PartnerApiKey.prefix == f"cok_{shape.group(1)}"))).first()
+    key = (await session.exec(select(PartnerApiKey).where(PartnerApiKey.prefix == prefix))).first()
     if key is None or key.revoked_at is not None or not secrets.compare_digest(key.key_hash, _hash(presented)):
         return None
     partner = await session.get(Partner, key.partner_id)

@@ -159,7 +159,7 @@ async def resend_event(
         found = (await session.exec(query)).first()
         if found is None:
             raise Problem("not_found", "you have no event with this id")
-        await webhooks.resend(session, event_id)
         event, order = found
+        webhooks.send_again(event)
         attempts = await attempts_of(session, [event.id or 0])
         return event_view(event, order, attempts.get(event.id or 0, []))

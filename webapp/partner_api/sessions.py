@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from webapp.config import AppSettings
 from webapp.db import Sessionmaker
 from webapp.embed.launch import issue_ticket
-from webapp.embed.tokens import LaunchRefused
+from webapp.embed.tokens import REFERENCE, LaunchRefused
 from webapp.partner_api.idempotency import remember, request_digest, stored_answer
 from webapp.partner_api.problems import Problem, problem_responses
 from webapp.partner_api.routes import ApiPartner
@@ -38,7 +38,7 @@ class SessionRequest(Struct, rename="camel", forbid_unknown_fields=True):
     """One of your registered return URLs (redirect mode)."""
     locale: Annotated[str, Meta(max_length=8)] | None = None
     """en, vi or zh."""
-    reference: Annotated[str, Meta(pattern=r"^[A-Za-z0-9._:/#-]{1,64}$")] | None = None
+    reference: Annotated[str, Meta(pattern=f"^{REFERENCE.pattern}$")] | None = None
     """Your own id for this cash-out (`partnerReference` in webhooks and orders)."""
     origin: Annotated[str, Meta(max_length=200)] | None = None
     """Which of your registered origins frames the page (default: the first)."""
