@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import parse_qs
 
+from babel import localedata
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency
@@ -102,6 +103,18 @@ def translations(locale: str) -> NullTranslations:
     write_mo(buffer, catalog)  # fuzzy entries are left out, as gettext does
     buffer.seek(0)
     return Translations(buffer)
+
+
+def load_languages() -> None:
+    """Read every language's catalogue and Babel's formats for it now, not at its first page or live update.
+
+    Babel reads a locale's data on its first use: ~5 MB in all, which the first streams and pages in each language
+    would add to a serving process (the live fan-out's memory per watcher, docs/PERFORMANCE.md). Read before serving,
+    it is part of the start-up heap that `app.py::settle_startup_heap` puts out of the garbage collector's sight.
+    """
+    for locale in LOCALES:
+        translations(locale)
+        localedata.load(BABEL_LOCALES[locale])
 
 
 def N_(message: str) -> str:

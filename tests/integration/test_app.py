@@ -4,10 +4,12 @@ import re
 import warnings
 
 import pytest
+from babel import localedata
 from litestar import Litestar, get, post
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import create_schema
+from webapp import i18n
 from webapp.app import create_app, create_served_app
 from webapp.config import DatabaseSettings, Environment, Settings
 
@@ -159,13 +161,18 @@ async def test_hsts_and_the_api_schema_depend_on_the_environment(settings: Setti
         assert schema.status_code == (404 if production else 200)
 
 
-async def test_a_served_app_freezes_what_it_built_before_serving(settings: Settings) -> None:
+async def test_a_served_app_reads_every_language_and_freezes_what_it_built_before_serving(settings: Settings) -> None:
     gc.unfreeze()
+    i18n.translations.cache_clear()
+    localedata._cache.clear()  # Babel's own cache of locale data: what the first page in a language would fill
     try:
         async with AsyncTestClient(app=create_app(settings)):
             assert gc.get_freeze_count() == 0  # tests build many apps: only a server process freezes its heap
+            assert not localedata._cache
         async with AsyncTestClient(app=create_served_app(settings)):
             assert gc.get_freeze_count() > 0
+            assert set(i18n.BABEL_LOCALES.values()) <= set(localedata._cache)
+            assert i18n.translations.cache_info().currsize == len(i18n.LOCALES)
     finally:
         gc.unfreeze()
 
