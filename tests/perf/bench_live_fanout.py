@@ -36,6 +36,7 @@ from tests.integration.conftest import LiveApp, app_env, new_postgres_database, 
 from tests.integration.flow import signed_in_client  # noqa: E402
 from tests.integration.ipn_bodies import ipn_body  # noqa: E402
 from tests.oidc_support import running_idp  # noqa: E402
+from tests.perf.bare_fanout import FRAGMENT  # noqa: E402
 from tests.processes import cpu_seconds, running_process  # noqa: E402
 from webapp.config import Settings  # noqa: E402
 from webapp.dev.stack import free_port  # noqa: E402
@@ -208,10 +209,10 @@ def print_row(name: str, figures: Figures) -> None:
     )
 
 
-def print_ratios(ours: Figures, bare: Figures) -> None:
+def print_ratios(ours: Figures, bare: Figures, name: str) -> None:
     fan_out = ours.cpu_ms_per_update - ours.quiet_cpu_ms
     print(  # noqa: T201
-        f"ratios to the baseline: p95 {ours.p95 / bare.p95:.1f},"
+        f"ratios to {name}: p95 {ours.p95 / bare.p95:.1f},"
         f" memory {ours.kib_per_watcher / bare.kib_per_watcher:.2f}"
         f" (one more watcher: {ours.marginal_kib_per_watcher / bare.marginal_kib_per_watcher:.2f}),"
         f" CPU per update {ours.cpu_ms_per_update / bare.cpu_ms_per_update:.1f}"
@@ -251,19 +252,32 @@ def main() -> None:
                 f" {'CPU ms/upd':>12}"
                 f" {'no watcher':>12} {'fan-out A / B':>15} {'reads/upd A/B':>13}"
             )
+            fragment_file = directory / "fragment.html"
             with instances(ours, env, directory, "ours") as (urls, pids):
-                figures = asyncio.run(run_ours(urls, pids, settings, rsa_keys, database_url))
+                figures = asyncio.run(run_ours(urls, pids, settings, rsa_keys, database_url, fragment_file))
             print_row("ours", figures)
             with instances(bare, bare_env, directory, "bare") as (urls, pids):
                 baseline = asyncio.run(run_bare(urls, pids))
             print_row("bare", baseline)
-            print_ratios(figures, baseline)
+            same_bytes_env = {**bare_env, "BARE_FRAGMENT_FILE": str(fragment_file)}
+            with instances(bare, same_bytes_env, directory, "bare-same-bytes") as (urls, pids):
+                same_bytes = asyncio.run(run_bare(urls, pids))
+            print_row("bare=", same_bytes)
+            print(  # noqa: T201
+                f"(bare: a {len(FRAGMENT)}-byte fragment; bare=: our order page's status fragment,"
+                f" {len(fragment_file.read_bytes())} bytes, sent as it is)"
+            )
+            print_ratios(figures, baseline, "bare")
+            print_ratios(figures, same_bytes, "bare=")
     finally:
         drop()
         drop_baseline()
 
 
-async def run_ours(urls: list[str], pids: list[int], settings: Settings, rsa_keys, database_url: str) -> Figures:
+async def run_ours(
+    urls: list[str], pids: list[int], settings: Settings, rsa_keys, database_url: str, fragment_file: Path
+) -> Figures:
+    """Our figures; `fragment_file` gets the status fragment of a watched order, for the same-bytes baseline."""
     person = await signed_in_client(LiveApp(urls[0], settings, None), EMAIL)  # type: ignore[arg-type]
     cookie = "; ".join(f"{name}={value}" for name, value in person.cookies.items())
     watched = await seed_orders(database_url, EMAIL, ORDERS)
@@ -283,6 +297,7 @@ async def run_ours(urls: list[str], pids: list[int], settings: Settings, rsa_key
             return [await database_drawings(url) for url in urls]
 
         figures = await measure(urls, pids, lambda key: f"/orders/{key}/events", cookie, watched, update, quiet, reads)
+    fragment_file.write_text((await person.get(f"/orders/{watched[0]}/status")).text)
     await person.aclose()
     return figures
 
