@@ -2,7 +2,8 @@
 
 IPNs are posted to instance A only, so half the watchers hear every update across instances (LISTEN/NOTIFY).
 Beside it, in the same run, a bare fan-out (`bare_fanout.py`: the same framework, server and channel, no session,
-no database, no rendering) on two instances of its own. Prints IPN → update read p50/p95, missed updates, memory
+no database, no rendering) on two instances of its own, twice: with its one-line fragment ("bare") and with our
+order page's status fragment sent as it is ("bare=": the same bytes per message on the wire). Prints IPN → update read p50/p95, missed updates, memory
 per watcher (the instances' RSS before and after the watchers connect, and over the second half of them alone:
 what one more watcher costs once the pools have filled), and app CPU per update (both instances, from /proc; ours
 also without the fan-out, the IPN alone). Not a test: `make bench`.
