@@ -108,7 +108,7 @@ def translations(locale: str) -> NullTranslations:
 def load_languages() -> None:
     """Read every language's catalogue and Babel's formats for it now, not at its first page or live update.
 
-    Babel reads a locale's data on its first use: ~5 MB in all, which the first streams and pages in each language
+    Babel reads a locale's data on its first use: ~3.5 MB in all, which the first streams and pages in each language
     would add to a serving process (the live fan-out's memory per watcher, docs/PERFORMANCE.md). Read before serving,
     it is part of the start-up heap that `app.py::settle_startup_heap` puts out of the garbage collector's sight.
     """

@@ -3,10 +3,11 @@
 IPNs are posted to instance A only, so half the watchers hear every update across instances (LISTEN/NOTIFY).
 Beside it, in the same run, a bare fan-out (`bare_fanout.py`: the same framework, server and channel, no session,
 no database, no rendering) on two instances of its own, twice: with its one-line fragment ("bare") and with our
-order page's status fragment sent as it is ("bare=": the same bytes per message on the wire). Prints IPN → update read p50/p95, missed updates, memory
-per watcher (the instances' RSS before and after the watchers connect, and over the second half of them alone:
-what one more watcher costs once the pools have filled), and app CPU per update (both instances, from /proc; ours
-also without the fan-out, the IPN alone). Not a test: `make bench`.
+order page's status fragment sent as it is ("bare=": the same bytes per message on the wire).
+Prints IPN → update read p50/p95, missed updates, memory per watcher (the instances' RSS before and after the
+watchers connect, and over the second half of them alone: what one more watcher costs once the pools have filled),
+and app CPU per update (both instances, from /proc; ours also without the fan-out, the IPN alone).
+Not a test: `make bench`.
 Also per instance: the fan-out's CPU per update (less the same instance's cost of an update nobody watches) and,
 for ours, the fragments drawn from a database read per update (none where the change's status card came along).
 Target (issue 30): p95 < 50 ms, memory per watcher ≤ 1.3 times the baseline's, the fan-out's CPU per update
