@@ -48,6 +48,7 @@ from webapp.rendering import TEMPLATES_DIR
 from webapp.security_headers import security_headers
 from webapp.services import Services, build_services
 from webapp.sessions import SESSION_COOKIE, LazySessionConfig
+from webapp.streaming import outside_the_stack
 from webapp.support.routes import SupportController
 from webapp.support.work import WorkController
 
@@ -135,7 +136,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     exempt_other_routes(app, settings)
     redact_queries_on(paths_marked(app, SECRET_QUERY))
-    app.asgi_handler = with_request_id(app.asgi_handler, trust_header=settings.trust_request_id_header)
+    # Live streams are sent outside the middleware stack once their headers are out (streaming.py).
+    handler = outside_the_stack(app.asgi_handler)
+    app.asgi_handler = with_request_id(handler, trust_header=settings.trust_request_id_header)
     return app
 
 

@@ -6,8 +6,9 @@ reads the order's status card once and publishes it (`LivePublisher`); every ins
 pages from the card it heard, without a database read (`cashout_live_drawings_total{source}` counts both kinds).
 Each instance subscribes once per watched order, however many streams show it (`LiveOrders`), and draws and
 encodes a changed fragment once per change for all its streams that show it alike (same fragment, language and
-flow). A stream is a plain `Stream` of those encoded messages: Litestar's `ServerSentEvent` would encode each
-message once per stream, hop to a thread to open it, and keep the last message and its text alive per stream.
+flow). A stream is a plain stream of those encoded messages: Litestar's `ServerSentEvent` would encode each
+message once per stream, hop to a thread to open it, and keep the last message and its text alive per stream. Its
+body is sent outside the middleware stack (`streaming.py::HandedOffStream`).
 Figures: docs/PERFORMANCE.md (live fan-out).
 """
 
@@ -29,6 +30,7 @@ from sqlalchemy.engine import make_url
 from webapp.metrics import SSE_STREAMS
 from webapp.orders.status_card import StatusCard
 from webapp.sessions import SESSIONS_ENDED
+from webapp.streaming import HandedOffStream
 
 KEEP_ALIVE_SECONDS = 15
 LIVE_STREAM = "live_stream"
@@ -461,7 +463,7 @@ def change_stream(
                     yield body
             yield RECONNECT if live.draining and not (done or ended.over) else DONE
 
-    return Stream(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
+    return HandedOffStream(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 KEEP_ALIVE = ServerSentEventMessage(comment="keep-alive").encode()
