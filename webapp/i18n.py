@@ -3,7 +3,7 @@
 import io
 import re
 from collections.abc import Iterable, Mapping
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -46,6 +46,7 @@ def known_or_default(locale: str | None) -> str:
     return locale if locale in LOCALES else DEFAULT_LOCALE
 
 
+@lru_cache(maxsize=4096)  # an order's amount is shown again at every change of its live status card
 def format_vnd(amount: int | float, locale: str) -> str:
     """A VND amount the way the reader writes money (`100.000 ₫` in Vietnamese, `₫100,000` in English)."""
     return format_currency(amount, "VND", locale=BABEL_LOCALES[known_or_default(locale)])

@@ -4,7 +4,8 @@ Emails and live fragments are drawn here outside any request; the web layer (`te
 needs from its request (the person, the flow, the CSP nonce, `url_for`) to the same environment.
 """
 
-from datetime import UTC, datetime, timedelta
+import functools
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -71,13 +72,21 @@ def timezone_of(context: Context) -> ZoneInfo:
     return context.get("timezone") or DISPLAY_TIMEZONE
 
 
+FORMATTED_KEPT = 4096
+"""Times formatted for reading, kept per (time, zone, language): an order's live status card shows the times of all
+its steps again at every change, and Babel's formatting of them was a tenth of a relaying instance's CPU per
+update (docs/PERFORMANCE.md, live fan-out)."""
+
+
 @pass_context
 def _datetime(context: Context, value: datetime | None) -> str:
     """Vietnam time, where the money lands (or the console's), with its offset so nobody has to guess."""
-    if value is None:
-        return ""
-    local = value.astimezone(timezone_of(context))
-    locale = babel_locale(context)
+    return "" if value is None else _medium_datetime(value, timezone_of(context), babel_locale(context))
+
+
+@functools.lru_cache(maxsize=FORMATTED_KEPT)
+def _medium_datetime(value: datetime, timezone: ZoneInfo, locale: str) -> str:
+    local = value.astimezone(timezone)
     return f"{format_datetime(local, 'medium', locale=locale)} ({get_timezone_gmt(local, locale=locale)})"
 
 
@@ -94,9 +103,14 @@ def _when(context: Context, value: datetime | None) -> str:
     """Compact Vietnam time: the time alone today, else a short date and time (the page says the zone once)."""
     if value is None:
         return ""
-    local = value.astimezone(timezone_of(context))
-    locale = babel_locale(context)
-    if local.date() == datetime.now(local.tzinfo).date():
+    timezone = timezone_of(context)
+    return _compact_datetime(value, timezone, babel_locale(context), today=datetime.now(timezone).date())
+
+
+@functools.lru_cache(maxsize=FORMATTED_KEPT)
+def _compact_datetime(value: datetime, timezone: ZoneInfo, locale: str, *, today: date) -> str:
+    local = value.astimezone(timezone)
+    if local.date() == today:
         return format_time(local, "short", locale=locale)
     return format_datetime(local, "short", locale=locale)
 

@@ -1,5 +1,6 @@
 """Live updates on PostgreSQL LISTEN/NOTIFY survive the loss of their connections (a restart, a network cut)."""
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,7 +39,7 @@ async def watching(channels: ChannelsPlugin) -> AsyncIterator[tuple[PatientPgCha
     order_id = secrets.randbelow(10**9)
     async with LiveOrders(channels).watch(order_id) as watch:
         publish_change(channels, order_id)
-        assert await watch.changed_since(0, 10)
+        assert await asyncio.wait_for(watch.changed_since(0), 10)
         yield backend, watch, order_id
 
 
@@ -49,10 +50,10 @@ async def test_a_lost_listening_connection_is_made_again_and_its_watchers_look_a
         lost = backend._listener_conn
         await cut(lost)
         # Whatever was said while nobody listened is lost: the watchers are told to look again.
-        assert await watch.changed_since(1, 10) and watch.generation == 2
+        assert await asyncio.wait_for(watch.changed_since(1), 10) and watch.generation == 2
         assert backend._listener_conn is not lost and not backend._listener_conn.is_closed()
         publish_change(channels, order_id)  # and changes are heard again on the new connection
-        assert await watch.changed_since(2, 10) and watch.generation == 3
+        assert await asyncio.wait_for(watch.changed_since(2), 10) and watch.generation == 3
 
 
 class LostMidStatement:
@@ -78,4 +79,4 @@ async def test_a_publishing_connection_lost_mid_statement_is_made_again(channels
         backend._publisher = LostMidStatement(backend._publisher)  # type: ignore[assignment]
         for seen in (1, 2):  # sent again on a new connection; Litestar's publishing task lives on
             publish_change(channels, order_id)
-            assert await watch.changed_since(seen, 10) and watch.generation == seen + 1
+            assert await asyncio.wait_for(watch.changed_since(seen), 10) and watch.generation == seen + 1

@@ -10,12 +10,17 @@ and app CPU per update (both instances, from /proc; ours also without the fan-ou
 Not a test: `make bench`.
 Also per instance: the fan-out's CPU per update (less the same instance's cost of an update nobody watches) and,
 for ours, the fragments drawn from a database read per update (none where the change's status card came along).
+And the steady relay: once every watcher is connected, 2 000 notifications sent straight into PostgreSQL (ours
+carrying each order's current status card, as the publisher sends it), so that both instances only relay; CPU per
+notification per instance, less the same instance's CPU over as long idle (the figure the IPN's own work and a
+stream's opening and ending do not blur).
 Target (issue 30): p95 < 50 ms, memory per watcher ≤ 1.3 times the baseline's, the fan-out's CPU per update
 ≤ 2.5 times the baseline's on every instance, no database read per update on the relaying instance, 0 missed.
 """
 
 import asyncio
 import contextlib
+import json
 import os
 import platform
 import statistics
@@ -27,8 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import asyncpg
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -41,13 +48,18 @@ from tests.oidc_support import running_idp  # noqa: E402
 from tests.perf.bare_fanout import FRAGMENT  # noqa: E402
 from tests.processes import cpu_seconds, running_process  # noqa: E402
 from webapp.config import Settings  # noqa: E402
+from webapp.db import make_engine  # noqa: E402
 from webapp.dev.stack import free_port  # noqa: E402
+from webapp.orders.live import order_channel  # noqa: E402
+from webapp.orders.storage import status_cards  # noqa: E402
 
 WATCHERS = 1000
 ORDERS = 50  # 20 watchers per order, every other one on each instance
 STEPS = ("PAYMENT_COMPLETED", "PROCESSING_TOKEN_TRANSFER", "SUCCESS")  # three updates per order
 SPACING = 0.02  # seconds between two updates
 QUIET_ORDERS = ORDERS  # the same updates posted with nobody watching: the cost of an update without its fan-out
+RELAYED = 2000  # notifications sent straight into PostgreSQL while every watcher listens: both instances relay
+RELAY_SPACING = 0.003
 PAGE = os.sysconf("SC_PAGE_SIZE")
 EMAIL = "user@example.com"
 
@@ -109,6 +121,8 @@ class Figures:
     instance_cpu_ms: list[float]
     """Per instance, CPU per update over the updates less its CPU per update with nobody watching: the fan-out's
     own cost there (the first instance receives the updates, the second only relays them)."""
+    relay_ms: list[float]
+    """Per instance, CPU per notification relayed to its watchers (less the same time idle): the steady relay."""
     reads_per_update: list[float] | None = None
     """Per instance, fragments drawn from a database read per update (ours: `cashout_live_drawings_total`)."""
 
@@ -121,9 +135,11 @@ async def measure(
     keys_watched: list[str],
     update: Callable[[str, str], Awaitable[None]],
     quiet: list[str],
+    relayed: "Relayed",
     reads: Callable[[], Awaitable[list[float]]] | None = None,
 ) -> Figures:
-    """Open the watchers, send STEPS updates per watched key, and read what arrived when."""
+    """Open the watchers, relay notifications sent straight into PostgreSQL, send STEPS updates per watched key, and
+    read what arrived when."""
     each = lambda: [cpu_seconds(pid) for pid in pids]  # noqa: E731
     started_each = each()
     for status in STEPS:  # nobody watches these: the update's own cost, for the same statuses at the same pace
@@ -147,6 +163,7 @@ async def measure(
         memory.append(sum(rss_kib(pid) for pid in pids))
     kib = (memory[2] - memory[0]) / WATCHERS
     marginal_kib = (memory[2] - memory[1]) / (WATCHERS - WATCHERS // 2)
+    relay_ms = await relay(pids, relayed, watchers)
     acknowledged: dict[tuple[str, int], float] = {}
     reads_before = await reads() if reads else None
     started_each = each()
@@ -178,8 +195,54 @@ async def measure(
     cuts = statistics.quantiles(delays, n=100)
     instance_cpu = [used - alone for used, alone in zip(spent, quiet_each, strict=True)]
     return Figures(
-        cuts[49], cuts[94], missed, kib, marginal_kib, cpu_per_update, quiet_cpu, instance_cpu, reads_per_update
+        cuts[49],
+        cuts[94],
+        missed,
+        kib,
+        marginal_kib,
+        cpu_per_update,
+        quiet_cpu,
+        instance_cpu,
+        relay_ms,
+        reads_per_update,
     )
+
+
+@dataclass
+class Relayed:
+    """What the steady relay sends: to which database, and each watched key's channel and payload."""
+
+    dsn: str
+    messages: list[tuple[str, str]]
+
+
+async def relay(pids: list[int], relayed: Relayed, watchers: list[Watcher]) -> list[float]:
+    """Per instance, CPU ms per notification sent straight into PostgreSQL (both instances relay: no IPN, no
+    commit, no publisher), less the same instance's CPU over as long idle; the watchers hear every one of them."""
+    each = lambda: [cpu_seconds(pid) for pid in pids]  # noqa: E731
+    heard = sum(len(watcher.arrivals) for watcher in watchers)
+    connection = await asyncpg.connect(relayed.dsn)
+    try:
+        started, began = each(), time.perf_counter()
+        for index in range(RELAYED):
+            channel, payload = relayed.messages[index % len(relayed.messages)]
+            await connection.execute("SELECT pg_notify($1, $2)", channel, payload)
+            await asyncio.sleep(RELAY_SPACING)
+        await asyncio.sleep(0.5)
+        spent, took = each(), time.perf_counter() - began
+        await asyncio.sleep(took)
+        idle = each()
+    finally:
+        await connection.close()
+    expected = RELAYED * WATCHERS // len(relayed.messages)
+    arrived = sum(len(watcher.arrivals) for watcher in watchers) - heard
+    assert arrived == expected, f"relayed {arrived} of {expected} messages"
+    for watcher in watchers:
+        watcher.arrivals.clear()  # the updates' latencies start from here
+    return [
+        ((after - before) - (rest - after)) / RELAYED * 1000
+        for before, after, rest in zip(started, spent, idle, strict=True)
+    ]
 
 
 @contextlib.contextmanager
@@ -208,6 +271,7 @@ def print_row(name: str, figures: Figures) -> None:
         f" {figures.marginal_kib_per_watcher:>11.1f}"
         f" {figures.cpu_ms_per_update:>12.2f} {figures.quiet_cpu_ms:>12.2f}"
         f" {' / '.join(f'{cpu:.2f}' for cpu in figures.instance_cpu_ms):>15} {reads:>13}"
+        f" {' / '.join(f'{cpu:.3f}' for cpu in figures.relay_ms):>15}"
     )
 
 
@@ -223,6 +287,8 @@ def print_ratios(ours: Figures, bare: Figures, name: str) -> None:
         + " / ".join(
             f"{mine / theirs:.1f}" for mine, theirs in zip(ours.instance_cpu_ms, bare.instance_cpu_ms, strict=True)
         )
+        + "; the steady relay's CPU per notification per instance: "
+        + " / ".join(f"{mine / theirs:.2f}" for mine, theirs in zip(ours.relay_ms, bare.relay_ms, strict=True))
     )
 
 
@@ -252,18 +318,18 @@ def main() -> None:
             print(  # noqa: T201
                 f"{'':6} {'p50 ms':>8} {'p95 ms':>8} {'missed':>7} {'KiB/watch':>10} {'KiB/1 more':>11}"
                 f" {'CPU ms/upd':>12}"
-                f" {'no watcher':>12} {'fan-out A / B':>15} {'reads/upd A/B':>13}"
+                f" {'no watcher':>12} {'fan-out A / B':>15} {'reads/upd A/B':>13} {'relay ms A / B':>15}"
             )
             fragment_file = directory / "fragment.html"
             with instances(ours, env, directory, "ours") as (urls, pids):
                 figures = asyncio.run(run_ours(urls, pids, settings, rsa_keys, database_url, fragment_file))
             print_row("ours", figures)
             with instances(bare, bare_env, directory, "bare") as (urls, pids):
-                baseline = asyncio.run(run_bare(urls, pids))
+                baseline = asyncio.run(run_bare(urls, pids, bare_env["BARE_DSN"]))
             print_row("bare", baseline)
             same_bytes_env = {**bare_env, "BARE_FRAGMENT_FILE": str(fragment_file)}
             with instances(bare, same_bytes_env, directory, "bare-same-bytes") as (urls, pids):
-                same_bytes = asyncio.run(run_bare(urls, pids))
+                same_bytes = asyncio.run(run_bare(urls, pids, bare_env["BARE_DSN"]))
             print_row("bare=", same_bytes)
             print(  # noqa: T201
                 f"(bare: a {len(FRAGMENT)}-byte fragment; bare=: our order page's status fragment,"
@@ -298,10 +364,33 @@ async def run_ours(
         async def reads() -> list[float]:
             return [await database_drawings(url) for url in urls]
 
-        figures = await measure(urls, pids, lambda key: f"/orders/{key}/events", cookie, watched, update, quiet, reads)
+        dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
+        relayed = Relayed(dsn, await current_cards(database_url, watched))
+        figures = await measure(
+            urls, pids, lambda key: f"/orders/{key}/events", cookie, watched, update, quiet, relayed, reads
+        )
     fragment_file.write_text((await person.get(f"/orders/{watched[0]}/status")).text)
     await person.aclose()
     return figures
+
+
+async def current_cards(database_url: str, keys: list[str]) -> list[tuple[str, str]]:
+    """Each order's channel and a live update carrying its current status card, as the publisher sends it."""
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            ids = (
+                await connection.execute(
+                    text("SELECT id FROM cashout_order WHERE external_order_id = ANY(:keys)"), {"keys": keys}
+                )
+            ).scalars()
+            cards = await status_cards(engine, list(ids))
+    finally:
+        await engine.dispose()
+    return [
+        (order_channel(order_id), json.dumps({"order": order_id, "card": card.wire()}))
+        for order_id, card in cards.items()
+    ]
 
 
 async def database_drawings(url: str) -> float:
@@ -316,7 +405,7 @@ async def database_drawings(url: str) -> float:
     )
 
 
-async def run_bare(urls: list[str], pids: list[int]) -> Figures:
+async def run_bare(urls: list[str], pids: list[int], dsn: str) -> Figures:
     async with httpx.AsyncClient(base_url=urls[0], timeout=30) as client:
 
         async def update(key: str, status: str) -> None:
@@ -324,7 +413,8 @@ async def run_bare(urls: list[str], pids: list[int]) -> Figures:
 
         watched = [f"order-{index}" for index in range(ORDERS)]
         quiet = [f"quiet-{index}" for index in range(QUIET_ORDERS)]
-        return await measure(urls, pids, lambda key: f"/events/{key}", "none=1", watched, update, quiet)
+        relayed = Relayed(dsn, [(f"order:{key}", "relayed") for key in watched])
+        return await measure(urls, pids, lambda key: f"/events/{key}", "none=1", watched, update, quiet, relayed)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import pytest
 from litestar.channels import ChannelsPlugin, Subscriber
 from litestar.channels.backends.memory import MemoryChannelsBackend
 
+from webapp.orders import live as live_module
 from webapp.orders.live import (
     DONE,
     KEEP_ALIVE,
@@ -63,7 +64,7 @@ def counting(results: Callable[[int], tuple[str, bool]]) -> tuple[list[int], Cal
 
 
 async def changed(watch: OrderWatch, seen: int) -> None:
-    assert await watch.changed_since(seen, 5)
+    assert await asyncio.wait_for(watch.changed_since(seen), 5)
 
 
 async def test_streams_of_one_order_share_one_subscription(channels: ChannelsPlugin) -> None:
@@ -368,3 +369,58 @@ async def drain(subscriber: Subscriber) -> list[StatusCard | None]:
         except TimeoutError:
             return found
         found.append(card_of(message))
+
+
+async def test_a_change_that_brought_its_card_is_drawn_at_once_once_per_variant(channels: ChannelsPlugin) -> None:
+    """Three streams of one order, two alike and one in another language: one drawing per language, no reading."""
+    live = LiveOrders(channels)
+    drawn: list[str] = []
+
+    async def read(_card: object) -> tuple[str, bool]:
+        return "opened", False
+
+    def draw_in(language: str) -> Callable[[StatusCard], tuple[str, bool]]:
+        def draw(shown: StatusCard) -> tuple[str, bool]:
+            drawn.append(language)
+            return f"{language} {shown.status}", True
+
+        return draw
+
+    async def alive() -> bool:
+        return True
+
+    async def body(language: str) -> str:
+        response = change_stream(
+            live, 1, read, draw=draw_in(language), event="status", variant=language, alive=alive, session=None
+        )
+        return "".join([chunk.decode() async for chunk in response.iterator])  # type: ignore[union-attr]
+
+    streams = [asyncio.ensure_future(body(language)) for language in ("en", "en", "vi")]
+    await asyncio.sleep(0.05)  # all three opened and waiting
+    publish_change(channels, 1, card("SUCCESS", changes=3))
+    bodies = await asyncio.wait_for(asyncio.gather(*streams), 5)
+    assert sorted(drawn) == ["en", "vi"]
+    assert bodies[0] == bodies[1] and "data: en SUCCESS" in bodies[0] and "data: vi SUCCESS" in bodies[2]
+    assert all(body.endswith("event: done\r\ndata: \r\n\r\n") for body in bodies)
+
+
+async def test_a_quiet_stream_gets_a_keep_alive_and_a_session_check_each_interval_from_one_ticker(
+    channels: ChannelsPlugin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live_module, "KEEP_ALIVE_SECONDS", 0.15)
+    live = LiveOrders(channels)
+    asked: list[int] = []
+
+    async def read(_card: object) -> tuple[str, bool]:
+        return "the status", False
+
+    async def alive() -> bool:
+        asked.append(1)
+        return len(asked) < 3  # the session ends after two checks
+
+    stream = change_stream(live, 7, read, event="status", variant="en", alive=alive, session=None).iterator
+    chunks = await asyncio.wait_for(collect(stream), 5)  # type: ignore[arg-type]
+    assert chunks[1:] == [KEEP_ALIVE, KEEP_ALIVE, DONE]  # two intervals kept alive, ended at the third check
+    assert len(asked) == 3
+    await asyncio.sleep(0.02)
+    assert live._ticking is not None and live._ticking.done()  # no ticker left once nothing is watched

@@ -33,6 +33,8 @@ from webapp.sessions import SESSIONS_ENDED
 from webapp.streaming import HandedOffStream
 
 KEEP_ALIVE_SECONDS = 15
+TICK_SLICES = 15
+"""The watched orders are woken for their keep-alive in this many slices over an interval, by order id."""
 LIVE_STREAM = "live_stream"
 """The route option of a live stream: it lasts as long as a page is open, so per-request HTTP metrics (whose
 latency would be the stream's lifetime) step aside; `cashout_sse_streams_open` counts streams instead."""
@@ -248,6 +250,10 @@ class LivePublisher:
 Render = Callable[[StatusCard | None], Awaitable[tuple[str, bool]]]
 """Draws a stream's fragment: (html, done). From the status card a live update brought, or, given None (the
 stream's first drawing, a resync, an update that carried no card), from the database."""
+Draw = Callable[[StatusCard], tuple[str, bool]]
+"""Draws a stream's fragment from a status card alone, at once: no database, nothing to wait for."""
+Drawing = tuple[bytes, bool]
+"""An encoded SSE message and whether it is the stream's last."""
 
 
 class OrderWatch:
@@ -258,10 +264,12 @@ class OrderWatch:
         self.reader: asyncio.Task[None] | None = None
         self.viewers = 0
         self.generation = 0
+        self.ticks = 0
+        """Keep-alive intervals passed (`LiveOrders` ticks each watch once an interval)."""
         self.card: StatusCard | None = None
         """The card the last change brought, if it brought one."""
         self._changed = asyncio.Event()
-        self._drawn: dict[Hashable, asyncio.Future[tuple[str, bool]]] = {}
+        self._drawn: dict[Hashable, asyncio.Future[Drawing] | Drawing] = {}
 
     def changed(self, card: StatusCard | None = None) -> None:
         if card is not None and self.card is not None and card.version < self.card.version:
@@ -272,27 +280,42 @@ class OrderWatch:
         self.wake()
 
     def wake(self) -> None:
-        """Let every stream waiting on this order look again (at a change, or a viewer's session ending)."""
+        """Let every stream waiting on this order look again (at a change, a keep-alive, a session ending)."""
         self._changed.set()
         self._changed = asyncio.Event()
 
-    async def changed_since(self, seen: int, timeout: float) -> bool:
-        """Whether the order changed after change number `seen`, waiting up to `timeout` seconds for it."""
+    def tick(self) -> None:
+        """A keep-alive interval has passed: every stream sends a keep-alive and checks its session."""
+        self.ticks += 1
+        self.wake()
+
+    async def changed_since(self, seen: int) -> bool:
+        """Whether the order changed after change number `seen`, waiting until it did or the watch was woken.
+
+        No timer per stream: `LiveOrders` wakes every watch once a keep-alive interval.
+        """
         if self.generation == seen:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._changed.wait()
+            await self._changed.wait()
         return self.generation != seen
 
-    async def drawn(self, variant: Hashable, render: Callable[[], Awaitable[tuple[str, bool]]]) -> tuple[str, bool]:
+    def drawn_now(self, variant: Hashable, draw: Callable[[], Drawing]) -> Drawing:
+        """`draw()`'s fragment since the last change, drawn at once by the first stream of `variant` to ask."""
+        drawing = self._drawn.get(variant)
+        if not isinstance(drawing, tuple):
+            drawing = self._drawn[variant] = draw()
+        return drawing
+
+    async def drawn(self, variant: Hashable, render: Callable[[], Awaitable[Drawing]]) -> Drawing:
         """`render()`'s fragment since the last change, drawn once for every stream that shows the same `variant`."""
         drawing = self._drawn.get(variant)
+        if isinstance(drawing, tuple):
+            return drawing
         if drawing is None:
             drawing = self._drawn[variant] = asyncio.ensure_future(render())
             drawing.add_done_callback(lambda done: self._forget_failed(variant, done))
         return await asyncio.shield(drawing)  # a viewer leaving does not cancel the others' fragment
 
-    def _forget_failed(self, variant: Hashable, drawing: "asyncio.Future[tuple[str, bool]]") -> None:
+    def _forget_failed(self, variant: Hashable, drawing: "asyncio.Future[Drawing]") -> None:
         if (drawing.cancelled() or drawing.exception() is not None) and self._drawn.get(variant) is drawing:
             del self._drawn[variant]
 
@@ -317,6 +340,7 @@ class LiveOrders:
         self._endings: asyncio.Task[None] | None = None
         self._leaving: dict[int, asyncio.Future[None]] = {}
         """Orders whose last watch is leaving its channel: a new watch subscribes once that is done."""
+        self._ticking: asyncio.Task[None] | None = None
         self.draining = False
 
     def drain(self) -> None:
@@ -353,12 +377,29 @@ class LiveOrders:
                     ended.over = True
                     watch.wake()
 
+    async def _tick(self) -> None:
+        """Wake every watched order once a keep-alive interval, a slice of them at a time (not all at once).
+
+        One task per instance instead of a timer per stream's wait (a timer per wait was ~12 % of a relaying
+        instance's CPU per update, docs/PERFORMANCE.md). Woken without a change, a stream sends a keep-alive and
+        asks whether its session still stands: those checks, too, come a slice at a time. Ends with the last watch.
+        """
+        turn = 0
+        while self._watches:
+            await asyncio.sleep(KEEP_ALIVE_SECONDS / TICK_SLICES)
+            turn = (turn + 1) % TICK_SLICES
+            for order_id, watch in list(self._watches.items()):
+                if order_id % TICK_SLICES == turn:
+                    watch.tick()
+
     @contextlib.asynccontextmanager
     async def watch(self, order_id: int) -> AsyncIterator[OrderWatch]:
         watch = self._watches.get(order_id)
         if watch is None:
             subscription = asyncio.ensure_future(self._subscribe(order_id, self._leaving.get(order_id)))
             watch = self._watches[order_id] = OrderWatch(subscription)
+            if self._ticking is None or self._ticking.done():
+                self._ticking = asyncio.create_task(self._tick())
         watch.viewers += 1
         try:
             subscriber = await asyncio.shield(watch.subscription)
@@ -384,6 +425,8 @@ class LiveOrders:
     async def _unwatch(self, order_id: int, watch: OrderWatch) -> None:
         if self._watches.get(order_id) is watch:
             del self._watches[order_id]
+        if not self._watches and self._ticking is not None:
+            self._ticking.cancel()
         if watch.reader is not None:
             watch.reader.cancel()
         # Shielded: the last viewer usually leaves by disconnecting (a cancellation), maybe before the
@@ -417,6 +460,7 @@ def change_stream(
     order_id: int,
     render: Render,
     *,
+    draw: Draw | None = None,
     event: str,
     variant: Hashable,
     alive: Callable[[], Awaitable[bool]],
@@ -425,33 +469,40 @@ def change_stream(
     """An SSE response: `render`'s fragment now and after every change of the order, until it says it is done.
 
     `render` returns (html, done); the stream then sends the event `done` so the page stops listening. It is given
-    the status card the change brought (None at the start: it reads the order). After a
-    change, streams of this instance whose `variant` is equal share one `render` and its encoded message (the
-    variant must name everything the fragment depends on besides the order: template, language, flow, viewer).
+    the status card the change brought (None at the start: it reads the order). With `draw`, a change that brought
+    its card is drawn from the card at once instead (no task and no wait per stream). After a change, streams of
+    this instance whose `variant` is equal share one drawing and its encoded message (the variant must name
+    everything the fragment depends on besides the order: template, language, flow, viewer).
     A stream must not outlive the right to see it: it ends at once when its `session` (a tag,
     `sessions.session_tag`) is announced signed out on any instance, and within a keep-alive interval once
-    `alive()` says the session is over otherwise (expired). `alive()` is asked once an interval has passed since
-    it was last asked, not on every change of a busy order. When the instance is stopping (`LiveOrders.drain`) it
-    ends without `done`, so the page reconnects, through the proxy, to an instance that is not.
+    `alive()` says the session is over otherwise (expired). `alive()` is asked at every keep-alive interval's tick
+    and, on a busy order, at a change once an interval has passed since it was last asked. When the instance is stopping
+    (`LiveOrders.drain`) it ends without `done`, so the page reconnects, through the proxy, to an instance that is not.
     """
 
-    async def message(card: StatusCard | None) -> tuple[bytes, bool]:
-        html, done = await render(card)
+    def encoded(html: str, done: bool) -> Drawing:
         return ServerSentEventMessage(data=html, event=event).encode(), done
+
+    async def message(card: StatusCard | None) -> Drawing:
+        return encoded(*await render(card))
+
+    def drawing(card: StatusCard | None) -> Callable[[], Drawing] | None:
+        return None if card is None or draw is None else lambda: encoded(*draw(card))
 
     async def stream() -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         with SSE_STREAMS.track_inprogress():
             async with live.watch(order_id) as watch, live.session_end(session, watch) as ended:
-                seen = watch.generation
+                seen, ticks = watch.generation, watch.ticks
                 body, done = await message(None)  # drawn for this viewer alone: the page opens on the current state
                 yield body
                 checked = loop.time()
                 while not done and not ended.over and not live.draining:
-                    changed = await watch.changed_since(seen, KEEP_ALIVE_SECONDS)
+                    changed = await watch.changed_since(seen)
                     if ended.over or live.draining:
                         break
-                    if loop.time() - checked >= KEEP_ALIVE_SECONDS:
+                    ticked, ticks = watch.ticks != ticks, watch.ticks
+                    if ticked or loop.time() - checked >= KEEP_ALIVE_SECONDS:
                         if not await alive():
                             break
                         checked = loop.time()
@@ -459,7 +510,11 @@ def change_stream(
                         yield KEEP_ALIVE
                         continue
                     seen, card = watch.generation, watch.card
-                    body, done = await watch.drawn(variant, functools.partial(message, card))
+                    at_once = drawing(card)
+                    if at_once is not None:
+                        body, done = watch.drawn_now(variant, at_once)
+                    else:
+                        body, done = await watch.drawn(variant, functools.partial(message, card))
                     yield body
             yield RECONNECT if live.draining and not (done or ended.over) else DONE
 

@@ -291,17 +291,25 @@ class OrderController(Controller):
         order = (await own_history(db_reader, order_id, request)).order  # a 404 comes before the stream's headers
         template = templates.get_template("orders/_status.html")
 
-        async def render(card: StatusCard | None) -> tuple[str, bool]:
-            LIVE_DRAWINGS.labels("database" if card is None else "notification").inc()
-            context = card_context(card or (await own_history(db_reader, order_id, request)).card())
+        def draw(card: StatusCard) -> tuple[str, bool]:
+            context = card_context(card)
             # Sent over the live stream, the fragment does not poll: the stream brings every change.
             return template.render(request=request, live=True, **context), context["final"]
+
+        def heard(card: StatusCard) -> tuple[str, bool]:
+            LIVE_DRAWINGS.labels("notification").inc()
+            return draw(card)
+
+        async def read(_none: StatusCard | None) -> tuple[str, bool]:  # a card that came along goes to `heard`
+            LIVE_DRAWINGS.labels("database").inc()
+            return draw((await own_history(db_reader, order_id, request)).card())
 
         variant = (template.name, request_locale(request), flow_partner(request), user.id)
         return change_stream(
             live_orders,
             order.id or 0,
-            render,
+            read,
+            draw=heard,
             event="status",
             variant=variant,
             alive=still_signed_in(request),
