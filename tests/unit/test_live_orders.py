@@ -424,3 +424,26 @@ async def test_a_quiet_stream_gets_a_keep_alive_and_a_session_check_each_interva
     assert len(asked) == 3
     await asyncio.sleep(0.02)
     assert live._ticking is not None and live._ticking.done()  # no ticker left once nothing is watched
+
+
+async def test_a_page_opened_just_as_the_last_one_left_still_gets_its_keep_alive(
+    channels: ChannelsPlugin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live_module, "KEEP_ALIVE_SECONDS", 0.15)
+    live = LiveOrders(channels)
+
+    async def read(_card: object) -> tuple[str, bool]:
+        return "the status", False
+
+    async def alive() -> bool:
+        return True
+
+    first = change_stream(live, 7, read, event="status", variant="en", alive=alive, session=None).iterator
+    await anext(first)  # type: ignore[call-overload]
+    closing = asyncio.ensure_future(first.aclose())  # type: ignore[attr-defined]
+    await asyncio.sleep(0)  # the last watch has left; the next page opens before anything else has run
+    second = change_stream(live, 8, read, event="status", variant="en", alive=alive, session=None).iterator
+    await anext(second)  # type: ignore[call-overload]
+    await closing
+    assert await asyncio.wait_for(anext(second), 2) == KEEP_ALIVE  # type: ignore[call-overload]
+    await second.aclose()  # type: ignore[attr-defined]

@@ -425,8 +425,6 @@ class LiveOrders:
     async def _unwatch(self, order_id: int, watch: OrderWatch) -> None:
         if self._watches.get(order_id) is watch:
             del self._watches[order_id]
-        if not self._watches and self._ticking is not None:
-            self._ticking.cancel()
         if watch.reader is not None:
             watch.reader.cancel()
         # Shielded: the last viewer usually leaves by disconnecting (a cancellation), maybe before the
