@@ -20,6 +20,7 @@ Target (issue 30): p95 < 50 ms, memory per watcher ≤ 1.3 times the baseline's,
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -103,6 +104,11 @@ class Watcher:
             self.ready.set()
 
 
+def cpu_of(pids: list[int]) -> list[float]:
+    """Each process's CPU seconds so far."""
+    return [cpu_seconds(pid) for pid in pids]
+
+
 def rss_kib(pid: int) -> int:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE // 1024
 
@@ -140,7 +146,7 @@ async def measure(
 ) -> Figures:
     """Open the watchers, relay notifications sent straight into PostgreSQL, send STEPS updates per watched key, and
     read what arrived when."""
-    each = lambda: [cpu_seconds(pid) for pid in pids]  # noqa: E731
+    each = functools.partial(cpu_of, pids)
     started_each = each()
     for status in STEPS:  # nobody watches these: the update's own cost, for the same statuses at the same pace
         for key in quiet:
@@ -219,7 +225,7 @@ class Relayed:
 async def relay(pids: list[int], relayed: Relayed, watchers: list[Watcher]) -> list[float]:
     """Per instance, CPU ms per notification sent straight into PostgreSQL (both instances relay: no IPN, no
     commit, no publisher), less the same instance's CPU over as long idle; the watchers hear every one of them."""
-    each = lambda: [cpu_seconds(pid) for pid in pids]  # noqa: E731
+    each = functools.partial(cpu_of, pids)
     heard = sum(len(watcher.arrivals) for watcher in watchers)
     connection = await asyncpg.connect(relayed.dsn)
     try:

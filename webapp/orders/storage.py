@@ -94,9 +94,7 @@ PLACED_FROM = sa_select(ORDERS.c.external_order_id).where(
 
 async def latest_answered(reader: AsyncEngine, *, since: datetime) -> Order | None:
     """The newest order created since `since` that Alix Pay has answered (its rate and fees, for an estimate)."""
-    async with reader.connect() as connection:
-        row = (await connection.execute(LATEST_ANSWERED, {"since": since})).first()
-    return None if row is None else loaded(Order, row._mapping)
+    return await _first_order(reader, LATEST_ANSWERED, {"since": since})
 
 
 async def placed_from(reader: AsyncEngine, submission_id: str, user: CurrentUser) -> str | None:
@@ -111,8 +109,13 @@ async def placed_from(reader: AsyncEngine, submission_id: str, user: CurrentUser
 
 async def submitted(engine: AsyncEngine, submission_id: str) -> Order | None:
     """The order a submission was stored as, if any."""
+    return await _first_order(engine, SUBMITTED, {"submission_id": submission_id})
+
+
+async def _first_order(engine: AsyncEngine, statement: Executable, parameters: dict[str, Any]) -> Order | None:
+    """The first order row `statement` selects, outside a transaction."""
     async with engine.connect() as connection:
-        row = (await connection.execute(SUBMITTED, {"submission_id": submission_id})).first()
+        row = (await connection.execute(statement, parameters)).first()
     return None if row is None else loaded(Order, row._mapping)
 
 
