@@ -1,10 +1,10 @@
 """IPN ingest: our `/ipn/alixpay` against a bare receiver (verify + insert, `bare_ipn.py`), same run, PostgreSQL.
 
 Signed IPNs at concurrency 1, 16 and 64 in two shapes: spread over many orders, and bursts where each status of
-an order arrives five times, partly out of order. Prints IPN/s, p50/p99 acknowledgement and the ratio to the
-baseline, then checks that no receipt was lost, no status applied twice and none left unprocessed. Not a test:
-`make bench` (needs the local PostgreSQL). Target (issue 30): ≥ 0.33 of the baseline in both shapes, p99 < 40 ms
-at 16.
+an order arrives five times, partly out of order. Prints IPN/s, p50/p99 acknowledgement, each server process's CPU
+per IPN answered, and ours against the baseline (rate ratio, CPU multiple), then checks that no receipt was lost,
+no status applied twice and none left unprocessed. Not a test: `make bench` (needs the local PostgreSQL). Target
+(issue 30): ≥ 0.33 of the baseline in both shapes, p99 < 40 ms at 16.
 """
 
 import asyncio
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from tests.conftest import create_schema, keyed_settings, make_rsa_keys  # noqa: E402
 from tests.integration.conftest import POSTGRES_ADMIN_DSN, app_env, new_postgres_database, seed_orders  # noqa: E402
 from tests.integration.ipn_bodies import ipn_body  # noqa: E402
-from tests.processes import running_process  # noqa: E402
+from tests.processes import cpu_seconds, running_process  # noqa: E402
 from webapp.config import Settings  # noqa: E402
 from webapp.dev.stack import free_port  # noqa: E402
 
@@ -57,10 +57,13 @@ def workloads(settings: Settings, key: Path, order_ids: list[str]) -> dict[tuple
     return loads
 
 
-def drive(url: str, bodies: list[bytes], concurrency: int, directory: Path) -> tuple[float, float, float, int]:
-    """(IPN/s, p50 ms, p99 ms, requests answered) for `bodies` posted in turn by wrk over `concurrency`
-    connections for DURATION seconds (one wrk thread: the other core is the server's)."""
+def drive(
+    url: str, pid: int, bodies: list[bytes], concurrency: int, directory: Path
+) -> tuple[float, float, float, float, int]:
+    """(IPN/s, p50 ms, p99 ms, the server's CPU ms per IPN, requests answered) for `bodies` posted in turn by wrk
+    over `concurrency` connections for DURATION seconds (one wrk thread: the other core is the server's)."""
     bodies_file = directory / "bodies.txt"
+    cpu_before = cpu_seconds(pid)
     bodies_file.write_bytes(b"".join(body.replace(b"\n", b"") + b"\n" for body in bodies))
     output = subprocess.run(
         ["wrk", "-t1", f"-c{concurrency}", f"-d{DURATION}s", "--latency", "-s", str(WRK_SCRIPT), url],
@@ -69,9 +72,10 @@ def drive(url: str, bodies: list[bytes], concurrency: int, directory: Path) -> t
         text=True,
         check=True,
     ).stdout
+    cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     answered = int(re.search(r"(\d+) requests in", output).group(1))
-    return rate, _latency(output, "50%"), _latency(output, "99%"), answered
+    return rate, _latency(output, "50%"), _latency(output, "99%"), cpu_ms / max(answered, 1), answered
 
 
 def _latency(output: str, percentile: str) -> float:
@@ -123,36 +127,40 @@ def main() -> None:
         with (
             running_process(
                 ours_args, env=ours_env, log_file=directory / "ours.log", ready_url=f"{ours_url}/healthz", what="app"
-            ),
+            ) as ours,
             running_process(
                 bare_args,
                 env=bare_env,
                 log_file=directory / "bare.log",
                 ready_url=f"{bare_url}/healthz",
                 what="baseline",
-            ),
+            ) as bare,
         ):
-            report(loads, ours_url, bare_url, database_url)
+            report(loads, (ours_url, ours.pid), (bare_url, bare.pid), database_url)
     finally:
         drop()
         drop_baseline()
 
 
-def report(loads: dict[tuple[str, int], list[bytes]], ours_url: str, bare_url: str, database_url: str) -> None:
+def report(
+    loads: dict[tuple[str, int], list[bytes]], ours: tuple[str, int], bare: tuple[str, int], database_url: str
+) -> None:
+    """`ours` and `bare`: each server's URL and process id."""
     version = asyncio.run(_server_version())
     print(f"IPN ingest on {os.cpu_count()} cores, Python {platform.python_version()}, PostgreSQL {version}")  # noqa: T201
     print(f"load from wrk ({WRK_SCRIPT.name}), one thread, {DURATION} s per run, on the same machine")  # noqa: T201
-    columns = ("ours/s", "p50 ms", "p99 ms", "bare/s", "p50 ms", "p99 ms")
-    print(f"{'shape':6} {'conc':>4} " + " ".join(f"{column:>8}" for column in columns) + f" {'ratio':>6}")  # noqa: T201
+    columns = ("ours/s", "p50 ms", "p99 ms", "CPU ms", "bare/s", "p50 ms", "p99 ms", "CPU ms", "ratio", "CPU ×")
+    print(f"{'shape':6} {'conc':>4} " + " ".join(f"{column:>8}" for column in columns))  # noqa: T201
     answered = 0
     directory = Path(tempfile.mkdtemp(prefix="bench-ipn-wrk-"))
     for (shape, level), bodies in loads.items():
-        ours_rate, ours_p50, ours_p99, count = drive(ours_url, bodies, level, directory)
-        bare_rate, bare_p50, bare_p99, _ = drive(bare_url, bodies, level, directory)
+        ours_rate, ours_p50, ours_p99, ours_cpu, count = drive(*ours, bodies, level, directory)
+        bare_rate, bare_p50, bare_p99, bare_cpu, _ = drive(*bare, bodies, level, directory)
         answered += count
         print(  # noqa: T201
-            f"{shape:6} {level:>4} {ours_rate:>8.0f} {ours_p50:>8.1f} {ours_p99:>8.1f} "
-            f"{bare_rate:>8.0f} {bare_p50:>8.1f} {bare_p99:>8.1f} {ours_rate / bare_rate:>6.2f}"
+            f"{shape:6} {level:>4} {ours_rate:>8.0f} {ours_p50:>8.1f} {ours_p99:>8.1f} {ours_cpu:>8.2f} "
+            f"{bare_rate:>8.0f} {bare_p50:>8.1f} {bare_p99:>8.1f} {bare_cpu:>8.2f} "
+            f"{ours_rate / bare_rate:>8.2f} {ours_cpu / bare_cpu:>8.1f}"
         )
     time.sleep(1)
     lost, twice, pending = asyncio.run(checks(database_url.replace("postgresql+asyncpg://", "postgresql://"), answered))
