@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -447,3 +448,38 @@ async def test_a_page_opened_just_as_the_last_one_left_still_gets_its_keep_alive
     await closing
     assert await asyncio.wait_for(anext(second), 2) == KEEP_ALIVE  # type: ignore[call-overload]
     await second.aclose()  # type: ignore[attr-defined]
+
+
+async def test_a_stream_waiting_for_a_change_does_not_keep_the_opening_it_sent(channels: ChannelsPlugin) -> None:
+    """Each viewer's opening drawing is theirs alone: kept for the stream's life, it would be memory per watcher."""
+    live = LiveOrders(channels)
+    opening_size, viewers = 200_000, 20
+
+    async def render(_card: object) -> tuple[str, bool]:
+        return "x" * opening_size, False
+
+    async def alive() -> bool:
+        return True
+
+    streams = [
+        change_stream(live, 1, render, event="status", variant="en", alive=alive, session=None).iterator
+        for _ in range(viewers)
+    ]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        waiting = []
+        for stream in streams:
+            assert len(await anext(stream)) > opening_size  # type: ignore[call-overload]
+            waiting.append(asyncio.ensure_future(anext(stream)))  # type: ignore[call-overload]
+        await asyncio.sleep(0.05)  # every stream now waits for the order's next change
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < viewers * opening_size / 4
+    for future in waiting:
+        future.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
+    for stream in streams:
+        await stream.aclose()  # type: ignore[union-attr]
+    assert live.watched() == 0

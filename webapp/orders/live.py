@@ -492,8 +492,9 @@ def change_stream(
         with SSE_STREAMS.track_inprogress():
             async with live.watch(order_id) as watch, live.session_end(session, watch) as ended:
                 seen, ticks = watch.generation, watch.ticks
-                body, done = await message(None)  # drawn for this viewer alone: the page opens on the current state
-                yield body
+                opening, done = await message(None)  # drawn for this viewer alone: the page opens on the current state
+                yield opening
+                del opening  # this viewer's own bytes, not kept for the life of the stream (memory per watcher)
                 checked = loop.time()
                 while not done and not ended.over and not live.draining:
                     changed = await watch.changed_since(seen)
