@@ -43,6 +43,9 @@ class _HandedOff:
             await self.response(scope, receive, send)
             return
         await self.response.start_response(send=send)
+        # The session went out with the headers just sent (its cookie, its store); what the body draws was decided by
+        # the handler (the person, the language), so the decoded session is not kept for the stream's life.
+        scope.pop("session", None)  # type: ignore[misc]
         taker.append(self.response.iterator)  # type: ignore[arg-type]
 
 

@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from litestar import Litestar, get
+from litestar import Litestar, Request, get
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -138,3 +138,42 @@ async def test_a_failing_stream_fails_its_request_instead_of_hanging() -> None:
 async def until(condition: Callable[[], bool]) -> None:
     while not condition():
         await asyncio.sleep(0.01)
+
+
+class SessionLike(ASGIMiddleware):
+    """Decodes a session into the scope and, as a session middleware does, writes it when the headers go out."""
+
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        scope["session"] = {"id_token": "a long signed token"}  # type: ignore[typeddict-unknown-key]
+
+        async def send_stored(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.events.append(f"session stored: {scope.get('session')}")
+            await send(message)
+
+        await next_app(scope, receive, send_stored)
+
+
+async def test_a_handed_off_stream_does_not_keep_the_decoded_session_once_its_headers_are_out() -> None:
+    events: list[str] = []
+
+    @get("/stream")
+    async def stream(request: Request) -> HandedOffStream:
+        async def body() -> AsyncIterator[bytes]:
+            yield f"drawn with a session: {'session' in request.scope}".encode()
+
+        return HandedOffStream(body(), media_type="text/event-stream")
+
+    app = Litestar([stream], middleware=[SessionLike(events)])
+    app.asgi_handler = outside_the_stack(app.asgi_handler)
+    receive, send = server(events, asyncio.Event())
+    await app(scope(), receive, send)
+    assert events == [
+        "session stored: {'id_token': 'a long signed token'}",
+        "headers",
+        "drawn with a session: False",
+        "end",
+    ]
