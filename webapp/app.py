@@ -12,7 +12,6 @@ from litestar.logging.config import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.htmx import HTMXPlugin
-from litestar.plugins.prometheus import PrometheusConfig
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -45,6 +44,7 @@ from webapp.partner_api.problems import API_PREFIX
 from webapp.partner_api.router import partner_api_router
 from webapp.ratelimits import exempt_other_routes, rate_limit_configs
 from webapp.rendering import TEMPLATES_DIR
+from webapp.request_metrics import RequestMetrics
 from webapp.security_headers import security_headers
 from webapp.services import Services, build_services
 from webapp.sessions import SESSION_COOKIE, LazySessionConfig
@@ -80,7 +80,7 @@ ROUTES: list[ControllerRouterHandler] = [
 ]
 
 
-def middleware(settings: Settings) -> list[DefineMiddleware]:
+def middleware(settings: Settings) -> list[DefineMiddleware | RequestMetrics]:
     """Sessions, the person on `request.user`, request metrics, rate limits.
 
     Request metrics are counted per route template, never per path with an order id in it.
@@ -96,19 +96,12 @@ def middleware(settings: Settings) -> list[DefineMiddleware]:
         exclude=NO_SESSION,
         owner_of=session_owner,
     )
-    metrics = PrometheusConfig(
-        app_name="cashout",
-        prefix="cashout_http",
-        group_path=True,
-        exclude=[health.METRICS_PATH, "/static"],
-        exclude_opt_key=LIVE_STREAM,
-    )
     return [
         sessions.middleware,
         authentication(exclude=NO_SESSION),
-        metrics.middleware,
+        RequestMetrics(skipped=[health.METRICS_PATH, "/static/"], exclude_opt_key=LIVE_STREAM),
         *(limit.middleware for limit in rate_limit_configs(settings)),
-        csrf_middleware(settings),  # innermost, where Litestar would place its own
+        csrf_middleware(settings, csrf_bound_to_session),  # innermost, where Litestar would place its own
     ]
 
 
@@ -118,7 +111,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = Litestar(
         route_handlers=[*ROUTES, embed_router(settings), partner_api_router()],
         dependencies=services.dependencies(),
-        guards=[csrf_bound_to_session],
         plugins=[HTMXPlugin(), services.channels],
         template_config=TemplateConfig(instance=services.template_engine),
         middleware=middleware(settings),

@@ -10,6 +10,18 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
+HTTP_LABELS = ("method", "path", "status_code", "app_name")
+"""Per request (`request_metrics.py`): the route template, never the path with an id in it."""
+HTTP_REQUESTS = Counter("cashout_http_requests_total", "Total requests", HTTP_LABELS)
+HTTP_REQUEST_SECONDS = Histogram("cashout_http_request_duration_seconds", "Request duration, in seconds", HTTP_LABELS)
+HTTP_IN_PROGRESS = Gauge(
+    "cashout_http_requests_in_progress",
+    "Total requests currently in progress",
+    HTTP_LABELS,
+    multiprocess_mode="livesum",
+)
+HTTP_ERRORS = Counter("cashout_http_requests_error_total", "Total errors in requests", HTTP_LABELS)
+
 IPN_RECEIPTS = Counter("cashout_ipn_receipts_total", "IPN receipts by the verdict they got.", ["verdict"])
 IPN_ACK_SECONDS = Histogram(
     "cashout_ipn_ack_seconds",

@@ -15,16 +15,10 @@ OPS = Path(__file__).resolve().parents[2] / "docs" / "ops"
 PROMTOOL = shutil.which("promtool") or "promtool"  # Debian's `prometheus` package (`make promtool`)
 
 
-LITESTAR_HTTP = {"cashout_http_requests_total", "cashout_http_request_duration_seconds_bucket"}
-"""Litestar's Prometheus middleware (`PrometheusConfig(prefix="cashout_http")` in app.py) exports these."""
-
-
 def exported() -> set[str]:
     """The names the app's metrics have in the text format (a counter's `_total`, a histogram's series)."""
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
-    return LITESTAR_HTTP | {
-        metric.name + suffix for metric in REGISTRY.collect() for suffix in suffixes.get(metric.type, ("",))
-    }
+    return {metric.name + suffix for metric in REGISTRY.collect() for suffix in suffixes.get(metric.type, ("",))}
 
 
 def promtool(*args: str) -> str:

@@ -69,12 +69,12 @@ CSRF_SESSION_KEY = "csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-async def csrf_bound_to_session(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
+def csrf_bound_to_session(connection: ASGIConnection) -> None:
     """A signed-in unsafe request must carry the CSRF token of its own session, not any valid one.
 
-    Litestar's middleware has already checked the token against the CSRF cookie; the session remembers the
-    token it was signed in with, so another person's valid token (or cookie) is refused. Embedded pages keep
-    their own token in their session (embed/access.py).
+    The CSRF middleware runs this once it has checked the token against the CSRF cookie (`csrf.py`); the session
+    remembers the token it was signed in with, so another person's valid token (or cookie) is refused. Embedded
+    pages keep their own token in their session (embed/access.py).
     """
     if connection.scope.get("method") in SAFE_METHODS or flow_partner(connection) is not None:
         return
