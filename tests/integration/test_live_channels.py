@@ -2,7 +2,7 @@
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -80,3 +80,67 @@ async def test_a_publishing_connection_lost_mid_statement_is_made_again(channels
         for seen in (1, 2):  # sent again on a new connection; Litestar's publishing task lives on
             publish_change(channels, order_id)
             assert await asyncio.wait_for(watch.changed_since(seen), 10) and watch.generation == seen + 1
+
+
+class CountedStatements:
+    """The publishing connection, counting the statements sent on it."""
+
+    def __init__(self, real: asyncpg.Connection) -> None:
+        self.real = real
+        self.statements = 0
+
+    def is_closed(self) -> bool:
+        return self.real.is_closed()
+
+    def terminate(self) -> None:
+        self.real.terminate()
+
+    async def close(self) -> None:
+        await self.real.close()
+
+    async def execute(self, *args: object) -> str:
+        self.statements += 1
+        return await self.real.execute(*args)
+
+
+@asynccontextmanager
+async def heard(channel_names: list[str]) -> AsyncIterator[list[tuple[str, str]]]:
+    """What another connection hears on these channels while inside, in the order it arrives."""
+    listener = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+    received: list[tuple[str, str]] = []
+    try:
+        for name in channel_names:
+            await listener.add_listener(name, lambda _conn, _pid, channel, payload: received.append((channel, payload)))
+        yield received
+    finally:
+        await listener.close()
+
+
+async def test_notifications_handed_over_together_go_out_in_one_statement_in_their_order(
+    channels: ChannelsPlugin,
+) -> None:
+    async with watching(channels) as (backend, _watch, _order_id):
+        counted = CountedStatements(backend._publisher)  # type: ignore[arg-type]
+        backend._publisher = counted  # type: ignore[assignment]
+        names = [f"order:{secrets.randbelow(10**9)}" for _ in range(20)]
+        async with heard(names) as received:
+            for number, name in enumerate(names):  # as the live publisher sends the cards of one read
+                channels.publish(f"card {number}".encode(), [name])
+            await wait_until(lambda: len(received) == len(names))
+        assert received == [(name, f"card {number}") for number, name in enumerate(names)]
+        assert counted.statements == 1
+
+
+async def test_what_was_handed_over_last_is_sent_before_the_backend_stops() -> None:
+    plugin = make_channels(POSTGRES_ADMIN_DSN.replace("postgresql://", "postgresql+asyncpg://", 1))
+    name = f"order:{secrets.randbelow(10**9)}"
+    async with heard([name]) as received:
+        async with plugin:
+            plugin.publish(b"last words", [name])
+        await wait_until(lambda: received == [(name, "last words")])
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(10):
+        while not condition():
+            await asyncio.sleep(0.01)
