@@ -79,7 +79,6 @@ class PatientPgChannelsBackend(AsyncPgChannelsBackend):
         self._relistening: asyncio.Task[None] | None = None
         self._to_send: list[tuple[str, str]] = []
         self._handed_over = asyncio.Event()
-        self._closing = False
         self._sender = asyncio.create_task(self._send_handed_over(), name="live-notify")
         with contextlib.suppress(OSError, asyncpg.PostgresError):
             self._listener_conn = await self._listen()
@@ -88,9 +87,8 @@ class PatientPgChannelsBackend(AsyncPgChannelsBackend):
         self._queue = None  # from now on a lost connection is not made again
         if self._relistening is not None:
             self._relistening.cancel()
-        self._closing = True
         self._handed_over.set()
-        await self._sender  # sends what was handed over last
+        await self._sender  # sends what was handed over last, then stops
         async with self._listener_lock:
             if self._listener_conn is not None:
                 await self._listener_conn.close()
@@ -106,7 +104,7 @@ class PatientPgChannelsBackend(AsyncPgChannelsBackend):
         self._handed_over.set()
 
     async def _send_handed_over(self) -> None:
-        while not self._closing:
+        while self._queue is not None:  # until the backend stops
             await self._handed_over.wait()
             self._handed_over.clear()
             while self._to_send:
@@ -117,8 +115,6 @@ class PatientPgChannelsBackend(AsyncPgChannelsBackend):
                     logger.exception("live updates not sent")
 
     async def _send(self, notifications: list[tuple[str, str]]) -> None:
-        if not notifications:
-            return
         channels, payloads = [channel for channel, _ in notifications], [payload for _, payload in notifications]
         for attempt in (1, 2):
             try:
