@@ -128,6 +128,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU time all PostgreSQL server processes on this machine have used so far (the ones alive now)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if stat.with_name("comm").read_text().strip() == "postgres":
+                total += cpu_seconds(int(stat.parent.name))
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # it ended meanwhile
+    return total
+
+
 @contextlib.contextmanager
 def running_process(
     args: list[str], *, env: dict[str, str], log_file: Path, ready_url: str, what: str

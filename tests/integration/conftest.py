@@ -319,6 +319,17 @@ async def background_parts(settings: Settings) -> AsyncIterator[tuple[Database, 
         await services.aclose()
 
 
+@contextlib.asynccontextmanager
+async def database_with_schema(url: str, *, pool_size: int = 5) -> AsyncIterator[Database]:
+    """A `Database` on `url` with every table created, closed afterwards."""
+    await create_schema(url)
+    database = Database.connect(url, pool_size=pool_size)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
 async def rows(settings: Settings, model: type) -> list:
     engine = make_engine(settings.database.url)
     async with make_sessionmaker(engine)() as session:

@@ -31,17 +31,41 @@ pytestmark = both_databases
 
 @contextmanager
 def counted_statements(db: Database) -> Iterator[list[str]]:
-    """Every statement the engine sends (an executemany counts once) while the block runs."""
+    """Every statement sent while the block runs (an executemany counts once): SQLAlchemy's on SQLite, and on
+    PostgreSQL asyncpg's, whether SQLAlchemy sent them or the hot paths' runner did (`sql_runner.py`)."""
     sent: list[str] = []
+    if db.engine.dialect.name != "postgresql":
 
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(statement)
+        def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            sent.append(statement)
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
-    try:
+        event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            yield sent
+        finally:
+            event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        for owner, name, text_of in DRIVER_CALLS:
+            patch.setattr(owner, name, counting(getattr(owner, name), text_of, sent))
         yield sent
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+
+
+def counting(call: Any, text_of: Any, sent: list[str]) -> Any:
+    async def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(text_of(self, args))
+        return await call(self, *args, **kwargs)
+
+    return counted
+
+
+DRIVER_CALLS = [
+    (asyncpg.Connection, "fetch", lambda _connection, args: args[0]),
+    (asyncpg.Connection, "fetchmany", lambda _connection, args: args[0]),
+    (asyncpg.Connection, "executemany", lambda _connection, args: args[0]),
+    (asyncpg.prepared_stmt.PreparedStatement, "fetch", lambda statement, _args: statement.get_query()),
+]
+"""Every way a statement reaches PostgreSQL here (a transaction's BEGIN and COMMIT aside)."""
 
 
 async def test_a_batch_gets_the_verdicts_of_one_by_one_judging_in_receipt_order(
@@ -119,10 +143,11 @@ async def test_concurrent_ipns_are_stored_and_judged_together_in_a_few_statement
     bodies = [ipn_body(seeded, rsa_keys.alix.private, order_id=external_id) for external_id in external_ids]
     async with background_parts(seeded) as (db, changes, alixpay):
         intake = IpnIntake(db, changes, alixpay, RetryPolicy(), seeded.ipn_max_body_bytes)
+        await asyncio.gather(*(intake.receive(Delivery(body)) for body in bodies[:2]))  # connections opened
         with counted_statements(db) as sent:
-            answers = await asyncio.gather(*(intake.receive(Delivery(body)) for body in bodies))
-    assert [judged.verdict for _, judged in answers] == [Verdict.APPLIED] * len(bodies)
-    assert [judged.external_order_id for _, judged in answers] == external_ids  # each request its own
+            answers = await asyncio.gather(*(intake.receive(Delivery(body)) for body in bodies[2:]))
+    assert [judged.verdict for _, judged in answers] == [Verdict.APPLIED] * (len(bodies) - 2)
+    assert [judged.external_order_id for _, judged in answers] == external_ids[2:]  # each request its own
     assert len(await rows(seeded, OrderTransition)) == len(bodies)
     stored = [statement for statement in sent if statement.startswith("INSERT INTO ipn_receipt")]
     judging = [statement for statement in sent if statement not in stored]

@@ -9,8 +9,7 @@ import pytest
 from sqlmodel import col, select
 
 from tests.builders import make_order
-from tests.conftest import create_schema
-from tests.integration.conftest import both_databases
+from tests.integration.conftest import both_databases, database_with_schema
 from webapp.auth.models import User
 from webapp.db import Database
 from webapp.notifications.models import EmailMessage
@@ -26,10 +25,8 @@ from webapp.services import live_publisher, status_changes
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    await create_schema(database_url)
-    database = Database.connect(database_url)
-    yield database
-    await database.close()
+    async with database_with_schema(database_url) as database:
+        yield database
 
 
 @pytest.fixture

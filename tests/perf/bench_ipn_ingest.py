@@ -2,8 +2,9 @@
 
 Signed IPNs at concurrency 1, 16 and 64 in two shapes: spread over many orders, and bursts where each status of
 an order arrives five times, partly out of order. Prints IPN/s, p50/p99 acknowledgement, each server process's CPU
-per IPN answered, and ours against the baseline (rate ratio, CPU multiple), then checks that no receipt was lost,
-no status applied twice and none left unprocessed. Not a test: `make bench` (needs the local PostgreSQL). Target
+per IPN answered and PostgreSQL's (all its processes: they share the two cores), and ours against the baseline
+(rate ratio, CPU multiple), then checks that no receipt was lost, no status applied twice and none left
+unprocessed. Not a test: `make bench` (needs the local PostgreSQL). Target
 (issue 30): ≥ 0.33 of the baseline in both shapes, p99 < 40 ms at 16.
 """
 
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -27,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from tests.conftest import create_schema, keyed_settings, make_rsa_keys  # noqa: E402
 from tests.integration.conftest import POSTGRES_ADMIN_DSN, app_env, new_postgres_database, seed_orders  # noqa: E402
 from tests.integration.ipn_bodies import ipn_body  # noqa: E402
-from tests.processes import cpu_seconds, running_process  # noqa: E402
+from tests.processes import cpu_seconds, postgres_cpu_seconds, running_process  # noqa: E402
 from webapp.config import Settings  # noqa: E402
 from webapp.dev.stack import free_port  # noqa: E402
 
@@ -57,14 +59,23 @@ def workloads(settings: Settings, key: Path, order_ids: list[str]) -> dict[tuple
     return loads
 
 
-def drive(
-    url: str, pid: int, bodies: list[bytes], concurrency: int, directory: Path
-) -> tuple[float, float, float, float, int]:
-    """(IPN/s, p50 ms, p99 ms, the server's CPU ms per IPN, requests answered) for `bodies` posted in turn by wrk
-    over `concurrency` connections for DURATION seconds (one wrk thread: the other core is the server's)."""
+@dataclass(frozen=True)
+class Run:
+    rate: float
+    p50: float
+    p99: float
+    cpu_ms: float
+    """The server's CPU per IPN answered."""
+    postgres_ms: float
+    """All PostgreSQL processes' CPU per IPN answered (they share the machine's two cores with the server)."""
+    answered: int
+
+
+def drive(url: str, pid: int, bodies: list[bytes], concurrency: int, directory: Path) -> Run:
+    """`bodies` posted in turn by wrk over `concurrency` connections for DURATION seconds (one wrk thread)."""
     bodies_file = directory / "bodies.txt"
-    cpu_before = cpu_seconds(pid)
     bodies_file.write_bytes(b"".join(body.replace(b"\n", b"") + b"\n" for body in bodies))
+    cpu_before, postgres_before = cpu_seconds(pid), postgres_cpu_seconds()
     output = subprocess.run(
         ["wrk", "-t1", f"-c{concurrency}", f"-d{DURATION}s", "--latency", "-s", str(WRK_SCRIPT), url],
         env={**os.environ, "BODIES": str(bodies_file)},
@@ -73,9 +84,12 @@ def drive(
         check=True,
     ).stdout
     cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000
+    postgres_ms = (postgres_cpu_seconds() - postgres_before) * 1000
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    answered = int(re.search(r"(\d+) requests in", output).group(1))
-    return rate, _latency(output, "50%"), _latency(output, "99%"), cpu_ms / max(answered, 1), answered
+    answered = max(int(re.search(r"(\d+) requests in", output).group(1)), 1)
+    return Run(
+        rate, _latency(output, "50%"), _latency(output, "99%"), cpu_ms / answered, postgres_ms / answered, answered
+    )
 
 
 def _latency(output: str, percentile: str) -> float:
@@ -149,18 +163,20 @@ def report(
     version = asyncio.run(_server_version())
     print(f"IPN ingest on {os.cpu_count()} cores, Python {platform.python_version()}, PostgreSQL {version}")  # noqa: T201
     print(f"load from wrk ({WRK_SCRIPT.name}), one thread, {DURATION} s per run, on the same machine")  # noqa: T201
-    columns = ("ours/s", "p50 ms", "p99 ms", "CPU ms", "bare/s", "p50 ms", "p99 ms", "CPU ms", "ratio", "CPU ×")
-    print(f"{'shape':6} {'conc':>4} " + " ".join(f"{column:>8}" for column in columns))  # noqa: T201
+    columns = ("ours/s", "p50 ms", "p99 ms", "CPU ms", "PG ms", "bare/s", "p50 ms", "p99 ms", "CPU ms", "PG ms")
+    print(f"{'shape':6} {'conc':>4} " + " ".join(f"{column:>8}" for column in (*columns, "ratio", "CPU ×")))  # noqa: T201
     answered = 0
     directory = Path(tempfile.mkdtemp(prefix="bench-ipn-wrk-"))
     for (shape, level), bodies in loads.items():
-        ours_rate, ours_p50, ours_p99, ours_cpu, count = drive(*ours, bodies, level, directory)
-        bare_rate, bare_p50, bare_p99, bare_cpu, _ = drive(*bare, bodies, level, directory)
-        answered += count
+        runs = drive(*ours, bodies, level, directory), drive(*bare, bodies, level, directory)
+        answered += runs[0].answered
+        figures = [
+            f"{run.rate:>8.0f} {run.p50:>8.1f} {run.p99:>8.1f} {run.cpu_ms:>8.2f} {run.postgres_ms:>8.2f}"
+            for run in runs
+        ]
         print(  # noqa: T201
-            f"{shape:6} {level:>4} {ours_rate:>8.0f} {ours_p50:>8.1f} {ours_p99:>8.1f} {ours_cpu:>8.2f} "
-            f"{bare_rate:>8.0f} {bare_p50:>8.1f} {bare_p99:>8.1f} {bare_cpu:>8.2f} "
-            f"{ours_rate / bare_rate:>8.2f} {ours_cpu / bare_cpu:>8.1f}"
+            f"{shape:6} {level:>4} {' '.join(figures)} "
+            f"{runs[0].rate / runs[1].rate:>8.2f} {runs[0].cpu_ms / runs[1].cpu_ms:>8.1f}"
         )
     time.sleep(1)
     lost, twice, pending = asyncio.run(checks(database_url.replace("postgresql+asyncpg://", "postgresql://"), answered))

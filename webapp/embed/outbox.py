@@ -80,7 +80,7 @@ def partner_events(*, test: bool) -> StatusSubscriber:
         order, previous = change.order, change.previous
         if order.partner_id is None:
             return
-        if not (await unit.connection.execute(WEBHOOK_URL, {"partner_id": order.partner_id})).scalar():
+        if not any(await unit.sql.scalars(WEBHOOK_URL, {"partner_id": order.partner_id})):
             return
         event_id = f"evt_{uuid.uuid4().hex}"
         kind = event_type(change.status, first=previous == OrderStatus.CREATING)

@@ -30,6 +30,7 @@ from webapp.logs import about_order
 from webapp.metrics import IPN_RECEIPTS
 from webapp.orders.state import Verdict
 from webapp.orders.transitions import OrderUnit, StatusChanges
+from webapp.sql_runner import among, standalone
 
 logger = logging.getLogger(__name__)
 
@@ -157,31 +158,31 @@ async def store_raw(db: Database, *deliveries: Delivery) -> list[int]:
         }
         for delivery in deliveries
     ]
-    async with db.reader.connect() as connection:
-        receipt_ids = (await connection.execute(INSERT_RECEIPTS, rows)).scalars().all()
+    async with standalone(db.reader) as sql:
+        receipt_ids = [row["id"] for row in await sql.write(INSERT_RECEIPTS, rows)]
     for delivery in deliveries:
         if delivery.too_large:
             IPN_RECEIPTS.labels(IntakeVerdict.TOO_LARGE.value).inc()
     return [int(receipt_id) for receipt_id in receipt_ids]
 
 
-RECEIPT_IDS = bindparam("ids", expanding=True)
+RECEIPT_IDS = among(RECEIPTS.c.id, "ids")
 UNJUDGED = or_(RECEIPTS.c.verdict.is_(None), RECEIPTS.c.verdict == IntakeVerdict.ERROR)
 CLAIM = (
     select(RECEIPTS.c.id, RECEIPTS.c.body, RECEIPTS.c.dedupe_key, RECEIPTS.c.received_at, RECEIPTS.c.headers)
-    .where(RECEIPTS.c.id.in_(RECEIPT_IDS), UNJUDGED)
+    .where(RECEIPT_IDS, UNJUDGED)
     .order_by(RECEIPTS.c.id)
     .with_for_update()
 )
 """The unjudged ones of some receipts, held until their verdicts are written: of two processors (a request and a
 replay, or two instances) one judges a receipt and the other finds it judged."""
-TOUCH_RECEIPTS = update(RECEIPTS).where(RECEIPTS.c.id.in_(RECEIPT_IDS)).values(attempts=RECEIPTS.c.attempts)
-VERDICTS = select(RECEIPTS.c.id, RECEIPTS.c.verdict).where(RECEIPTS.c.id.in_(RECEIPT_IDS))
+TOUCH_RECEIPTS = update(RECEIPTS).where(RECEIPT_IDS).values(attempts=RECEIPTS.c.attempts)
+VERDICTS = select(RECEIPTS.c.id, RECEIPTS.c.verdict).where(RECEIPT_IDS)
 RECORD_VERDICT = update(RECEIPTS).where(RECEIPTS.c.id == bindparam("receipt_id"))
 """The verdict's columns come as the other parameters."""
 SEEN_VERDICTS = (Verdict.APPLIED, Verdict.DUPLICATE, Verdict.STALE)
 SEEN_BEFORE = select(RECEIPTS.c.dedupe_key).where(
-    RECEIPTS.c.dedupe_key.in_(bindparam("keys", expanding=True)), RECEIPTS.c.verdict.in_(SEEN_VERDICTS)
+    among(RECEIPTS.c.dedupe_key, "keys"), or_(*(RECEIPTS.c.verdict == verdict for verdict in SEEN_VERDICTS))
 )
 BATCH_SIZE = 64
 """Receipts judged in one transaction at most (`IpnIntake`, `process_pending`)."""
@@ -252,9 +253,9 @@ async def process_many(
     for outcome in judged.values():
         IPN_RECEIPTS.labels(outcome.verdict.value).inc()
     if judged_elsewhere := [receipt_id for receipt_id in receipt_ids if receipt_id not in judged]:
-        async with db.reader.connect() as connection:
-            stored = await connection.execute(VERDICTS, {"ids": judged_elsewhere})
-            judged |= {row.id: Judged(VERDICT_OF_WORD[row.verdict]) for row in stored}
+        async with standalone(db.reader) as sql:
+            stored = await sql.rows(VERDICTS, {"ids": judged_elsewhere})
+        judged |= {row["id"]: Judged(VERDICT_OF_WORD[row["verdict"]]) for row in stored}
     return judged
 
 
@@ -269,7 +270,12 @@ async def _judge_all(changes: StatusChanges, receipt_ids: Sequence[int], alixpay
     async with changes.unit() as change:
         claimed = await change.hold(CLAIM, {"ids": list(receipt_ids)}, touch=TOUCH_RECEIPTS)
         assessed = [
-            (row.id, row.dedupe_key, assess(row.body, alixpay), reported_after(row.received_at, row.headers))
+            (
+                row["id"],
+                row["dedupe_key"],
+                assess(row["body"], alixpay),
+                reported_after(row["received_at"], row["headers"]),
+            )
             for row in claimed
         ]
         signed = {
@@ -278,9 +284,7 @@ async def _judge_all(changes: StatusChanges, receipt_ids: Sequence[int], alixpay
             if assessment.refusal is None and assessment.provider
         }
         await change.lock_all([provider.external_order_id for provider in signed.values()])
-        seen = (
-            set((await change.connection.execute(SEEN_BEFORE, {"keys": list(signed)})).scalars()) if signed else set()
-        )
+        seen = set(await change.sql.scalars(SEEN_BEFORE, {"keys": list(signed)})) if signed else set()
         judged: dict[int, Judged] = {}
         for receipt_id, key, assessment, delay in assessed:
             outcome = await _judge(change, receipt_id, assessment, seen_before=key in seen, delay=delay)

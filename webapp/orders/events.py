@@ -12,9 +12,9 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Executable
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from webapp.orders.models import Order
+from webapp.sql_runner import SqlRunner
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,9 @@ class StatusChanged:
 
 
 class UnitWriter(Protocol):
-    """A subscriber reads through the unit's connection and adds rows that are written just before its commit."""
+    """A subscriber reads through the unit's runner and adds rows that are written just before its commit."""
 
-    connection: AsyncConnection
+    sql: SqlRunner
 
     def add(self, statement: Executable, values: dict[str, Any]) -> None: ...
 

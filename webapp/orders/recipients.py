@@ -59,7 +59,7 @@ async def keep_recipient(change: StatusChanged, unit: UnitWriter) -> None:
         return
     now = utcnow()
     unit.add(
-        KEEP[unit.connection.dialect.name],
+        KEEP[unit.sql.dialect],
         {
             "user_id": order.user_id,
             "bank_bin": order.bank_bin,

@@ -11,16 +11,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Row, bindparam, func, insert, update
+from sqlalchemy import Executable, bindparam, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm.attributes import manager_of_class
 from sqlmodel import SQLModel
 
 from webapp.auth.session import CurrentUser
 from webapp.orders.models import Order, OrderEvent, OrderTransition
 from webapp.orders.status_card import StatusCard
+from webapp.sql_runner import SqlRunner, among, standalone
 
 Model = TypeVar("Model", bound=SQLModel)
 
@@ -50,12 +51,10 @@ TOUCH = {
     for key in (ORDERS.c.id, ORDERS.c.external_order_id)
 }
 """Built once: statements of the hot path are looked up, not rebuilt per call."""
-EXTERNAL_IDS = bindparam("keys", expanding=True)
-LOCK_MANY = (
-    sa_select(ORDERS).where(ORDERS.c.external_order_id.in_(EXTERNAL_IDS)).order_by(ORDERS.c.id).with_for_update()
-)
+EXTERNAL_IDS = among(ORDERS.c.external_order_id, "keys")
+LOCK_MANY = sa_select(ORDERS).where(EXTERNAL_IDS).order_by(ORDERS.c.id).with_for_update()
 """In id order, so two units locking overlapping sets take their locks in the same order."""
-TOUCH_MANY = update(ORDERS).where(ORDERS.c.external_order_id.in_(EXTERNAL_IDS)).values(updated_at=ORDERS.c.updated_at)
+TOUCH_MANY = update(ORDERS).where(EXTERNAL_IDS).values(updated_at=ORDERS.c.updated_at)
 INSERT_TRANSITION = insert(OrderTransition.__table__)
 INSERT_EVENT = insert(OrderEvent.__table__)
 INSERT_ORDER = insert(ORDERS).returning(ORDERS.c.id)
@@ -120,17 +119,17 @@ async def _first_order(engine: AsyncEngine, statement: Executable, parameters: d
 
 
 async def hold(
-    connection: AsyncConnection, query: Executable, params: dict[str, Any], *, touch: Executable
-) -> Sequence[Row[Any]]:
+    sql: SqlRunner, query: Executable, params: dict[str, Any], *, touch: Executable
+) -> Sequence[Mapping[str, Any]]:
     """The rows of `query` (a SELECT … FOR UPDATE), locked until the commit.
 
     SQLite has no row locks, and its transaction only begins at the first write: `touch`, a write that changes
     nothing, goes first, so the read happens under the database's write lock and the next unit waits for this
     one's commit.
     """
-    if connection.dialect.name == "sqlite":
-        await connection.execute(touch, params)
-    return (await connection.execute(query, params)).all()
+    if sql.dialect == "sqlite":
+        await sql.write(touch, [params])
+    return await sql.rows(query, params)
 
 
 class Batch:
@@ -148,12 +147,12 @@ class Batch:
         """A row to write: an insert, or an update by bound parameters."""
         self._rows.setdefault((statement, tuple(sorted(values))), []).append(values)
 
-    async def write(self, connection: AsyncConnection) -> None:
+    async def write(self, sql: SqlRunner) -> None:
         for order_id, values in self._orders.items():
             self.add(UPDATE_ORDER, {"order_id_": order_id, **values})
         self._orders.clear()
         for (statement, _columns), rows in self._rows.items():
-            await connection.execute(statement, rows)
+            await sql.write(statement, rows)
         self._rows.clear()
 
 
@@ -236,16 +235,15 @@ async def order_history(reader: AsyncEngine, external_order_id: str, *, user_id:
 
 
 CARD_COLUMNS = (_ORDER.c.id, *(_ORDER.c[name] for name in CARD_FIELDS))
-ORDER_IDS = bindparam("order_ids", expanding=True)
 STATUS_CARDS = (
     sa_select(*CARD_COLUMNS, _TRANSITION.c.to_status, _TRANSITION.c.at, FLAG_COUNT)
     .select_from(_ORDER.outerjoin(_TRANSITION, _TRANSITION.c.order_id == _ORDER.c.id))
-    .where(_ORDER.c.id.in_(ORDER_IDS))
+    .where(among(_ORDER.c.id, "order_ids"))
     .order_by(_ORDER.c.id, _TRANSITION.c.id)
 )
 CARD_FLAGS = (
     sa_select(_EVENT.c.order_id, _EVENT.c.at)
-    .where(_EVENT.c.order_id.in_(ORDER_IDS), _EVENT.c.kind == FLAG_KIND)
+    .where(among(_EVENT.c.order_id, "order_ids"), _EVENT.c.kind == FLAG_KIND)
     .order_by(_EVENT.c.id)
 )
 
@@ -256,16 +254,16 @@ async def status_cards(reader: AsyncEngine, order_ids: Collection[int]) -> dict[
     One round trip however many orders, and a second when some were flagged.
     """
     found: dict[int, dict[str, Any]] = {}
-    async with reader.connect() as connection:
-        for row in await connection.execute(STATUS_CARDS, {"order_ids": list(order_ids)}):
-            order = found.get(row.id)
+    async with standalone(reader) as sql:
+        for row in await sql.rows(STATUS_CARDS, {"order_ids": list(order_ids)}):
+            order = found.get(row["id"])
             if order is None:
-                order = found[row.id] = {**row._mapping, "reached": [], "flagged": []}
-            if row.to_status is not None:
-                order["reached"].append((row.to_status, row.at))
+                order = found[row["id"]] = {**row, "reached": [], "flagged": []}
+            if row["to_status"] is not None:
+                order["reached"].append((row["to_status"], row["at"]))
         flagged = [order_id for order_id, order in found.items() if order["flag_count"]]
-        for row in await connection.execute(CARD_FLAGS, {"order_ids": flagged}) if flagged else ():
-            found[row.order_id]["flagged"].append(row.at)
+        for row in await sql.rows(CARD_FLAGS, {"order_ids": flagged}) if flagged else ():
+            found[row["order_id"]]["flagged"].append(row["at"])
     return {
         order_id: StatusCard(
             **{name: order[name] for name in CARD_FIELDS},

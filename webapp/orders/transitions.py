@@ -12,13 +12,12 @@ many IPNs at once (`ipn/intake.py`) pays the round trips once. Nothing in a unit
 """
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Column, Executable, Row
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Column, Executable
 
 from webapp.alixpay.schemas import CRYPTO_CURRENCY, FIAT_CURRENCY, OrderObject
 from webapp.db import Database, utcnow
@@ -41,6 +40,7 @@ from webapp.orders.storage import (
     hold,
     loaded,
 )
+from webapp.sql_runner import SqlRunner, in_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +78,8 @@ def references(provider: OrderObject) -> dict[str, str]:
 class OrderUnit:
     """One unit of work on orders: what it changed is published after its commit."""
 
-    def __init__(self, connection: AsyncConnection, subscribers: Sequence[StatusSubscriber] = ()) -> None:
-        self.connection = connection
+    def __init__(self, sql: SqlRunner, subscribers: Sequence[StatusSubscriber] = ()) -> None:
+        self.sql = sql
         self._subscribers = subscribers
         self.changed: set[int] = set()
         self.applied: list[tuple[str, str]] = []
@@ -110,17 +110,19 @@ class OrderUnit:
             return
         self._locked |= dict.fromkeys(wanted)
         for row in await self.hold(LOCK_MANY, {"keys": wanted}, touch=TOUCH_MANY):
-            self._locked[row.external_order_id] = loaded(Order, row._mapping)
+            self._locked[row["external_order_id"]] = loaded(Order, row)
 
-    async def hold(self, query: Executable, params: dict[str, Any], *, touch: Executable) -> Sequence[Row[Any]]:
+    async def hold(
+        self, query: Executable, params: dict[str, Any], *, touch: Executable
+    ) -> Sequence[Mapping[str, Any]]:
         """The rows of `query` (a SELECT … FOR UPDATE), locked until the commit (`storage.hold`)."""
-        return await hold(self.connection, query, params, touch=touch)
+        return await hold(self.sql, query, params, touch=touch)
 
     async def _lock_row(self, key: Column[Any], value: object, *, skip_locked: bool = False) -> Order | None:
         rows = await self.hold(LOCK[key.name, skip_locked], {"key": value}, touch=TOUCH[key.name])
         if not rows:
             return None
-        order = loaded(Order, rows[0]._mapping)
+        order = loaded(Order, rows[0])
         self._locked[order.external_order_id] = order
         return order
 
@@ -138,7 +140,7 @@ class OrderUnit:
 
     async def write(self) -> None:
         """Write the collected rows and order columns (the unit calls this before it commits)."""
-        await self._batch.write(self.connection)
+        await self._batch.write(self.sql)
 
     async def apply_status(
         self,
@@ -249,8 +251,8 @@ class StatusChanges:
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[OrderUnit]:
         """A transaction whose changes are told to the commit subscribers once it has committed (never if not)."""
-        async with self._engine.begin() as connection:
-            change = OrderUnit(connection, self._on_change)
+        async with in_transaction(self._engine) as sql:
+            change = OrderUnit(sql, self._on_change)
             yield change
             await change.write()
         for status, source in change.applied:
