@@ -71,13 +71,6 @@ WIRE_LEVEL_LOGGERS = ("sqlalchemy.engine", "aiosqlite", "httpcore", "hpack", "as
 LOG_LEVEL says (SQLAlchemy's INFO lines are statements, their parameters hidden by the engine)."""
 
 
-class Silenced(logging.Filter):
-    """Drops every record of the logger it is on."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return False
-
-
 def configure_logging(*, json: bool, level: int = logging.INFO, access: bool = True) -> None:
     """Send every logger's records to stderr as JSON lines (`json`) or readable lines.
 
@@ -108,10 +101,9 @@ def configure_logging(*, json: bool, level: int = logging.INFO, access: bool = T
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
     access_lines = logging.getLogger("uvicorn.access")
-    for silenced in [existing for existing in access_lines.filters if isinstance(existing, Silenced)]:
-        access_lines.removeFilter(silenced)
-    if not access:  # a filter, not `disabled`: Litestar's logging set-up at start-up re-enables existing loggers
-        access_lines.addFilter(Silenced())
+    # Off, the access logger reaches no handler: uvicorn asks `hasHandlers()` per connection and then makes no
+    # record at all (a filter dropping each request's record cost ~2 % of an IPN's CPU, docs/PERFORMANCE.md).
+    access_lines.propagate = access
     if not any(isinstance(existing, RedactSecretQueries) for existing in access_lines.filters):
         access_lines.addFilter(RedactSecretQueries())
     structlog.configure(

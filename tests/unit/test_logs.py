@@ -60,3 +60,14 @@ def test_sql_statements_are_logged_only_when_asked_for_and_never_their_rows(
     engine = logging.getLogger("sqlalchemy.engine.Engine")
     assert engine.isEnabledFor(logging.INFO) is statements_logged
     assert not engine.isEnabledFor(logging.DEBUG)
+
+
+@pytest.mark.parametrize("access", [True, False])
+def test_with_access_lines_off_uvicorn_makes_no_record_for_a_request(logging_restored: None, access: bool) -> None:
+    """uvicorn logs a request's line only when its access logger has a handler (asked once per connection): off,
+    no record is made and dropped on every request."""
+    configure_logging(json=True, access=access)
+    try:
+        assert logging.getLogger("uvicorn.access").hasHandlers() is access
+    finally:
+        configure_logging(json=True)
