@@ -16,12 +16,12 @@ from litestar.stores.base import Store
 from litestar.types import Empty, Message, ScopeSession
 from litestar.utils.dataclass import extract_dataclass_items
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import LargeBinary, bindparam, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Insert, LargeBinary, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Field, SQLModel
 
-from webapp.db import autocommit
+from webapp.db import DIALECTS, autocommit, dialect_insert
+from webapp.sql_runner import standalone
 
 
 class HttpSession(SQLModel, table=True):
@@ -76,8 +76,9 @@ def _expiry(expires_in: int | timedelta | None) -> datetime | None:
 class DatabaseStore(Store):
     """Litestar `Store` over the sessions' table of keyed, expiring rows; an expired row reads as absent and is removed.
 
-    Every signed-in request reads its session here, so each call is one or two core statements that commit on
-    their own: no ORM unit of work and no BEGIN/COMMIT round trips around a single row.
+    Every signed-in request reads its session here, so each call is one core statement (two when it renews or
+    removes) that commits on its own, run on the driver (`sql_runner.py`): no ORM unit of work and no BEGIN/COMMIT
+    round trips around a single row.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -86,40 +87,38 @@ class DatabaseStore(Store):
         self._rows = rows
         at_key = rows.c.key == bindparam("at_key")
         self._read = select(rows.c.data, rows.c.expires_at).where(at_key)
-        self._update = update(rows).where(at_key)
-        self._insert = insert(rows)
+        self._renew = update(rows).where(at_key)
         self._delete = delete(rows).where(at_key)
+        self._delete_expired_one = delete(rows).where(at_key, rows.c.expires_at == bindparam("expired_at"))
         self._delete_expired = delete(rows).where(rows.c.expires_at <= bindparam("now")).returning(rows.c.key)
 
     async def set(
         self, key: str, value: str | bytes, expires_in: int | timedelta | None = None, *, owner: int | None = None
     ) -> None:
         data = value.encode() if isinstance(value, str) else value
-        values = {"data": data, "expires_at": _expiry(expires_in), "owner": owner}
-        async with self._engine.connect() as connection:
-            if (await connection.execute(self._update.values(**values), {"at_key": key})).rowcount:
-                return
-            try:
-                await connection.execute(self._insert.values(key=key, **values))
-            except IntegrityError:  # set at the same moment by another request: the later write wins
-                await connection.execute(self._update.values(**values), {"at_key": key})
+        async with standalone(self._engine) as sql:
+            # One statement whether the row exists or not; of two set at the same moment, the later one wins.
+            await sql.write(
+                STORE_SESSION[sql.dialect],
+                [{"key": key, "data": data, "expires_at": _expiry(expires_in), "owner": owner}],
+            )
 
     async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
-        async with self._engine.connect() as connection:
-            row = (await connection.execute(self._read, {"at_key": key})).first()
-            if row is None:
+        async with standalone(self._engine) as sql:
+            found = await sql.rows(self._read, {"at_key": key})
+            if not found:
                 return None
-            data, expires_at = row
+            data, expires_at = found[0]["data"], found[0]["expires_at"]
             if expires_at is not None and expires_at <= datetime.now(UTC):
-                await connection.execute(self._delete.where(self._rows.c.expires_at == expires_at), {"at_key": key})
+                await sql.write(self._delete_expired_one, [{"at_key": key, "expired_at": expires_at}])
                 return None
             if renew_for is not None and expires_at is not None and _due_for_renewal(expires_at, renew_for):
-                await connection.execute(self._update.values(expires_at=_expiry(renew_for)), {"at_key": key})
+                await sql.write(self._renew, [{"at_key": key, "expires_at": _expiry(renew_for)}])
             return bytes(data)
 
     async def delete(self, key: str) -> None:
-        async with self._engine.connect() as connection:
-            await connection.execute(self._delete, {"at_key": key})
+        async with standalone(self._engine) as sql:
+            await sql.write(self._delete, [{"at_key": key}])
 
     async def delete_all(self) -> None:
         async with self._engine.connect() as connection:
@@ -147,11 +146,22 @@ class DatabaseStore(Store):
         return await self.get(key) is not None
 
     async def expires_in(self, key: str) -> int | None:
-        async with self._engine.connect() as connection:
-            row = (await connection.execute(self._read, {"at_key": key})).first()
-        if row is None or row.expires_at is None:
+        async with standalone(self._engine) as sql:
+            found = await sql.rows(self._read, {"at_key": key})
+        if not found or found[0]["expires_at"] is None:
             return None
-        return max(0, int((row.expires_at - datetime.now(UTC)).total_seconds()))
+        return max(0, int((found[0]["expires_at"] - datetime.now(UTC)).total_seconds()))
+
+
+def _store_session(dialect: str) -> Insert:
+    rows = HttpSession.__table__  # type: ignore[attr-defined]
+    insert_row = dialect_insert(dialect)(rows)
+    written = {name: insert_row.excluded[name] for name in ("data", "expires_at", "owner")}
+    return insert_row.on_conflict_do_update(index_elements=[rows.c.key], set_=written)
+
+
+STORE_SESSION = {dialect: _store_session(dialect) for dialect in DIALECTS}
+"""Built once per dialect: a session's row written whether it exists or not."""
 
 
 SESSION_COOKIE = "session"

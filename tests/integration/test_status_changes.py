@@ -11,14 +11,14 @@ from sqlmodel import col, select
 from tests.builders import make_order
 from tests.integration.conftest import both_databases, database_with_schema
 from webapp.auth.models import User
-from webapp.db import Database
+from webapp.db import Database, utcnow
 from webapp.notifications.models import EmailMessage
 from webapp.orders.live import make_channels
-from webapp.orders.models import Order, OrderTransition
+from webapp.orders.models import Order, OrderEvent, OrderTransition
 from webapp.orders.recipients import SavedRecipient
 from webapp.orders.status_card import StatusCard
 from webapp.orders.statuses import OrderStatus
-from webapp.orders.storage import FLAG_KIND, order_history, status_cards
+from webapp.orders.storage import FLAG_KIND, insert_order, order_history, status_cards
 from webapp.orders.transitions import StatusChanges
 from webapp.services import live_publisher, status_changes
 
@@ -138,3 +138,23 @@ async def test_a_live_updates_card_is_the_card_the_order_page_reads(db: Database
     assert [status for status, _ in flagged.reached] == ["PAYMENT_COMPLETED", "SUCCESS"] and len(flagged.flagged) == 1
     assert plain.reached == () and plain.flagged == () and plain.rejection_message == "Sai tên người nhận"
     assert flagged.version == 3 and plain.version == 0
+
+
+@both_databases
+async def test_a_second_submission_of_a_cash_out_finds_the_first_order_and_stores_nothing(db: Database) -> None:
+    first_id = await placed_order(db, submission_id="one-form")
+    async with db.sessionmaker() as session:
+        user_id = (await session.exec(select(Order.user_id).where(Order.id == first_id))).one()
+    again = make_order(user_id=user_id, email="someone@example.com", submission_id="one-form")
+    event = {"kind": "create_request", "source": "create", "detail": "", "receipt_id": None, "at": utcnow()}
+    found, stored_now = await insert_order(db.engine, again, event)
+    assert (found.id, stored_now) == (first_id, False)
+    assert len(await rows_of(db, Order)) == 1 and await rows_of(db, OrderEvent) == []
+    fresh, stored_now = await insert_order(db.engine, make_order(user_id=user_id, email="someone@example.com"), event)
+    assert stored_now and fresh.id not in (None, first_id)
+    assert [row.order_id for row in await rows_of(db, OrderEvent)] == [fresh.id]
+
+
+async def rows_of(db: Database, model: type) -> list[Any]:
+    async with db.sessionmaker() as session:
+        return list((await session.exec(select(model))).all())

@@ -21,7 +21,7 @@ from sqlmodel import SQLModel
 from webapp.auth.session import CurrentUser
 from webapp.orders.models import Order, OrderEvent, OrderTransition
 from webapp.orders.status_card import StatusCard
-from webapp.sql_runner import SqlRunner, among, standalone
+from webapp.sql_runner import SqlRunner, among, in_transaction, standalone
 
 Model = TypeVar("Model", bound=SQLModel)
 
@@ -70,9 +70,9 @@ async def insert_order(engine: AsyncEngine, order: Order, event: dict[str, Any])
     """
     values = {name: getattr(order, name) for name in ORDER_COLUMNS if name != "id"}
     try:
-        async with engine.begin() as connection:
-            order.id = (await connection.execute(INSERT_ORDER, values)).scalar_one()
-            await connection.execute(INSERT_EVENT, {**event, "order_id": order.id})
+        async with in_transaction(engine) as sql:
+            order.id = (await sql.write(INSERT_ORDER, [values]))[0]["id"]
+            await sql.write(INSERT_EVENT, [{**event, "order_id": order.id}])
     except IntegrityError:
         if (existing := await submitted(engine, order.submission_id)) is None:
             raise  # another constraint: not a second submission
@@ -102,8 +102,9 @@ async def placed_from(reader: AsyncEngine, submission_id: str, user: CurrentUser
     Read rather than kept in the session at the confirm: one indexed read on the review page instead of a session
     write on every confirm (docs/PERFORMANCE.md, order creation).
     """
-    async with reader.connect() as connection:
-        return (await connection.execute(PLACED_FROM, {"submission_id": submission_id, "user_id": user.id})).scalar()
+    async with standalone(reader) as sql:
+        placed = await sql.scalars(PLACED_FROM, {"submission_id": submission_id, "user_id": user.id})
+    return placed[0] if placed else None
 
 
 async def submitted(engine: AsyncEngine, submission_id: str) -> Order | None:
@@ -113,9 +114,9 @@ async def submitted(engine: AsyncEngine, submission_id: str) -> Order | None:
 
 async def _first_order(engine: AsyncEngine, statement: Executable, parameters: dict[str, Any]) -> Order | None:
     """The first order row `statement` selects, outside a transaction."""
-    async with engine.connect() as connection:
-        row = (await connection.execute(statement, parameters)).first()
-    return None if row is None else loaded(Order, row._mapping)
+    async with standalone(engine) as sql:
+        found = await sql.rows(statement, parameters)
+    return loaded(Order, found[0]) if found else None
 
 
 async def hold(
@@ -211,25 +212,19 @@ async def order_history(reader: AsyncEngine, external_order_id: str, *, user_id:
     `reader` is an `autocommit` engine: no transaction is opened around the read (flags, read by a second
     statement only when there are some, can only have grown since the first).
     """
-    async with reader.connect() as connection:
-        rows = (
-            await connection.execute(
-                OWN_ORDER_WITH_TRANSITIONS, {"external_order_id": external_order_id, "user_id": user_id}
-            )
-        ).all()
+    async with standalone(reader) as sql:
+        rows = await sql.rows(OWN_ORDER_WITH_TRANSITIONS, {"external_order_id": external_order_id, "user_id": user_id})
         if not rows:
             return None
-        first = rows[0]._mapping
-        order = loaded(Order, {column.name: first[column] for column in _ORDER.c})
+        first = rows[0]
+        order = loaded(Order, {column.name: first[column.name] for column in _ORDER.c})
         flags = []
         if first["flag_count"]:
-            flags = [
-                loaded(OrderEvent, row._mapping) for row in await connection.execute(FLAGS, {"order_id": order.id})
-            ]
+            flags = [loaded(OrderEvent, row) for row in await sql.rows(FLAGS, {"order_id": order.id})]
     transitions = [
-        loaded(OrderTransition, {column.name: row._mapping[_OF_TRANSITION + column.name] for column in _TRANSITION.c})
+        loaded(OrderTransition, {column.name: row[_OF_TRANSITION + column.name] for column in _TRANSITION.c})
         for row in rows
-        if row._mapping[_OF_TRANSITION + "id"] is not None
+        if row[_OF_TRANSITION + "id"] is not None
     ]
     return OrderHistory(order, transitions, flags)
 
