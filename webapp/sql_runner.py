@@ -1,8 +1,9 @@
 """The hot paths' SQL Core statements, run on PostgreSQL by asyncpg itself and elsewhere by SQLAlchemy.
 
-SQLAlchemy builds every statement and compiles it once per set of parameter names; on PostgreSQL the compiled
-text then goes straight to the driver connection of a pooled SQLAlchemy connection, with the bind and result
-processors of the columns' types and the columns' Python-side defaults applied as SQLAlchemy would. What this buys
+SQLAlchemy builds every statement and compiles it once per shape of its parameters (their names, the length of each
+list); on PostgreSQL the compiled text then goes straight to the driver connection of a pooled SQLAlchemy connection,
+with the bind and result processors of the columns' types and the columns' Python-side defaults applied as
+SQLAlchemy would. What this buys
 (docs/PERFORMANCE.md, tenth session): a statement through SQLAlchemy's execution layer cost ~100-170 µs of CPU
 more than the same statement on asyncpg, and an IPN's judged batch is about twelve statements. On SQLite (the
 embedded default and most tests) the same statements run through SQLAlchemy unchanged.
@@ -284,24 +285,25 @@ async def _on_driver(connection: AsyncConnection) -> AsyncIterator[DriverRunner]
     try:
         yield runner
     except Exception as error:
-        if not _from_asyncpg(error):
-            raise
         translated = _as_sqlalchemy_error(error, pooled.dbapi_connection, connection.dialect)
-        if translated.connection_invalidated or runner.driver.is_closed():
+        if runner.driver.is_closed() or (translated is not None and translated.connection_invalidated):
             await connection.invalidate()
+        if translated is None:
+            raise
         raise translated from error
 
 
-def _from_asyncpg(error: Exception) -> bool:
-    return type(error).__module__.startswith("asyncpg")
+def _as_sqlalchemy_error(error: Exception, adapted: Any, dialect: Dialect) -> DBAPIError | None:
+    """The exception SQLAlchemy raises for this asyncpg error (`IntegrityError`, `OperationalError` …).
 
-
-def _as_sqlalchemy_error(error: Exception, adapted: Any, dialect: Dialect) -> DBAPIError:
-    """The exception SQLAlchemy raises for this asyncpg error (`IntegrityError`, `OperationalError` …)."""
+    None for an error that is not asyncpg's (raised by our code inside the block).
+    """
+    if not type(error).__module__.startswith("asyncpg"):
+        return None
     try:
-        adapted._handle_exception(error)  # raises the DB-API error SQLAlchemy's adapter makes of it
+        adapted._handle_exception(error)  # SQLAlchemy's adapter raises the DB-API error it makes of it, always
     except Exception as dbapi_error:
-        wrapped = DBAPIError.instance(
+        return DBAPIError.instance(
             None,
             None,
             dbapi_error,
@@ -310,5 +312,4 @@ def _as_sqlalchemy_error(error: Exception, adapted: Any, dialect: Dialect) -> DB
             dialect=dialect,
             connection_invalidated=dialect.is_disconnect(dbapi_error, adapted, None),
         )
-        return wrapped
-    raise AssertionError("unreachable: the adapter always raises")  # pragma: no cover
+    return None  # pragma: no cover (the adapter never returns)

@@ -100,8 +100,12 @@ async def test_a_failing_statement_raises_sqlalchemys_error_and_rolls_the_whole_
         async with in_transaction(db.engine) as sql:
             await sql.write(SET_VERDICT, [{"id_": first_id, "verdict": "x"}])
             await sql.write(INSERT_RECEIPT, [receipt("second", id=first_id)])  # the primary key taken
+    with pytest.raises(RuntimeError, match="ours"):  # an error of our own passes through as it is
+        async with in_transaction(db.engine) as sql:
+            await sql.write(SET_VERDICT, [{"id_": first_id, "verdict": "y"}])
+            raise RuntimeError("ours")
     async with standalone(db.reader) as sql:
-        assert await sql.scalars(select(RECEIPTS.c.verdict)) == [None]  # the update went with the failed insert
+        assert await sql.scalars(select(RECEIPTS.c.verdict)) == [None]  # both updates rolled back with their blocks
 
 
 on_postgresql = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
