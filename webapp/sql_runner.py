@@ -12,6 +12,7 @@ A runner hands rows back as mappings by column label, and raises SQLAlchemy's ex
 either way; a connection the server dropped is invalidated, so the pool replaces it.
 """
 
+import logging
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -226,12 +227,12 @@ class DriverRunner:
 
     async def rows(self, statement: Executable, params: Row | None = None) -> Sequence[Row]:
         params = params or {}
-        done = compiled(statement, self._dialect, shape_of(params), many=False)
+        done = _logged(compiled(statement, self._dialect, shape_of(params), many=False))
         return _processed(done, await self.driver.fetch(done.sql, *_arguments(done, params)))
 
     async def scalars(self, statement: Executable, params: Row | None = None) -> list[Any]:
         params = params or {}
-        done = compiled(statement, self._dialect, shape_of(params), many=False)
+        done = _logged(compiled(statement, self._dialect, shape_of(params), many=False))
         records = await self.driver.fetch(done.sql, *_arguments(done, params))
         process = done.results[0] if done.results else None
         return [record[0] if process is None else process(record[0]) for record in records]
@@ -239,12 +240,22 @@ class DriverRunner:
     async def write(self, statement: Executable, rows: Sequence[Row]) -> Sequence[Row]:
         if not rows:
             return []
-        done = compiled(statement, self._dialect, shape_of(rows[0]), many=True)
+        done = _logged(compiled(statement, self._dialect, shape_of(rows[0]), many=True))
         arguments = [_arguments(done, row) for row in rows]
         if not done.results:
             await self.driver.executemany(done.sql, arguments)
             return []
         return _processed(done, await self.driver.fetchmany(done.sql, arguments))
+
+
+STATEMENTS = logging.getLogger("sqlalchemy.engine.Engine")
+"""Where SQLAlchemy logs its statements (at INFO, when `LOG_LEVEL=DEBUG`, `logs.py`): the driver's go there too."""
+
+
+def _logged(done: Compiled) -> Compiled:
+    if STATEMENTS.isEnabledFor(logging.INFO):
+        STATEMENTS.info("%s [on the driver; parameters not logged]", done.sql)
+    return done
 
 
 def _processed(done: Compiled, records: Sequence[Any]) -> list[Row]:

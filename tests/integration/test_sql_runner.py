@@ -1,5 +1,6 @@
 """The hot paths' statement runner: on PostgreSQL straight on asyncpg, elsewhere through SQLAlchemy, same results."""
 
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -157,3 +158,17 @@ async def test_on_postgresql_a_connection_the_server_dropped_fails_once_and_is_r
             await sql.rows(select(RECEIPTS.c.id))
     async with in_transaction(postgres.engine) as sql:  # the pool's one connection was replaced
         assert await sql.scalars(text("SELECT pg_backend_pid()")) != [backend]
+
+
+@on_postgresql
+async def test_on_postgresql_statements_show_where_sqlalchemys_do_and_never_their_parameters(
+    postgres: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with standalone(postgres.reader) as sql:
+        with caplog.at_level(logging.WARNING, logger="sqlalchemy.engine.Engine"):  # the default: none shown
+            await sql.rows(BY_KEYS, {"keys": ["secret-key"]})
+        assert not [record for record in caplog.records if record.name == "sqlalchemy.engine.Engine"]
+        with caplog.at_level(logging.INFO, logger="sqlalchemy.engine.Engine"):  # LOG_LEVEL=DEBUG
+            await sql.rows(BY_KEYS, {"keys": ["secret-key"]})
+    shown = [record.getMessage() for record in caplog.records if record.name == "sqlalchemy.engine.Engine"]
+    assert len(shown) == 1 and "FROM ipn_receipt" in shown[0] and "secret-key" not in shown[0]
