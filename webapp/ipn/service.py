@@ -166,18 +166,18 @@ async def store_raw(db: Database, *deliveries: Delivery) -> list[int]:
     return [int(receipt_id) for receipt_id in receipt_ids]
 
 
-RECEIPT_IDS = among(RECEIPTS.c.id, "ids")
+AMONG_RECEIPTS = among(RECEIPTS.c.id, "ids")
 UNJUDGED = or_(RECEIPTS.c.verdict.is_(None), RECEIPTS.c.verdict == IntakeVerdict.ERROR)
 CLAIM = (
     select(RECEIPTS.c.id, RECEIPTS.c.body, RECEIPTS.c.dedupe_key, RECEIPTS.c.received_at, RECEIPTS.c.headers)
-    .where(RECEIPT_IDS, UNJUDGED)
+    .where(AMONG_RECEIPTS, UNJUDGED)
     .order_by(RECEIPTS.c.id)
     .with_for_update()
 )
 """The unjudged ones of some receipts, held until their verdicts are written: of two processors (a request and a
 replay, or two instances) one judges a receipt and the other finds it judged."""
-TOUCH_RECEIPTS = update(RECEIPTS).where(RECEIPT_IDS).values(attempts=RECEIPTS.c.attempts)
-VERDICTS = select(RECEIPTS.c.id, RECEIPTS.c.verdict).where(RECEIPT_IDS)
+TOUCH_RECEIPTS = update(RECEIPTS).where(AMONG_RECEIPTS).values(attempts=RECEIPTS.c.attempts)
+VERDICTS = select(RECEIPTS.c.id, RECEIPTS.c.verdict).where(AMONG_RECEIPTS)
 RECORD_VERDICT = update(RECEIPTS).where(RECEIPTS.c.id == bindparam("receipt_id"))
 """The verdict's columns come as the other parameters."""
 SEEN_VERDICTS = (Verdict.APPLIED, Verdict.DUPLICATE, Verdict.STALE)

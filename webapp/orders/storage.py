@@ -2,8 +2,9 @@
 
 The owner of status changes (`transitions.py`) locks orders with these Core statements and writes in batches; an
 order's page reads the order and its history in one round trip, a live update the changed orders' status cards in
-one; placing an order (the confirm) and the review page's reads are Core statements too. Everything else reads
-through the plain ORM. Figures: docs/PERFORMANCE.md.
+one; placing an order (the confirm) and the review page's reads are Core statements too, all run by
+`sql_runner.py` (on PostgreSQL by asyncpg itself). Everything else reads through the plain ORM. Figures:
+docs/PERFORMANCE.md.
 """
 
 from collections.abc import Collection, Mapping, Sequence
@@ -51,10 +52,10 @@ TOUCH = {
     for key in (ORDERS.c.id, ORDERS.c.external_order_id)
 }
 """Built once: statements of the hot path are looked up, not rebuilt per call."""
-EXTERNAL_IDS = among(ORDERS.c.external_order_id, "keys")
-LOCK_MANY = sa_select(ORDERS).where(EXTERNAL_IDS).order_by(ORDERS.c.id).with_for_update()
+AMONG_EXTERNAL_IDS = among(ORDERS.c.external_order_id, "keys")
+LOCK_MANY = sa_select(ORDERS).where(AMONG_EXTERNAL_IDS).order_by(ORDERS.c.id).with_for_update()
 """In id order, so two units locking overlapping sets take their locks in the same order."""
-TOUCH_MANY = update(ORDERS).where(EXTERNAL_IDS).values(updated_at=ORDERS.c.updated_at)
+TOUCH_MANY = update(ORDERS).where(AMONG_EXTERNAL_IDS).values(updated_at=ORDERS.c.updated_at)
 INSERT_TRANSITION = insert(OrderTransition.__table__)
 INSERT_EVENT = insert(OrderEvent.__table__)
 INSERT_ORDER = insert(ORDERS).returning(ORDERS.c.id)
