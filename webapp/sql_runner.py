@@ -228,12 +228,12 @@ class DriverRunner:
 
     async def rows(self, statement: Executable, params: Row | None = None) -> Sequence[Row]:
         params = params or {}
-        done = _logged(compiled(statement, self._dialect, shape_of(params), many=False))
+        done = self._compiled(statement, params, many=False)
         return _processed(done, await self.driver.fetch(done.sql, *_arguments(done, params)))
 
     async def scalars(self, statement: Executable, params: Row | None = None) -> list[Any]:
         params = params or {}
-        done = _logged(compiled(statement, self._dialect, shape_of(params), many=False))
+        done = self._compiled(statement, params, many=False)
         records = await self.driver.fetch(done.sql, *_arguments(done, params))
         process = done.results[0] if done.results else None
         return [record[0] if process is None else process(record[0]) for record in records]
@@ -241,12 +241,16 @@ class DriverRunner:
     async def write(self, statement: Executable, rows: Sequence[Row]) -> Sequence[Row]:
         if not rows:
             return []
-        done = _logged(compiled(statement, self._dialect, shape_of(rows[0]), many=True))
+        done = self._compiled(statement, rows[0], many=True)
         arguments = [_arguments(done, row) for row in rows]
         if not done.results:
             await self.driver.executemany(done.sql, arguments)
             return []
         return _processed(done, await self.driver.fetchmany(done.sql, arguments))
+
+    def _compiled(self, statement: Executable, params: Row, *, many: bool) -> Compiled:
+        """The statement compiled for parameters like these, logged as it is about to be sent."""
+        return _logged(compiled(statement, self._dialect, shape_of(params), many=many))
 
 
 STATEMENTS = logging.getLogger("sqlalchemy.engine.Engine")
