@@ -181,9 +181,10 @@ VERDICTS = select(RECEIPTS.c.id, RECEIPTS.c.verdict).where(AMONG_RECEIPTS)
 RECORD_VERDICT = update(RECEIPTS).where(RECEIPTS.c.id == bindparam("receipt_id"))
 """The verdict's columns come as the other parameters."""
 SEEN_VERDICTS = (Verdict.APPLIED, Verdict.DUPLICATE, Verdict.STALE)
-SEEN_BEFORE = select(RECEIPTS.c.dedupe_key).where(
-    among(RECEIPTS.c.dedupe_key, "keys"), or_(*(RECEIPTS.c.verdict == verdict for verdict in SEEN_VERDICTS))
-)
+DELIVERIES_OF_KEYS = select(RECEIPTS.c.dedupe_key, RECEIPTS.c.verdict).where(among(RECEIPTS.c.dedupe_key, "keys"))
+"""Every receipt of some bodies, whatever its verdict: the verdicts are sorted here, not in SQL. A key has a receipt
+per delivery while a verdict has nearly all receipts, yet PostgreSQL planned a verdict condition onto the verdict
+index on tables it had not analysed yet, reading every applied receipt for each batch (docs/PERFORMANCE.md)."""
 BATCH_SIZE = 64
 """Receipts judged in one transaction at most (`IpnIntake`, `process_pending`)."""
 
@@ -284,7 +285,8 @@ async def _judge_all(changes: StatusChanges, receipt_ids: Sequence[int], alixpay
             if assessment.refusal is None and assessment.provider
         }
         await change.lock_all([provider.external_order_id for provider in signed.values()])
-        seen = set(await change.sql.scalars(SEEN_BEFORE, {"keys": list(signed)})) if signed else set()
+        deliveries = await change.sql.rows(DELIVERIES_OF_KEYS, {"keys": list(signed)}) if signed else []
+        seen = {row["dedupe_key"] for row in deliveries if row["verdict"] in SEEN_VERDICTS}
         judged: dict[int, Judged] = {}
         for receipt_id, key, assessment, delay in assessed:
             outcome = await _judge(change, receipt_id, assessment, seen_before=key in seen, delay=delay)
