@@ -30,7 +30,7 @@ from webapp.embed.admin import PartnerAdminController
 from webapp.embed.routes import embed_router
 from webapp.errors import EXCEPTION_HANDLERS
 from webapp.flows import EMBED_PREFIX
-from webapp.ipn.routes import IPN_PATH, receive_ipn
+from webapp.ipn.routes import IPN_PATH, ipn_receiver
 from webapp.logs import SECRET_QUERY, configure_logging, redact_queries_on, with_request_id
 from webapp.metrics import worker_stopped
 from webapp.notifications.routes import NotificationPreferences
@@ -72,7 +72,6 @@ ROUTES: list[ControllerRouterHandler] = [
     operations.operations_page,
     operations.operations_overview,
     activity_charts,
-    receive_ipn,
     ApiKeyAdminController,
     partner_api_openapi.openapi_document,
     partner_api_openapi.docs_page,
@@ -109,7 +108,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     services = services or build_services(settings or Settings())
     settings = services.settings
     app = Litestar(
-        route_handlers=[*ROUTES, embed_router(settings), partner_api_router()],
+        route_handlers=[*ROUTES, ipn_receiver(services.ipn_intake), embed_router(settings), partner_api_router()],
         dependencies=services.dependencies(),
         plugins=[HTMXPlugin(), services.channels],
         template_config=TemplateConfig(instance=services.template_engine),

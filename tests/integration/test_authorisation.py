@@ -25,6 +25,7 @@ from webapp.auth.models import User
 from webapp.config import Settings
 from webapp.embed.models import WebhookEvent
 from webapp.embed.partners import PartnerSpec, save_partner
+from webapp.ipn.routes import ANSWERED_METHODS
 from webapp.notifications.models import EmailMessage
 from webapp.orders.models import Order
 from webapp.orders.recipients import SavedRecipient
@@ -140,11 +141,12 @@ SCHEMA_PREFIX = "/schema"
 
 
 def served_routes(app: Litestar) -> set[tuple[str, str]]:
+    """Every method and path the app answers: an ASGI route names its methods in its options."""
     return {
         (method, route.path)
         for route in app.routes
-        for handler in getattr(route, "route_handlers", [])
-        for method in getattr(handler, "http_methods", ())
+        for handler in getattr(route, "route_handlers", [getattr(route, "route_handler", None)])
+        for method in getattr(handler, "http_methods", None) or handler.opt.get(ANSWERED_METHODS, ())
         if method not in ("OPTIONS", "HEAD") and not route.path.startswith(SCHEMA_PREFIX)
     }
 

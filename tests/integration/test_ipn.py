@@ -49,6 +49,52 @@ async def test_valid_ipn_is_applied_without_session_or_csrf(seeded: Settings, rs
     assert receipt.source_address and receipt.headers["content-type"] == "application/json"
 
 
+async def test_the_answer_is_json_with_the_app_s_headers_and_only_post_is_answered(
+    seeded: Settings, rsa_keys: RsaKeys
+) -> None:
+    async with AsyncTestClient(app=create_app(seeded)) as client:
+        answer = await client.post("/ipn/alixpay", content=ipn_body(seeded, rsa_keys.alix.private))
+        refused = [await client.request(method, "/ipn/alixpay") for method in ("GET", "PUT", "DELETE")]
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["content-length"] == str(len(answer.content)) and answer.json() == {"verdict": "applied"}
+    assert answer.headers["x-request-id"] and answer.headers["x-content-type-options"] == "nosniff"
+    assert [(refusal.status_code, refusal.headers.get("allow")) for refusal in refused] == [(405, "POST")] * 3
+    assert len(await rows(seeded, IpnReceipt)) == 1
+
+
+async def test_a_delivery_cut_short_is_neither_stored_nor_answered(seeded: Settings, rsa_keys: RsaKeys) -> None:
+    app = create_app(seeded)
+    body = ipn_body(seeded, rsa_keys.alix.private)
+    messages = iter([{"type": "http.request", "body": body[:40], "more_body": True}, {"type": "http.disconnect"}])
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return next(messages)
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/ipn/alixpay",
+        "raw_path": b"/ipn/alixpay",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    async with app.lifespan():
+        await app(scope, receive, send)  # type: ignore[arg-type]
+    assert sent == []
+    assert await rows(seeded, IpnReceipt) == []
+
+
 @pytest.mark.parametrize(
     ("make_body", "status", "verdict"),
     [
