@@ -1,12 +1,14 @@
 """Server-side HTTP sessions kept in our database, so several app instances share them."""
 
+import asyncio
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from litestar.channels import ChannelsPlugin
 from litestar.connection import ASGIConnection
@@ -83,6 +85,8 @@ class DatabaseStore(Store):
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = autocommit(engine)
+        self._standing: dict[str, tuple[float, asyncio.Future[bool]]] = {}
+        """`stands`' answers by key, with when each was asked."""
         rows = HttpSession.__table__  # type: ignore[attr-defined]
         self._rows = rows
         at_key = rows.c.key == bindparam("at_key")
@@ -117,17 +121,21 @@ class DatabaseStore(Store):
             return bytes(data)
 
     async def delete(self, key: str) -> None:
+        self._forget([key])
         async with standalone(self._engine) as sql:
             await sql.write(self._delete, [{"at_key": key}])
 
     async def delete_all(self) -> None:
+        self._standing.clear()
         async with self._engine.connect() as connection:
             await connection.execute(delete(self._rows))
 
     async def delete_expired(self) -> list[str]:
         """Remove the expired rows and name them (a session's end is announced by its key's tag)."""
         async with self._engine.connect() as connection:
-            return list((await connection.execute(self._delete_expired, {"now": datetime.now(UTC)})).scalars())
+            keys = list((await connection.execute(self._delete_expired, {"now": datetime.now(UTC)})).scalars())
+        self._forget(keys)
+        return keys
 
     async def count_owned_by(self, owner: int) -> int:
         """How many live (unexpired) sessions one person has."""
@@ -140,10 +148,31 @@ class DatabaseStore(Store):
         """Remove every session of one person (signed out by support) and name them."""
         statement = delete(self._rows).where(self._rows.c.owner == owner).returning(self._rows.c.key)
         async with self._engine.connect() as connection:
-            return list((await connection.execute(statement)).scalars())
+            keys = list((await connection.execute(statement)).scalars())
+        self._forget(keys)
+        return keys
 
     async def exists(self, key: str) -> bool:
         return await self.get(key) is not None
+
+    async def stands(self, key: str) -> bool:
+        """Whether the session is stored, as read at most STANDING_SECONDS ago on this instance.
+
+        Every live stream asks at its keep-alive tick whether its session still stands, and the streams of one
+        person (and of one order) ask together: they share one read a second (issue 30, the live fan-out's CPU per
+        update). A sign-out here forgets the answer; elsewhere it ends the streams by its announcement.
+        """
+        now = time.monotonic()
+        known = self._standing.get(key)
+        if known is None or not _still_good(known, now):
+            if len(self._standing) >= STANDING_KEPT:
+                self._standing = {kept: answer for kept, answer in self._standing.items() if _still_good(answer, now)}
+            known = self._standing[key] = (now, asyncio.ensure_future(self.exists(key)))
+        return await asyncio.shield(known[1])
+
+    def _forget(self, keys: list[str]) -> None:
+        for key in keys:
+            self._standing.pop(key, None)
 
     async def expires_in(self, key: str) -> int | None:
         async with standalone(self._engine) as sql:
@@ -151,6 +180,18 @@ class DatabaseStore(Store):
         if not found or found[0]["expires_at"] is None:
             return None
         return max(0, int((found[0]["expires_at"] - datetime.now(UTC)).total_seconds()))
+
+
+STANDING_SECONDS = 1.0
+STANDING_KEPT = 1024
+"""Answers of `stands` kept before the stale ones are dropped."""
+
+
+def _still_good(answer: tuple[float, "asyncio.Future[bool]"], now: float) -> bool:
+    """Young enough, and not a failed read (asked again at once)."""
+    asked, reading = answer
+    failed = reading.done() and (reading.cancelled() or reading.exception() is not None)
+    return now - asked < STANDING_SECONDS and not failed
 
 
 def _store_session(dialect: str) -> Insert:
@@ -301,7 +342,7 @@ async def end_expired_sessions(store: DatabaseStore, channels: ChannelsPlugin) -
 async def session_exists(connection: ASGIConnection, cookie: str) -> bool:
     """Whether the session this request came with is still stored (not signed out, not expired)."""
     key = connection.cookies.get(cookie)
-    return bool(key) and await connection.app.stores.get("sessions").exists(key)
+    return bool(key) and await cast(DatabaseStore, connection.app.stores.get("sessions")).stands(key)
 
 
 @dataclass

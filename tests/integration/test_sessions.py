@@ -13,6 +13,7 @@ from tests.conftest import create_schema
 from tests.integration.conftest import LiveApp, both_databases
 from tests.integration.flow import FORM, Db, review, signed_in_client
 from tests.processes import serving
+from webapp import sessions
 from webapp.app import create_app
 from webapp.auth.models import User
 from webapp.config import SessionSettings
@@ -47,6 +48,47 @@ async def test_store_round_trip_expiry_and_clean_up(database_url: str) -> None:
     assert not await store.exists("a")
     await store.delete_all()
     assert not await store.exists("c")
+    await engine.dispose()
+
+
+@both_databases
+async def test_whether_a_session_stands_is_read_once_a_second_for_all_who_ask(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every live stream asks at its keep-alive tick: one person's streams share one read."""
+    await create_schema(database_url)
+    engine = make_engine(database_url)
+    store = DatabaseStore(engine)
+    await store.set("a", b"alpha", expires_in=60)
+    reads: list[str] = []
+    read = store.exists
+
+    async def counted(key: str) -> bool:
+        reads.append(key)
+        return await read(key)
+
+    monkeypatch.setattr(store, "exists", counted)
+    assert await asyncio.gather(*(store.stands("a") for _ in range(50))) == [True] * 50
+    assert await store.stands("a") and reads == ["a"]
+    await store.delete("a")  # a sign-out on this instance is seen at once
+    assert not await store.stands("a") and reads == ["a", "a"]
+    monkeypatch.setattr(sessions, "STANDING_SECONDS", 0.05)
+    await store.set("b", b"beta", expires_in=60)
+    assert await store.stands("b")
+    await DatabaseStore(engine).delete("b")  # signed out on another instance: seen once the answer is old
+    assert await store.stands("b")
+    await asyncio.sleep(0.06)
+    assert not await store.stands("b") and reads == ["a", "a", "b", "b"]
+
+    async def failing(key: str) -> bool:
+        raise ConnectionError("database away")
+
+    monkeypatch.setattr(store, "exists", failing)
+    await asyncio.sleep(0.06)
+    with pytest.raises(ConnectionError):
+        await store.stands("b")
+    monkeypatch.setattr(store, "exists", counted)
+    assert not await store.stands("b") and reads[-1] == "b"  # a failed read is not kept
     await engine.dispose()
 
 
