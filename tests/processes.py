@@ -123,9 +123,13 @@ class SandboxServer:
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time (user and system) a process has used so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time a process's threads alive now have used so far, to the nanosecond (/proc's schedstat; its `stat`
+    counts in ticks of 10 ms, a tenth of a millisecond per update over the live fan-out's hundred)."""
+    total = 0
+    for schedstat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # a thread that just ended
+            total += int(schedstat.read_text().split()[0])
+    return total / 1e9
 
 
 def postgres_cpu_seconds() -> float:

@@ -10,6 +10,8 @@ and app CPU per update (both instances, from /proc; ours also without the fan-ou
 Not a test: `make bench`.
 Also per instance: the fan-out's CPU per update (less the same instance's cost of an update nobody watches) and,
 for ours, the fragments drawn from a database read per update (none where the change's status card came along).
+The CPU per update counts the updates before the final status; at the final status our pages' streams end (the
+baseline's never do), so its CPU per update, less the same, is printed apart ("final").
 And the steady relay: once every watcher is connected, 2 000 notifications sent straight into PostgreSQL (ours
 carrying each order's current status card, as the publisher sends it), so that both instances only relay; CPU per
 notification per instance, less the same instance's CPU over as long idle (the figure the IPN's own work and a
@@ -125,8 +127,10 @@ class Figures:
     cpu_ms_per_update: float
     quiet_cpu_ms: float
     instance_cpu_ms: list[float]
-    """Per instance, CPU per update over the updates less its CPU per update with nobody watching: the fan-out's
-    own cost there (the first instance receives the updates, the second only relays them)."""
+    """Per instance, CPU per update over the updates before the final status, less its CPU per update with nobody
+    watching: the fan-out's own cost there (the first instance receives the updates, the second only relays them)."""
+    final_cpu_ms: list[float]
+    """The same over the final status, where our pages' streams end and the baseline's go on."""
     relay_ms: list[float]
     """Per instance, CPU per notification relayed to its watchers (less the same time idle): the steady relay."""
     reads_per_update: list[float] | None = None
@@ -147,14 +151,17 @@ async def measure(
     """Open the watchers, relay notifications sent straight into PostgreSQL, send STEPS updates per watched key, and
     read what arrived when."""
     each = functools.partial(cpu_of, pids)
-    started_each = each()
-    for status in STEPS:  # nobody watches these: the update's own cost, for the same statuses at the same pace
+    final = len(STEPS) - 1
+    marks = [each()]
+    for step, status in enumerate(STEPS):  # nobody watches these: the update's own cost, same statuses, same pace
+        if step == final:
+            marks.append(each())
         for key in quiet:
             await update(key, status)
             await asyncio.sleep(SPACING)
-    quiet_each = [
-        (after - before) / (len(quiet) * len(STEPS)) * 1000 for before, after in zip(started_each, each(), strict=True)
-    ]
+    marks.append(each())
+    quiet_each = per_update(marks[0], marks[1], len(quiet) * final)
+    quiet_final_each = per_update(marks[1], marks[2], len(quiet))
     quiet_cpu = sum(quiet_each)
     memory = [sum(rss_kib(pid) for pid in pids)]
     watchers = [Watcher(keys_watched[index % len(keys_watched)]) for index in range(WATCHERS)]
@@ -172,22 +179,28 @@ async def measure(
     relay_ms = await relay(pids, relayed, watchers)
     acknowledged: dict[tuple[str, int], float] = {}
     reads_before = await reads() if reads else None
-    started_each = each()
+    marks = [each()]
     for step, status in enumerate(STEPS):
+        if step == final:  # at the final status our pages' streams end (the baseline's never do): counted apart
+            await heard(watchers, final)
+            marks.append(each())
         for key in keys_watched:
             await update(key, status)
             acknowledged[key, step] = time.perf_counter()
             await asyncio.sleep(SPACING)
-    deadline = time.perf_counter() + 15
-    while time.perf_counter() < deadline and any(len(w.arrivals) < len(STEPS) for w in watchers):
-        await asyncio.sleep(0.1)
-    updates = len(STEPS) * len(keys_watched)
-    spent = [(after - before) / updates * 1000 for before, after in zip(started_each, each(), strict=True)]
+    await heard(watchers, len(STEPS))
+    marks.append(each())
+    spent = per_update(marks[0], marks[1], final * len(keys_watched))
     cpu_per_update = sum(spent)
+    final_cpu = [
+        used - alone
+        for used, alone in zip(per_update(marks[1], marks[2], len(keys_watched)), quiet_final_each, strict=True)
+    ]
     reads_per_update = None
     if reads and reads_before is not None:
         reads_per_update = [
-            (after - before) / updates for before, after in zip(reads_before, await reads(), strict=True)
+            (after - before) / (len(STEPS) * len(keys_watched))
+            for before, after in zip(reads_before, await reads(), strict=True)
         ]
     for task in tasks:
         task.cancel()
@@ -209,9 +222,22 @@ async def measure(
         cpu_per_update,
         quiet_cpu,
         instance_cpu,
+        final_cpu,
         relay_ms,
         reads_per_update,
     )
+
+
+def per_update(before: list[float], after: list[float], updates: int) -> list[float]:
+    """Per instance, CPU ms per update between two readings."""
+    return [(used_after - used_before) / updates * 1000 for used_before, used_after in zip(before, after, strict=True)]
+
+
+async def heard(watchers: list[Watcher], steps: int) -> None:
+    """Until every watcher heard this many updates (or 15 s went by: the rest count as missed)."""
+    deadline = time.perf_counter() + 15
+    while time.perf_counter() < deadline and any(len(watcher.arrivals) < steps for watcher in watchers):
+        await asyncio.sleep(0.05)
 
 
 @dataclass
@@ -278,6 +304,7 @@ def print_row(name: str, figures: Figures) -> None:
         f" {figures.cpu_ms_per_update:>12.2f} {figures.quiet_cpu_ms:>12.2f}"
         f" {' / '.join(f'{cpu:.2f}' for cpu in figures.instance_cpu_ms):>15} {reads:>13}"
         f" {' / '.join(f'{cpu:.3f}' for cpu in figures.relay_ms):>15}"
+        f" {' / '.join(f'{cpu:.2f}' for cpu in figures.final_cpu_ms):>15}"
     )
 
 
@@ -325,6 +352,7 @@ def main() -> None:
                 f"{'':6} {'p50 ms':>8} {'p95 ms':>8} {'missed':>7} {'KiB/watch':>10} {'KiB/1 more':>11}"
                 f" {'CPU ms/upd':>12}"
                 f" {'no watcher':>12} {'fan-out A / B':>15} {'reads/upd A/B':>13} {'relay ms A / B':>15}"
+                f" {'final A / B':>15}"
             )
             fragment_file = directory / "fragment.html"
             with instances(ours, env, directory, "ours") as (urls, pids):
