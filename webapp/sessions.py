@@ -188,10 +188,10 @@ STANDING_KEPT = 1024
 
 
 def _still_good(answer: tuple[float, "asyncio.Future[bool]"], now: float) -> bool:
-    """Young enough, and not a failed read (asked again at once)."""
+    """Young enough, read on this event loop (an app can be started again on another), and not a failed read."""
     asked, reading = answer
     failed = reading.done() and (reading.cancelled() or reading.exception() is not None)
-    return now - asked < STANDING_SECONDS and not failed
+    return now - asked < STANDING_SECONDS and reading.get_loop() is asyncio.get_running_loop() and not failed
 
 
 def _store_session(dialect: str) -> Insert:
