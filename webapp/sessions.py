@@ -3,11 +3,11 @@
 import asyncio
 import hashlib
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from time import monotonic
 from typing import Any, TypeVar, cast
 
 from litestar.channels import ChannelsPlugin
@@ -162,7 +162,7 @@ class DatabaseStore(Store):
         person (and of one order) ask together: they share one read a second (issue 30, the live fan-out's CPU per
         update). A sign-out here forgets the answer; elsewhere it ends the streams by its announcement.
         """
-        now = time.monotonic()
+        now = monotonic()
         known = self._standing.get(key)
         if known is None or not _still_good(known, now):
             if len(self._standing) >= STANDING_KEPT:

@@ -68,23 +68,25 @@ async def test_whether_a_session_stands_is_read_once_a_second_for_all_who_ask(
         return await read(key)
 
     monkeypatch.setattr(store, "exists", counted)
+    clock = [1000.0]
+    monkeypatch.setattr(sessions, "monotonic", lambda: clock[0])
     assert await asyncio.gather(*(store.stands("a") for _ in range(50))) == [True] * 50
     assert await store.stands("a") and reads == ["a"]
     await store.delete("a")  # a sign-out on this instance is seen at once
     assert not await store.stands("a") and reads == ["a", "a"]
-    monkeypatch.setattr(sessions, "STANDING_SECONDS", 0.05)
     await store.set("b", b"beta", expires_in=60)
     assert await store.stands("b")
     await DatabaseStore(engine).delete("b")  # signed out on another instance: seen once the answer is old
+    clock[0] += sessions.STANDING_SECONDS * 0.9
     assert await store.stands("b")
-    await asyncio.sleep(0.06)
+    clock[0] += sessions.STANDING_SECONDS * 0.2
     assert not await store.stands("b") and reads == ["a", "a", "b", "b"]
 
     async def failing(key: str) -> bool:
         raise ConnectionError("database away")
 
     monkeypatch.setattr(store, "exists", failing)
-    await asyncio.sleep(0.06)
+    clock[0] += sessions.STANDING_SECONDS
     with pytest.raises(ConnectionError):
         await store.stands("b")
     monkeypatch.setattr(store, "exists", counted)
