@@ -1,7 +1,10 @@
-"""Builders for test rows: an ordinary order, with only what a test cares about overridden; partners' secrets."""
+"""Builders for test rows: an ordinary order, with only what a test cares about overridden; partners' secrets; an
+ASGI request scope."""
 
 import uuid
 from typing import Any
+
+from litestar.types import Scope
 
 from webapp.config import DEV_SECRETS_KEY
 from webapp.embed.partners import PartnerSecrets
@@ -39,3 +42,22 @@ def named_links(base_url: str) -> PublicLinks:
     """Links that spell the route's name and parameters (`/orders.detail/<id>`): for tests of what a mail says,
     not of where it leads (the live app's mails are checked against its real routes in `test_emails.py`)."""
     return PublicLinks(base_url, lambda name, **params: "/".join(["", name, *map(str, params.values())]))
+
+
+def http_scope(method: str, path: str, headers: list[tuple[bytes, bytes]] | None = None) -> Scope:
+    """The scope a server gives an app for an HTTP request from 127.0.0.1 (tests that speak ASGI themselves)."""
+    return {  # type: ignore[return-value]
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers or [],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from litestar.testing import AsyncTestClient
 
+from tests.builders import http_scope
 from tests.conftest import RsaKeys
 from tests.integration.conftest import background_parts, both_databases, rows
 from tests.integration.ipn_bodies import HOSTILE, ipn_body
@@ -74,23 +75,9 @@ async def test_a_delivery_cut_short_is_neither_stored_nor_answered(seeded: Setti
     async def send(message: dict) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/ipn/alixpay",
-        "raw_path": b"/ipn/alixpay",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-length", str(len(body)).encode())],
-        "client": ("127.0.0.1", 40000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
+    scope = http_scope("POST", "/ipn/alixpay", [(b"content-length", str(len(body)).encode())])
     async with app.lifespan():
-        await app(scope, receive, send)  # type: ignore[arg-type]
+        await app(scope, receive, send)  # type: ignore[arg-type]  (plain dicts for its messages)
     assert sent == []
     assert await rows(seeded, IpnReceipt) == []
 

@@ -8,6 +8,7 @@ from litestar import Litestar, Request, get
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from tests.builders import http_scope
 from webapp.streaming import HandedOffStream, outside_the_stack
 
 pytestmark = pytest.mark.timeout(10)
@@ -40,24 +41,6 @@ def app_streaming(body: Callable[[], AsyncIterator[bytes]], events: list[str], *
     return app
 
 
-def scope() -> Scope:
-    return {  # type: ignore[return-value]
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/stream",
-        "raw_path": b"/stream",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
-
-
 def server(events: list[str], leaves: asyncio.Event) -> tuple[Receive, Send]:
     """The server's side: `send` notes what goes out; `receive` says the client left once `leaves` is set."""
 
@@ -86,7 +69,7 @@ async def test_a_stream_body_is_sent_after_the_middleware_stack_has_returned() -
         yield b"second"
 
     receive, send = server(events, asyncio.Event())
-    await app_streaming(body, events)(scope(), receive, send)
+    await app_streaming(body, events)(http_scope("GET", "/stream"), receive, send)
     assert events == ["headers through the stack", "left the middleware", "first", "second", "end"]
 
 
@@ -97,7 +80,7 @@ async def test_without_the_wrapper_a_stream_is_sent_inside_the_stack_as_usual() 
         yield b"first"
 
     receive, send = server(events, asyncio.Event())
-    await app_streaming(body, events, wrapped=False)(scope(), receive, send)
+    await app_streaming(body, events, wrapped=False)(http_scope("GET", "/stream"), receive, send)
     assert events == ["headers through the stack", "first", "end", "left the middleware"]
 
 
@@ -115,7 +98,7 @@ async def test_the_client_leaving_ends_the_stream_and_its_clean_up_runs() -> Non
             events.append("cleaned up")
 
     receive, send = server(events, leaves)
-    request = asyncio.ensure_future(app_streaming(body, events)(scope(), receive, send))
+    request = asyncio.ensure_future(app_streaming(body, events)(http_scope("GET", "/stream"), receive, send))
     await until(lambda: "first" in events)
     leaves.set()
     await asyncio.wait_for(request, 5)
@@ -131,7 +114,7 @@ async def test_a_failing_stream_fails_its_request_instead_of_hanging() -> None:
 
     receive, send = server(events, asyncio.Event())  # the client stays: only the failure can end it
     with pytest.raises(RuntimeError, match="went away"):
-        await asyncio.wait_for(app_streaming(body, events)(scope(), receive, send), 5)
+        await asyncio.wait_for(app_streaming(body, events)(http_scope("GET", "/stream"), receive, send), 5)
     assert events == ["headers through the stack", "left the middleware", "first"]
 
 
@@ -170,7 +153,7 @@ async def test_a_handed_off_stream_does_not_keep_the_decoded_session_once_its_he
     app = Litestar([stream], middleware=[SessionLike(events)])
     app.asgi_handler = outside_the_stack(app.asgi_handler)
     receive, send = server(events, asyncio.Event())
-    await app(scope(), receive, send)
+    await app(http_scope("GET", "/stream"), receive, send)
     assert events == [
         "session stored: {'id_token': 'a long signed token'}",
         "headers",
