@@ -53,9 +53,14 @@ KEEP = {dialect: _upsert(dialect) for dialect in DIALECTS}
 
 
 async def keep_recipient(change: StatusChanged, unit: UnitWriter) -> None:
-    """A status subscriber: a cash-out just paid out keeps its recipient, unless the person said not to."""
+    """A status subscriber: a cash-out just paid out keeps its recipient, unless the person said not to.
+
+    Once, when it is first paid out: its later statuses (the token transfer, success) neither write the row again
+    nor bring back a recipient the person deleted meanwhile.
+    """
     order = change.order
-    if not order.save_recipient or OrderStatus(change.status) not in PAID_OUT_STATUSES:
+    paid_out = OrderStatus(change.status) in PAID_OUT_STATUSES and OrderStatus(change.previous) not in PAID_OUT_STATUSES
+    if not order.save_recipient or not paid_out:
         return
     now = utcnow()
     unit.add(
