@@ -22,6 +22,7 @@ RECEIPTS = IpnReceipt.__table__
 TRANSITIONS = OrderTransition.__table__
 SET_VERDICT = update(RECEIPTS).where(RECEIPTS.c.id == bindparam("receipt_id"))
 AT = datetime(2026, 12, 6, 7, 0, tzinfo=UTC)
+KINDS = ("placed:pending", "placed:succeeded", "payout:0", "ipn:0")
 
 
 @pytest.fixture
@@ -94,7 +95,7 @@ async def test_writes_together_leave_the_rows_that_writes_one_by_one_leave(
                 ),
                 (KEEP[sql.dialect], [recipient(user_id, "FIRST"), recipient(user_id, "SECOND")]),  # an upsert
                 (SET_VERDICT, [{"receipt_id": receipt_id, "verdict": "applied", "processed_at": AT}]),
-                (INSERT_COUNT, [{"hour": AT, "kind": "placed:pending", "count": 1}]),  # `rolled` by default
+                (INSERT_COUNT, [{"hour": AT, "kind": kind, "count": 1} for kind in KINDS]),  # `rolled` by default
                 (INSERT_COUNT, []),  # nothing to write
             ],
         )
@@ -118,7 +119,7 @@ async def test_writes_together_leave_the_rows_that_writes_one_by_one_leave(
     assert all(row["note"] == "" and abs(row["at"] - datetime.now(UTC)) < timedelta(minutes=1) for row in transitions)
     assert verdict == [{"verdict": "applied", "processed_at": AT}]
     assert kept == ["SECOND"]  # the second upsert refreshed the row the first made
-    assert [(row["kind"], row["count"], row["rolled"]) for row in counts] == [("placed:pending", 1, False)]
+    assert [(row["kind"], row["count"], row["rolled"]) for row in counts] == [(kind, 1, False) for kind in KINDS]
 
 
 @both_databases
@@ -126,14 +127,17 @@ async def test_a_row_updated_twice_is_written_one_write_after_the_other(
     db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One statement would change the row once, and which of the two changes is not defined: the last one wins."""
-    (first, _), _, _ = await two_orders_and_a_receipt(db, database_url)
+    (first, second), _, _ = await two_orders_and_a_receipt(db, database_url)
     round_trips = RoundTrips(monkeypatch)
     async with in_transaction(db.engine) as sql:
         await write_together(
             sql,
             [
-                (UPDATE_ORDER, [{"order_id_": first, "status": "PAYMENT_COMPLETED"}]),
-                (INSERT_TRANSITION, [transition(first, "PAYMENT_COMPLETED")]),
+                (
+                    UPDATE_ORDER,
+                    [{"order_id_": order_id, "status": "PAYMENT_COMPLETED"} for order_id in (first, second)],
+                ),
+                (INSERT_TRANSITION, [transition(first, "PAYMENT_COMPLETED") for _ in range(3)]),
                 (UPDATE_ORDER, [{"order_id_": first, "status": "SUCCESS", "expires_at": AT}]),
             ],
         )
@@ -141,6 +145,30 @@ async def test_a_row_updated_twice_is_written_one_write_after_the_other(
         assert round_trips.count == 3
     async with standalone(db.reader) as sql:
         assert await sql.scalars(select(ORDERS.c.status).where(ORDERS.c.id == first)) == ["SUCCESS"]
+
+
+@both_databases
+async def test_writes_of_one_row_each_go_one_by_one(
+    db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lone IPN's unit: one statement for its single rows would cost PostgreSQL more than the writes one by one."""
+    (first, _), _, receipt_id = await two_orders_and_a_receipt(db, database_url)
+    round_trips = RoundTrips(monkeypatch)
+    async with in_transaction(db.engine) as sql:
+        await write_together(
+            sql,
+            [
+                (UPDATE_ORDER, [{"order_id_": first, "status": "PAYMENT_COMPLETED"}]),
+                (INSERT_TRANSITION, [transition(first, "PAYMENT_COMPLETED", receipt_id=receipt_id)]),
+                (SET_VERDICT, [{"receipt_id": receipt_id, "verdict": "applied"}]),
+            ],
+        )
+    if database_url.startswith("postgresql"):
+        assert round_trips.count == 3
+    async with standalone(db.reader) as sql:
+        assert await sql.scalars(select(ORDERS.c.status).where(ORDERS.c.id == first)) == ["PAYMENT_COMPLETED"]
+        assert await sql.scalars(select(TRANSITIONS.c.receipt_id)) == [receipt_id]
+        assert await sql.scalars(select(RECEIPTS.c.verdict)) == ["applied"]
 
 
 @both_databases
@@ -152,7 +180,7 @@ async def test_a_failing_write_together_leaves_nothing_of_the_unit(db: Database,
                 sql,
                 [
                     (SET_VERDICT, [{"receipt_id": receipt_id, "verdict": "applied"}]),
-                    (INSERT_TRANSITION, [transition(first, "PAYMENT_COMPLETED"), transition(0, "SUCCESS")]),
+                    (INSERT_TRANSITION, [transition(first, "PAYMENT_COMPLETED"), transition(0, "SUCCESS")] * 2),
                 ],
             )  # no order 0
     async with standalone(db.reader) as sql:
