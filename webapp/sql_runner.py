@@ -161,16 +161,9 @@ Shape = tuple[tuple[str, int], ...]
 _COMPILED: "weakref.WeakKeyDictionary[Executable, dict[tuple[Shape, bool], Compiled]]" = weakref.WeakKeyDictionary()
 
 
-class Array(list[Any]):
-    """A list bound as one array parameter (`sql_together.py`), where `among`'s lists are a parameter per item."""
-
-
 def shape_of(params: Row) -> Shape:
     return tuple(
-        sorted(
-            (name, len(value) if isinstance(value, list | tuple) and not isinstance(value, Array) else -1)
-            for name, value in params.items()
-        )
+        sorted((name, len(value) if isinstance(value, list | tuple) else -1) for name, value in params.items())
     )
 
 
@@ -196,8 +189,8 @@ def _compile(statement: Executable, dialect: Dialect, shape: Shape, *, many: boo
     if done.post_compile_params or done.literal_execute_params:
         raise ValueError(f"{statement!r}: an expanding IN; use among() for a list given at execution, or = / OR")
     listed = {listed_name(name, index): (name, index) for name, length in lengths.items() for index in range(length)}
-    defaults = {column.key: default_of(column.default) for column in done.insert_prefetch}
-    defaults |= {column.key: default_of(column.onupdate) for column in done.update_prefetch}
+    defaults = {column.key: _default_of(column.default) for column in done.insert_prefetch}
+    defaults |= {column.key: _default_of(column.onupdate) for column in done.update_prefetch}
     fixed = {
         name: bound.value
         for name, bound in done.binds.items()
@@ -218,7 +211,7 @@ def _compile(statement: Executable, dialect: Dialect, shape: Shape, *, many: boo
     )
 
 
-def default_of(default: Any) -> Callable[[], Any]:
+def _default_of(default: Any) -> Callable[[], Any]:
     if default.is_callable:
         return lambda: default.arg(None)  # SQLAlchemy wraps a default without arguments to take a context
     return lambda: default.arg

@@ -23,7 +23,6 @@ from webapp.auth.session import CurrentUser
 from webapp.orders.models import Order, OrderEvent, OrderTransition
 from webapp.orders.status_card import StatusCard
 from webapp.sql_runner import SqlRunner, among, in_transaction, standalone
-from webapp.sql_together import write_together
 
 Model = TypeVar("Model", bound=SQLModel)
 
@@ -136,10 +135,7 @@ async def hold(
 
 
 class Batch:
-    """Rows a unit of work writes before its commit, one executemany per statement and set of columns.
-
-    On PostgreSQL those that can go together go in one round trip (`sql_together.py`).
-    """
+    """Rows a unit of work writes before its commit: one executemany per statement and set of columns, in order."""
 
     def __init__(self) -> None:
         self._orders: dict[int, dict[str, Any]] = {}
@@ -157,7 +153,8 @@ class Batch:
         for order_id, values in self._orders.items():
             self.add(UPDATE_ORDER, {"order_id_": order_id, **values})
         self._orders.clear()
-        await write_together(sql, [(statement, rows) for (statement, _columns), rows in self._rows.items()])
+        for (statement, _columns), rows in self._rows.items():
+            await sql.write(statement, rows)
         self._rows.clear()
 
 
