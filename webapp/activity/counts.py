@@ -16,7 +16,7 @@ from sqlmodel import Field, SQLModel
 
 from webapp.db import in_utc, utcnow
 from webapp.orders.events import StatusChanged, UnitWriter
-from webapp.orders.statuses import PAID_OUT_STATUSES, OrderStatus, status_info
+from webapp.orders.statuses import OrderStatus, status_info
 
 DURATION_BOUNDS = (15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 86400, 259200)
 """Upper bounds (seconds) of the time-to-payout slots; a last slot holds everything longer."""
@@ -50,7 +50,6 @@ def slot_of(duration: timedelta, bounds: tuple[int, ...] = DURATION_BOUNDS) -> i
     return next((position for position, bound in enumerate(bounds) if seconds < bound), len(bounds))
 
 
-PAID_OUT = frozenset(PAID_OUT_STATUSES)
 INSERT_COUNT = insert(ActivityCount.__table__)  # type: ignore[arg-type]
 
 
@@ -64,7 +63,7 @@ def changes_counted(change: StatusChanged, now: datetime) -> list[tuple[datetime
         rows = [(placed, f"{PLACED}{before}", -1), (placed, f"{PLACED}{after}", 1)]
     else:
         rows = []
-    if OrderStatus(change.status) in PAID_OUT and OrderStatus(change.previous) not in PAID_OUT:
+    if change.pays_out:
         rows.append((hour_of(now), f"{PAYOUT}{slot_of(now - in_utc(change.order.created_at))}", 1))
     if change.source == "ipn":
         delay = change.reported_after

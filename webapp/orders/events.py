@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from sqlalchemy import Executable
 
 from webapp.orders.models import Order
+from webapp.orders.statuses import PAID_OUT_STATUSES, OrderStatus
 from webapp.sql_runner import SqlRunner
 
 
@@ -29,6 +30,11 @@ class StatusChanged:
     """An IPN's: how long it took from Alix Pay sending it to our storing it, when it said (`ipn/service.py`)."""
     reported: dict[str, Any] | None = None
     """Alix Pay's order object that brought the change, as received (the order's own is still the previous one)."""
+
+    @property
+    def pays_out(self) -> bool:
+        """Whether this change is the one that first pays the cash-out out (a later paid-out status is not)."""
+        return OrderStatus(self.status) in PAID_OUT_STATUSES and OrderStatus(self.previous) not in PAID_OUT_STATUSES
 
 
 class UnitWriter(Protocol):

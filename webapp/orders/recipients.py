@@ -15,7 +15,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from webapp.db import DIALECTS, dialect_insert, utcnow
 from webapp.orders.events import StatusChanged, UnitWriter
 from webapp.orders.forms import mask_account
-from webapp.orders.statuses import PAID_OUT_STATUSES, OrderStatus
 
 MAX_LABEL_CHARS = 40
 
@@ -59,8 +58,7 @@ async def keep_recipient(change: StatusChanged, unit: UnitWriter) -> None:
     nor bring back a recipient the person deleted meanwhile.
     """
     order = change.order
-    paid_out = OrderStatus(change.status) in PAID_OUT_STATUSES and OrderStatus(change.previous) not in PAID_OUT_STATUSES
-    if not order.save_recipient or not paid_out:
+    if not order.save_recipient or not change.pays_out:
         return
     now = utcnow()
     unit.add(
