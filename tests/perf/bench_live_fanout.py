@@ -8,7 +8,8 @@ Prints IPN → update read p50/p95, missed updates, memory per watcher (the inst
 watchers connect, and over the second half of them alone: what one more watcher costs once the pools have filled),
 and app CPU per update (both instances, from /proc; ours also without the fan-out, the IPN alone).
 Not a test: `make bench`.
-Also per instance: the fan-out's CPU per update (less the same instance's cost of an update nobody watches) and,
+Also per instance: the fan-out's CPU per update (less the same instance's cost of an update nobody watches, the two
+kinds posted in turn, each followed by a pause for its fan-out, and each one's CPU read around it) and,
 for ours, the fragments drawn from a database read per update (none where the change's status card came along).
 The CPU per update counts the updates before the final status; at the final status our pages' streams end (the
 baseline's never do), so its CPU per update, less the same, is printed apart ("final").
@@ -60,7 +61,8 @@ WATCHERS = 1000
 ORDERS = 50  # 20 watchers per order, every other one on each instance
 STEPS = ("PAYMENT_COMPLETED", "PROCESSING_TOKEN_TRANSFER", "SUCCESS")  # three updates per order
 SPACING = 0.02  # seconds between two updates
-QUIET_ORDERS = ORDERS  # the same updates posted with nobody watching: the cost of an update without its fan-out
+QUIET_ORDERS = ORDERS  # the same updates posted with nobody watching, in turn with the watched ones: the cost
+# of an update without its fan-out
 RELAYED = 2000  # notifications sent straight into PostgreSQL while every watcher listens: both instances relay
 RELAY_SPACING = 0.003
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -148,21 +150,9 @@ async def measure(
     relayed: "Relayed",
     reads: Callable[[], Awaitable[list[float]]] | None = None,
 ) -> Figures:
-    """Open the watchers, relay notifications sent straight into PostgreSQL, send STEPS updates per watched key, and
-    read what arrived when."""
-    each = functools.partial(cpu_of, pids)
+    """Open the watchers, relay notifications sent straight into PostgreSQL, send STEPS updates per watched key, each
+    followed by the same update of a key nobody watches, and read what arrived when."""
     final = len(STEPS) - 1
-    marks = [each()]
-    for step, status in enumerate(STEPS):  # nobody watches these: the update's own cost, same statuses, same pace
-        if step == final:
-            marks.append(each())
-        for key in quiet:
-            await update(key, status)
-            await asyncio.sleep(SPACING)
-    marks.append(each())
-    quiet_each = per_update(marks[0], marks[1], len(quiet) * final)
-    quiet_final_each = per_update(marks[1], marks[2], len(quiet))
-    quiet_cpu = sum(quiet_each)
     memory = [sum(rss_kib(pid) for pid in pids)]
     watchers = [Watcher(keys_watched[index % len(keys_watched)]) for index in range(WATCHERS)]
     tasks: list[asyncio.Task] = []
@@ -179,23 +169,15 @@ async def measure(
     relay_ms = await relay(pids, relayed, watchers)
     acknowledged: dict[tuple[str, int], float] = {}
     reads_before = await reads() if reads else None
-    marks = [each()]
+    spent = {(watched, last): [0.0] * len(pids) for watched in (True, False) for last in (True, False)}
+    """CPU seconds per instance over the watched and the unwatched updates, before the final status and at it."""
     for step, status in enumerate(STEPS):
         if step == final:  # at the final status our pages' streams end (the baseline's never do): counted apart
             await heard(watchers, final)
-            marks.append(each())
-        for key in keys_watched:
-            await update(key, status)
-            acknowledged[key, step] = time.perf_counter()
-            await asyncio.sleep(SPACING)
+        for key, unwatched in zip(keys_watched, quiet, strict=True):
+            acknowledged[key, step] = await timed(update, key, status, pids, spent[True, step == final])
+            await timed(update, unwatched, status, pids, spent[False, step == final])
     await heard(watchers, len(STEPS))
-    marks.append(each())
-    spent = per_update(marks[0], marks[1], final * len(keys_watched))
-    cpu_per_update = sum(spent)
-    final_cpu = [
-        used - alone
-        for used, alone in zip(per_update(marks[1], marks[2], len(keys_watched)), quiet_final_each, strict=True)
-    ]
     reads_per_update = None
     if reads and reads_before is not None:
         reads_per_update = [
@@ -212,25 +194,44 @@ async def measure(
     ]
     missed = WATCHERS * len(STEPS) - len(delays)
     cuts = statistics.quantiles(delays, n=100)
-    instance_cpu = [used - alone for used, alone in zip(spent, quiet_each, strict=True)]
+    watched_each, quiet_each = (
+        per_update(spent[watched, False], final * len(keys_watched)) for watched in (True, False)
+    )
+    final_each, quiet_final_each = (per_update(spent[watched, True], len(keys_watched)) for watched in (True, False))
     return Figures(
         cuts[49],
         cuts[94],
         missed,
         kib,
         marginal_kib,
-        cpu_per_update,
-        quiet_cpu,
-        instance_cpu,
-        final_cpu,
+        sum(watched_each),
+        sum(quiet_each),
+        [used - alone for used, alone in zip(watched_each, quiet_each, strict=True)],
+        [used - alone for used, alone in zip(final_each, quiet_final_each, strict=True)],
         relay_ms,
         reads_per_update,
     )
 
 
-def per_update(before: list[float], after: list[float], updates: int) -> list[float]:
-    """Per instance, CPU ms per update between two readings."""
-    return [(used_after - used_before) / updates * 1000 for used_before, used_after in zip(before, after, strict=True)]
+async def timed(
+    update: Callable[[str, str], Awaitable[None]], key: str, status: str, pids: list[int], spent: list[float]
+) -> float:
+    """Post one update and wait SPACING for its fan-out, adding each instance's CPU meanwhile to `spent`; returns when
+    it was acknowledged. A watched update and an unwatched one take turns, so that a slow moment of the shared
+    machine falls on both: their difference is the fan-out's cost (the first instance receives the updates, the
+    second only relays them)."""
+    before = cpu_of(pids)
+    await update(key, status)
+    acknowledged = time.perf_counter()
+    await asyncio.sleep(SPACING)
+    for index, (used_before, used_after) in enumerate(zip(before, cpu_of(pids), strict=True)):
+        spent[index] += used_after - used_before
+    return acknowledged
+
+
+def per_update(spent: list[float], updates: int) -> list[float]:
+    """Per instance, CPU ms per update."""
+    return [used / updates * 1000 for used in spent]
 
 
 async def heard(watchers: list[Watcher], steps: int) -> None:
