@@ -157,8 +157,9 @@ def app_sandbox(rsa_keys: RsaKeys, app_port: int, tmp_path_factory: pytest.TempP
         yield server
 
 
-def new_postgres_database() -> tuple[str, Callable[[], None]]:
-    """A fresh database on the local PostgreSQL server and a function that drops it."""
+def new_postgres_database(*, copy_of: str | None = None) -> tuple[str, Callable[[], None]]:
+    """A fresh database on the local PostgreSQL server (or a copy of the database at `copy_of`, which nobody may be
+    connected to) and a function that drops it."""
     name = f"webapp_test_{uuid.uuid4().hex[:12]}"
 
     async def admin(statement: str) -> None:
@@ -168,7 +169,8 @@ def new_postgres_database() -> tuple[str, Callable[[], None]]:
         finally:
             await connection.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    template = f' TEMPLATE "{copy_of.rsplit("/", 1)[1]}"' if copy_of else ""
+    asyncio.run(admin(f'CREATE DATABASE "{name}"{template}'))
     base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
     return f"{base}/{name}", lambda: asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
 

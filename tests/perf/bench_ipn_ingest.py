@@ -3,13 +3,17 @@
 Signed IPNs at concurrency 1, 16 and 64 in two shapes: spread over many orders, and bursts where each status of an
 order arrives five times, partly out of order. Prints IPN/s, p50/p99 acknowledgement, each server process's CPU per
 IPN answered and PostgreSQL's (all its processes: they share the two cores), and ours against the baseline (rate
-ratio, CPU multiple), then checks that no receipt was lost, no status applied twice and none left unprocessed. Each
-shape and level runs in slices, ours-bare-bare-ours, so that both servers meet the same moments of a shared, noisy
-machine; each server's slices go on through the bodies where its last one stopped. Not a test: `make bench` (needs
-the local PostgreSQL). Target (issue 30): ≥ 0.33 of the baseline in both shapes, p99 < 40 ms at 16.
+ratio, CPU multiple), then checks that no receipt was lost, no status applied twice and none left unprocessed.
+Beside them, the applying baseline (`bare_ipn.py` with `BARE_APPLY=1`, on a copy of our database): the least our
+data model asks of a status change, one IPN at a time. What lies between it and ours is our code; between bare and
+it, the data model. Each shape and level runs in slices, ours-bare-applying-applying-bare-ours, so that the servers
+meet the same moments of a shared, noisy machine; each server's slices go on through the bodies where its last one
+stopped. Not a test: `make bench` (needs the local PostgreSQL). Target (issue 30): ≥ 0.33 of the bare receiver
+in both shapes, p99 < 40 ms at 16.
 """
 
 import asyncio
+import contextlib
 import os
 import platform
 import random
@@ -124,19 +128,18 @@ def drive(url: str, pid: int, bodies_file: Path, start: int, concurrency: int, s
     )
 
 
-def compare(
-    ours: tuple[str, int], bare: tuple[str, int], bodies: list[bytes], concurrency: int, directory: Path
-) -> tuple[Run, Run]:
-    """Both servers driven in slices, ours-bare-bare-ours, each going on through the bodies where it stopped."""
+def compare(servers: list[tuple[str, int]], bodies: list[bytes], concurrency: int, directory: Path) -> list[Run]:
+    """The servers driven in slices, in order and back (ours-bare-bare-ours), each going on through the bodies where
+    it stopped."""
     bodies_file = directory / "bodies.txt"
     bodies_file.write_bytes(b"".join(body.replace(b"\n", b"") + b"\n" for body in bodies))
     runs: dict[tuple[str, int], Run] = {}
-    for server in (ours, bare, bare, ours):
+    for server in [*servers, *reversed(servers)]:
         done = runs.get(server)
         start = done.answered + concurrency if done else 0  # past the ones in flight when the last slice ended
         run = drive(*server, bodies_file, start, concurrency, DURATION // 2)
         runs[server] = done + run if done else run
-    return runs[ours], runs[bare]
+    return [runs[server] for server in servers]
 
 
 def _latency(output: str, percentile: str) -> float:
@@ -167,12 +170,13 @@ def main() -> None:
     database_url, drop = new_postgres_database()
     baseline_url, drop_baseline = new_postgres_database()
     settings = keyed_settings(database_url, rsa_keys)
+    drop_applying = None
     try:
         asyncio.run(create_schema(database_url))
         count = sum(SPREAD[level] for level in LEVELS) + len(LEVELS) * BURST_ORDERS
         order_ids = asyncio.run(seed_orders(database_url, "bench@example.com", count))
+        applying_url, drop_applying = new_postgres_database(copy_of=database_url)  # the same orders
         loads = workloads(settings, rsa_keys.alix.private, order_ids)
-        ours_port, bare_port = free_port(), free_port()
         # The load comes from here: Alix Pay's address, never limited. No access log, as for the baseline (a
         # deployment behind a proxy that logs requests, docs/deploy.md).
         ours_env = app_env(database_url, rsa_keys, ipn_allowed_sources="127.0.0.1", log_access="false")
@@ -181,55 +185,67 @@ def main() -> None:
             "BARE_SECRET_KEY": settings.alixpay.secret_key.get_secret_value(),
             "BARE_DSN": baseline_url.replace("postgresql+asyncpg://", "postgresql://"),
         }
-        ours_args = [sys.executable, "-m", "webapp", "serve", "--port", str(ours_port)]
-        bare_args = [sys.executable, "-m", "uvicorn", "--factory", "tests.perf.bare_ipn:create_app"]
-        bare_args += ["--port", str(bare_port), "--log-level", "warning"]
-        ours_url, bare_url = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{bare_port}"
-        with (
-            running_process(
-                ours_args, env=ours_env, log_file=directory / "ours.log", ready_url=f"{ours_url}/healthz", what="app"
-            ) as ours,
-            running_process(
-                bare_args,
-                env=bare_env,
-                log_file=directory / "bare.log",
-                ready_url=f"{bare_url}/healthz",
-                what="baseline",
-            ) as bare,
-        ):
-            report(loads, (ours_url, ours.pid), (bare_url, bare.pid), database_url)
+        applying_env = {**bare_env, "BARE_DSN": applying_url.replace("postgresql+asyncpg://", "postgresql://")}
+        ports = [free_port() for _ in range(3)]
+        bare_args = [sys.executable, "-m", "uvicorn", "--factory", "tests.perf.bare_ipn:create_app", "--port"]
+        servers = (
+            ("app", [sys.executable, "-m", "webapp", "serve", "--port", str(ports[0])], ours_env),
+            ("baseline", [*bare_args, str(ports[1]), "--log-level", "warning"], bare_env),
+            ("applying", [*bare_args, str(ports[2]), "--log-level", "warning"], {**applying_env, "BARE_APPLY": "1"}),
+        )
+        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        with contextlib.ExitStack() as stack:
+            pids = [
+                stack.enter_context(
+                    running_process(
+                        args, env=env, log_file=directory / f"{what}.log", ready_url=f"{url}/healthz", what=what
+                    )
+                ).pid
+                for (what, args, env), url in zip(servers, urls, strict=True)
+            ]
+            report(loads, list(zip(urls, pids, strict=True)), database_url)
     finally:
         drop()
         drop_baseline()
+        if drop_applying:
+            drop_applying()
 
 
-def report(
-    loads: dict[tuple[str, int], list[bytes]], ours: tuple[str, int], bare: tuple[str, int], database_url: str
-) -> None:
-    """`ours` and `bare`: each server's URL and process id."""
+def report(loads: dict[tuple[str, int], list[bytes]], servers: list[tuple[str, int]], database_url: str) -> None:
+    """`servers`: ours, bare and the applying baseline, each one's URL and process id."""
     version = asyncio.run(_server_version())
     print(f"IPN ingest on {os.cpu_count()} cores, Python {platform.python_version()}, PostgreSQL {version}")  # noqa: T201
     print(f"load from wrk ({WRK_SCRIPT.name}), one thread, {DURATION} s per server in two slices, on the same machine")  # noqa: T201
     columns = ("ours/s", "p50 ms", "p99 ms", "CPU ms", "PG ms", "bare/s", "p50 ms", "p99 ms", "CPU ms", "PG ms")
     print(f"{'shape':6} {'conc':>4} " + " ".join(f"{column:>8}" for column in (*columns, "ratio", "CPU ×")))  # noqa: T201
     answered = 0
+    applying: list[tuple[str, int, Run, Run, Run]] = []
     directory = Path(tempfile.mkdtemp(prefix="bench-ipn-wrk-"))
     for (shape, level), bodies in loads.items():
-        runs = compare(ours, bare, bodies, level, directory)
-        answered += runs[0].answered
-        if shape == "spread" and runs[0].answered + 2 * level > len(bodies):
+        ours, bare, applied = compare(servers, bodies, level, directory)
+        answered += ours.answered
+        if shape == "spread" and ours.answered + 2 * level > len(bodies):
             print(f"  (ours ran out of spread bodies at {level}: some were sent again, as duplicates)")  # noqa: T201
-        figures = [
-            f"{run.rate:>8.0f} {run.p50:>8.1f} {run.p99:>8.1f} {run.cpu_ms:>8.2f} {run.postgres_ms:>8.2f}"
-            for run in runs
-        ]
         print(  # noqa: T201
-            f"{shape:6} {level:>4} {' '.join(figures)} "
-            f"{runs[0].rate / runs[1].rate:>8.2f} {runs[0].cpu_ms / runs[1].cpu_ms:>8.1f}"
+            f"{shape:6} {level:>4} {_figures(ours)} {_figures(bare)} "
+            f"{ours.rate / bare.rate:>8.2f} {ours.cpu_ms / bare.cpu_ms:>8.1f}"
+        )
+        applying.append((shape, level, applied, ours, bare))
+    columns = ("apply/s", "p50 ms", "p99 ms", "CPU ms", "PG ms", "of bare", "ours of it")
+    print("the applying baseline: one IPN a time, stored raw, then its order's status changed and its verdict")  # noqa: T201
+    print(f"{'shape':6} {'conc':>4} " + " ".join(f"{column:>8}" for column in columns))  # noqa: T201
+    for shape, level, applied, ours, bare in applying:
+        print(  # noqa: T201
+            f"{shape:6} {level:>4} {_figures(applied)}"
+            f" {applied.rate / bare.rate:>8.2f} {ours.rate / applied.rate:>8.2f}"
         )
     time.sleep(1)
     lost, twice, pending = asyncio.run(checks(database_url.replace("postgresql+asyncpg://", "postgresql://"), answered))
     print(f"receipts lost: {lost}, statuses applied twice: {twice}, left unprocessed: {pending}")  # noqa: T201
+
+
+def _figures(run: Run) -> str:
+    return f"{run.rate:>8.0f} {run.p50:>8.1f} {run.p99:>8.1f} {run.cpu_ms:>8.2f} {run.postgres_ms:>8.2f}"
 
 
 async def _server_version() -> str:
