@@ -185,13 +185,13 @@ def main() -> None:
             "BARE_SECRET_KEY": settings.alixpay.secret_key.get_secret_value(),
             "BARE_DSN": baseline_url.replace("postgresql+asyncpg://", "postgresql://"),
         }
-        applying_env = {**bare_env, "BARE_DSN": applying_url.replace("postgresql+asyncpg://", "postgresql://")}
+        applying_env = {**bare_env, "BARE_APPLY": "1", "BARE_DSN": applying_url.replace("+asyncpg", "")}
         ports = [free_port() for _ in range(3)]
         bare_args = [sys.executable, "-m", "uvicorn", "--factory", "tests.perf.bare_ipn:create_app", "--port"]
         servers = (
             ("app", [sys.executable, "-m", "webapp", "serve", "--port", str(ports[0])], ours_env),
             ("baseline", [*bare_args, str(ports[1]), "--log-level", "warning"], bare_env),
-            ("applying", [*bare_args, str(ports[2]), "--log-level", "warning"], {**applying_env, "BARE_APPLY": "1"}),
+            ("applying", [*bare_args, str(ports[2]), "--log-level", "warning"], applying_env),
         )
         urls = [f"http://127.0.0.1:{port}" for port in ports]
         with contextlib.ExitStack() as stack:
@@ -232,7 +232,7 @@ def report(loads: dict[tuple[str, int], list[bytes]], servers: list[tuple[str, i
         )
         applying.append((shape, level, applied, ours, bare))
     columns = ("apply/s", "p50 ms", "p99 ms", "CPU ms", "PG ms", "of bare", "ours of it")
-    print("the applying baseline: one IPN a time, stored raw, then its order's status changed and its verdict")  # noqa: T201
+    print("the applying baseline: one IPN at a time, stored raw, then its order's status changed and its verdict")  # noqa: T201
     print(f"{'shape':6} {'conc':>4} " + " ".join(f"{column:>8}" for column in columns))  # noqa: T201
     for shape, level, applied, ours, bare in applying:
         print(  # noqa: T201
