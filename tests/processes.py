@@ -132,16 +132,22 @@ def cpu_seconds(pid: int) -> float:
     return total / 1e9
 
 
-def postgres_cpu_seconds() -> float:
-    """CPU time all PostgreSQL server processes on this machine have used so far (the ones alive now)."""
-    total = 0.0
+def postgres_cpu() -> dict[int, float]:
+    """CPU time each PostgreSQL server process on this machine has used so far, by process id."""
+    used = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             if stat.with_name("comm").read_text().strip() == "postgres":
-                total += cpu_seconds(int(stat.parent.name))
+                used[int(stat.parent.name)] = cpu_seconds(int(stat.parent.name))
         except (FileNotFoundError, ProcessLookupError):
             continue  # it ended meanwhile
-    return total
+    return used
+
+
+def postgres_cpu_since(before: dict[int, float]) -> float:
+    """CPU seconds PostgreSQL's processes used since `before` (`postgres_cpu()`): one that ended meanwhile counts
+    nothing (its last moments are lost), one that started counts whole, so the figure is never negative."""
+    return sum(used - before.get(pid, 0.0) for pid, used in postgres_cpu().items())
 
 
 @contextlib.contextmanager

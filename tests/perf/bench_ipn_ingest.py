@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from tests.conftest import create_schema, keyed_settings, make_rsa_keys  # noqa: E402
 from tests.integration.conftest import POSTGRES_ADMIN_DSN, app_env, new_postgres_database, seed_orders  # noqa: E402
 from tests.integration.ipn_bodies import ipn_body  # noqa: E402
-from tests.processes import cpu_seconds, postgres_cpu_seconds, running_process  # noqa: E402
+from tests.processes import cpu_seconds, postgres_cpu, postgres_cpu_since, running_process  # noqa: E402
 from webapp.config import Settings  # noqa: E402
 from webapp.dev.stack import free_port  # noqa: E402
 
@@ -107,7 +107,7 @@ class Run:
 
 def drive(url: str, pid: int, bodies_file: Path, start: int, concurrency: int, seconds: int) -> Run:
     """The bodies from number `start` on, posted in turn by wrk over `concurrency` connections (one wrk thread)."""
-    cpu_before, postgres_before = cpu_seconds(pid), postgres_cpu_seconds()
+    cpu_before, postgres_before = cpu_seconds(pid), postgres_cpu()
     output = subprocess.run(
         ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", str(WRK_SCRIPT), url],
         env={**os.environ, "BODIES": str(bodies_file), "START": str(start)},
@@ -116,7 +116,7 @@ def drive(url: str, pid: int, bodies_file: Path, start: int, concurrency: int, s
         check=True,
     ).stdout
     cpu = cpu_seconds(pid) - cpu_before
-    postgres = postgres_cpu_seconds() - postgres_before
+    postgres = postgres_cpu_since(postgres_before)
     answered, took, unit = re.search(r"(\d+) requests in ([\d.]+)(ms|s)", output).groups()
     return Run(
         max(int(answered), 1),
