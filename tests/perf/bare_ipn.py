@@ -5,11 +5,11 @@
 - *applying* (`BARE_APPLY=1`, on our schema with our orders): also the least our data model asks of a status
   change: the receipt committed raw first (with its dedupe key), then in one transaction the order locked, the
   earlier deliveries of the body looked up, the new status written on the order with its transition when it is
-  ahead, and the receipt's verdict. No subscriber, no batching, no framework of ours: what is left between ours and
-  this one is our code, what is left between this one and bare is the data model.
+  ahead, and the receipt's verdict, decided as ours decides (its dedupe key, its state machine). No subscriber, no
+  batching, none of our storage or intake code: what is left between ours and this one is our code, what is left
+  between this one and bare is the data model.
 """
 
-import hashlib
 import json
 import os
 from typing import Any
@@ -19,14 +19,14 @@ from litestar import Litestar, Request, Response, get, post
 
 from webapp.alixpay.crypto import Verifier
 from webapp.alixpay.signing import order_string
-from webapp.orders.statuses import status_info
-
-SEEN = ("applied", "duplicate", "stale")
+from webapp.ipn.service import SEEN_VERDICTS, IntakeVerdict, dedupe_key
+from webapp.orders.state import Verdict, decide, from_provider
+from webapp.orders.statuses import OrderStatus
 
 
 async def apply(connection: asyncpg.Connection, body: bytes, order: dict[str, Any], signed: bool) -> str:
     """Store the receipt, then judge it against its order; the verdict."""
-    key = hashlib.sha256(body).hexdigest()
+    key = dedupe_key(body)
     receipt_id = await connection.fetchval(
         "INSERT INTO ipn_receipt (received_at, headers, body, body_size, dedupe_key, attempts)"
         " VALUES (now(), '{}', $1, $2, $3, 0) RETURNING id",
@@ -35,7 +35,7 @@ async def apply(connection: asyncpg.Connection, body: bytes, order: dict[str, An
         key,
     )
     async with connection.transaction():
-        verdict = "bad_signature"
+        verdict = IntakeVerdict.BAD_SIGNATURE.value
         if signed:
             verdict = await _judge(connection, order, key)
         await connection.execute(
@@ -54,13 +54,16 @@ async def _judge(connection: asyncpg.Connection, order: dict[str, Any], key: str
         "SELECT id, status FROM cashout_order WHERE external_order_id = $1 FOR UPDATE", order["externalOrderId"]
     )
     if row is None:
-        return "unknown_order"
+        return IntakeVerdict.UNKNOWN_ORDER.value
     deliveries = await connection.fetch("SELECT verdict FROM ipn_receipt WHERE dedupe_key = $1", key)
-    if any(delivery["verdict"] in SEEN for delivery in deliveries):  # by key alone, as ours (ipn/service.py)
-        return "duplicate"
-    current, target = status_info(row["status"]), status_info(order["status"])
-    if current.final or target.rank <= current.rank:
-        return "stale"
+    if any(delivery["verdict"] in SEEN_VERDICTS for delivery in deliveries):  # by key alone, as ours
+        return Verdict.DUPLICATE.value
+    target = from_provider(order["status"])
+    if target is None:
+        return Verdict.UNKNOWN_STATUS.value
+    verdict = decide(OrderStatus(row["status"]), target)
+    if verdict is not Verdict.APPLIED:
+        return verdict.value
     await connection.execute(
         "UPDATE cashout_order SET status = $1, provider_status = $1, updated_at = now(), last_ipn_at = now()"
         " WHERE id = $2",
@@ -74,7 +77,7 @@ async def _judge(connection: asyncpg.Connection, order: dict[str, Any], key: str
         row["status"],
         order["status"],
     )
-    return "applied"
+    return verdict.value
 
 
 def create_app() -> Litestar:
