@@ -65,7 +65,8 @@ vendor-htmx:
 		tar xzf htmx-ext-sse-2.2.4.tgz package/dist/sse.js && cp package/dist/sse.js $(CURDIR)/static/vendor/htmx-ext-sse-2.2.4.js
 	sha256sum static/vendor/*.js
 
-# Benchmarks print figures (tests/perf/): IPN ingest (wrk), order creation, live fan-out, support search, signing; on the
+# Benchmarks print figures (tests/perf/): IPN ingest (wrk), judged IPN batches, order creation, live fan-out, support
+# search, activity, signing; on the
 # local PostgreSQL.
 bench: install postgres
 	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
