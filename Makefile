@@ -65,8 +65,8 @@ vendor-htmx:
 		tar xzf htmx-ext-sse-2.2.4.tgz package/dist/sse.js && cp package/dist/sse.js $(CURDIR)/static/vendor/htmx-ext-sse-2.2.4.js
 	sha256sum static/vendor/*.js
 
-# Benchmarks print figures (tests/perf/): IPN ingest (wrk), judged IPN batches, order creation, live fan-out, support
-# search, activity, signing; on the local PostgreSQL.
+# Benchmarks print figures (tests/perf/): IPN ingest (wrk), IPNs offered open-loop, judged IPN batches, order creation,
+# live fan-out, support search, activity, signing; on the local PostgreSQL.
 bench: install postgres
 	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
 	@$(BIN)/pip install -q py-spy==0.4.3  # BENCH_PROFILE=FILE profiles the app (tests/perf/bench_order_creation.py)

@@ -1,5 +1,6 @@
 """Test helpers: a real IPN receiver on loopback, a sandbox server process, waiting without fixed sleeps."""
 
+import asyncio
 import contextlib
 import json
 import os
@@ -122,6 +123,15 @@ class SandboxServer:
         )
 
 
+def served_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop the app serves on: uvloop when it is installed, as uvicorn chooses (for `asyncio.Runner`)."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time a process's threads alive now have used so far, to the nanosecond (/proc's schedstat; its `stat`
     counts in ticks of 10 ms, a tenth of a millisecond per update over the live fan-out's hundred)."""
@@ -189,8 +199,6 @@ def running_sandbox(env: dict[str, str], log_file: Path) -> Iterator[SandboxServ
 @contextlib.asynccontextmanager
 async def serving(app: Any, port: int) -> Any:
     """Serve an ASGI app with uvicorn on loopback inside the running event loop (a real HTTP server)."""
-    import asyncio
-
     import uvicorn
 
     server = uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", lifespan="on"))

@@ -16,7 +16,7 @@ import asyncio
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from tests.conftest import create_schema, keyed_settings, make_rsa_keys  # noqa: E402
 from tests.integration.conftest import new_postgres_database, seed_orders  # noqa: E402
 from tests.integration.ipn_bodies import ipn_body  # noqa: E402
-from tests.processes import postgres_cpu, postgres_cpu_since  # noqa: E402
+from tests.processes import postgres_cpu, postgres_cpu_since, served_loop  # noqa: E402
 from webapp.app import create_app  # noqa: E402
 from webapp.ipn.service import Delivery  # noqa: E402
 from webapp.orders.state import Verdict  # noqa: E402
@@ -137,15 +137,6 @@ async def run(settings: Any, bodies: Iterator[bytes]) -> dict[int, Figures]:
     app = create_app(settings, services)
     async with services.channels, services.running(app):
         return await measure(services, bodies, trips)
-
-
-def served_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """The event loop the app serves on: uvloop when it is installed, as uvicorn chooses."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
 
 
 HISTORY = (

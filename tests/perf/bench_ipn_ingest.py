@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,10 +163,25 @@ async def checks(dsn: str, answered: int) -> tuple[int, int, int]:
     return max(0, answered - stored), twice, pending
 
 
-def main() -> None:
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is needed: `make bench` installs it (Debian package wrk)")
-    directory = Path(tempfile.mkdtemp(prefix="bench-ipn-"))
+@dataclass(frozen=True)
+class IpnServers:
+    """The three servers of an IPN benchmark, each on its own database, and what signs their IPNs."""
+
+    settings: Settings
+    alix_key: Path
+    """Alix Pay's private key (the test one): signs the IPN bodies."""
+    order_ids: list[str]
+    """Seeded orders awaiting payment, the same in our database and the applying baseline's."""
+    servers: list[tuple[str, int]]
+    """Ours, bare and the applying baseline: each one's URL and process id."""
+    database_url: str
+    """Ours."""
+
+
+@contextlib.contextmanager
+def ipn_servers(orders: int, directory: Path) -> Iterator[IpnServers]:
+    """Ours (one uvicorn worker), the bare receiver and the applying baseline, running on fresh databases with
+    `orders` orders seeded (ours and the applying baseline's the same); dropped afterwards."""
     rsa_keys = make_rsa_keys(directory)
     database_url, drop = new_postgres_database()
     baseline_url, drop_baseline = new_postgres_database()
@@ -173,10 +189,8 @@ def main() -> None:
     drop_applying = None
     try:
         asyncio.run(create_schema(database_url))
-        count = sum(SPREAD[level] for level in LEVELS) + len(LEVELS) * BURST_ORDERS
-        order_ids = asyncio.run(seed_orders(database_url, "bench@example.com", count))
+        order_ids = asyncio.run(seed_orders(database_url, "bench@example.com", orders))
         applying_url, drop_applying = new_postgres_database(copy_of=database_url)  # the same orders
-        loads = workloads(settings, rsa_keys.alix.private, order_ids)
         # The load comes from here: Alix Pay's address, never limited. No access log, as for the baseline (a
         # deployment behind a proxy that logs requests, docs/deploy.md).
         ours_env = app_env(database_url, rsa_keys, ipn_allowed_sources="127.0.0.1", log_access="false")
@@ -203,12 +217,23 @@ def main() -> None:
                 ).pid
                 for (what, args, env), url in zip(servers, urls, strict=True)
             ]
-            report(loads, list(zip(urls, pids, strict=True)), database_url)
+            yield IpnServers(
+                settings, rsa_keys.alix.private, order_ids, list(zip(urls, pids, strict=True)), database_url
+            )
     finally:
         drop()
         drop_baseline()
         if drop_applying:
             drop_applying()
+
+
+def main() -> None:
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: `make bench` installs it (Debian package wrk)")
+    count = sum(SPREAD[level] for level in LEVELS) + len(LEVELS) * BURST_ORDERS
+    with ipn_servers(count, Path(tempfile.mkdtemp(prefix="bench-ipn-"))) as running:
+        loads = workloads(running.settings, running.alix_key, running.order_ids)
+        report(loads, running.servers, running.database_url)
 
 
 def report(loads: dict[tuple[str, int], list[bytes]], servers: list[tuple[str, int]], database_url: str) -> None:
