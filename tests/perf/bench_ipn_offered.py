@@ -7,8 +7,8 @@ at a fixed rate, the rate raised step by step, each server in turn at each step 
 applying baseline, as `bench_ipn_ingest.py` starts them). A server keeps up with a rate when every IPN of the step
 was answered 2xx and the 99th percentile, counted from when each was due, stayed under 40 ms (issue 30's p99);
 its ladder stops at the second rate in a row it does not keep up with (a rate missed once, by one slow moment of the
-shared machine, does not end it). Prints each step, then each server's highest rate
-kept up with, its CPU per IPN there, and ours against bare. Not a test: `make bench` (needs the local PostgreSQL).
+shared machine, does not end it). Prints each step, then each server's highest rate kept up with, its CPU per IPN
+there, and ours against bare and the applying baseline. Not a test: `make bench` (needs the local PostgreSQL).
 """
 
 import asyncio
@@ -26,34 +26,9 @@ from tests.perf.bench_ipn_ingest import IpnServers, checks, ipn_servers  # noqa:
 from tests.perf.offered_load import Offered, offer, post_request  # noqa: E402
 from tests.processes import cpu_seconds, served_loop  # noqa: E402
 
-RATES = (
-    400,
-    500,
-    600,
-    700,
-    800,
-    900,
-    1000,
-    1100,
-    1200,
-    1350,
-    1500,
-    1650,
-    1800,
-    2000,
-    2200,
-    2400,
-    2700,
-    3000,
-    3300,
-    3600,
-    4000,
-    4400,
-    4800,
-    5300,
-)
-"""IPNs per second offered, step by step (~10 % apart)."""
-FRESH_UP_TO = 2400
+RATES = tuple(int(round(400 * 1.12**step, -1)) for step in range(24))
+"""IPNs per second offered, step by step: 400, 450, 500, 560 … 5 420, 12 % apart."""
+FRESH_UP_TO = 2500
 """Rates up to this one get IPNs of orders of their own; above it the bodies of the steps before come again (the
 bare receiver only stores them; ours would answer them as duplicates, which the report then says)."""
 WARM_UP = (300, 1.0)
