@@ -87,21 +87,26 @@ async def offer(host: str, port: int, requests: list[bytes], rate: float, *, max
     """Send `requests` (whole HTTP requests) at `rate` per second; what came back, and when."""
     loop = asyncio.get_running_loop()
     idle: deque[_Connection] = deque()
-    opened = 0
+    opened: list[_Connection] = []
+    opening = 0
     latencies: list[float] = []
     failed = late = 0
     pending: set[asyncio.Task[None]] = set()
 
     async def connection() -> _Connection | None:
-        nonlocal opened
+        nonlocal opening
         while idle:
             found = idle.pop()
             if not found.lost:
                 return found
-        if opened >= max_connections:
+        if len(opened) + opening >= max_connections:
             return None
-        opened += 1
-        _, made = await loop.create_connection(_Connection, host, port)
+        opening += 1
+        try:
+            _, made = await loop.create_connection(_Connection, host, port)
+        finally:
+            opening -= 1
+        opened.append(made)
         return made
 
     async def one(request: bytes, due: float) -> None:
@@ -132,7 +137,7 @@ async def offer(host: str, port: int, requests: list[bytes], rate: float, *, max
     if pending:
         await asyncio.wait(pending, timeout=10)
     seconds = time.perf_counter() - start
-    for made in idle:
+    for made in opened:  # also those whose answer never came
         if made.transport is not None:
             made.transport.close()
     cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
