@@ -157,6 +157,11 @@ def app_sandbox(rsa_keys: RsaKeys, app_port: int, tmp_path_factory: pytest.TempP
         yield server
 
 
+def libpq_url(database_url: str) -> str:
+    """A database URL of the app (`postgresql+asyncpg://…`) as libpq takes it: pg_dump, pg_restore, asyncpg itself."""
+    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
 def new_postgres_database(*, copy_of: str | None = None) -> tuple[str, Callable[[], None]]:
     """A fresh database on the local PostgreSQL server (or a copy of the database at `copy_of`, which nobody may be
     connected to) and a function that drops it."""

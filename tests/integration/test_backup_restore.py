@@ -12,18 +12,13 @@ from sqlmodel import col, select
 
 from tests.builders import make_order
 from tests.conftest import RsaKeys, keyed_settings
-from tests.integration.conftest import new_postgres_database
+from tests.integration.conftest import libpq_url, new_postgres_database
 from tests.processes import ROOT
 from webapp import audit
 from webapp.app import create_app
 from webapp.auth.models import User
 from webapp.db import make_engine, make_sessionmaker
 from webapp.orders.models import Order
-
-
-def libpq(url: str) -> str:
-    """The SQLAlchemy URL as pg_dump and pg_restore take it."""
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
 def webapp_command(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
@@ -49,8 +44,10 @@ async def test_a_dump_restored_into_a_new_database_verifies_and_serves(rsa_keys:
         await engine.dispose()
 
         dump = tmp_path / "cashout.dump"
-        subprocess.run(["pg_dump", "--format=custom", f"--file={dump}", libpq(source)], check=True, timeout=120)
-        subprocess.run(["pg_restore", "--no-owner", f"--dbname={libpq(target)}", str(dump)], check=True, timeout=120)
+        subprocess.run(["pg_dump", "--format=custom", f"--file={dump}", libpq_url(source)], check=True, timeout=120)
+        subprocess.run(
+            ["pg_restore", "--no-owner", f"--dbname={libpq_url(target)}", str(dump)], check=True, timeout=120
+        )
 
         verified = webapp_command("audit", "verify", database_url=target)
         assert verified.returncode == 0 and "audit log intact: 2 rows" in verified.stdout, verified.stderr

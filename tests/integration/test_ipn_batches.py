@@ -13,7 +13,7 @@ from sqlalchemy import event
 from sqlmodel import col, select
 
 from tests.conftest import RsaKeys
-from tests.integration.conftest import background_parts, both_databases, rows, seed_orders
+from tests.integration.conftest import background_parts, both_databases, libpq_url, rows, seed_orders
 from tests.integration.ipn_bodies import EXTERNAL_ID, ipn_body
 from tests.processes import async_wait_for
 from webapp.alixpay.client import AlixPayClient
@@ -178,7 +178,7 @@ async def test_receipts_are_stored_while_earlier_ones_are_being_judged(seeded: S
     if not seeded.database.url.startswith("postgresql"):
         pytest.skip("SQLite has one writer: the lock that holds the judging back would hold back the storing too")
     (other_order,) = await seed_orders(seeded.database.url, "u2@example.com", 1)
-    holder = await asyncpg.connect(seeded.database.url.replace("postgresql+asyncpg://", "postgresql://"))
+    holder = await asyncpg.connect(libpq_url(seeded.database.url))
     try:
         async with background_parts(seeded) as (db, changes, alixpay):
             intake = IpnIntake(db, changes, alixpay, RetryPolicy(), seeded.ipn_max_body_bytes)

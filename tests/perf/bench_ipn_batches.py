@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import create_schema, keyed_settings, make_rsa_keys  # noqa: E402
-from tests.integration.conftest import new_postgres_database, seed_orders  # noqa: E402
+from tests.integration.conftest import libpq_url, new_postgres_database, seed_orders  # noqa: E402
 from tests.integration.ipn_bodies import ipn_body  # noqa: E402
 from tests.processes import postgres_cpu, postgres_cpu_since, served_loop  # noqa: E402
 from webapp.app import create_app  # noqa: E402
@@ -152,7 +152,7 @@ empty, the receipts and transitions would be planned as empty tables and read wh
 
 
 async def with_history(database_url: str) -> None:
-    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    connection = await asyncpg.connect(libpq_url(database_url))
     try:
         for statement in HISTORY:
             await connection.execute(statement)

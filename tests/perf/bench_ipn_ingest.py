@@ -33,7 +33,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import create_schema, keyed_settings, make_rsa_keys  # noqa: E402
-from tests.integration.conftest import POSTGRES_ADMIN_DSN, app_env, new_postgres_database, seed_orders  # noqa: E402
+from tests.integration.conftest import (  # noqa: E402
+    POSTGRES_ADMIN_DSN,
+    app_env,
+    libpq_url,
+    new_postgres_database,
+    seed_orders,
+)
 from tests.integration.ipn_bodies import ipn_body  # noqa: E402
 from tests.processes import cpu_seconds, postgres_cpu, postgres_cpu_since, running_process  # noqa: E402
 from webapp.config import Settings  # noqa: E402
@@ -197,9 +203,9 @@ def ipn_servers(orders: int, directory: Path) -> Iterator[IpnServers]:
         bare_env = {
             "BARE_ALIX_PUBLIC_KEY_FILE": str(rsa_keys.alix.public),
             "BARE_SECRET_KEY": settings.alixpay.secret_key.get_secret_value(),
-            "BARE_DSN": baseline_url.replace("postgresql+asyncpg://", "postgresql://"),
+            "BARE_DSN": libpq_url(baseline_url),
         }
-        applying_env = {**bare_env, "BARE_APPLY": "1", "BARE_DSN": applying_url.replace("+asyncpg", "")}
+        applying_env = {**bare_env, "BARE_APPLY": "1", "BARE_DSN": libpq_url(applying_url)}
         ports = [free_port() for _ in range(3)]
         bare_args = [sys.executable, "-m", "uvicorn", "--factory", "tests.perf.bare_ipn:create_app", "--port"]
         servers = (
@@ -265,7 +271,7 @@ def report(loads: dict[tuple[str, int], list[bytes]], servers: list[tuple[str, i
             f" {applied.rate / bare.rate:>8.2f} {ours.rate / applied.rate:>8.2f}"
         )
     time.sleep(1)
-    lost, twice, pending = asyncio.run(checks(database_url.replace("postgresql+asyncpg://", "postgresql://"), answered))
+    lost, twice, pending = asyncio.run(checks(libpq_url(database_url), answered))
     print(f"receipts lost: {lost}, statuses applied twice: {twice}, left unprocessed: {pending}")  # noqa: T201
 
 

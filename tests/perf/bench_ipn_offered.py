@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.integration.conftest import libpq_url  # noqa: E402
 from tests.integration.ipn_bodies import ipn_body  # noqa: E402
 from tests.perf.bench_ipn_ingest import IpnServers, checks, ipn_servers  # noqa: E402
 from tests.perf.offered_load import Offered, offer, post_request  # noqa: E402
@@ -132,9 +133,7 @@ def main() -> None:
                 f"ours against bare: {ours[0].rate / bare[0].rate:.2f}; against the applying baseline:"
                 f" {ours[0].rate / applying[0].rate:.2f}"
             )
-        lost, twice, pending = asyncio.run(
-            checks(running.database_url.replace("postgresql+asyncpg://", "postgresql://"), answered)
-        )
+        lost, twice, pending = asyncio.run(checks(libpq_url(running.database_url), answered))
         print(f"receipts lost: {lost}, statuses applied twice: {twice}, left unprocessed: {pending}")  # noqa: T201
 
 

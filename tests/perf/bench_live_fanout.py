@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import create_schema, keyed_settings, make_rsa_keys  # noqa: E402
-from tests.integration.conftest import LiveApp, app_env, new_postgres_database, seed_orders  # noqa: E402
+from tests.integration.conftest import LiveApp, app_env, libpq_url, new_postgres_database, seed_orders  # noqa: E402
 from tests.integration.flow import signed_in_client  # noqa: E402
 from tests.integration.ipn_bodies import ipn_body  # noqa: E402
 from tests.oidc_support import running_idp  # noqa: E402
@@ -343,7 +343,7 @@ def main() -> None:
                 sys.executable, "-m", "uvicorn", "--factory", "tests.perf.bare_fanout:create_app",
                 "--port", str(port), "--log-level", "warning",
             ]  # fmt: skip
-            bare_env = {"BARE_DSN": baseline_url.replace("postgresql+asyncpg://", "postgresql://")}
+            bare_env = {"BARE_DSN": libpq_url(baseline_url)}
             print(  # noqa: T201
                 f"Live fan-out on {os.cpu_count()} cores, Python {platform.python_version()}, PostgreSQL LISTEN/NOTIFY;"
                 f" {WATCHERS} watchers of {ORDERS} orders over 2 instances, {len(STEPS)} updates per order posted to"
@@ -399,7 +399,7 @@ async def run_ours(
         async def reads() -> list[float]:
             return [await database_drawings(url) for url in urls]
 
-        dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
+        dsn = libpq_url(database_url)
         relayed = Relayed(dsn, await current_cards(database_url, watched))
         figures = await measure(
             urls, pids, lambda key: f"/orders/{key}/events", cookie, watched, update, quiet, relayed, reads

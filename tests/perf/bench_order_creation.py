@@ -34,6 +34,7 @@ from tests.integration.conftest import (  # noqa: E402
     SANDBOX_SECRET,
     LiveApp,
     app_env,
+    libpq_url,
     make_client,
     new_postgres_database,
     sandbox_env,
@@ -173,7 +174,7 @@ def main() -> None:
     directory = Path(tempfile.mkdtemp(prefix="bench-orders-"))
     rsa_keys = make_rsa_keys(directory)
     database_url, drop = new_postgres_database()
-    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
+    dsn = libpq_url(database_url)
     port = free_port()
     app_url = f"http://127.0.0.1:{port}"
     try:
