@@ -47,14 +47,30 @@ PAUSE = 0.002
 
 @dataclass
 class Figures:
+    """One size's batches, added up."""
+
     batches: int = 0
     app_seconds: float = 0.0
     postgres_seconds: float = 0.0
     wall_seconds: float = 0.0
     round_trips: int = 0
 
-    def per_batch(self, total: float) -> float:
-        return total / self.batches
+    @property
+    def app_ms(self) -> float:
+        """Per batch, as the other figures."""
+        return self.app_seconds * 1000 / self.batches
+
+    @property
+    def postgres_ms(self) -> float:
+        return self.postgres_seconds * 1000 / self.batches
+
+    @property
+    def wall_ms(self) -> float:
+        return self.wall_seconds * 1000 / self.batches
+
+    @property
+    def trips(self) -> float:
+        return self.round_trips / self.batches
 
 
 class RoundTrips:
@@ -64,11 +80,12 @@ class RoundTrips:
         self.count = 0
 
     def attach(self, services: Services) -> None:
+        """On every connection of the pool (the autocommit reader shares the engine's)."""
+
         def on_connect(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.driver_connection.add_query_logger(self._count)
 
         event.listen(services.db.engine.sync_engine, "connect", on_connect)
-        event.listen(services.db.reader.sync_engine, "connect", on_connect)
 
     def _count(self, _record: Any) -> None:
         self.count += 1
@@ -117,16 +134,15 @@ def fitted(points: list[tuple[int, float]]) -> tuple[float, float]:
 def report(figures: dict[int, Figures]) -> None:
     print("size  app ms/batch  PG ms/batch  wall ms/batch  round trips/batch  app ms/IPN  PG ms/IPN  wall ms/IPN")  # noqa: T201
     for size, taken in figures.items():
-        app, postgres = taken.per_batch(taken.app_seconds) * 1000, taken.per_batch(taken.postgres_seconds) * 1000
-        wall, trips = taken.per_batch(taken.wall_seconds) * 1000, taken.per_batch(taken.round_trips)
         print(  # noqa: T201
-            f"{size:>4} {app:>13.2f} {postgres:>12.2f} {wall:>14.2f} {trips:>18.1f}"
-            f" {app / size:>11.3f} {postgres / size:>10.3f} {wall / size:>12.3f}"
+            f"{size:>4} {taken.app_ms:>13.2f} {taken.postgres_ms:>12.2f} {taken.wall_ms:>14.2f} {taken.trips:>18.1f}"
+            f" {taken.app_ms / size:>11.3f} {taken.postgres_ms / size:>10.3f} {taken.wall_ms / size:>12.3f}"
         )
-    for what, seconds in (("app", "app_seconds"), ("PostgreSQL", "postgres_seconds")):
-        fixed, each = fitted(
-            [(size, taken.per_batch(getattr(taken, seconds)) * 1000) for size, taken in figures.items()]
-        )
+    for what, points in (
+        ("app", [(size, taken.app_ms) for size, taken in figures.items()]),
+        ("PostgreSQL", [(size, taken.postgres_ms) for size, taken in figures.items()]),
+    ):
+        fixed, each = fitted(points)
         print(f"{what} CPU: {fixed:.2f} ms per batch + {each:.3f} ms per IPN")  # noqa: T201
 
 
