@@ -5,7 +5,9 @@ Beside it, in the same run, a bare fan-out (`bare_fanout.py`: the same framework
 no database, no rendering) on two instances of its own, twice: with its one-line fragment ("bare") and with our
 order page's status fragment sent as it is ("bare=": the same bytes per message on the wire).
 Prints IPN → update read p50/p95, missed updates, memory per watcher (the instances' RSS before and after the
-watchers connect, and over the second half of them alone: what one more watcher costs once the pools have filled),
+watchers connect, and over the second half of them alone: what one more watcher costs once the pools have filled;
+before, each instance serves one stream of an order nobody else watches, as an instance in service has: what its
+first stream costs once, templates compiled and modules imported, is printed apart per instance),
 and app CPU per update (both instances, from /proc; ours also without the fan-out, the IPN alone).
 Not a test: `make bench`.
 Also per instance: the fan-out's CPU per update (less the same instance's cost of an update nobody watches, the two
@@ -124,6 +126,8 @@ class Figures:
     missed: int
     kib_per_watcher: float
     """The instances' growth over all the watchers, one-off growth included (connection and thread pools filling)."""
+    first_stream_mib: float
+    """Per instance, its growth at its first stream (opened and closed before the watchers come)."""
     marginal_kib_per_watcher: float
     """The growth over the second half of the watchers alone: what one more watcher costs."""
     cpu_ms_per_update: float
@@ -153,6 +157,8 @@ async def measure(
     """Open the watchers, relay notifications sent straight into PostgreSQL, send STEPS updates per watched key, each
     followed by the same update of a key nobody watches, and read what arrived when."""
     final = len(STEPS) - 1
+    fresh = sum(rss_kib(pid) for pid in pids)
+    await first_streams(urls, quiet[0], path_of(quiet[0]), cookie)
     memory = [sum(rss_kib(pid) for pid in pids)]
     watchers = [Watcher(keys_watched[index % len(keys_watched)]) for index in range(WATCHERS)]
     tasks: list[asyncio.Task] = []
@@ -203,6 +209,7 @@ async def measure(
         cuts[94],
         missed,
         kib,
+        (memory[0] - fresh) / len(pids) / 1024,
         marginal_kib,
         sum(watched_each),
         sum(quiet_each),
@@ -211,6 +218,17 @@ async def measure(
         relay_ms,
         reads_per_update,
     )
+
+
+async def first_streams(urls: list[str], key: str, path: str, cookie: str) -> None:
+    """One stream of `key` on each instance, opened until its first message and closed: each has served one."""
+    firsts = [Watcher(key) for _ in urls]
+    opened = [asyncio.create_task(watcher.watch(url, path, cookie)) for watcher, url in zip(firsts, urls, strict=True)]
+    await asyncio.wait_for(asyncio.gather(*(watcher.ready.wait() for watcher in firsts)), 30)
+    for task in opened:
+        task.cancel()
+    await asyncio.gather(*opened, return_exceptions=True)
+    await asyncio.sleep(1)
 
 
 async def timed(
@@ -301,7 +319,7 @@ def print_row(name: str, figures: Figures) -> None:
     reads = " / ".join(f"{count:.2f}" for count in figures.reads_per_update) if figures.reads_per_update else "-"
     print(  # noqa: T201
         f"{name:6} {figures.p50:>8.1f} {figures.p95:>8.1f} {figures.missed:>7} {figures.kib_per_watcher:>10.1f}"
-        f" {figures.marginal_kib_per_watcher:>11.1f}"
+        f" {figures.marginal_kib_per_watcher:>11.1f} {figures.first_stream_mib:>9.1f}"
         f" {figures.cpu_ms_per_update:>12.2f} {figures.quiet_cpu_ms:>12.2f}"
         f" {' / '.join(f'{cpu:.2f}' for cpu in figures.instance_cpu_ms):>15} {reads:>13}"
         f" {' / '.join(f'{cpu:.3f}' for cpu in figures.relay_ms):>15}"
@@ -350,7 +368,7 @@ def main() -> None:
                 " the first"
             )
             print(  # noqa: T201
-                f"{'':6} {'p50 ms':>8} {'p95 ms':>8} {'missed':>7} {'KiB/watch':>10} {'KiB/1 more':>11}"
+                f"{'':6} {'p50 ms':>8} {'p95 ms':>8} {'missed':>7} {'KiB/watch':>10} {'KiB/1 more':>11} {'1st MiB':>9}"
                 f" {'CPU ms/upd':>12}"
                 f" {'no watcher':>12} {'fan-out A / B':>15} {'reads/upd A/B':>13} {'relay ms A / B':>15}"
                 f" {'final A / B':>15}"
