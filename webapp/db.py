@@ -62,6 +62,9 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> AsyncEng
 
     Connections beyond the pool would be opened and closed per request, and a ping costs a round trip per unit
     of work. A connection the server dropped fails once; SQLAlchemy then invalidates and refills the pool.
+    The pool hands out the connection used last: the few that steady work needs keep their prepared statements
+    warm, where taking each in turn made all of them prepare every statement (buys: statements prepared anew per
+    thousand sent by the IPN intake, docs/PERFORMANCE.md, fifteenth session).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -72,6 +75,7 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> AsyncEng
             max_overflow=0,
             pool_timeout=30,
             pool_recycle=1800,
+            pool_use_lifo=True,
             hide_parameters=True,
         )
     if parsed.database and parsed.database != ":memory:":

@@ -85,6 +85,7 @@ class among(ColumnElement[bool]):
 
     Not `= ANY(:array)`: PostgreSQL then plans for a list of unknown length, and its generic plans took the IPN
     receipts' verdict index, reading every judged receipt on every claim (docs/PERFORMANCE.md, tenth session).
+    The driver runner sends a list as `listed_length` parameters, its last item repeated.
     """
 
     type = Boolean()
@@ -117,6 +118,18 @@ LIST_LENGTHS = "sql_runner_list_lengths"
 
 def listed_name(name: str, index: int) -> str:
     return f"{name}__{index}"
+
+
+def listed_length(length: int) -> int:
+    """How many parameters a list of `length` items goes as: the next power of two (the last item repeated).
+
+    asyncpg prepares each statement text once per connection and keeps 100 per connection; a text per length would
+    be up to 64 for each list of a judged batch of IPNs (its receipts, orders and deliveries, then the live cards),
+    prepared again on every pooled connection and pushed out of its cache at mixed sizes. Rounded, a list has seven
+    texts up to 64. Buys: statements prepared anew per thousand sent by the IPN intake (docs/PERFORMANCE.md,
+    fifteenth session). `x IN (a, b, b, b)` selects what `x IN (a, b)` does.
+    """
+    return 1 << (length - 1).bit_length() if length else 0
 
 
 class AlchemyRunner:
@@ -157,13 +170,16 @@ class Compiled:
 
 
 Shape = tuple[tuple[str, int], ...]
-"""The parameters given, by name, with each list's length (-1: not a list)."""
+"""The parameters given, by name, with each list's length as sent (`listed_length`; -1: not a list)."""
 _COMPILED: "weakref.WeakKeyDictionary[Executable, dict[tuple[Shape, bool], Compiled]]" = weakref.WeakKeyDictionary()
 
 
 def shape_of(params: Row) -> Shape:
     return tuple(
-        sorted((name, len(value) if isinstance(value, list | tuple) else -1) for name, value in params.items())
+        sorted(
+            (name, listed_length(len(value)) if isinstance(value, list | tuple) else -1)
+            for name, value in params.items()
+        )
     )
 
 
@@ -282,7 +298,8 @@ def _arguments(done: Compiled, params: Row) -> tuple[Any, ...]:
             value = params[name]
         elif name in done.listed:
             listed, index = done.listed[name]
-            value = params[listed][index]
+            items = params[listed]
+            value = items[min(index, len(items) - 1)]
         else:
             value = done.defaults[name]()
         values.append(value if process is None else process(value))
