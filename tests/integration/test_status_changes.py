@@ -13,6 +13,7 @@ from tests.integration.conftest import both_databases, database_with_schema
 from webapp.auth.models import User
 from webapp.db import Database, utcnow
 from webapp.notifications.models import EmailMessage
+from webapp.orders import storage
 from webapp.orders.live import make_channels
 from webapp.orders.models import Order, OrderEvent, OrderTransition
 from webapp.orders.recipients import SavedRecipient
@@ -111,7 +112,9 @@ async def test_paying_out_two_orders_to_one_account_at_once_keeps_one_recipient(
 
 
 @both_databases
-async def test_a_live_updates_card_is_the_card_the_order_page_reads(db: Database, changes: StatusChanges) -> None:
+async def test_a_live_updates_card_is_the_card_the_order_page_reads(
+    db: Database, changes: StatusChanges, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The status card the committing instance publishes shows what a page reading the order shows, and survives
     its trip through a notification unchanged."""
     flagged_id = await placed_order(db)
@@ -138,6 +141,9 @@ async def test_a_live_updates_card_is_the_card_the_order_page_reads(db: Database
     assert [status for status, _ in flagged.reached] == ["PAYMENT_COMPLETED", "SUCCESS"] and len(flagged.flagged) == 1
     assert plain.reached == () and plain.flagged == () and plain.rejection_message == "Sai tên người nhận"
     assert flagged.version == 3 and plain.version == 0
+    with monkeypatch.context() as patched:  # many orders changed at once are read a slice at a time
+        patched.setattr(storage, "CARDS_PER_READ", 1)
+        assert await status_cards(db.reader, [plain_id, 999_999, flagged_id]) == cards
 
 
 @both_databases

@@ -244,22 +244,31 @@ CARD_FLAGS = (
 )
 
 
+CARDS_PER_READ = 1024
+"""Orders per statement at most. The publisher reads every order changed since its last read at once, which a
+reconciliation or a slow moment of the database can make many, and a list goes as up to twice its length in
+parameters (`sql_runner.listed_length`), PostgreSQL taking at most 32 767."""
+
+
 async def status_cards(reader: AsyncEngine, order_ids: Collection[int]) -> dict[int, StatusCard]:
     """The status cards of these orders by id, for a live update after a commit (`orders/live.py::LivePublisher`).
 
-    One round trip however many orders, and a second when some were flagged.
+    One round trip for up to `CARDS_PER_READ` orders, and a second when some were flagged.
     """
     found: dict[int, dict[str, Any]] = {}
+    wanted = list(order_ids)
     async with standalone(reader) as sql:
-        for row in await sql.rows(STATUS_CARDS, {"order_ids": list(order_ids)}):
-            order = found.get(row["id"])
-            if order is None:
-                order = found[row["id"]] = {**row, "reached": [], "flagged": []}
-            if row["to_status"] is not None:
-                order["reached"].append((row["to_status"], row["at"]))
+        for first in range(0, len(wanted), CARDS_PER_READ):
+            for row in await sql.rows(STATUS_CARDS, {"order_ids": wanted[first : first + CARDS_PER_READ]}):
+                order = found.get(row["id"])
+                if order is None:
+                    order = found[row["id"]] = {**row, "reached": [], "flagged": []}
+                if row["to_status"] is not None:
+                    order["reached"].append((row["to_status"], row["at"]))
         flagged = [order_id for order_id, order in found.items() if order["flag_count"]]
-        for row in await sql.rows(CARD_FLAGS, {"order_ids": flagged}) if flagged else ():
-            found[row["order_id"]]["flagged"].append(row["at"])
+        for first in range(0, len(flagged), CARDS_PER_READ):
+            for row in await sql.rows(CARD_FLAGS, {"order_ids": flagged[first : first + CARDS_PER_READ]}):
+                found[row["order_id"]]["flagged"].append(row["at"])
     return {
         order_id: StatusCard(
             **{name: order[name] for name in CARD_FIELDS},
