@@ -148,12 +148,12 @@ async def test_on_postgresql_the_driver_gives_what_sqlalchemy_gives(postgres: Da
 async def test_on_postgresql_a_list_goes_as_one_of_seven_lengths_up_to_64_its_last_item_repeated(
     postgres: Database,
 ) -> None:
-    def text(keys: list[str]) -> str:
+    def statement_text(keys: list[str]) -> str:
         return compiled(KEYS_AMONG, postgres.engine.dialect, shape_of({"keys": keys}), many=False).sql
 
     keys = [f"k{number}" for number in range(64)]
-    assert len({text(keys[:length]) for length in range(1, 65)}) == 7
-    assert "IN ($1, $2, $3, $4) " in text(keys[:3])
+    assert len({statement_text(keys[:length]) for length in range(1, 65)}) == 7
+    assert "IN ($1, $2, $3, $4) " in statement_text(keys[:3])
     async with in_transaction(postgres.engine) as sql:
         await sql.write(INSERT_RECEIPT, [receipt(key) for key in keys[:5]])
         assert await sql.scalars(KEYS_AMONG, {"keys": ["k4", "k0", "k2"]}) == ["k0", "k2", "k4"]
